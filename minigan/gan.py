@@ -1,0 +1,107 @@
+"""The MLP GAN and its alternating training step (Goodfellow et al. 2014, Algorithm 1).
+
+    for each training step:
+        k times:  real batch x, noise z  ->  update D to raise  log D(x) + log(1 - D(G(z)))
+        once:     noise z                ->  update G to lower the generator loss of D(G(z))
+
+D ends in a logit (no Sigmoid layer): ``D(x) = sigmoid(logit)``, and every loss works on the
+logit, which stays finite however confident D becomes. Derivations: lessons/01_minimax_game.md
+and lessons/02_losses.md.
+"""
+
+from dataclasses import dataclass
+
+from minigan import backend
+from minigan.layers import Dense, LeakyReLU, Sequential, Tanh, sigmoid
+from minigan.losses import GENERATOR_LOSSES, bce_with_logits
+
+
+def make_generator(latent_dim=100, hidden=(256, 512, 1024), out_dim=784, slope=0.2,
+                   rng=None, dtype="float32"):
+    """G: z (N, latent_dim) -> image (N, out_dim) in [-1, 1]; Dense + LeakyReLU, tanh at the end."""
+    sizes = [latent_dim, *hidden]
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [Dense(d_in, d_out, rng=rng, dtype=dtype), LeakyReLU(slope)]
+    layers += [Dense(sizes[-1], out_dim, rng=rng, dtype=dtype), Tanh()]
+    return Sequential(*layers)
+
+
+def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
+                       dtype="float32"):
+    """D: image (N, in_dim) -> logit (N, 1); Dense + LeakyReLU, no sigmoid (the loss applies it)."""
+    sizes = [in_dim, *hidden]
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [Dense(d_in, d_out, rng=rng, dtype=dtype), LeakyReLU(slope)]
+    layers += [Dense(sizes[-1], 1, rng=rng, dtype=dtype)]
+    return Sequential(*layers)
+
+
+@dataclass
+class StepMetrics:
+    """What one training step reports, as 0-d device arrays (read them with float() at log
+    steps only: on the GPU each read is a sync)."""
+
+    d_loss: object  # BCE on real (target 1) + BCE on fake (target 0), last D step
+    g_loss: object  # the generator loss
+    d_real: object  # mean D(x) on the real batch, last D step
+    d_fake: object  # mean D(G(z)) on the fake batch, last D step (before D's update)
+
+
+def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
+    """One update of D: BCE on real images (target real_target) plus BCE on G(z) (target 0).
+
+    real: (N, 784), z: (N, latent_dim). G is only run forward; its grads are not touched.
+    Returns (d_loss, mean D(x), mean D(G(z))) as 0-d device arrays.
+    """
+    fake = G.forward(z)  # (N, 784); no backward through G in this step
+    D.zero_grad()
+    logits_real = D.forward(real)  # (N, 1)
+    loss_real, dlogits = bce_with_logits(logits_real, real_target)
+    D.backward(dlogits, input_grad=False)  # before the next forward overwrites D's cache
+    logits_fake = D.forward(fake)  # (N, 1)
+    loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
+    D.backward(dlogits, input_grad=False)  # grads now hold the sum of both terms
+    opt_D.step()
+    xp = backend.xp
+    return loss_real + loss_fake, xp.mean(sigmoid(logits_real)), xp.mean(sigmoid(logits_fake))
+
+
+def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
+    """One update of G through a fixed D: backprop the generator loss through D into G.
+
+    D's parameters, grads and optimizer state are left exactly as they were: D.backward runs
+    with param_grads=False and only opt_G steps. Returns the generator loss (0-d array).
+    """
+    loss_fn = GENERATOR_LOSSES[gen_loss]
+    G.zero_grad()
+    fake = G.forward(z)  # (N, 784)
+    logits = D.forward(fake)  # (N, 1)
+    loss, dlogits = loss_fn(logits)
+    dfake = D.backward(dlogits, param_grads=False)  # (N, 784): dL/dG(z), D's grads untouched
+    G.backward(dfake, input_grad=False)  # nobody needs dL/dz
+    opt_G.step()
+    return loss
+
+
+def sample_noise(rng, n, latent_dim, dtype="float32"):
+    """z ~ N(0, 1), shape (n, latent_dim), drawn from the explicit generator on the device."""
+    return rng.standard_normal((n, latent_dim), dtype=dtype)
+
+
+def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating",
+               real_target=1.0, latent_dim=100):
+    """Algorithm 1's inner loop: k discriminator steps, then one generator step.
+
+    next_real: a function returning the next real batch (N, 784) of the device.
+    Fresh noise is drawn from rng for every step. Returns StepMetrics (device arrays).
+    """
+    dtype = G.params["0.W"].dtype
+    for _ in range(k):
+        real = next_real()
+        z = sample_noise(rng, real.shape[0], latent_dim, dtype)
+        d_loss, d_real, d_fake = discriminator_step(G, D, opt_D, real, z, real_target)
+    z = sample_noise(rng, real.shape[0], latent_dim, dtype)
+    g_loss = generator_step(G, D, opt_G, z, gen_loss)
+    return StepMetrics(d_loss, g_loss, d_real, d_fake)

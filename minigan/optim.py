@@ -1,0 +1,167 @@
+"""Hand-written optimizers with exactly PyTorch's update rules.
+
+Use them the way PyTorch's are used::
+
+    opt = Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    model.zero_grad(); model.backward(dout); opt.step()
+
+``step()`` updates each parameter array in place, so the layers see the new values at once.
+No parameter-sized array is allocated per step: each optimizer owns its state (``m``, ``v``,
+momentum buffers) and one scratch array per parameter, allocated once, and every update is
+written with ``out=`` or an in-place operator. The plain formula sits above each in-place
+block. Derivations: lessons/05_optimizers.md.
+"""
+
+import math
+
+from minigan import backend
+
+
+class Optimizer:
+    """Holds the list of ``Param(name, data, grad)`` and one scratch array per parameter."""
+
+    def __init__(self, params, lr):
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        self.lr = lr
+        self.t = 0  # number of steps taken
+        self.scratch = [backend.xp.empty_like(p.data) for p in self.params]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad.fill(0)
+
+    def _grad_with_weight_decay(self, p, tmp):
+        """``g = grad + weight_decay * p`` (L2 penalty, as torch's ``weight_decay``), in tmp."""
+        backend.xp.multiply(p.data, self.weight_decay, out=tmp)
+        tmp += p.grad
+        return tmp
+
+    def state_dict(self):
+        """The step counter and every state array, keyed ``"<state>/<param name>"``."""
+        state = {"t": self.t}
+        for key, arrays in self._state_arrays().items():
+            for p, a in zip(self.params, arrays):
+                state[f"{key}/{p.name}"] = a
+        return state
+
+    def load_state_dict(self, state):
+        """Copy saved state into this optimizer's arrays (in place; shapes must match)."""
+        xp = backend.xp
+        self.t = int(state["t"])
+        for key, arrays in self._state_arrays().items():
+            for p, a in zip(self.params, arrays):
+                saved = state[f"{key}/{p.name}"]
+                if saved.shape != a.shape:
+                    raise ValueError(
+                        f"{type(self).__name__} state {key}/{p.name}: expected shape "
+                        f"{a.shape}, checkpoint has {saved.shape}"
+                    )
+                a[...] = xp.asarray(saved)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and weight decay.
+
+    PyTorch's rule (torch.optim.SGD), with g = grad + weight_decay * p:
+        b = g on the first step, else  b = momentum * b + (1 - dampening) * g
+        g = g + momentum * b  if nesterov  else  b      (only when momentum != 0)
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: invalid momentum {momentum} or weight_decay {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov requires a momentum > 0 and zero dampening")
+        self.momentum, self.dampening = momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+        xp = backend.xp
+        self.b = [xp.zeros_like(p.data) for p in self.params] if momentum else []
+        self.wd_grad = [xp.empty_like(p.data) for p in self.params] if weight_decay else []
+
+    def _state_arrays(self):
+        return {"b": self.b} if self.momentum else {}
+
+    def step(self):
+        xp = backend.xp
+        for i, (p, tmp) in enumerate(zip(self.params, self.scratch)):
+            g = p.grad
+            if self.weight_decay:
+                g = self._grad_with_weight_decay(p, self.wd_grad[i])
+            if self.momentum:
+                b = self.b[i]
+                if self.t == 0:
+                    b[...] = g
+                else:  # b = momentum * b + (1 - dampening) * g
+                    b *= self.momentum
+                    xp.multiply(g, 1 - self.dampening, out=tmp)
+                    b += tmp
+                if self.nesterov:  # g = g + momentum * b
+                    xp.multiply(b, self.momentum, out=tmp)
+                    tmp += g
+                    g = tmp
+                else:
+                    g = b
+            # p = p - lr * g
+            xp.multiply(g, self.lr, out=tmp)
+            xp.subtract(p.data, tmp, out=p.data)
+        self.t += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with PyTorch's exact rule (torch.optim.Adam, amsgrad off).
+
+    With g = grad + weight_decay * p and t counting from 1:
+        m = beta1 * m + (1 - beta1) * g            (computed as m + (1 - beta1) * (g - m))
+        v = beta2 * v + (1 - beta2) * g**2
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    eps is added after the square root, and after the bias correction of v, as torch does.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"Adam: invalid betas {betas} (each must be in [0, 1))")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"Adam: invalid eps {eps} or weight_decay {weight_decay}")
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        xp = backend.xp
+        self.m = [xp.zeros_like(p.data) for p in self.params]
+        self.v = [xp.zeros_like(p.data) for p in self.params]
+        self.wd_grad = [xp.empty_like(p.data) for p in self.params] if weight_decay else []
+
+    def _state_arrays(self):
+        return {"m": self.m, "v": self.v}
+
+    def step(self):
+        xp = backend.xp
+        self.t += 1  # bias correction starts at t = 1
+        beta1, beta2 = self.betas
+        step_size = self.lr / (1 - beta1**self.t)
+        bias_correction2_sqrt = math.sqrt(1 - beta2**self.t)
+        for i, (p, m, v, tmp) in enumerate(zip(self.params, self.m, self.v, self.scratch)):
+            g = p.grad
+            if self.weight_decay:
+                g = self._grad_with_weight_decay(p, self.wd_grad[i])
+            # m = m + (1 - beta1) * (g - m)
+            xp.subtract(g, m, out=tmp)
+            tmp *= 1 - beta1
+            m += tmp
+            # v = beta2 * v + (1 - beta2) * g * g
+            v *= beta2
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1 - beta2
+            v += tmp
+            # p = p - step_size * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+            xp.sqrt(v, out=tmp)
+            tmp /= bias_correction2_sqrt
+            tmp += self.eps
+            xp.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            xp.subtract(p.data, tmp, out=p.data)
