@@ -1,0 +1,103 @@
+"""Checkpoints: every array of a training run in one ``.npz`` file, written atomically.
+
+The file holds plain arrays only (no pickle): ``G/<param>``, ``D/<param>``,
+``opt_G/<state>/<param>``, ``opt_D/...``, any extra arrays the caller adds, and ``meta``, a
+JSON string with counters, the config and the random generator's state. It is written to a
+temporary file in the same folder, flushed to disk, and renamed over the old one, so a crash
+or Ctrl-C mid-write leaves the previous checkpoint intact, never a half-written file.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from minigan import backend
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not match the networks asked for."""
+
+
+def save(path, arrays, meta):
+    """Atomically write host or device ``arrays`` (a dict name -> array) and a JSON ``meta``."""
+    path = Path(path)
+    host = {name: backend.to_host(a) for name, a in arrays.items()}  # device -> host copies
+    host["meta"] = np.array(json.dumps(meta))
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **host)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load(path):
+    """Read a checkpoint: returns (arrays as a dict of host NumPy arrays, meta dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); it may be "
+            "truncated or not a minigan checkpoint. Start a new run, or resume from a copy."
+        ) from None
+    return arrays, meta
+
+
+def network_arrays(prefix, net):
+    """``{prefix/name: array}`` for every parameter of a Sequential."""
+    return {f"{prefix}/{name}": a for name, a in net.params.items()}
+
+
+def optimizer_arrays(prefix, opt):
+    """``{prefix/state/param: array}`` for an optimizer's state; its step count goes in meta."""
+    return {f"{prefix}/{k}": a for k, a in opt.state_dict().items() if k != "t"}
+
+
+def restore_network(prefix, net, arrays, path="checkpoint"):
+    """Copy saved parameters into ``net`` in place, checking names and shapes first."""
+    saved = {k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")}
+    if set(saved) != set(net.params):
+        raise CheckpointError(
+            f"{path}: network {prefix} has parameters {sorted(saved)}, but the network asked "
+            f"for has {sorted(net.params)}: the architecture differs (number of layers)."
+        )
+    for name, p in net.params.items():
+        if saved[name].shape != p.shape:
+            raise CheckpointError(
+                f"{path}: {prefix}/{name} has shape {saved[name].shape} in the checkpoint but "
+                f"{p.shape} in the network asked for: the architecture differs "
+                "(latent size or hidden sizes)."
+            )
+    for name, p in net.params.items():
+        p[...] = backend.to_device(saved[name], dtype=p.dtype)  # host -> device copy
+
+
+def restore_optimizer(prefix, opt, arrays, t):
+    """Copy saved optimizer state (and its step count t) into ``opt`` in place."""
+    state = {k[len(prefix) + 1:]: backend.to_device(a) for k, a in arrays.items()
+             if k.startswith(prefix + "/")}
+    state["t"] = t
+    opt.load_state_dict(state)
+
+
+def rng_state(rng):
+    """The generator's state as JSON-able data (NumPy's PCG64); None where it cannot be read."""
+    bit_generator = getattr(rng, "bit_generator", None)
+    state = getattr(bit_generator, "state", None)
+    return state if isinstance(state, dict) else None
+
+
+def set_rng_state(rng, state):
+    rng.bit_generator.state = state

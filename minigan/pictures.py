@@ -1,0 +1,68 @@
+"""Pictures of a run: sample grids (PNG), an animated GIF of them, and training curves.
+
+Everything here works on host arrays: the caller copies samples off the device first
+(``backend.to_host``), so the transfer is visible at the call site. Images are written with
+Pillow, which matplotlib itself depends on; curves with matplotlib's Agg backend (no screen).
+"""
+
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(pixels, nrow=None, pad=2):
+    """Tile uint8 images (N, H, W) into one uint8 picture, nrow images per row.
+
+    Rows are separated by ``pad`` black pixels; nrow defaults to ceil(sqrt(N)).
+    """
+    n, h, w = pixels.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    ncol_rows = math.ceil(n / nrow)
+    grid = np.zeros((ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = pixels[i]
+    return grid
+
+
+def save_grid(path, pixels, nrow=None, scale=2):
+    """Write uint8 images (N, H, W) as one PNG grid, enlarged ``scale`` times for viewing."""
+    grid = image_grid(pixels, nrow)
+    Image.fromarray(grid).resize(
+        (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST
+    ).save(path)
+
+
+def save_gif(path, frame_paths, ms_per_frame=400):
+    """Animate PNG files (one per epoch) into a looping GIF; the last frame lingers."""
+    frames = [Image.open(p).convert("L") for p in frame_paths]
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+
+
+def save_curves(path, rows):
+    """Plot losses and D's outputs against the step from metric rows (dicts) into one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    step = [r["step"] for r in rows]
+    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_loss.plot(step, [r["d_loss"] for r in rows], label="D loss")
+    ax_loss.plot(step, [r["g_loss"] for r in rows], label="G loss")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_title("losses")
+    ax_loss.legend()
+    ax_d.plot(step, [r["d_real"] for r in rows], label="mean D(x)")
+    ax_d.plot(step, [r["d_fake"] for r in rows], label="mean D(G(z))")
+    ax_d.axhline(0.5, color="gray", lw=0.8, ls="--")
+    ax_d.set_ylim(0, 1)
+    ax_d.set_xlabel("step")
+    ax_d.set_title("discriminator outputs")
+    ax_d.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,200 @@
+"""End-to-end tests of train_mnist.py on a few hundred real MNIST images: the run folder,
+exact resume, Ctrl-C, NaN handling, architecture mismatches, and sampling a trained run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import train_mnist
+from minigan import backend, checkpoint
+from minigan import sample as sample_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+# Small networks and few images keep each run to about a second on 2 cores.
+SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
+         "--latent-dim", "16", "--log-every", "2"]
+
+
+@pytest.fixture(autouse=True)
+def cpu_backend():
+    backend.use("cpu")
+    yield
+    backend.use("cpu")
+
+
+def train(tmp_path, name, *flags):
+    return train_mnist.main([*SMALL, "--out", str(tmp_path / name), *flags])
+
+
+def checkpoint_arrays(run_dir):
+    arrays, meta = checkpoint.load(Path(run_dir) / "checkpoint.npz")
+    return arrays, meta
+
+
+def assert_same_arrays(a, b):
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+
+
+def test_script_writes_a_complete_run_folder(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train_mnist.py"), *SMALL, "--epochs", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "real images/s" in result.stdout and str(out) in result.stdout
+    for name in ["config.json", "metrics.csv", "samples/epoch_001.png", "samples/epoch_002.png",
+                 "samples_final.png", "samples.gif", "curves.png", "checkpoint.npz"]:
+        assert (out / name).is_file(), f"missing {name}"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["g_hidden"] == [32, 64] and cfg["epochs"] == 2 and cfg["limit"] == 192
+    rows = train_mnist.read_rows(out)
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10, 12]  # 6 steps per epoch, logged every 2
+    for r in rows:
+        assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
+        assert 0 <= r["d_real"] <= 1 and 0 <= r["d_fake"] <= 1
+    arrays, meta = checkpoint_arrays(out)
+    assert meta["global_step"] == 12 and meta["epoch"] == 2 and meta["opt_G_t"] == 12
+    assert arrays["G/0.W"].shape == (16, 32) and arrays["D/4.W"].shape == (32, 1)
+    assert "opt_D/m/0.W" in arrays and "opt_G/v/4.b" in arrays
+    # The GIF animates one frame per epoch.
+    from PIL import Image
+    assert Image.open(out / "samples.gif").n_frames == 2
+
+
+def test_resume_is_bit_exact(tmp_path):
+    straight = train(tmp_path, "straight", "--epochs", "2")
+    first = train(tmp_path, "split", "--epochs", "1")
+    train_mnist.main(["--resume", str(first), "--epochs", "2"])
+    a, meta_a = checkpoint_arrays(straight)
+    b, meta_b = checkpoint_arrays(first)
+    assert_same_arrays(a, b)
+    assert meta_a["rng"] == meta_b["rng"] and meta_a["global_step"] == meta_b["global_step"]
+    # The resumed run's metrics continue where the first session stopped.
+    assert [r["step"] for r in train_mnist.read_rows(first)] == list(range(2, 13, 2))
+
+
+def interrupt_at(monkeypatch, step):
+    """Deliver a real SIGINT to this process during the given training step."""
+    calls = {"n": 0}
+    real_step = train_mnist.train_step
+
+    def step_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_mnist, "train_step", step_then_interrupt)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_stays_exact(tmp_path, monkeypatch, capsys):
+    straight = train(tmp_path, "straight", "--epochs", "2")
+    with monkeypatch.context() as m:
+        interrupt_at(m, 9)  # in the middle of epoch 2 (6 steps per epoch)
+        run = train(tmp_path, "interrupted", "--epochs", "2")
+    assert "interrupted: checkpoint saved at step 9" in capsys.readouterr().out
+    _, meta = checkpoint_arrays(run)
+    assert meta["global_step"] == 9 and meta["step_in_epoch"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    train_mnist.main(["--resume", str(run)])
+    assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    run = train(tmp_path, "run", "--epochs", "1")
+    good = (run / "checkpoint.npz").read_bytes()
+    real_step = train_mnist.train_step
+
+    def poisoned_step(G, D, *args, **kwargs):
+        G.params["0.W"][0, 0] = np.nan  # a NaN weight makes every later loss NaN
+        return real_step(G, D, *args, **kwargs)
+
+    monkeypatch.setattr(train_mnist, "train_step", poisoned_step)
+    with pytest.raises(train_mnist.RunError, match="diverged.*last good checkpoint"):
+        train_mnist.main(["--resume", str(run), "--epochs", "2"])
+    assert (run / "checkpoint.npz").read_bytes() == good
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"a": np.arange(3.0)}, {"step": 1})
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if Ctrl-C arrived in the middle of writing
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, {"a": np.zeros(3)}, {"step": 2})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]  # no temporary left
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "1")
+    data = (run / "checkpoint.npz").read_bytes()
+    (run / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        train_mnist.main(["--resume", str(run), "--epochs", "2"])
+
+
+def test_resume_rejects_a_different_architecture(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "1")
+    with pytest.raises(train_mnist.RunError, match="--g-hidden.*architecture"):
+        train_mnist.main(["--resume", str(run), "--g-hidden", "64,64", "--epochs", "2"])
+    # A config edited by hand no longer matches the checkpoint's arrays.
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["d_hidden"] = [64, 16]
+    (run / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(checkpoint.CheckpointError, match=r"D/2.W has shape \(64, 32\).*\(64, 16\)"):
+        train_mnist.main(["--resume", str(run), "--epochs", "2"])
+
+
+def test_resume_of_a_missing_folder_is_a_clear_error(tmp_path, capsys):
+    assert train_mnist.cli(["--resume", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "no run there" in err and "nope" in err
+
+
+def test_new_run_refuses_to_overwrite_an_existing_one(tmp_path):
+    train(tmp_path, "run", "--epochs", "1")
+    with pytest.raises(train_mnist.RunError, match="--resume"):
+        train(tmp_path, "run", "--epochs", "1")
+
+
+def test_sample_cli_writes_npy_and_png(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "1")
+    npy = tmp_path / "a.npy"
+    assert sample_cli.main([str(run), "-n", "25", "--out", str(npy), "--seed", "3"]) == 0
+    pixels = np.load(npy)
+    assert pixels.shape == (25, 28, 28) and pixels.dtype == np.uint8
+    assert pixels.std() > 0  # not a blank image
+    again = tmp_path / "b.npy"
+    sample_cli.main([str(run), "-n", "25", "--out", str(again), "--seed", "3"])
+    assert np.array_equal(pixels, np.load(again))
+    other = tmp_path / "c.npy"
+    sample_cli.main([str(run), "-n", "25", "--out", str(other), "--seed", "4"])
+    assert not np.array_equal(pixels, np.load(other))
+    png = tmp_path / "grid.png"
+    assert sample_cli.main([str(run), "-n", "16", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        sample_cli.main([str(run), "--out", str(tmp_path / "x.jpg")])
+    assert sample_cli.main([str(tmp_path / "nope"), "--out", str(npy)]) == 2
+
+
+def test_label_smoothing_and_minimax_and_k2_run(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "1", "--k", "2", "--gen-loss", "minimax",
+                "--label-smoothing", "0.1")
+    rows = train_mnist.read_rows(run)
+    assert rows[-1]["step"] == 3  # 6 batches per epoch, 2 per step
+    assert all(r["g_loss"] < 0 for r in rows)  # mean log(1 - D(G(z))) is negative
