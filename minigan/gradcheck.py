@@ -18,6 +18,8 @@ Derivation and exercises: lessons/03_gradient_checking.md.
     ['W', 'b', 'x']
 """
 
+import numpy
+
 from minigan import backend
 
 
@@ -46,6 +48,11 @@ def numerical_gradient(f, x, dout, h=1e-5):
     of dout's shape. x is restored after each nudge. Returns an array of x's shape.
     """
     xp = backend.xp
+    if not x.flags.c_contiguous:  # x.reshape(-1) would be a copy: the nudges would miss x
+        raise ValueError(
+            f"numerical_gradient: x of shape {x.shape} is not C-contiguous (a .T view?); "
+            "nudge a contiguous array (x.copy()) and have f read that one"
+        )
     grad = xp.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writes reach x and grad
     for i in range(flat_x.size):
@@ -78,7 +85,8 @@ def compare(name, analytic, numeric, tol, who=""):
     if not err < tol:  # also catches NaN
         diff = xp.abs(analytic - numeric).reshape(-1)
         worst = int(xp.argmax(diff))
-        index = tuple(int(i) for i in backend.xp.unravel_index(worst, numeric.shape))
+        # worst is a host int, so unravel it on the host (cupy.unravel_index wants a device array)
+        index = tuple(int(i) for i in numpy.unravel_index(worst, numeric.shape))
         raise GradientCheckError(
             f"{who}gradient {name} is wrong: relative error {err:.2e} > tol {tol:.0e}; "
             f"worst entry {name}[{', '.join(map(str, index))}]: analytic "

@@ -233,10 +233,10 @@ class Sequential(Layer):
         """
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
-            if isinstance(layer, Dense):
+            if isinstance(layer, (Dense, Sequential)):  # the layers with params (maybe nested)
                 dout = layer.backward(
                     dout, param_grads=param_grads, input_grad=input_grad or i > 0
                 )
             else:
                 dout = layer.backward(dout)
-        return dout
+        return dout if input_grad else None  # None even when the first layer is an activation

@@ -26,6 +26,12 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        names = [p.name for p in self.params]
+        if len(set(names)) < len(names):  # state_dict keys them "<state>/<name>": one each
+            raise ValueError(
+                f"{type(self).__name__}: duplicate parameter names {names}; pass a "
+                "Sequential's parameters(), whose names are unique ('0.W', '2.W', ...)"
+            )
         self.lr = lr
         self.t = 0  # number of steps taken
         self.scratch = [backend.xp.empty_like(p.data) for p in self.params]

@@ -1,0 +1,53 @@
+"""Shared fixtures: the hypothesis profile, the array-module fixture ``xp``, backend hygiene.
+
+``xp`` runs a test body three times: on NumPy, on the strict CuPy stand-in (tests/strict_xp.py,
+whose arrays refuse to mix with NumPy arrays), and on CuPy, which skips with the reason
+(``backend.DeviceError``'s message) where CuPy or a CUDA device is missing. So GPU tests are the
+same bodies as CPU tests, and the strict run catches host/device mixing without a GPU.
+"""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import strict_xp
+from minigan import backend
+
+# Hypothesis: no deadline (first calls pay NumPy's warm-up), few examples so the suite stays fast
+# on two cores; on CI (env CI set) the examples are derandomized, so a red build reproduces.
+ON_CI = bool(os.environ.get("CI"))
+settings.register_profile(
+    "minigan",
+    deadline=None,
+    max_examples=30,
+    derandomize=ON_CI,
+    **({"database": None} if ON_CI else {}),  # CI: the same examples every run, none replayed
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "minigan"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_cpu_backend():
+    """Every test starts and ends on NumPy, even one that switched modules and then failed."""
+    backend.use("cpu")
+    yield
+    backend.use("cpu")
+
+
+@pytest.fixture(params=["numpy", "strict", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module in use for this run of the test (also set as ``backend.xp``)."""
+    if request.param == "numpy":
+        module = backend.use("cpu")
+    elif request.param == "strict":
+        module = backend.use_module(strict_xp, "strict")
+    else:
+        try:
+            module = backend.use("gpu")
+        except backend.DeviceError as e:
+            pytest.skip(str(e).splitlines()[0])  # e.g. "... needs CuPy, which is not installed"
+    yield module
+    backend.use("cpu")

@@ -1,0 +1,353 @@
+"""A CPU stand-in for CuPy: an array module whose arrays refuse to mix with NumPy arrays.
+
+minigan promises one code path for both devices: every array operation goes through
+``backend.xp``, and host <-> device copies happen only in ``backend.to_device`` and
+``backend.to_host``. On a real GPU, CuPy enforces this for us: ``cupy_array + numpy_array``
+and ``numpy.asarray(cupy_array)`` raise ``TypeError``. Without a GPU, NumPy alone would hide
+every slip, since NumPy happily mixes everything.
+
+This module is the enforcement without a GPU. Use it as the array module::
+
+    import strict_xp
+    backend.use_module(strict_xp, "strict")
+
+and every ``xp.zeros``, ``xp.where``, ``rng.standard_normal`` ... returns a :class:`StrictArray`,
+a thin wrapper around a private NumPy array. It computes exactly what NumPy computes (so results
+can be compared bit for bit with a NumPy run), but:
+
+- an operation that mixes a StrictArray with a ``numpy.ndarray`` raises ``TypeError``
+  (Python scalars, NumPy scalars and 0-d arrays are fine, as in CuPy);
+- ``numpy.asarray(strict)`` raises ``TypeError`` (CuPy: "Implicit conversion to a NumPy array
+  is not allowed"); the explicit ways across are :func:`asarray` (host -> "device") and
+  :func:`asnumpy` / ``StrictArray.get()`` (the other way), as in CuPy;
+- reductions and scalar indexing return 0-d StrictArrays, not NumPy scalars, as CuPy does:
+  turning one into a Python number takes an explicit ``float(...)`` / ``int(...)``.
+
+How it works: :class:`StrictArray` does *not* subclass ``numpy.ndarray``. It implements NumPy's
+two override protocols, ``__array_ufunc__`` (every ufunc: ``+``, ``*``, ``np.exp``, ``@``, ...;
+the operators come from ``NDArrayOperatorsMixin``) and ``__array_function__`` (``np.where``,
+``np.sum``, ...). Both unwrap StrictArrays, refuse raw NumPy arrays, call NumPy, and wrap the
+results. Views stay views, as in NumPy and CuPy: ``x.reshape(-1)``, ``x.T`` and ``x[1:]`` wrap
+NumPy views of the same memory, so ``x.reshape(-1)[i] = v`` writes into ``x``.
+
+One place where it is stricter than CuPy: ``strict[...] = numpy_array`` raises here, where CuPy
+would copy silently; minigan writes ``a[...] = xp.asarray(host)`` so the copy is visible.
+"""
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+
+def _unwrap(obj, who):
+    """NumPy's view of an argument: the array inside a StrictArray, scalars as they are.
+
+    Lists and tuples (shapes, ``concatenate([a, b])``, index tuples) are unwrapped item by item.
+    A ``numpy.ndarray`` with at least one dimension is a host array mixed into device work:
+    raise, as CuPy does.
+    """
+    if isinstance(obj, StrictArray):
+        return obj._a
+    if isinstance(obj, np.ndarray) and obj.ndim > 0:
+        raise TypeError(
+            f"strict_xp.{who}: got a numpy.ndarray of shape {obj.shape} among strict_xp "
+            "arrays; mixing host and device arrays is not allowed (as in CuPy). Copy it "
+            "explicitly with xp.asarray(x) / backend.to_device(x)."
+        )
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unwrap(item, who) for item in obj)
+    return obj
+
+
+def _wrap(result):
+    """Wrap NumPy results as StrictArrays; NumPy scalars become 0-d arrays, as in CuPy."""
+    if isinstance(result, np.ndarray):
+        return StrictArray(result)
+    if isinstance(result, np.generic):
+        return StrictArray(np.asarray(result))
+    if isinstance(result, tuple):  # np.unravel_index, np.nonzero, ...
+        return tuple(_wrap(r) for r in result)
+    return result
+
+
+def _call_numpy(func, args, kwargs):
+    """Run a NumPy function on unwrapped arguments and wrap what it returns."""
+    who = getattr(func, "__name__", repr(func))
+    result = func(*_unwrap(args, who), **{k: _unwrap(v, who) for k, v in kwargs.items()})
+    if isinstance(kwargs.get("out"), StrictArray):  # return the very out= array, as NumPy does
+        return kwargs["out"]
+    return _wrap(result)
+
+
+class StrictArray(NDArrayOperatorsMixin):
+    """An array of the stand-in "device": NumPy's arithmetic, CuPy's refusal to mix.
+
+    Holds one private ``numpy.ndarray`` in ``_a``; never hand ``_a`` to library code.
+    """
+
+    __slots__ = ("_a",)
+
+    def __init__(self, a):
+        assert isinstance(a, np.ndarray), "build StrictArrays with strict_xp.asarray"
+        self._a = a
+
+    # --- NumPy's override protocols -------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        """Every ufunc (``+``, ``np.exp``, ``np.add.reduce``, ``@``, ...) lands here."""
+        who = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        args = _unwrap(inputs, who)
+        kwargs = {k: _unwrap(v, who) for k, v in kwargs.items()}
+        if out is not None:  # numpy passes out= as a tuple; outputs must be ours too
+            for o in out:
+                if not isinstance(o, StrictArray):
+                    raise TypeError(
+                        f"strict_xp.{who}: out= must be a strict_xp array, got "
+                        f"{type(o).__module__}.{type(o).__name__}"
+                    )
+            kwargs["out"] = tuple(o._a for o in out)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if out is not None:  # return the very out= objects, as NumPy and CuPy do
+            return out[0] if len(out) == 1 else out
+        return _wrap(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """Every overridable NumPy function (``np.where``, ``np.sum``, ...) lands here."""
+        return _call_numpy(func, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        # What np.asarray(x), np.array(x) and numpy_array[...] = x call: refuse, as CuPy does.
+        raise TypeError(
+            "strict_xp: implicit conversion to a NumPy array is not allowed. "
+            "Use backend.to_host(x) (strict_xp.asnumpy(x), like cupy.asnumpy) to copy it "
+            "to the host explicitly."
+        )
+
+    # --- what minigan uses of an array ----------------------------------------------------
+
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: StrictArray(self._a.T))  # a view
+
+    def __repr__(self):
+        return "strict_" + repr(self._a)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):  # rows, as StrictArrays (like CuPy)
+        return (_wrap(row) for row in self._a)
+
+    def __getitem__(self, key):
+        # Basic indexing returns a view (writes go through); x[i, j] returns a 0-d copy.
+        return _wrap(self._a[_unwrap(key, "__getitem__")])
+
+    def __setitem__(self, key, value):
+        self._a[_unwrap(key, "__setitem__")] = _unwrap(value, "__setitem__")
+
+    # Explicit conversions to Python numbers: on a GPU each one is a device -> host sync.
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __bool__(self):
+        return bool(self._a)
+
+    def reshape(self, *shape, order="C"):
+        return StrictArray(self._a.reshape(*shape, order=order))  # a view when possible
+
+    def ravel(self):
+        return StrictArray(self._a.ravel())
+
+    def transpose(self, *axes):
+        return StrictArray(self._a.transpose(*axes))
+
+    def astype(self, dtype, copy=True):
+        return StrictArray(self._a.astype(dtype, copy=copy))
+
+    def copy(self):
+        return StrictArray(self._a.copy())
+
+    def fill(self, value):
+        self._a.fill(_unwrap(value, "fill"))
+
+    def get(self):
+        """Copy to a NumPy array (explicit device -> host), as ``cupy.ndarray.get()``."""
+        return self._a.copy()
+
+    def item(self):
+        return self._a.item()
+
+    def sum(self, *args, **kwargs):
+        return _call_numpy(np.sum, (self, *args), kwargs)
+
+    def mean(self, *args, **kwargs):
+        return _call_numpy(np.mean, (self, *args), kwargs)
+
+    def max(self, *args, **kwargs):
+        return _call_numpy(np.max, (self, *args), kwargs)
+
+    def min(self, *args, **kwargs):
+        return _call_numpy(np.min, (self, *args), kwargs)
+
+    def argmax(self, *args, **kwargs):
+        return _call_numpy(np.argmax, (self, *args), kwargs)
+
+    def any(self, *args, **kwargs):
+        return _call_numpy(np.any, (self, *args), kwargs)
+
+    def all(self, *args, **kwargs):
+        return _call_numpy(np.all, (self, *args), kwargs)
+
+
+# --- the module's namespace: what ``xp.<name>`` finds ---------------------------------------
+# It mirrors NumPy's names, so ``sum``, ``max``, ``abs``, ``all`` ... below shadow Python's
+# builtins in this file: the code above must not (and does not) call those builtins.
+
+ndarray = StrictArray  # backend.check_array tests isinstance(x, xp.ndarray)
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
+uint8, bool_ = np.uint8, np.bool_
+dtype, finfo, iinfo = np.dtype, np.finfo, np.iinfo  # describe dtypes; no arrays involved
+pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, np.newaxis
+
+
+def asarray(a, dtype=None):
+    """Explicit host -> device copy (like ``cupy.asarray``); a StrictArray passes through."""
+    if isinstance(a, StrictArray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return StrictArray(np.array(a, dtype=dtype, copy=True))  # a copy: "device" memory
+
+
+array = asarray
+
+
+def asnumpy(a):
+    """Explicit device -> host copy (like ``cupy.asnumpy``)."""
+    if isinstance(a, StrictArray):
+        return a._a.copy()
+    return np.asarray(a)
+
+
+def _numpy_function(func):
+    """``func`` on StrictArrays: unwrap the arguments, refuse NumPy arrays, wrap the result."""
+
+    def strict_function(*args, **kwargs):
+        return _call_numpy(func, args, kwargs)
+
+    strict_function.__name__ = strict_function.__qualname__ = func.__name__
+    strict_function.__doc__ = f"numpy.{func.__name__} on strict_xp arrays."
+    return strict_function
+
+
+# Creation: the results live on the "device".
+zeros = _numpy_function(np.zeros)
+ones = _numpy_function(np.ones)
+empty = _numpy_function(np.empty)
+full = _numpy_function(np.full)
+arange = _numpy_function(np.arange)
+zeros_like = _numpy_function(np.zeros_like)
+ones_like = _numpy_function(np.ones_like)
+empty_like = _numpy_function(np.empty_like)
+full_like = _numpy_function(np.full_like)
+# Elementwise (ufuncs; called through the module they accept out=).
+add = _numpy_function(np.add)
+subtract = _numpy_function(np.subtract)
+multiply = _numpy_function(np.multiply)
+divide = _numpy_function(np.divide)
+negative = _numpy_function(np.negative)
+power = _numpy_function(np.power)
+maximum = _numpy_function(np.maximum)
+minimum = _numpy_function(np.minimum)
+exp = _numpy_function(np.exp)
+log = _numpy_function(np.log)
+log1p = _numpy_function(np.log1p)
+expm1 = _numpy_function(np.expm1)
+tanh = _numpy_function(np.tanh)
+abs = _numpy_function(np.abs)  # noqa: A001  (the module mirrors numpy's names)
+sqrt = _numpy_function(np.sqrt)
+square = _numpy_function(np.square)
+sign = _numpy_function(np.sign)
+clip = _numpy_function(np.clip)
+isfinite = _numpy_function(np.isfinite)
+isnan = _numpy_function(np.isnan)
+where = _numpy_function(np.where)
+matmul = _numpy_function(np.matmul)
+dot = _numpy_function(np.dot)
+# Reductions: 0-d StrictArrays, not Python numbers.
+sum = _numpy_function(np.sum)  # noqa: A001
+mean = _numpy_function(np.mean)
+max = _numpy_function(np.max)  # noqa: A001
+min = _numpy_function(np.min)  # noqa: A001
+argmax = _numpy_function(np.argmax)
+argmin = _numpy_function(np.argmin)
+any = _numpy_function(np.any)  # noqa: A001
+all = _numpy_function(np.all)  # noqa: A001
+allclose = _numpy_function(np.allclose)
+array_equal = _numpy_function(np.array_equal)
+# Shapes and indices.
+reshape = _numpy_function(np.reshape)
+transpose = _numpy_function(np.transpose)
+concatenate = _numpy_function(np.concatenate)
+stack = _numpy_function(np.stack)
+argsort = _numpy_function(np.argsort)
+shares_memory = _numpy_function(np.shares_memory)
+
+
+def unravel_index(indices, shape):
+    """As ``cupy.unravel_index``, which needs a device array of indices: given a Python int it
+    fails (on ``(indices < 0).any()``), so refuse one here too. A host int is unravelled on the
+    host, with ``numpy.unravel_index``."""
+    if not isinstance(indices, StrictArray):
+        raise TypeError(
+            f"strict_xp.unravel_index: indices must be a strict_xp array (as in CuPy), got "
+            f"{type(indices).__name__}; unravel a host int with numpy.unravel_index"
+        )
+    return _call_numpy(np.unravel_index, (indices, shape), {})
+
+
+class _Generator:
+    """``strict_xp.random.default_rng(seed)``: NumPy's PCG64 stream, drawn as StrictArrays.
+
+    The same seed gives the same numbers as ``numpy.random.default_rng(seed)``, so a strict run
+    can be compared with a NumPy run bit for bit.
+    """
+
+    def __init__(self, seed):
+        self._rng = np.random.default_rng(seed)
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return _wrap(self._rng.standard_normal(size, dtype=dtype))
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return _wrap(self._rng.normal(loc, scale, size))
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return _wrap(self._rng.uniform(low, high, size))
+
+    def random(self, size=None, dtype=np.float64):
+        return _wrap(self._rng.random(size, dtype=dtype))
+
+    def integers(self, low, high=None, size=None, dtype=np.int64):
+        return _wrap(self._rng.integers(low, high, size, dtype=dtype))
+
+    def permutation(self, x):
+        return _wrap(self._rng.permutation(_unwrap(x, "permutation")))
+
+
+class _RandomModule:
+    """``strict_xp.random``: only the explicit-generator API (no global random state)."""
+
+    @staticmethod
+    def default_rng(seed=None):
+        return _Generator(seed)
+
+
+random = _RandomModule()

@@ -1,0 +1,127 @@
+"""The composite gradients a GAN trains on, checked end to end with central differences.
+
+The generator's gradient is the one that matters and the easiest to get subtly wrong: the loss
+sits on D's logits, so dL/dG(z) is backpropagated through D (without touching D's grads) and
+then through G. Here every generator parameter's gradient, as ``gan.generator_step`` leaves it
+in ``G.grads``, is compared with a central difference of the loss itself (float64, < 1e-7).
+"""
+
+import numpy as np
+import pytest
+
+from minigan import backend, gan, losses, optim
+from minigan.gradcheck import compare, numerical_gradient
+
+LATENT, IMAGE, N = 3, 4, 6
+
+
+def tiny_gan(seed=0):
+    """G: 3 -> 5 -> 4 (tanh), D: 4 -> 5 -> 1 (logit), float64, with real data and noise."""
+    rng = backend.default_rng(seed)
+    G = gan.make_generator(latent_dim=LATENT, hidden=(5,), out_dim=IMAGE, rng=rng,
+                           dtype="float64")
+    D = gan.make_discriminator(in_dim=IMAGE, hidden=(5,), rng=rng, dtype="float64")
+    real = rng.uniform(-1.0, 1.0, (N, IMAGE))
+    z = rng.standard_normal((N, LATENT))
+    return G, D, real, z
+
+
+def check_param_grads(net, analytic, loss_of_params):
+    """Every parameter gradient in ``analytic`` against central differences of the loss."""
+    errors = {}
+    for k, p in net.params.items():
+        numeric = numerical_gradient(loss_of_params, p, 1.0)
+        errors[k] = compare(k, analytic[k], numeric, tol=1e-7, who=f"{net!r}: ")
+    assert set(errors) == set(net.params)
+    return errors
+
+
+def snapshot(arrays):
+    return {k: backend.to_host(a).copy() for k, a in arrays.items()}
+
+
+def assert_unchanged(before, arrays, what):
+    for k, a in arrays.items():
+        assert np.array_equal(backend.to_host(a), before[k]), f"{what} {k} changed"
+
+
+@pytest.mark.parametrize("gen_loss", ["nonsaturating", "minimax"])
+def test_generator_gradient_through_the_discriminator(xp, gen_loss):
+    G, D, real, z = tiny_gan()
+    loss_fn = losses.GENERATOR_LOSSES[gen_loss]
+    D.grads["0.W"][...] = 1.0  # leftovers from a D step: the G step must not add to them
+    D_params, D_grads = snapshot(D.params), snapshot(D.grads)
+
+    loss = gan.generator_step(G, D, optim.SGD(G.parameters(), lr=0.0), z, gen_loss)
+    analytic = snapshot(G.grads)
+    assert any(np.abs(g).max() > 0 for g in analytic.values())
+
+    def generator_loss():
+        return loss_fn(D.forward(G.forward(z)))[0]
+
+    assert float(loss) == float(generator_loss())  # lr = 0: G is where it was
+    check_param_grads(G, {k: backend.to_device(g) for k, g in analytic.items()}, generator_loss)
+    assert_unchanged(D_params, D.params, "D param")
+    assert_unchanged(D_grads, D.grads, "D grad")
+
+
+@pytest.mark.parametrize("gen_loss", ["nonsaturating", "minimax"])
+def test_generator_step_leaves_the_discriminator_and_its_optimizer_alone(gen_loss):
+    G, D, real, z = tiny_gan(seed=1)
+    opt_G = optim.Adam(G.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    opt_D = optim.Adam(D.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    gan.discriminator_step(G, D, opt_D, real, z)  # D's grads and Adam state now nonzero
+    D_params, D_grads = snapshot(D.params), snapshot(D.grads)
+    D_state = {k: v.copy() if isinstance(v, np.ndarray) else v
+               for k, v in opt_D.state_dict().items()}
+    G_params = snapshot(G.params)
+
+    gan.generator_step(G, D, opt_G, backend.default_rng(9).standard_normal((N, LATENT)),
+                       gen_loss)
+
+    assert_unchanged(D_params, D.params, "D param")
+    assert_unchanged(D_grads, D.grads, "D grad")
+    state = opt_D.state_dict()
+    assert state["t"] == D_state["t"] == 1
+    for k, v in D_state.items():
+        assert np.array_equal(state[k], v), f"D optimizer state {k} changed"
+    for k in G_params:
+        assert not np.array_equal(G.params[k], G_params[k]), f"G param {k} did not move"
+    assert opt_G.t == 1
+
+
+def test_discriminator_step_reports_d_before_its_update():
+    G, D, real, z = tiny_gan(seed=3)
+    fake = G.forward(z)
+    D_real = 1 / (1 + np.exp(-D.forward(real)))  # D as it is before the step
+    D_fake = 1 / (1 + np.exp(-D.forward(fake)))
+    _, d_real, d_fake = gan.discriminator_step(G, D, optim.SGD(D.parameters(), lr=0.5), real, z)
+    assert not np.allclose(1 / (1 + np.exp(-D.forward(fake))), D_fake)  # D did move
+    np.testing.assert_allclose(float(d_real), D_real.mean(), rtol=1e-14)
+    np.testing.assert_allclose(float(d_fake), D_fake.mean(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("real_target", [1.0, 0.9])
+def test_discriminator_gradient(xp, real_target):
+    G, D, real, z = tiny_gan(seed=2)
+    G.grads["2.b"][...] = 3.0  # the D step runs G forward only: G's grads must stay as they are
+    G_params, G_grads = snapshot(G.params), snapshot(G.grads)
+
+    d_loss, d_real, d_fake = gan.discriminator_step(
+        G, D, optim.SGD(D.parameters(), lr=0.0), real, z, real_target)
+    analytic = {k: g.copy() for k, g in D.grads.items()}
+    fake = G.forward(z)
+
+    def discriminator_loss():
+        return (losses.bce_with_logits(D.forward(real), real_target)[0]
+                + losses.bce_with_logits(D.forward(fake), 0.0)[0])
+
+    assert float(d_loss) == float(discriminator_loss())
+    check_param_grads(D, analytic, discriminator_loss)
+    # The reported D(x) and D(G(z)) are the mean probabilities.
+    D_real = 1 / (1 + np.exp(-backend.to_host(D.forward(real))))
+    D_fake = 1 / (1 + np.exp(-backend.to_host(D.forward(fake))))
+    np.testing.assert_allclose(float(d_real), D_real.mean(), rtol=1e-14)
+    np.testing.assert_allclose(float(d_fake), D_fake.mean(), rtol=1e-14)
+    assert_unchanged(G_params, G.params, "G param")
+    assert_unchanged(G_grads, G.grads, "G grad")

@@ -1,0 +1,171 @@
+"""Losses: gradients against central differences, values against closed forms computed here with
+``math`` on Python floats, and the numerical edge cases (clamped logs, saturated logits)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from minigan import backend, losses
+from minigan.gradcheck import check_loss
+
+# --- independent references: one Python float at a time ---------------------------------------
+
+
+def ref_sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def ref_bce(p, t):
+    """torch.nn.BCELoss on one element: each log clamped at -100."""
+    log_p = max(math.log(p), -100.0) if p > 0 else -100.0
+    log_1mp = max(math.log(1.0 - p), -100.0) if p < 1 else -100.0
+    return -(t * log_p + (1.0 - t) * log_1mp)
+
+
+REFERENCES = {  # loss name -> (per-element loss of (x, t), per-element derivative d/dx)
+    "bce": (ref_bce, lambda p, t: (p - t) / (p * (1 - p))),
+    "bce_with_logits": (lambda x, t: ref_bce(ref_sigmoid(x), t),
+                        lambda x, t: ref_sigmoid(x) - t),
+    "generator_loss_minimax": (lambda x, t: math.log(1.0 - ref_sigmoid(x)),
+                               lambda x, t: -ref_sigmoid(x)),
+    "generator_loss_nonsaturating": (lambda x, t: -math.log(ref_sigmoid(x)),
+                                     lambda x, t: ref_sigmoid(x) - 1.0),
+}
+
+
+def call_loss(name, x, t):
+    fn = getattr(losses, name)
+    return fn(x, t) if name.startswith("bce") else fn(x)
+
+
+def check_against_closed_form(name, host_x, host_t):
+    """Loss value and gradient of ``losses.<name>`` against the mean of the per-element closed
+    form (float64, relative 1e-12); the gradient carries the 1/n of the mean."""
+    loss_ref, grad_ref = REFERENCES[name]
+    n = host_x.size
+    t_items = np.broadcast_to(host_t, host_x.shape).ravel().tolist()
+    expected_loss = sum(loss_ref(x, t) for x, t in zip(host_x.ravel().tolist(), t_items)) / n
+    expected_grad = [grad_ref(x, t) / n for x, t in zip(host_x.ravel().tolist(), t_items)]
+    t = backend.to_device(host_t) if isinstance(host_t, np.ndarray) else host_t
+    loss, grad = call_loss(name, backend.to_device(host_x), t)
+    assert grad.shape == host_x.shape
+    assert math.isclose(float(loss), expected_loss, rel_tol=1e-12)
+    np.testing.assert_allclose(backend.to_host(grad).ravel(), expected_grad, rtol=1e-12)
+
+
+def logits(shape=(5, 3), seed=0, scale=3.0):
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
+def soft_targets(shape=(5, 3), seed=1):
+    return np.random.default_rng(seed).random(shape)
+
+
+def probs(shape=(5, 3), seed=2):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, shape)  # clear of the clamps
+
+
+# --- gradient checks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("targets", ["array", "scalar"])
+def test_bce_grad(xp, targets):
+    t = backend.to_device(soft_targets()) if targets == "array" else 0.9
+    check_loss(losses.bce, backend.to_device(probs()), t)
+
+
+@pytest.mark.parametrize("targets", ["array", "scalar"])
+def test_bce_with_logits_grad(xp, targets):
+    t = backend.to_device(soft_targets()) if targets == "array" else 0.9
+    check_loss(losses.bce_with_logits, backend.to_device(logits()), t)
+
+
+@pytest.mark.parametrize("name", ["generator_loss_minimax", "generator_loss_nonsaturating"])
+def test_generator_loss_grad(xp, name):
+    check_loss(getattr(losses, name), backend.to_device(logits((6, 1))))
+
+
+# --- values against closed forms --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_loss_matches_closed_form(xp, name):
+    x = probs() if name == "bce" else logits()
+    check_against_closed_form(name, x, soft_targets())
+
+
+@pytest.mark.parametrize("name", ["bce", "bce_with_logits"])
+def test_scalar_target_is_label_smoothing(name):
+    """A scalar target (0.9, one-sided label smoothing) is the same as a full array of it."""
+    x = probs() if name == "bce" else logits()
+    check_against_closed_form(name, x, 0.9)
+    loss_scalar, grad_scalar = call_loss(name, x, 0.9)
+    loss_array, grad_array = call_loss(name, x, np.full_like(x, 0.9))
+    assert loss_scalar == loss_array and np.array_equal(grad_scalar, grad_array)
+
+
+def test_nonsaturating_is_bce_with_logits_against_real():
+    x = logits((8, 1))
+    assert losses.generator_loss_nonsaturating(x)[0] == losses.bce_with_logits(x, 1.0)[0]
+    np.testing.assert_array_equal(losses.generator_loss_nonsaturating(x)[1],
+                                  losses.bce_with_logits(x, 1.0)[1])
+
+
+def test_bce_on_sigmoid_equals_bce_with_logits():
+    x, t = logits(scale=2.0), soft_targets()
+    loss_p, grad_p = losses.bce(1 / (1 + np.exp(-x)), t)
+    loss_x, _ = losses.bce_with_logits(x, t)
+    assert math.isclose(float(loss_p), float(loss_x), rel_tol=1e-12)
+    # chain rule: dL/dx = dL/dp * p (1 - p) = (p - t) / n
+    p = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(grad_p * p * (1 - p), (p - t) / x.size, rtol=1e-12)
+
+
+# --- edge cases -------------------------------------------------------------------------------
+
+
+def test_bce_clamps_the_log_at_minus_100():
+    # log(0) = -inf is computed and then clamped; NumPy warns about the -inf, so silence it here.
+    with np.errstate(divide="ignore"):
+        for p, t in ((0.0, 1.0), (1.0, 0.0)):  # confidently wrong
+            loss, grad = losses.bce(np.array([[p]]), np.array([[t]]))
+            assert float(loss) == 100.0
+            assert np.isfinite(grad).all() and abs(float(grad[0, 0])) == 1e12  # torch's 1e-12 floor
+        loss, grad = losses.bce(np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]]))  # confidently right
+        assert float(loss) == 0.0 and not grad.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_logits_stay_finite(dtype):
+    x = np.array([[1e4], [-1e4], [1e30], [-1e30]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        results = {
+            "real target": losses.bce_with_logits(x, 1.0),
+            "fake target": losses.bce_with_logits(x, 0.0),
+            "smoothed": losses.bce_with_logits(x, 0.9),
+            "minimax": losses.generator_loss_minimax(x),
+            "nonsaturating": losses.generator_loss_nonsaturating(x),
+        }
+    for what, (loss, grad) in results.items():
+        assert loss.dtype == dtype and grad.dtype == dtype, what
+        assert np.isfinite(loss) and np.isfinite(grad).all(), what
+    # Exact gradients: sigmoid(+-1e4) and sigmoid(+-1e30) round to exactly 1 or 0.
+    expected_grads = {"real target": [0, -1, 0, -1], "fake target": [1, 0, 1, 0],
+                      "minimax": [-1, 0, -1, 0], "nonsaturating": [0, -1, 0, -1]}
+    for what, expected in expected_grads.items():
+        assert np.array_equal(results[what][1].ravel(), np.array(expected, dtype=dtype) / 4), what
+    # Exact losses: softplus(1e4) = 1e4 and softplus(-1e4) = 0, so each mean is +-5e3.
+    x = x[:2]
+    assert float(losses.bce_with_logits(x, 1.0)[0]) == 5e3  # -log D(x): 0 and 1e4
+    assert float(losses.bce_with_logits(x, 0.0)[0]) == 5e3  # -log(1 - D(x)): 1e4 and 0
+    assert float(losses.generator_loss_minimax(x)[0]) == -5e3
+    assert float(losses.generator_loss_nonsaturating(x)[0]) == 5e3
+
+
+def test_float32_in_float32_out():
+    x = logits().astype(np.float32)
+    for name in REFERENCES:
+        arg = 1 / (1 + np.exp(-x)) if name == "bce" else x
+        loss, grad = call_loss(name, arg, 0.9)
+        assert loss.dtype == np.float32 and grad.dtype == np.float32, name
