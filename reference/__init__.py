@@ -1,0 +1,1 @@
+"""PyTorch twins of minigan, used to check that minigan computes exactly what PyTorch computes."""
