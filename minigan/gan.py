@@ -55,17 +55,23 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     real: (N, 784), z: (N, latent_dim). G is only run forward; its grads are not touched.
     Returns (d_loss, mean D(x), mean D(G(z))) as 0-d device arrays.
     """
-    fake = G.forward(z)  # (N, 784); no backward through G in this step
-    D.zero_grad()
-    logits_real = D.forward(real)  # (N, 1)
-    loss_real, dlogits = bce_with_logits(logits_real, real_target)
-    D.backward(dlogits, input_grad=False)  # before the next forward overwrites D's cache
-    logits_fake = D.forward(fake)  # (N, 1)
-    loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
-    D.backward(dlogits, input_grad=False)  # grads now hold the sum of both terms
-    opt_D.step()
     xp = backend.xp
-    return loss_real + loss_fake, xp.mean(sigmoid(logits_real)), xp.mean(sigmoid(logits_fake))
+    n = real.shape[0]
+    fake = G.forward(z)  # (N, 784); no backward through G in this step
+    # One pass of D over real and fake stacked (2N, 784) instead of two passes of N: the same
+    # gradients, with bigger matrix products and half the calls (benchmarks/bench_step.py).
+    x = xp.concatenate([real, fake])  # (2N, 784): rows 0..N-1 real, N..2N-1 fake
+    targets = xp.concatenate([xp.full((n, 1), real_target, dtype=x.dtype),
+                              xp.zeros((n, 1), dtype=x.dtype)])  # (2N, 1)
+    D.zero_grad()
+    logits = D.forward(x)  # (2N, 1)
+    # The mean over 2N rows is half of BCE(real) + BCE(fake), each a mean over N rows.
+    loss, dlogits = bce_with_logits(logits, targets)
+    D.backward(2 * dlogits, input_grad=False)  # grads of BCE(real) + BCE(fake)
+    opt_D.step()
+    d_real = xp.mean(sigmoid(logits[:n]))
+    d_fake = xp.mean(sigmoid(logits[n:]))
+    return 2 * loss, d_real, d_fake
 
 
 def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
