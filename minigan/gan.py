@@ -103,6 +103,8 @@ def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating"
     next_real: a function returning the next real batch (N, 784) of the device.
     Fresh noise is drawn from rng for every step. Returns StepMetrics (device arrays).
     """
+    if k < 1:
+        raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
     dtype = G.params["0.W"].dtype
     for _ in range(k):
         real = next_real()

@@ -82,7 +82,7 @@ class Dense(Layer):
         self.grads["b"] = xp.zeros_like(self.params["b"])
 
     def __repr__(self):
-        return f"Dense({self.in_features}, {self.out_features})"
+        return f"{type(self).__name__}({self.in_features}, {self.out_features})"
 
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")

@@ -8,6 +8,8 @@ every loss finite for any input (even +-1e4). Derivations: lessons/02_losses.md.
 (``float(loss)``) is a GPU sync, so the training loop does it only at log steps.
 """
 
+import numpy
+
 from minigan import backend
 from minigan.layers import sigmoid
 
@@ -28,8 +30,9 @@ def bce(probs, targets):
     """
     xp = backend.xp
     n = probs.size
-    log_p = xp.maximum(xp.log(probs), -100)
-    log_1mp = xp.maximum(xp.log1p(-probs), -100)
+    with numpy.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped next
+        log_p = xp.maximum(xp.log(probs), -100)
+        log_1mp = xp.maximum(xp.log1p(-probs), -100)
     loss = -xp.mean(targets * log_p + (1 - targets) * log_1mp)
     grad = (probs - targets) / xp.maximum(probs * (1 - probs), 1e-12) / n
     return loss, grad

@@ -226,6 +226,7 @@ class TorchGAN:
 class Config:
     """Defaults of the standalone run, in one place; every field is also a command-line flag."""
 
+    device: str = "cpu"  # or "cuda"
     epochs: int = 1
     batch_size: int = 64
     latent_dim: int = 100
@@ -242,7 +243,8 @@ class Config:
     out: str = "runs/torch_gan"
 
 
-CHOICES = {"gen_loss": ["nonsaturating", "minimax"], "dtype": list(DTYPES)}
+CHOICES = {"device": ["cpu", "cuda"], "gen_loss": ["nonsaturating", "minimax"],
+           "dtype": list(DTYPES)}
 
 
 def parse_args(argv=None):
@@ -266,21 +268,23 @@ def main(argv=None):
     images, _ = load_mnist("train")
     if cfg.limit:
         images = images[:cfg.limit]
-    x = torch.from_numpy(to_model_input(images, dtype=cfg.dtype))  # (N, 784) in [-1, 1]
+    dev = torch.device(cfg.device)
+    x = torch.from_numpy(to_model_input(images, dtype=cfg.dtype)).to(dev)  # (N, 784) in [-1, 1]
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x), batch_size=cfg.batch_size, shuffle=True,
         drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
+    G = make_generator(cfg.latent_dim, dtype=dtype).to(dev)
+    D = make_discriminator(dtype=dtype).to(dev)
 
-    gan = TorchGAN(make_generator(cfg.latent_dim, dtype=dtype), make_discriminator(dtype=dtype),
-                   lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), gen_loss=cfg.gen_loss)
-    fixed_z = torch.randn(64, cfg.latent_dim, dtype=dtype)  # the same faces every epoch
+    gan = TorchGAN(G, D, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), gen_loss=cfg.gen_loss)
+    fixed_z = torch.randn(64, cfg.latent_dim, dtype=dtype, device=dev)  # the same faces every epoch
 
     step, t0 = 0, time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         batches = iter(loader)
         for _ in range(len(loader) // cfg.k):
             reals = [next(batches)[0] for _ in range(cfg.k)]
-            zs = [torch.randn(cfg.batch_size, cfg.latent_dim, dtype=dtype)
+            zs = [torch.randn(cfg.batch_size, cfg.latent_dim, dtype=dtype, device=dev)
                   for _ in range(cfg.k + 1)]
             metrics = gan.train_step(reals, zs, cfg.real_target)
             step += 1

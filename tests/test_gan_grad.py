@@ -126,3 +126,11 @@ def test_discriminator_gradient(xp, real_target):
     np.testing.assert_allclose(float(d_fake), D_fake.mean(), rtol=1e-14)
     assert_unchanged(G_params, G.params, "G param")
     assert_unchanged(G_grads, G.grads, "G grad")
+
+
+def test_train_step_needs_at_least_one_discriminator_step():
+    G, D, real, z = tiny_gan(seed=0)
+    opt = optim.SGD(G.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        gan.train_step(G, D, opt, optim.SGD(D.parameters(), lr=0.1), lambda: real,
+                       backend.default_rng(0), k=0, latent_dim=z.shape[1])

@@ -1,0 +1,195 @@
+"""Time minigan's GAN training step against the PyTorch twin, side by side in one process.
+
+    python benchmarks/bench_step.py                  # CPU, batch 64 and 256, plus one epoch each
+    python benchmarks/bench_step.py --device gpu     # CuPy against PyTorch on CUDA
+    python benchmarks/bench_step.py --no-epoch       # the step only
+
+Both sides run the default recipe of train_mnist.py (float32, G 100-256-512-1024-784,
+D 784-1024-512-256-1, Adam, k = 1, non-saturating loss) from the same initial weights on the
+same real batches, each drawing its own noise. After a warm-up the two are timed interleaved
+(minigan, torch, minigan, torch, ...) so that a change in the machine's load hits both, and the
+median of each is reported. The floor is the step's matrix-multiply FLOPs divided by the peak
+float32 matmul rate measured here: no implementation of this step can beat it.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from anywhere: train_mnist.py and reference/ live there
+
+DEFAULTS = dict(batch_sizes=(64, 256), warmup=10, repeats=60, seed=0)
+
+
+def matmul_flops_per_step(g_sizes, d_sizes, n):
+    """Multiply-add FLOPs (2 per MAC) that one D step + one G step cannot avoid.
+
+    g_sizes/d_sizes: layer widths, e.g. [100, 256, 512, 1024, 784]. A matmul of (n, a) by
+    (a, b) costs 2*n*a*b. Needed: forward passes; weight gradients of the network being
+    updated; input gradients of every layer whose input gradient someone uses.
+    """
+    def layer_flops(sizes):
+        return [2 * n * a * b for a, b in zip(sizes[:-1], sizes[1:])]
+
+    g, d = layer_flops(g_sizes), layer_flops(d_sizes)
+    d_step = sum(g) + 2 * sum(d) + 2 * sum(d) + 2 * sum(d[1:])  # G fwd; D fwd, dW, dx on 2n
+    g_step = sum(g) + sum(d) + sum(d) + sum(g) + sum(g[1:])  # G fwd; D fwd, dx; G dW, dx
+    return d_step + g_step
+
+
+def peak_matmul_gflops(xp, sync, size=2048, repeats=10):
+    """Best observed float32 GFLOP/s of one large square matmul."""
+    a = xp.ones((size, size), dtype=xp.float32)
+    b = xp.ones((size, size), dtype=xp.float32)
+    a @ b
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
+
+
+def build(device, batch_size, seed):
+    """minigan's and the twin's networks, optimizers and step functions, same initial weights."""
+    import torch
+
+    from minigan import backend, data
+    from minigan.gan import make_discriminator, make_generator, train_step
+    from minigan.optim import Adam
+    from reference.torch_gan import TorchGAN
+
+    xp = backend.use(device)
+    rng = backend.default_rng(seed)
+    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    opt_G = Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_D = Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    images, _ = data.load_mnist("train")
+    host = data.to_model_input(images[: 16 * batch_size])  # 16 real batches, reused in turn
+    X = backend.to_device(host)  # host -> device, once
+
+    tdev = "cuda" if device == "gpu" else "cpu"
+    twin = TorchGAN.from_minigan(G, D)  # copies minigan's initial weights
+    twin.G.to(tdev)  # moves the parameters in place: the optimizers keep them
+    twin.D.to(tdev)
+    TX = torch.as_tensor(host, device=tdev)
+    tgen = torch.Generator(device=tdev).manual_seed(seed)
+    batches = [0]
+
+    def minigan_step():
+        i = batches[0] = (batches[0] + 1) % 16
+        train_step(G, D, opt_G, opt_D, lambda: X[i * batch_size:(i + 1) * batch_size], rng)
+
+    def torch_step():
+        i = batches[0] = (batches[0] + 1) % 16
+        real = TX[i * batch_size:(i + 1) * batch_size]
+        zs = [torch.randn(batch_size, 100, device=tdev, generator=tgen) for _ in range(2)]
+        twin.train_step([real], zs)
+
+    if device == "gpu":
+        def sync_minigan():
+            xp.cuda.Device().synchronize()
+
+        def sync_torch():
+            torch.cuda.synchronize()
+    else:
+        sync_minigan = sync_torch = lambda: None
+    return xp, minigan_step, torch_step, sync_minigan, sync_torch
+
+
+def time_interleaved(step_a, sync_a, step_b, sync_b, warmup, repeats):
+    """Median seconds per call of a and b, timed alternately after a warm-up of each."""
+    for _ in range(warmup):
+        step_a()
+        step_b()
+    sync_a()
+    sync_b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step_a()
+        sync_a()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        step_b()
+        sync_b()
+        tb.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def time_epochs(device):
+    """Wall time of one full-MNIST epoch of train_mnist.py and of the twin's script."""
+    import train_mnist
+    from reference import torch_gan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        train_mnist.main(["--epochs", "1", "--device", device, "--out", f"{tmp}/minigan"])
+        t_minigan = time.perf_counter() - t
+        t = time.perf_counter()
+        torch_gan.main(["--epochs", "1", "--device", "cuda" if device == "gpu" else "cpu",
+                        "--out", f"{tmp}/torch"])
+        t_torch = time.perf_counter() - t
+    return t_minigan, t_torch
+
+
+def describe_machine(device):
+    import platform
+
+    import torch
+
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, torch "
+             f"{torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()})",
+             f"torch threads {torch.get_num_threads()}"]
+    if device == "gpu":
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        lines.append(f"GPU {props['name'].decode()}, cupy {cupy.__version__}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--batch-sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
+                   default=DEFAULTS["batch_sizes"])
+    p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])
+    p.add_argument("--repeats", type=int, default=DEFAULTS["repeats"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--no-epoch", action="store_true", help="skip the whole-epoch timing")
+    args = p.parse_args(argv)
+
+    print(describe_machine(args.device))
+    g_sizes, d_sizes = [100, 256, 512, 1024, 784], [784, 1024, 512, 256, 1]
+    peak = None
+    print(f"\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
+          f"{'minigan img/s':>14} {'torch img/s':>12} {'floor ms':>9} {'minigan/floor':>14}")
+    for n in args.batch_sizes:
+        xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed)
+        if peak is None:
+            peak = peak_matmul_gflops(xp, m_sync)
+        tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.repeats)
+        floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
+        print(f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
+              f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f}")
+    print(f"(ratio = minigan / torch, lower is better; img/s counts real images per step; "
+          f"floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul)")
+
+    if not args.no_epoch:
+        t_minigan, t_torch = time_epochs(args.device)
+        print(f"\nwhole epoch (60,000 images, batch 64, logging, sampling, checkpoint): minigan "
+              f"{t_minigan:.1f} s, torch twin {t_torch:.1f} s, ratio {t_minigan / t_torch:.2f}")
+
+
+if __name__ == "__main__":
+    main()
