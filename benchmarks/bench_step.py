@@ -6,9 +6,10 @@
 
 Both sides run the default recipe of train_mnist.py (float32, G 100-256-512-1024-784,
 D 784-1024-512-256-1, Adam, k = 1, non-saturating loss) from the same initial weights on the
-same real batches, each drawing its own noise. After a warm-up the two are timed interleaved
-(minigan, torch, minigan, torch, ...) so that a change in the machine's load hits both, and the
-median of each is reported. The floor is the step's matrix-multiply FLOPs divided by the peak
+same real batches, each drawing its own noise. After a warm-up the two are timed interleaved,
+in alternating blocks of 10 steps (minigan, torch, minigan, torch, ...; see time_interleaved for
+why blocks), so that a change in the machine's load hits both, and the median step of each is
+reported. The floor is the step's matrix-multiply FLOPs divided by the peak
 float32 matmul rate measured here: no implementation of this step can beat it.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: train_mnist.py and reference/ live there
 
-DEFAULTS = dict(batch_sizes=(64, 256), warmup=10, repeats=60, seed=0)
+DEFAULTS = dict(batch_sizes=(64, 256), warmup=10, rounds=8, seed=0)
 
 
 def matmul_flops_per_step(g_sizes, d_sizes, n):
@@ -106,23 +107,32 @@ def build(device, batch_size, seed):
     return xp, minigan_step, torch_step, sync_minigan, sync_torch
 
 
-def time_interleaved(step_a, sync_a, step_b, sync_b, warmup, repeats):
-    """Median seconds per call of a and b, timed alternately after a warm-up of each."""
+def time_interleaved(step_a, sync_a, step_b, sync_b, warmup, rounds, block=10, pause=0.5):
+    """Median seconds per step of a and b, timed in alternating blocks (a-block, b-block, ...).
+
+    Why blocks with a pause between them, not a b a b step by step: NumPy's OpenBLAS and
+    PyTorch's OpenMP/MKL each keep their worker threads spinning for a while after a call.
+    Strictly alternating steps then makes each library run while the other's threads still
+    hold the two cores, which measured PyTorch at twice its standalone step time here. A
+    pause lets the spinning threads go to sleep, so each block starts on a quiet machine, and
+    alternating blocks still spreads any change of the machine's load over both.
+    """
     for _ in range(warmup):
         step_a()
         step_b()
     sync_a()
     sync_b()
     ta, tb = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step_a()
-        sync_a()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        step_b()
-        sync_b()
-        tb.append(time.perf_counter() - t)
+    for _ in range(rounds):
+        for step, sync, times in ((step_a, sync_a, ta), (step_b, sync_b, tb)):
+            time.sleep(pause)
+            step()  # one untimed step to wake the threads up again
+            sync()
+            for _ in range(block):
+                t = time.perf_counter()
+                step()
+                sync()
+                times.append(time.perf_counter() - t)
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -164,7 +174,8 @@ def main(argv=None):
     p.add_argument("--batch-sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
                    default=DEFAULTS["batch_sizes"])
     p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])
-    p.add_argument("--repeats", type=int, default=DEFAULTS["repeats"])
+    p.add_argument("--rounds", type=int, default=DEFAULTS["rounds"],
+                   help="alternating blocks of 10 timed steps per library")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--no-epoch", action="store_true", help="skip the whole-epoch timing")
     args = p.parse_args(argv)
@@ -178,7 +189,7 @@ def main(argv=None):
         xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed)
         if peak is None:
             peak = peak_matmul_gflops(xp, m_sync)
-        tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.repeats)
+        tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.rounds)
         floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
         print(f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
               f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f}")

@@ -92,7 +92,9 @@ class Dense(Layer):
                 f"received {x.shape}"
             )
         self.cache = x  # overwritten by the next forward
-        return x @ self.params["W"] + self.params["b"]  # (N, out)
+        out = x @ self.params["W"]  # (N, out)
+        out += self.params["b"]  # in place: one (N, out) array per call, not two
+        return out
 
     def backward(self, dout, param_grads=True, input_grad=True):
         """dout: (N, out) -> dx: (N, in). Adds into grads["W"], grads["b"].

@@ -13,6 +13,8 @@ block. Derivations: lessons/05_optimizers.md.
 """
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from minigan import backend
 
@@ -141,33 +143,88 @@ class Adam(Optimizer):
         self.m = [xp.zeros_like(p.data) for p in self.params]
         self.v = [xp.zeros_like(p.data) for p in self.params]
         self.wd_grad = [xp.empty_like(p.data) for p in self.params] if weight_decay else []
+        self.chunks, self.pool = _split_for_threads(
+            [(p.data, p.grad, m, v, tmp, wd) for p, m, v, tmp, wd in
+             zip(self.params, self.m, self.v, self.scratch, self.wd_grad or self.scratch)])
 
     def _state_arrays(self):
         return {"m": self.m, "v": self.v}
 
     def step(self):
-        xp = backend.xp
         self.t += 1  # bias correction starts at t = 1
         beta1, beta2 = self.betas
         step_size = self.lr / (1 - beta1**self.t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**self.t)
-        for i, (p, m, v, tmp) in enumerate(zip(self.params, self.m, self.v, self.scratch)):
-            g = p.grad
-            if self.weight_decay:
-                g = self._grad_with_weight_decay(p, self.wd_grad[i])
-            # m = m + (1 - beta1) * (g - m)
-            xp.subtract(g, m, out=tmp)
-            tmp *= 1 - beta1
-            m += tmp
-            # v = beta2 * v + (1 - beta2) * g * g
-            v *= beta2
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1 - beta2
-            v += tmp
-            # p = p - step_size * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
-            xp.sqrt(v, out=tmp)
-            tmp /= bias_correction2_sqrt
-            tmp += self.eps
-            xp.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            xp.subtract(p.data, tmp, out=p.data)
+
+        def update(arrays):
+            self._update(*arrays, step_size, bias_correction2_sqrt)
+
+        _run(self.pool, update, self.chunks)
+
+    def _update(self, p, grad, m, v, tmp, wd_grad, step_size, bias_correction2_sqrt):
+        """Adam's rule on one parameter (or one block of rows of it), all in place."""
+        xp = backend.xp
+        beta1, beta2 = self.betas
+        g = grad
+        if self.weight_decay:  # g = grad + weight_decay * p
+            xp.multiply(p, self.weight_decay, out=wd_grad)
+            wd_grad += grad
+            g = wd_grad
+        # m = m + (1 - beta1) * (g - m)
+        xp.subtract(g, m, out=tmp)
+        tmp *= 1 - beta1
+        m += tmp
+        # v = beta2 * v + (1 - beta2) * g * g
+        v *= beta2
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
+        # p = p - step_size * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+        xp.sqrt(v, out=tmp)
+        tmp /= bias_correction2_sqrt
+        tmp += self.eps
+        xp.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        xp.subtract(p, tmp, out=p)
+
+
+# Speed, NumPy only: Adam's dozen elementwise passes over every parameter took a quarter of the
+# GAN step on the CPU, and NumPy runs each pass on one core. NumPy releases the GIL inside
+# these operations, so splitting the large arrays into row blocks and updating the blocks on one
+# thread per core uses every core (benchmarks/bench_step.py, BENCHMARKS.md). The blocks are views
+# made once; the arithmetic is the same, element by element, so results do not change.
+_SPLIT_ABOVE = 1 << 16  # elements: smaller arrays are not worth a thread hand-off
+_POOLS = {}
+
+
+def _split_for_threads(groups):
+    """Cut each group of same-shaped arrays into row blocks, one per core, for large arrays.
+
+    groups: tuples of arrays of one parameter's shape. Returns (blocks, pool or None).
+    """
+    import numpy
+
+    threads = os.cpu_count() or 1
+    if backend.xp is not numpy or threads == 1:  # CuPy already runs each pass on the whole GPU
+        return groups, None
+    blocks = []
+    for group in groups:
+        rows = group[0].shape[0]
+        if group[0].size < _SPLIT_ABOVE or rows < threads:
+            blocks.append(group)
+            continue
+        edges = [rows * i // threads for i in range(threads + 1)]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            blocks.append(tuple(a[lo:hi] for a in group))  # views: writes reach the arrays
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minigan-optim")
+    return blocks, _POOLS[threads]
+
+
+def _run(pool, fn, items):
+    if pool is None:
+        for item in items:
+            fn(item)
+    else:
+        for _ in pool.map(fn, items):  # consume to re-raise any error from a worker
+            pass
