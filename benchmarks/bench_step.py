@@ -136,6 +136,24 @@ def time_interleaved(step_a, sync_a, step_b, sync_b, warmup, rounds, block=10, p
     return statistics.median(ta), statistics.median(tb)
 
 
+def time_separately(step_a, sync_a, step_b, sync_b, warmup, steps=60):
+    """Median seconds per step of a, all its steps first, then of b: each library alone."""
+    medians = []
+    for step, sync in ((step_a, sync_a), (step_b, sync_b)):
+        time.sleep(1.0)  # let the other library's threads go to sleep
+        for _ in range(warmup):
+            step()
+        sync()
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t)
+        medians.append(statistics.median(times))
+    return tuple(medians)
+
+
 def time_epochs(device):
     """Wall time of one full-MNIST epoch of train_mnist.py and of the twin's script."""
     import train_mnist
@@ -178,6 +196,9 @@ def main(argv=None):
                    help="alternating blocks of 10 timed steps per library")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--no-epoch", action="store_true", help="skip the whole-epoch timing")
+    p.add_argument("--separately", action="store_true",
+                   help="time each library alone (all minigan steps, then all torch steps) "
+                        "instead of in alternating blocks")
     args = p.parse_args(argv)
 
     print(describe_machine(args.device))
@@ -189,7 +210,10 @@ def main(argv=None):
         xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed)
         if peak is None:
             peak = peak_matmul_gflops(xp, m_sync)
-        tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.rounds)
+        if args.separately:
+            tm, tt = time_separately(m_step, m_sync, t_step, t_sync, args.warmup)
+        else:
+            tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.rounds)
         floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
         print(f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
               f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f}")

@@ -28,6 +28,7 @@ def save(path, arrays, meta):
     host["meta"] = np.array(json.dumps(meta))
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give it an ordinary file's mode
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **host)
             f.flush()
@@ -36,6 +37,12 @@ def save(path, arrays, meta):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)  # the only way to read the umask is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def load(path):

@@ -17,9 +17,8 @@ within rounding of 0 takes the other LeakyReLU branch on one side. Within ~50 st
 visibly part, as PyTorch in float32 parts from PyTorch in float64 from the same start.
 """
 
-import argparse
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from minigan import backend
 from minigan.data import load_mnist, to_model_input
 from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
 from minigan.optim import Adam
-from reference.torch_gan import TorchGAN
+from reference.torch_gan import TorchGAN, parse_config
 
 
 @dataclass
@@ -55,13 +54,9 @@ CHOICES = {"gen_loss": ["nonsaturating", "minimax"], "dtype": ["float32", "float
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Train minigan and its PyTorch twin side by side and compare their losses.")
-    for f in fields(Config):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
-                            default=f.default, choices=CHOICES.get(f.name),
-                            help=f"(default: {f.default})")
-    return Config(**vars(parser.parse_args(argv)))
+    return parse_config(
+        Config, "Train minigan and its PyTorch twin side by side and compare their losses.",
+        CHOICES, argv)
 
 
 def real_batches(x, batch_size, rng):

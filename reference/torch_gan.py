@@ -247,14 +247,18 @@ CHOICES = {"device": ["cpu", "cuda"], "gen_loss": ["nonsaturating", "minimax"],
            "dtype": list(DTYPES)}
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Train the PyTorch twin of minigan's GAN on MNIST.")
-    for f in fields(Config):
+def parse_config(config_class, description, choices, argv=None):
+    """A config dataclass filled from command-line flags, one flag per field (--batch-size)."""
+    parser = argparse.ArgumentParser(description=description)
+    for f in fields(config_class):
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
-                            default=f.default, choices=CHOICES.get(f.name),
+                            default=f.default, choices=choices.get(f.name),
                             help=f"(default: {f.default})")
-    return Config(**vars(parser.parse_args(argv)))
+    return config_class(**vars(parser.parse_args(argv)))
+
+
+def parse_args(argv=None):
+    return parse_config(Config, "Train the PyTorch twin of minigan's GAN on MNIST.", CHOICES, argv)
 
 
 def main(argv=None):
