@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from minigan import backend, checkpoint, data, pictures
@@ -217,7 +218,8 @@ class Run:
         else:
             # CuPy's generator state cannot be saved: reseed from (seed, step), which is
             # reproducible but not the stream an uninterrupted run would have drawn.
-            self.rng = backend.default_rng([self.cfg.seed, self.global_step])
+            mixed = np.random.SeedSequence([self.cfg.seed, self.global_step]).generate_state(1)
+            self.rng = backend.default_rng(int(mixed[0]))  # an int seed: CuPy takes no lists
 
     def save_samples(self):
         """The fixed-noise grid of this epoch, the GIF of all of them, the final grid."""
