@@ -60,6 +60,47 @@ def peak_matmul_gflops(xp, sync, size=2048, repeats=10):
     return 2 * size**3 / best / 1e9
 
 
+def matmul_only_step(xp, sync, g_sizes, d_sizes, n, repeats=30):
+    """Median seconds of just the matrix products of one step (the shapes minigan runs), with
+    nothing else: what the array library's BLAS alone needs."""
+    g_w = [xp.zeros((a, b), dtype=xp.float32) for a, b in zip(g_sizes[:-1], g_sizes[1:])]
+    d_w = [xp.zeros((a, b), dtype=xp.float32) for a, b in zip(d_sizes[:-1], d_sizes[1:])]
+
+    def forward(ws, x):
+        xs = [x]
+        for w in ws:
+            xs.append(xs[-1] @ w)
+        return xs
+
+    def backward(ws, xs, d, weights, first_dx):
+        for i in reversed(range(len(ws))):
+            if weights:
+                xs[i].T @ d
+            if i > 0 or first_dx:
+                d = d @ ws[i].T
+        return d
+
+    def step():
+        z = xp.ones((n, g_sizes[0]), dtype=xp.float32)
+        x = xp.concatenate([xp.ones((n, d_sizes[0]), dtype=xp.float32), forward(g_w, z)[-1]])
+        xs = forward(d_w, x)  # D step on 2n stacked rows
+        backward(d_w, xs, xs[-1], weights=True, first_dx=False)
+        gs = forward(g_w, z)  # G step
+        xs = forward(d_w, gs[-1])
+        backward(g_w, gs, backward(d_w, xs, xs[-1], weights=False, first_dx=True),
+                 weights=True, first_dx=False)
+        sync()
+
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def build(device, batch_size, seed):
     """minigan's and the twin's networks, optimizers and step functions, same initial weights."""
     import torch
@@ -205,7 +246,8 @@ def main(argv=None):
     g_sizes, d_sizes = [100, 256, 512, 1024, 784], [784, 1024, 512, 256, 1]
     peak = None
     print(f"\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
-          f"{'minigan img/s':>14} {'torch img/s':>12} {'floor ms':>9} {'minigan/floor':>14}")
+          f"{'minigan img/s':>14} {'torch img/s':>12} {'floor ms':>9} {'minigan/floor':>14} "
+          f"{'matmuls ms':>11}")
     for n in args.batch_sizes:
         xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed)
         if peak is None:
@@ -215,10 +257,12 @@ def main(argv=None):
         else:
             tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.rounds)
         floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
+        matmuls = matmul_only_step(xp, m_sync, g_sizes, d_sizes, n)
         print(f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
-              f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f}")
+              f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f} {matmuls * 1e3:11.2f}")
     print(f"(ratio = minigan / torch, lower is better; img/s counts real images per step; "
-          f"floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul)")
+          f"floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul; matmuls: the "
+          f"step's matrix products alone through {xp.__name__})")
 
     if not args.no_epoch:
         t_minigan, t_torch = time_epochs(args.device)
