@@ -143,6 +143,8 @@ class Adam(Optimizer):
         self.m = [xp.zeros_like(p.data) for p in self.params]
         self.v = [xp.zeros_like(p.data) for p in self.params]
         self.wd_grad = [xp.empty_like(p.data) for p in self.params] if weight_decay else []
+        # Per parameter: the arrays one update touches. Without weight decay there is no
+        # wd_grad buffer; the scratch array fills its slot and _update never reads it there.
         self.chunks, self.pool = _split_for_threads(
             [(p.data, p.grad, m, v, tmp, wd) for p, m, v, tmp, wd in
              zip(self.params, self.m, self.v, self.scratch, self.wd_grad or self.scratch)])
