@@ -9,7 +9,6 @@ medians. Default recipe sizes, float32, batch 64 unless said.
 
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +20,13 @@ from minigan.gan import (  # noqa: E402
     discriminator_step, make_discriminator, make_generator)
 from minigan.layers import LeakyReLU  # noqa: E402
 from minigan.losses import bce_with_logits  # noqa: E402
+from bench_step import step_times  # noqa: E402  (beside this script)
 
 N = 64
 
 
 def median_ms(fn, repeats=40, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return 1e3 * statistics.median(step_times(fn, lambda: None, repeats, warmup))
 
 
 def compare(name, plain, fast, repeats=40):

@@ -45,6 +45,20 @@ def matmul_flops_per_step(g_sizes, d_sizes, n):
     return d_step + g_step
 
 
+def step_times(step, sync, steps, warmup=0):
+    """Seconds of each of `steps` calls of step(), synchronised, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def peak_matmul_gflops(xp, sync, size=2048, repeats=10):
     """Best observed float32 GFLOP/s of one large square matmul."""
     a = xp.ones((size, size), dtype=xp.float32)
@@ -89,16 +103,8 @@ def matmul_only_step(xp, sync, g_sizes, d_sizes, n, repeats=30):
         xs = forward(d_w, gs[-1])
         backward(g_w, gs, backward(d_w, xs, xs[-1], weights=False, first_dx=True),
                  weights=True, first_dx=False)
-        sync()
 
-    for _ in range(5):
-        step()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(step_times(step, sync, repeats, warmup=5))
 
 
 def build(device, batch_size, seed):
@@ -167,13 +173,7 @@ def time_interleaved(step_a, sync_a, step_b, sync_b, warmup, rounds, block=10, p
     for _ in range(rounds):
         for step, sync, times in ((step_a, sync_a, ta), (step_b, sync_b, tb)):
             time.sleep(pause)
-            step()  # one untimed step to wake the threads up again
-            sync()
-            for _ in range(block):
-                t = time.perf_counter()
-                step()
-                sync()
-                times.append(time.perf_counter() - t)
+            times += step_times(step, sync, block, warmup=1)  # warm-up wakes the threads
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -182,16 +182,7 @@ def time_separately(step_a, sync_a, step_b, sync_b, warmup, steps=60):
     medians = []
     for step, sync in ((step_a, sync_a), (step_b, sync_b)):
         time.sleep(1.0)  # let the other library's threads go to sleep
-        for _ in range(warmup):
-            step()
-        sync()
-        times = []
-        for _ in range(steps):
-            t = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t)
-        medians.append(statistics.median(times))
+        medians.append(statistics.median(step_times(step, sync, steps, warmup)))
     return tuple(medians)
 
 

@@ -72,9 +72,14 @@ def optimizer_arrays(prefix, opt):
     return {f"{prefix}/{k}": a for k, a in opt.state_dict().items() if k != "t"}
 
 
+def _under(prefix, arrays):
+    """The arrays saved as ``prefix/<name>``, keyed by ``<name>``."""
+    return {k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")}
+
+
 def restore_network(prefix, net, arrays, path="checkpoint"):
     """Copy saved parameters into ``net`` in place, checking names and shapes first."""
-    saved = {k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")}
+    saved = _under(prefix, arrays)
     if set(saved) != set(net.params):
         raise CheckpointError(
             f"{path}: network {prefix} has parameters {sorted(saved)}, but the network asked "
@@ -93,8 +98,7 @@ def restore_network(prefix, net, arrays, path="checkpoint"):
 
 def restore_optimizer(prefix, opt, arrays, t):
     """Copy saved optimizer state (and its step count t) into ``opt`` in place."""
-    state = {k[len(prefix) + 1:]: backend.to_device(a) for k, a in arrays.items()
-             if k.startswith(prefix + "/")}
+    state = {k: backend.to_device(a) for k, a in _under(prefix, arrays).items()}
     state["t"] = t
     opt.load_state_dict(state)
 

@@ -50,7 +50,7 @@ class Layer:
         """The cache of the last forward, after checking backward's input against it."""
         if self.cache is None:
             raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        expected = self.cache[0].shape if isinstance(self.cache, tuple) else self.cache.shape
+        expected = self.cache.shape
         if dout.shape != expected:
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {expected} (the shape forward "
