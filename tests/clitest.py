@@ -1,0 +1,51 @@
+"""One helper for every command's bad-input tests: run it as a learner would, then check that it
+failed the way the project promises (exit status 2, one clear message, no traceback) and that it
+wrote or changed nothing.
+
+    result = run_command(["train_mnist.py", "--batch-size", "0"], cwd=tmp_path)
+    assert_clean_error(result, "--batch-size", "0")
+
+A command is a script path relative to the repository root (``"train_mnist.py"``) or a module
+(``"-m", "minigan.sample"``). Commands run in a subprocess with the repository first on
+``PYTHONPATH``, so the tests see exactly what a learner's shell sees.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_command(args, cwd, timeout=120, stdin=None):
+    """Run ``python ARGS...`` in ``cwd``; returns the CompletedProcess (text output)."""
+    args = list(args)
+    if args[0] != "-m":
+        args[0] = str(ROOT / args[0])  # a script of the repository
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL if stdin is None
+                          else stdin)
+
+
+def assert_clean_error(result, *needles):
+    """Exit status 2, no Python traceback, and every needle in stderr (case-insensitive)."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, (
+        f"expected exit status 2, got {result.returncode}\nstdout:\n{result.stdout}\n"
+        f"stderr:\n{result.stderr}")
+    assert "Traceback" not in output, f"a traceback reached the user:\n{output}"
+    for needle in needles:
+        assert needle.lower() in result.stderr.lower(), (
+            f"the message does not mention {needle!r}:\n{result.stderr}")
+
+
+def snapshot(folder):
+    """{relative path: SHA-256} of every file under folder (empty if it does not exist)."""
+    folder = Path(folder)
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
