@@ -1,6 +1,7 @@
-"""Train the MLP GAN on MNIST with minigan: the project's main job.
+"""Train the MLP GAN (or the DCGAN) on MNIST with minigan: the project's main job.
 
     python train_mnist.py                          # 20 epochs on the CPU, outputs in runs/<time>
+    python train_mnist.py --model dcgan --epochs 5 # the convolutional GAN (minigan/conv.py)
     python train_mnist.py --device gpu             # the same on CuPy
     python train_mnist.py --epochs 1 --limit 6400  # a quick try on the first 6400 images
     python train_mnist.py --resume runs/<time> --epochs 30   # continue a run exactly
@@ -9,7 +10,9 @@ A run folder holds config.json, metrics.csv (every logged step), samples/epoch_N
 from one fixed noise batch after every epoch), samples_final.png, samples.gif, curves.png
 and checkpoint.npz (both networks, both optimizers, the random generator, the counters).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
-checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped.
+checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids
+come from G in evaluation mode (BatchNorm with its running statistics, as minigan.sample does),
+so each image depends on its own noise vector only.
 """
 
 import argparse
@@ -27,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from minigan import backend, checkpoint, data, pictures
-from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
+from minigan.gan import make_networks, sample_noise, train_step
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
 
@@ -37,6 +40,7 @@ class Config:
     """Every knob of a run, with the default recipe (the benchmarks and the PyTorch twin use it)."""
 
     device: str = "cpu"  # "cpu" (NumPy) or "gpu" (CuPy)
+    model: str = "mlp"  # "mlp" or "dcgan" (convolutional; g_hidden and d_hidden do not apply)
     epochs: int = 20
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -60,7 +64,7 @@ class Config:
 
 
 # What a checkpoint's arrays depend on: these cannot change when resuming.
-ARCHITECTURE = ("latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
+ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 # What may change when resuming; everything else must match the run's config.json.
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir")
 
@@ -85,6 +89,8 @@ def parse_args(argv=None):
             kw["choices"] = sorted(GENERATOR_LOSSES)
         if f.name == "dtype":
             kw["choices"] = ["float32", "float64"]
+        if f.name == "model":
+            kw["choices"] = ["mlp", "dcgan"]
         p.add_argument(flag, **kw)
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the run in RUN_DIR from its checkpoint")
@@ -109,6 +115,7 @@ def make_config(given, resume):
                        f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by default.")
     saved = json.loads((run_dir / "config.json").read_text())
     saved["g_hidden"], saved["d_hidden"] = tuple(saved["g_hidden"]), tuple(saved["d_hidden"])
+    saved.setdefault("model", "mlp")  # runs from before --model existed
     for name, value in given.items():
         if name not in RESUMABLE and value != saved[name]:
             what = "the architecture" if name in ARCHITECTURE else "the training recipe"
@@ -164,8 +171,8 @@ class Run:
         self.cfg, self.dir = cfg, run_dir
         rng = backend.default_rng(cfg.seed)
         self.rng = rng
-        self.G = make_generator(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-        self.D = make_discriminator(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+        self.G, self.D = make_networks(cfg.model, cfg.latent_dim, cfg.g_hidden, cfg.d_hidden,
+                                       cfg.slope, rng, cfg.dtype)
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_D = Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
@@ -223,7 +230,9 @@ class Run:
 
     def save_samples(self):
         """The fixed-noise grid of this epoch, the GIF of all of them, the final grid."""
+        self.G.eval()  # BatchNorm with running statistics: as minigan.sample draws them
         pixels = data.to_pixels(backend.to_host(self.G.forward(self.fixed_z)))  # device -> host
+        self.G.train()
         folder = self.dir / "samples"
         folder.mkdir(exist_ok=True)
         pictures.save_grid(folder / f"epoch_{self.epoch:03d}.png", pixels, nrow=8)
@@ -252,7 +261,7 @@ def train(cfg, run_dir, resume=False):
     backend.use(cfg.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    print("minigan: training the MLP GAN on MNIST")
+    print(f"minigan: training the {cfg.model.upper()} GAN on MNIST")
     for k, v in asdict(cfg).items():
         print(f"  {k:16s} {v}")
 

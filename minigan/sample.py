@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, checkpoint, data, pictures
-from minigan.gan import make_generator, sample_noise
+from minigan.gan import make_networks, sample_noise
 
 
 def load_generator(run_dir):
@@ -29,14 +29,19 @@ def load_generator(run_dir):
         )
     cfg = json.loads(config_path.read_text())
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
-    G = make_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), 784, cfg["slope"],
-                       backend.default_rng(0), cfg["dtype"])  # init is overwritten below
+    G, _ = make_networks(cfg.get("model", "mlp"), cfg["latent_dim"], tuple(cfg["g_hidden"]),
+                         tuple(cfg["d_hidden"]), cfg["slope"], backend.default_rng(0),
+                         cfg["dtype"])  # init is overwritten below
     checkpoint.restore_network("G", G, arrays, run_dir / "checkpoint.npz")
+    G.eval()  # samples come from G in evaluation mode, as train_mnist.py's epoch grids do
     return G, cfg
 
 
 def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000):
-    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk."""
+    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk.
+
+    G should be in evaluation mode (load_generator sets it): then BatchNorm uses its running
+    statistics, each image depends on its own z only, and the chunk size changes nothing."""
     rng = backend.default_rng(seed)
     out = []
     for start in range(0, n, chunk):
