@@ -58,9 +58,9 @@ def numerical_gradient(f, x, dout, h=1e-5):
     for i in range(flat_x.size):
         old = flat_x[i].copy()
         flat_x[i] = old + h
-        f_plus = f()
-        flat_x[i] = old - h
-        f_minus = f()
+        f_plus = f().copy()  # copies: f may return a view of x (Flatten), which the next
+        flat_x[i] = old - h  # nudge would move
+        f_minus = f().copy()
         flat_x[i] = old
         flat_grad[i] = xp.sum((f_plus - f_minus) * dout) / (2 * h)
     return grad

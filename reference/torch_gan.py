@@ -240,7 +240,8 @@ def twin_of(minigan_seq, dtype=None, input_ndim=2):
     twin = nn.Sequential(*modules)
     if dtype is not None:
         twin = twin.to(torch_dtype(dtype))
-    twin.train(minigan_seq.training)
+    for module, layer in zip(twin, minigan_seq.layers):
+        module.train(getattr(layer, "training", True))  # BatchNorm and Dropout: the same mode
     return load_minigan_weights(twin, minigan_seq)
 
 
