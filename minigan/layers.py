@@ -302,9 +302,12 @@ class Sequential(Layer):
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             if layer.params:
-                dout = layer.backward(
-                    dout, param_grads=param_grads, input_grad=input_grad or i > 0
-                )
+                # dx is needed if the caller wants it or a layer before this one has params
+                # (D's first Conv2D follows a Reshape: its dx, a col2im, would go unused)
+                needed = input_grad or any(earlier.params for earlier in self.layers[:i])
+                dout = layer.backward(dout, param_grads=param_grads, input_grad=needed)
+                if not needed:
+                    return None
             else:
                 dout = layer.backward(dout)
         return dout if input_grad else None  # None even when the first layer is an activation
