@@ -103,6 +103,7 @@ def test_dcgan_step_on_the_strict_stand_in_matches_numpy():
     strict = dcgan_steps(strict_xp)
     backend.use("cpu")
     assert sorted(ours) == sorted(strict)
+    assert all(v.dtype == np.float32 for v in ours.values())  # nothing upcast to float64
     for k in ours:
         assert np.array_equal(ours[k], strict[k]), f"{k} differs on the stand-in"
 
