@@ -53,14 +53,20 @@ def numerical_gradient(f, x, dout, h=1e-5):
             f"numerical_gradient: x of shape {x.shape} is not C-contiguous (a .T view?); "
             "nudge a contiguous array (x.copy()) and have f read that one"
         )
+    forward = f
+
+    def f():  # a copy: f may return a view of x (Flatten's output is one), which a nudge moves
+        out = forward()
+        return out.copy() if hasattr(out, "copy") else out  # a Python float needs none
+
     grad = xp.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writes reach x and grad
     for i in range(flat_x.size):
         old = flat_x[i].copy()
         flat_x[i] = old + h
-        f_plus = f().copy()  # copies: f may return a view of x (Flatten), which the next
-        flat_x[i] = old - h  # nudge would move
-        f_minus = f().copy()
+        f_plus = f()
+        flat_x[i] = old - h
+        f_minus = f()
         flat_x[i] = old
         flat_grad[i] = xp.sum((f_plus - f_minus) * dout) / (2 * h)
     return grad
