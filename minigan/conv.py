@@ -71,7 +71,8 @@ def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
     k, s = kernel_size, stride
     cols = cols.reshape(c, k, k, n, h_out, w_out)
     # accumulate in (C, N, Hp, Wp) order, the order of cols' blocks: each add below then reads
-    # one contiguous (C, N, H_out, W_out) block (about 3x faster than gathering from NCHW order)
+    # one contiguous (C, N, H_out, W_out) block (half the time of gathering from NCHW order,
+    # profiled in a DCGAN step)
     out = xp.zeros((c, n, hp, wp), dtype=cols.dtype)
     for di in range(k):
         for dj in range(k):
