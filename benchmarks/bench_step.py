@@ -244,13 +244,13 @@ def main(argv=None):
     print(describe_machine(args.device))
     g_sizes, d_sizes = [100, 256, 512, 1024, 784], [784, 1024, 512, 256, 1]
     peak = None
-    print(f"\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
-          f"{'minigan img/s':>14} {'torch img/s':>12} {'floor ms':>9} {'minigan/floor':>14} "
-          f"{'matmuls ms':>11}")
-    print(f"model {args.model}")
+    print(f"\nmodel {args.model}\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
+          f"{'minigan img/s':>14} {'torch img/s':>12}" + (
+              f" {'floor ms':>9} {'minigan/floor':>14} {'matmuls ms':>11}"
+              if args.model == "mlp" else ""))
     for n in args.batch_sizes:
         xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed, args.model)
-        if peak is None:
+        if peak is None and args.model == "mlp":
             peak = peak_matmul_gflops(xp, m_sync)
         if args.separately:
             tm, tt = time_separately(m_step, m_sync, t_step, t_sync, args.warmup)
@@ -263,9 +263,9 @@ def main(argv=None):
             matmuls = matmul_only_step(xp, m_sync, g_sizes, d_sizes, n)
             row += f" {floor * 1e3:9.2f} {tm / floor:14.2f} {matmuls * 1e3:11.2f}"
         print(row)
-    print(f"(ratio = minigan / torch, lower is better; img/s counts real images per step; "
-          f"floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul; matmuls: the "
-          f"step's matrix products alone through {xp.__name__})")
+    print("(ratio = minigan / torch, lower is better; img/s counts real images per step" + (
+        f"; floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul; matmuls: the "
+        f"step's matrix products alone through {xp.__name__})" if args.model == "mlp" else ")"))
 
     if not args.no_epoch:
         t_minigan, t_torch = time_epochs(args.device, args.model, args.epoch_limit)
