@@ -261,7 +261,7 @@ def train(cfg, run_dir, resume=False):
     backend.use(cfg.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    print(f"minigan: training the {cfg.model.upper()} GAN on MNIST")
+    print(f"minigan: training the {'DCGAN' if cfg.model == 'dcgan' else 'MLP GAN'} on MNIST")
     for k, v in asdict(cfg).items():
         print(f"  {k:16s} {v}")
 
