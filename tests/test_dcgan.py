@@ -2,6 +2,7 @@
 --model dcgan: run folder, exact resume with BatchNorm statistics, sampling in eval mode) and
 the same step on the strict CuPy stand-in."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 import strict_xp
 import train_mnist
+from clitest import assert_clean_error, run_command
+from clitest import snapshot as folder_snapshot
 from minigan import backend, checkpoint, data, gan, layers, losses, optim
 from minigan import sample as sample_cli
 
@@ -162,3 +165,39 @@ def test_dcgan_samples_come_from_g_in_eval_mode(tmp_path):
     npy = tmp_path / "s.npy"
     assert sample_cli.main([str(run), "-n", "64", "--seed", "1", "--out", str(npy)]) == 0
     assert np.array_equal(np.load(npy), whole)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["train_mnist.py", "--model", "gan"], ["--model", "gan"]),
+    (["train_mnist.py", "--model", "DCGAN"], ["--model", "DCGAN"]),
+    (["-m", "reference.torch_gan", "--model", "conv"], ["--model", "conv"]),
+], ids=lambda v: " ".join(v) if isinstance(v, list) and v and v[0] != "--model" else None)
+def test_unknown_model_is_a_clean_error(tmp_path, args, needles):
+    if args[0] == "-m":
+        pytest.importorskip("torch", reason="reference.torch_gan needs PyTorch")
+    before = folder_snapshot(tmp_path)
+    result = run_command([*args, "--out", str(tmp_path / "run")], cwd=tmp_path)
+    assert_clean_error(result, *needles)
+    assert folder_snapshot(tmp_path) == before  # nothing written
+
+
+def test_resuming_a_run_from_before_model_existed_is_an_mlp(tmp_path):
+    """config.json of older runs has no "model": they were MLP runs, and resume as one."""
+    run = train_mnist.main(["--limit", "64", "--batch-size", "32", "--g-hidden", "8",
+                            "--d-hidden", "8", "--latent-dim", "4", "--epochs", "1",
+                            "--out", str(tmp_path / "old")])
+    config = json.loads((run / "config.json").read_text())
+    del config["model"]
+    (run / "config.json").write_text(json.dumps(config))
+    train_mnist.main(["--resume", str(run), "--epochs", "2"])
+    assert json.loads((run / "config.json").read_text())["model"] == "mlp"
+    assert checkpoint.load(run / "checkpoint.npz")[1]["epoch"] == 2
+
+
+def test_twin_script_trains_the_dcgan(tmp_path):
+    torch_gan = pytest.importorskip("reference.torch_gan",
+                                    reason="reference.torch_gan needs PyTorch")
+    gan_t = torch_gan.main(["--model", "dcgan", "--limit", "128", "--out", str(tmp_path)])
+    assert (tmp_path / "samples_epoch_001.png").is_file()
+    assert isinstance(gan_t.G[4], torch_gan.nn.ConvTranspose2d)
+    assert gan_t.G.training  # back in training mode after the eval-mode sample grid
