@@ -155,6 +155,8 @@ def flag(name):
 
 def show(value):
     """A setting's value as the user would type it (short, and safe for any value)."""
+    if isinstance(value, str) and not value:
+        return '""'
     try:
         if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
             value = ",".join(map(str, value))
