@@ -494,6 +494,11 @@ def train(cfg, run_dir, resume=False):
         try:
             write_text_atomic(run_dir / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
             return train_loop(cfg, run, X, steps_per_epoch)
+        except checkpoint.CheckpointError as e:  # checkpoint.save failed: disk full?
+            if not run.checkpoint_path().exists():
+                raise
+            raise checkpoint.CheckpointError(f"{e} Then continue with --resume {run_dir}.") \
+                from None
         except OSError as e:
             raise RunError(
                 f"cannot write in {run_dir} ({e}). The last checkpoint, if any, is intact at "
