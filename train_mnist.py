@@ -59,7 +59,7 @@ class Config:
     label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing
     seed: int = 0
     dtype: str = "float32"
-    limit: int = 0  # train on the first N images only (0: all 60,000)
+    limit: int = 0  # train on the first N images only (0, or N >= 60,000: all)
     data_dir: str = ""  # where the MNIST files are ("" : search, see minigan/data.py)
     out: str = ""  # run folder ("" : runs/<timestamp>)
     log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
@@ -69,6 +69,14 @@ class Config:
 # ---- the allowed values of every setting, checked in one place: validate() ----------------
 
 
+class RunError(Exception):
+    """A problem with the run's inputs or state; the message says what to do."""
+
+
+class ConfigError(RunError):
+    """A setting outside its allowed values; the message names the flag, the value, the range."""
+
+
 def integer(lo, hi=None):
     """A rule: an int (not a bool) with lo <= value (<= hi)."""
     allowed = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
@@ -76,14 +84,17 @@ def integer(lo, hi=None):
             and (hi is None or v <= hi)), allowed
 
 
-def number(lo, hi, hi_open=True, lo_open=False):
-    """A rule: a finite int or float in the interval between lo and hi."""
+def number(lo, hi=None, lo_open=False):
+    """A rule: a finite int or float with lo <= value < hi (lo < value if lo_open)."""
     def check(v):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             return False
-        return (lo < v if lo_open else lo <= v) and (hi is None or (v < hi if hi_open else v <= hi))
-    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    return check, (f"a number > {lo}" if hi is None else f"a number in {left}{lo}, {hi}{right}")
+        if isinstance(v, float) and not math.isfinite(v):  # NaN, inf
+            return False
+        return (lo < v if lo_open else lo <= v) and (hi is None or v < hi)
+    if hi is None:
+        return check, f"a number {'>' if lo_open else '>='} {lo}"
+    return check, f"a number in {'(' if lo_open else '['}{lo}, {hi})"
 
 
 def one_of(*choices):
@@ -106,6 +117,8 @@ def _path_problem(value, want_dir):
         return "not text"
     if not value:
         return None
+    if "\0" in value:
+        return "a NUL character in the name"
     try:
         path = Path(value).expanduser()
         if want_dir and not path.is_dir():
@@ -113,7 +126,7 @@ def _path_problem(value, want_dir):
         for p in (path, *path.parents):  # --out: the folder and the ones above it
             if p.exists():
                 return None if p.is_dir() else f"{p} is a file, not a folder"
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+    except (OSError, ValueError) as e:  # a name too long
         return str(e)
     return None
 
@@ -124,12 +137,14 @@ def folder(want_dir):
         "a folder name (created if missing), not a file, or empty for runs/<time>")
 
 
-RULES = {  # one entry per Config field: (check(value) -> bool, the allowed values in words)
+# One entry per Config field: (check(value) -> bool, the allowed values in words). A new
+# setting adds its rule here; tests/test_cli_errors.py checks that every field has one.
+RULES = {
     "device": one_of("cpu", "gpu"),
     "epochs": integer(1),
     "batch_size": integer(1),
-    "lr_g": number(0, None, lo_open=True),
-    "lr_d": number(0, None, lo_open=True),
+    "lr_g": number(0, lo_open=True),
+    "lr_d": number(0, lo_open=True),
     "beta1": number(0, 1),
     "beta2": number(0, 1),
     "latent_dim": integer(1, MAX_WIDTH),
@@ -195,14 +210,6 @@ ARCHITECTURE = ("latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir")
 
 
-class RunError(Exception):
-    """A problem with the run's inputs or state; the message says what to do."""
-
-
-class ConfigError(RunError):
-    """A setting outside its allowed values; the message names the flag, the value, the range."""
-
-
 def layer_widths(text):
     """Parse "256,512,1024" into (256, 512, 1024)."""
     try:
@@ -259,6 +266,9 @@ def make_config(given, resume):
         if isinstance(saved[name], list):
             saved[name] = tuple(saved[name])
     for name, value in given.items():
+        if name == "out" and value != saved[name]:
+            raise RunError(f"--resume {resume}: a resumed run stays in its folder; drop "
+                           f"--out {show(value)}")
         if name not in RESUMABLE and value != saved[name]:
             what = "the architecture" if name in ARCHITECTURE else "the training recipe"
             raise RunError(
@@ -489,8 +499,8 @@ def train(cfg, run_dir, resume=False):
                            "--g-hidden or --d-hidden") from None
         if run.epoch >= cfg.epochs:
             raise RunError(f"--resume {run_dir}: the run has already trained {run.epoch} "
-                           f"epochs; continue it with --epochs {run.epoch + 10} (any number "
-                           f"above {run.epoch})")
+                           f"epoch(s), and --epochs {cfg.epochs} asks for no more. To continue "
+                           f"it, pass a larger --epochs, like --epochs {run.epoch + 10}.")
         try:
             write_text_atomic(run_dir / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
             return train_loop(cfg, run, X, steps_per_epoch)

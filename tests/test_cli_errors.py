@@ -140,13 +140,23 @@ def test_new_run_refuses_a_folder_with_an_unfinished_run(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+def test_a_run_folder_that_cannot_be_created_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    result = call(train_mnist.cli, [*SMALL, "--out", str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--out", "cannot create the run folder", "Permission denied")
+    assert os.listdir(tmp_path) == []
+
+
 # ---- the validator under arbitrary values ---------------------------------------------------
 
 ANY = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
     st.sampled_from(["cpu", "gpu", "float32", "float64", "minimax", "nonsaturating", "", ".",
-                     "x\0y", "a" * 5000]),
+                     "x\0y", "a" * 5000, 10**400, -(10**400), 2**32, 2**63, 1e308]),
     st.lists(st.integers(-3, 200_000), max_size=4).map(tuple), st.lists(st.integers(1, 9)),
     st.just((2**80,)),
 )
@@ -157,8 +167,8 @@ def is_int(v, lo, hi=math.inf):
 
 
 def is_number(v, lo, hi, lo_open=False):
-    return (type(v) in (int, float) and math.isfinite(v) and (lo < v if lo_open else lo <= v)
-            and v < hi)
+    finite = type(v) is int or (type(v) is float and not math.isnan(v) and abs(v) != math.inf)
+    return finite and (lo < v if lo_open else lo <= v) and v < hi
 
 
 # The allowed values, written out here independently of train_mnist.RULES.
@@ -237,8 +247,9 @@ RESUME_ROWS = {
     "a flag of the recipe": (None, ["--batch-size", "64"], ["--batch-size 64", "cannot change"]),
     "a flag of the architecture": (None, ["--g-hidden", "64,64"], ["--g-hidden", "architecture"]),
     "a resumable flag out of range": (None, ["--epochs", "0"], ["--epochs 0", ">= 1"]),
-    "fewer epochs than done": (None, ["--epochs", "1"], ["already trained 1 epochs",
-                                                         "--epochs"]),
+    "no more epochs": (None, ["--epochs", "1"], ["already trained 1 epoch", "--epochs 1",
+                                                 "larger --epochs"]),
+    "another --out": (None, ["--out", "elsewhere"], ["--out elsewhere", "stays in its folder"]),
     "config not JSON": (lambda r: (r / "config.json").write_text("{\"epochs\": 2,"),
                         ["--epochs", "2"], ["config.json", "unreadable"]),
     "config a list": (lambda r: (r / "config.json").write_text("[1, 2]"), [],
