@@ -10,6 +10,10 @@ from one fixed noise batch after every epoch), samples_final.png, samples.gif, c
 and checkpoint.npz (both networks, both optimizers, the random generator, the counters).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
 checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped.
+
+Every setting is checked (validate, RULES) before anything is written: bad input ends in one
+message and exit status 2, and changes no file. A process training into a run folder holds a lock
+on it, so a second one is refused.
 """
 
 import argparse
@@ -197,6 +201,9 @@ def validate(cfg, flags=None, config_file=None):
                 f"{flag(f.name)} {show(value)}: not allowed; use {allowed} "
                 f"(default: {show(f.default)})."
             )
+        if f.name in RESUMABLE:  # e.g. a data folder that has moved since
+            raise ConfigError(f"{config_file}: {f.name} is {show(value)}, but it must be "
+                              f"{allowed}: pass {flag(f.name)} with a new value.")
         raise ConfigError(
             f"{config_file}: {f.name} is {show(value)}, but it must be {allowed}. The file is "
             "damaged: restore it from a copy (it must match checkpoint.npz), or start a new run."
@@ -604,6 +611,10 @@ def cli(argv=None):
     except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
         print(f"train_mnist.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print("\ntrain_mnist.py: interrupted; the last checkpoint, if any, is intact",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -264,6 +264,8 @@ RESUME_ROWS = {
                             ["config.json", "beta1 is 1.5", "[0, 1)"]),
     "config of another architecture": (lambda r: edit_config(r, d_hidden=[64, 16]),
                                        ["--epochs", "2"], ["D/2.W", "architecture"]),
+    "config's data folder gone": (lambda r: edit_config(r, data_dir=str(r / "moved")),
+                                  ["--epochs", "2"], ["data_dir is", "moved", "pass --data-dir"]),
     "config missing": (lambda r: (r / "config.json").unlink(), ["--epochs", "2"],
                        ["no config.json"]),
     "checkpoint truncated": (
@@ -309,7 +311,8 @@ def test_a_second_training_into_a_locked_folder_is_refused(run, tmp_path, capsys
     assert snapshot(run) == before
     # Released: the run continues, and flags of resumable settings may change.
     result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2", "--log-every", "3",
-                                    "--sample-every", "2"], capsys)
+                                    "--sample-every", "2", "--data-dir",
+                                    str(ROOT / "data" / "mnist")], capsys)
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "config.json").read_text())["log_every"] == 3
 
