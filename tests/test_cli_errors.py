@@ -2,6 +2,7 @@
 traceback, and nothing written or changed. Most rows run in-process (fast); a few run as a
 learner would, in a subprocess, to prove no traceback reaches a real terminal."""
 
+import importlib.util
 import json
 import math
 import os
@@ -92,6 +93,9 @@ MORE_TRAIN_ROWS = [
     (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
     (["--limit", "16"], ["--batch-size", "--limit"]),
     (["--resume", "{tmp}/nowhere"], ["--resume", "no run there"]),
+    pytest.param(["--device", "gpu"], ["--device gpu", "--device cpu"],
+                 marks=pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
+                                          reason="CuPy is installed: --device gpu may work")),
 ]
 
 
@@ -103,7 +107,8 @@ def test_every_setting_has_a_rule_and_a_bad_value_here():
 
 
 @pytest.mark.parametrize("flags,needles", [*TRAIN_ROWS.values(), *MORE_TRAIN_ROWS],
-                         ids=[*TRAIN_ROWS, *(" ".join(f) for f, _ in MORE_TRAIN_ROWS)])
+                         ids=[*TRAIN_ROWS, *(" ".join(r.values[0] if hasattr(r, "values") else r[0])
+                                          for r in MORE_TRAIN_ROWS)])
 def test_train_bad_flag_is_a_clean_error_that_writes_nothing(flags, needles, tmp_path,
                                                              monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the default run folder would land here
