@@ -444,7 +444,8 @@ class Dropout(Layer):
     Evaluation mode passes x through unchanged (the 1 / (1 - p) in training keeps the expected
     output equal to x, so nothing needs rescaling at test time). ``dx = dout * keep / (1 - p)``.
     ``forward(x, mask=keep)`` uses the given 0/1 mask of x's shape instead of drawing one (parity
-    tests feed torch's). Masks are drawn from ``rng``, an explicit generator.
+    tests feed torch's; evaluation mode ignores it). Masks are drawn from ``rng``, an explicit
+    generator.
     """
 
     def __init__(self, p=0.5, rng=None):
@@ -453,6 +454,7 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
         self.rng = backend.default_rng(None) if rng is None else rng
+        self.shape = None  # x's shape at the last forward (eval mode caches no mask)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.p})"
@@ -476,7 +478,7 @@ class Dropout(Layer):
 
     def backward(self, dout):
         if self.cache is None:
-            if dout.shape != getattr(self, "shape", None):
+            if dout.shape != self.shape:
                 raise ValueError(f"{self!r}.backward: dout {dout.shape} does not match the "
                                  "last forward (or no forward yet)")
             return dout
