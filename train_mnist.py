@@ -27,9 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from minigan import backend, checkpoint, data, pictures
-from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
+from minigan.gan import sample_noise
+from minigan.homework import capstone
 from minigan.losses import GENERATOR_LOSSES
-from minigan.optim import Adam
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Config:
     out: str = ""  # run folder ("" : runs/<timestamp>)
     log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
     sample_every: int = 1  # epochs between sample grids
+    homework: str = ""  # a homework folder: train on the learner's code (lessons/08_homework.md)
 
 
 # What a checkpoint's arrays depend on: these cannot change when resuming.
@@ -97,6 +98,8 @@ def make_config(given, resume):
     """The run's Config and folder: new from the flags, or the resumed run's with overrides."""
     if resume is None:
         cfg = Config(**given)
+        if cfg.homework:
+            capstone.load(cfg.homework)  # before writing anything: a homework that imports
         run_dir = Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S"))
         if (run_dir / "checkpoint.npz").exists():
             raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
@@ -164,11 +167,13 @@ class Run:
         self.cfg, self.dir = cfg, run_dir
         rng = backend.default_rng(cfg.seed)
         self.rng = rng
-        self.G = make_generator(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-        self.D = make_discriminator(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+        code = capstone.kit(cfg.homework)  # minigan's own code, or the learner's homework
+        self.G = code.make_generator(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
+        self.D = code.make_discriminator(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_D = Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.opt_G = code.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_D = code.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.train_step = code.train_step
         # One fixed noise batch, from its own generator, so epoch grids are comparable.
         self.fixed_z = sample_noise(backend.default_rng(cfg.seed + 1), 64, cfg.latent_dim,
                                     cfg.dtype)
@@ -266,6 +271,11 @@ def train(cfg, run_dir, resume=False):
         raise RunError(f"{n} images cannot fill one step of k={k} batches of {bs}: raise "
                        "--limit or lower --batch-size")
 
+    if cfg.homework and not resume:  # the capstone: first 50 steps beside minigan's own
+        report = capstone.replay_config(cfg, X)
+        print(report)
+        if report.error:
+            raise RunError(f"--homework {cfg.homework}: {report}")
     run = Run(cfg, run_dir, resume)
     if resume:
         print(f"resuming {run_dir} at epoch {run.epoch + 1}, step {run.global_step}")
@@ -287,7 +297,7 @@ def train(cfg, run_dir, resume=False):
             bar = tqdm(total=steps_per_epoch, initial=run.step_in_epoch, unit="step",
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
-                metrics = train_step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng,
+                metrics = run.train_step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng,
                                      k=k, gen_loss=cfg.gen_loss, real_target=real_target,
                                      latent_dim=cfg.latent_dim)
                 run.step_in_epoch += 1
@@ -345,7 +355,8 @@ def cli(argv=None):
     """Run main and turn expected failures into one clear message and exit status 2."""
     try:
         main(argv)
-    except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
+    except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError,
+            capstone.CapstoneError) as e:
         print(f"train_mnist.py: error: {e}", file=sys.stderr)
         return 2
     return 0
