@@ -94,7 +94,8 @@ ANSWERS = {
         loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
         D.backward(dlogits, input_grad=False)
         opt_D.step()
-        return loss_real + loss_fake, xp.mean(sigmoid(logits_real)), xp.mean(sigmoid(logits_fake))""",
+        d_real, d_fake = xp.mean(sigmoid(logits_real)), xp.mean(sigmoid(logits_fake))
+        return loss_real + loss_fake, d_real, d_fake""",
     "generator_step": """
         G.zero_grad()
         logits = D.forward(G.forward(z))

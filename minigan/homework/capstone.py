@@ -26,10 +26,10 @@ from minigan import optim as mg_optim
 from minigan.homework import grader
 from minigan.homework.parts import FILES
 
-MINIGAN = SimpleNamespace(make_generator=mg_gan.make_generator,
-                          make_discriminator=mg_gan.make_discriminator, Adam=mg_optim.Adam,
-                          train_step=mg_gan.train_step, discriminator_step=mg_gan.discriminator_step,
-                          generator_step=mg_gan.generator_step)
+MINIGAN = SimpleNamespace(
+    make_generator=mg_gan.make_generator, make_discriminator=mg_gan.make_discriminator,
+    Adam=mg_optim.Adam, train_step=mg_gan.train_step,
+    discriminator_step=mg_gan.discriminator_step, generator_step=mg_gan.generator_step)
 
 
 class CapstoneError(Exception):

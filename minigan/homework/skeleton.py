@@ -69,7 +69,8 @@ def _header(file, origin):
     which = f"part {numbers[0]}" if len(numbers) == 1 else f"parts {numbers[0]}-{numbers[-1]}"
     return (f"# minigan homework, {which} (lessons/08_homework.md). {origin}\n"
             "# (`python -m minigan.homework start`). Replace each\n"
-            "# `raise NotImplementedError(\"TODO (part N) ...\")` with your code; the rest is given.\n"
+            "# `raise NotImplementedError(\"TODO (part N) ...\")` with your code; the rest is\n"
+            "# given.\n"
             "# Grade it with `python -m minigan.homework check THIS_FOLDER`.\n")
 
 
@@ -77,7 +78,8 @@ def generated(file):
     """The learner's layers.py, losses.py or gan.py: minigan's module with the TODOs blanked."""
     path = MINIGAN / file
     todos = {name: todo_message(p, name) for p in PARTS if p.file == file for name in p.functions}
-    return _header(file, f"Generated from minigan/{file}") + blank(path.read_text(), todos, f"minigan/{file}")
+    return (_header(file, f"Generated from minigan/{file}")
+            + blank(path.read_text(), todos, f"minigan/{file}"))
 
 
 def _docstring(tree, qualname, path, note=""):
