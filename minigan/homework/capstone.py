@@ -90,6 +90,8 @@ class Replay:
             return (f"{head}: they part at step {step}, in {what} (relative difference "
                     f"{err:.1e} > {self.tol:.0e}). Find the part with `python -m "
                     "minigan.homework check DIR`.")
+        if self.worst == 0:
+            return f"{head}: they agree to {self.tol:.0e} (every number identical)."
         return (f"{head}: they agree to {self.tol:.0e} (largest relative difference "
                 f"{self.worst:.1e}, {self.worst_at}).")
 
