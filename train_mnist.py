@@ -27,9 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from minigan import backend, checkpoint, data, pictures
-from minigan.gan import sample_noise
+from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
 from minigan.homework import capstone
 from minigan.losses import GENERATOR_LOSSES
+from minigan.optim import Adam
 
 
 @dataclass
@@ -167,13 +168,16 @@ class Run:
         self.cfg, self.dir = cfg, run_dir
         rng = backend.default_rng(cfg.seed)
         self.rng = rng
-        code = capstone.kit(cfg.homework)  # minigan's own code, or the learner's homework
-        self.G = code.make_generator(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-        self.D = code.make_discriminator(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+        make_G, make_D, adam, self.train_step = make_generator, make_discriminator, Adam, None
+        if cfg.homework:  # the learner's layers, losses, optimizers (lessons/08_homework.md)
+            hw = capstone.load(cfg.homework)
+            make_G, make_D, adam, self.train_step = (hw.make_generator, hw.make_discriminator,
+                                                     hw.Adam, hw.train_step)
+        self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
+        self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = code.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_D = code.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
-        self.train_step = code.train_step
+        self.opt_G = adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_D = adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
         # One fixed noise batch, from its own generator, so epoch grids are comparable.
         self.fixed_z = sample_noise(backend.default_rng(cfg.seed + 1), 64, cfg.latent_dim,
                                     cfg.dtype)
@@ -297,8 +301,8 @@ def train(cfg, run_dir, resume=False):
             bar = tqdm(total=steps_per_epoch, initial=run.step_in_epoch, unit="step",
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
-                metrics = run.train_step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng,
-                                     k=k, gen_loss=cfg.gen_loss, real_target=real_target,
+                step = run.train_step or train_step  # the learner's, with --homework
+                metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k, gen_loss=cfg.gen_loss, real_target=real_target,
                                      latent_dim=cfg.latent_dim)
                 run.step_in_epoch += 1
                 run.global_step += 1

@@ -283,3 +283,16 @@ def test_train_mnist_refuses_a_folder_that_is_not_a_homework(tmp_path):
     result = run_command(["train_mnist.py", "--homework", "hw", "--out", "run"], cwd=tmp_path)
     assert_clean_error(result, "not a homework folder")
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("old,new,check", [
+    ("param_grads=param_grads", "param_grads=True", "param_grads=False"),
+    ("return dout if input_grad else None", "return dout", "input_grad=False"),
+    ("input_grad=input_grad or i > 0", "input_grad=input_grad", "your code raised"),
+    ("reversed(range(len(self.layers)))", "range(len(self.layers))", "your code raised"),
+])
+def test_sequential_backward_is_graded_by_behaviour(tmp_path, old, new, check):
+    folder = start(tmp_path / "hw")
+    fill(folder, {"Sequential.backward": ANSWERS["Sequential.backward"].replace(old, new)})
+    (r,) = grader.grade(folder, [6])
+    assert r.status == "failed" and r.check == check, (r.check, r.message)

@@ -1,7 +1,7 @@
 """The capstone: train the MLP GAN on the learner's own layers, losses, optimizers and GAN steps.
 
-``kit(folder)`` gives what train_mnist.py builds a run from (make_generator, make_discriminator,
-Adam, train_step): minigan's own, or the learner's. ``replay`` first runs the learner's code
+``load(folder)`` gives what train_mnist.py builds a run from (make_generator,
+make_discriminator, Adam, train_step), from the learner's files. ``replay`` first runs the learner's code
 and minigan's side by side, from the same seed, on the same real batches and noise, in float64,
 and reports that they agree (to what tolerance) or where they first part: the step and the
 quantity (a loss, D(x), D(G(z)), or which network's which parameter).
@@ -59,11 +59,6 @@ def load(folder):
                            make_discriminator=gan.make_discriminator, Adam=mods["optim"].Adam,
                            train_step=gan.train_step, discriminator_step=gan.discriminator_step,
                            generator_step=gan.generator_step)
-
-
-def kit(folder):
-    """minigan's own code (folder "") or the learner's homework in folder."""
-    return load(folder) if folder else MINIGAN
 
 
 @dataclass

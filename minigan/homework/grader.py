@@ -206,10 +206,12 @@ def factors(expected, *ks):
 
 
 def diagnose_all(got, expected, extra=None, ks=()):
-    """Diagnose against a sign flip, factors ks and the extra variants."""
-    names = diagnose(got, expected, {"sign": -np.asarray(expected), **(extra or {})})
-    if not names and any(same(got, v) for v in factors(np.asarray(expected), *ks)) \
-            and not same(got, expected, TOL):
+    """The classic mistakes ``got`` matches: the opposite sign ("sign"), a factor k or 1/k
+    for each k in ks ("mean"), and the extra variants ({hint: array})."""
+    expected = np.asarray(expected)
+    names = diagnose(got, expected, {"sign": -expected, **(extra or {})})
+    wrong = not same(got, expected, TOL)
+    if not names and wrong and any(same(got, v) for v in factors(expected, *ks)):
         names = ["mean"]
     return names
 
@@ -406,7 +408,7 @@ def grade_layer(run, make, make_ref, x, square=None):
     ref_big = reference_copy(make_ref(), layer).forward(big)
     require(same(out, ref_big, TOL), "inputs of +-1e4",
             f"{name}.forward on inputs of +-1e4 differs from minigan's")
-    if "W" in layer.params:
+    if layer.params:  # Dense and Sequential take the two switches
         grade_switches(run, layer, x, dout, ref_dx, ref_grads)
     return layer
 
