@@ -302,8 +302,9 @@ def train(cfg, run_dir, resume=False):
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
                 step = run.train_step or train_step  # the learner's, with --homework
-                metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k, gen_loss=cfg.gen_loss, real_target=real_target,
-                                     latent_dim=cfg.latent_dim)
+                metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k,
+                               gen_loss=cfg.gen_loss, real_target=real_target,
+                               latent_dim=cfg.latent_dim)
                 run.step_in_epoch += 1
                 run.global_step += 1
                 bar.update(1)
