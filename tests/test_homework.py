@@ -281,7 +281,7 @@ def test_train_mnist_refuses_a_folder_that_is_not_a_homework(tmp_path):
     (tmp_path / "hw").mkdir()
     before = snapshot(tmp_path)
     result = run_command(["train_mnist.py", "--homework", "hw", "--out", "run"], cwd=tmp_path)
-    assert_clean_error(result, "not a homework folder")
+    assert_clean_error(result, "--homework", "minigan.homework start")
     assert snapshot(tmp_path) == before
 
 

@@ -36,9 +36,15 @@ class CapstoneError(Exception):
     """The folder is not a homework, or the learner's code does not import; says what to do."""
 
 
+def is_homework(folder):
+    """Does folder hold the files ``python -m minigan.homework start`` writes?"""
+    folder = Path(folder).expanduser()
+    return folder.is_dir() and all((folder / f).is_file() for f in FILES)
+
+
 def load(folder):
     """The learner's modules, wired together: a namespace like ``MINIGAN``."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise CapstoneError(f"no homework folder at {folder}: create one with `python -m "
                             "minigan.homework start DIR`")
