@@ -15,7 +15,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
-from homework_answers import ANSWERS, PLANTED, fill, planted
+from homework_answers import ANSWERS, PLANTED, body, fill, planted
 from minigan import gan, layers, losses
 from minigan.homework import capstone, grader, skeleton
 from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
@@ -293,6 +293,6 @@ def test_train_mnist_refuses_a_folder_that_is_not_a_homework(tmp_path):
 ])
 def test_sequential_backward_is_graded_by_behaviour(tmp_path, old, new, check):
     folder = start(tmp_path / "hw")
-    fill(folder, {"Sequential.backward": ANSWERS["Sequential.backward"].replace(old, new)})
+    fill(folder, {"Sequential.backward": body("Sequential.backward").replace(old, new)})
     (r,) = grader.grade(folder, [6])
     assert r.status == "failed" and r.check == check, (r.check, r.message)
