@@ -296,3 +296,9 @@ def test_sequential_backward_is_graded_by_behaviour(tmp_path, old, new, check):
     fill(folder, {"Sequential.backward": body("Sequential.backward").replace(old, new)})
     (r,) = grader.grade(folder, [6])
     assert r.status == "failed" and r.check == check, (r.check, r.message)
+
+
+def test_the_lessons_table_of_parts_matches_the_grader():
+    text = (ROOT / "lessons" / "08_homework.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| .* \| (\d+) \|$", text, flags=re.M)
+    assert [(int(n), int(points)) for n, points in rows] == [(p.number, p.points) for p in PARTS]
