@@ -259,6 +259,9 @@ def make_config(given, resume):
     if resume is None:
         cfg = validate(Config(**given), flags=given)
         if cfg.homework:
+            if getattr(cfg, "model", "mlp") != "mlp":  # the homework writes the MLP's layers
+                raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
+                                  f"{show(cfg.model)} or --homework")
             capstone.load(cfg.homework)  # CapstoneError if the learner's code does not import
         run_dir = Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S"))
         refuse_existing_run(run_dir)

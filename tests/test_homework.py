@@ -302,3 +302,14 @@ def test_the_lessons_table_of_parts_matches_the_grader():
     text = (ROOT / "lessons" / "08_homework.md").read_text()
     rows = re.findall(r"^\| (\d+) \| .* \| (\d+) \|$", text, flags=re.M)
     assert [(int(n), int(points)) for n, points in rows] == [(p.number, p.points) for p in PARTS]
+
+
+def test_train_mnist_stops_cleanly_when_the_homework_raises(tmp_path):
+    from test_train import SMALL
+
+    start(tmp_path / "hw")  # untouched: every step raises NotImplementedError
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, "--homework", "hw", "--out", "run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--homework hw", "NotImplementedError", "gan.py, line")
+    assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
