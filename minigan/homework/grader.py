@@ -327,10 +327,10 @@ def check_shapes(name, x, out, dx, grads, out_shape, params):
                 f"{name}: grads[{k!r}] has shape {np.shape(g)}, expected {want}", hints)
 
 
-def layer_hints(got_dx, got_grads, ref_dx, ref_grads, dout, N, x=None, params=None):
+def layer_hints(got_dx, got_grads, ref_dx, ref_grads, dout, N, params):
     """Diagnose dx and each gradient against a layer's classic mistakes."""
     extra = {"derivative": dout if dout.shape == ref_dx.shape else None}
-    if params is not None and "W" in params and params["W"].shape[0] == params["W"].shape[1]:
+    if "W" in params and params["W"].shape[0] == params["W"].shape[1]:
         extra["transpose"] = dout @ params["W"]
     names = diagnose_all(got_dx, ref_dx, extra, ks=(N,))
     for k, g in got_grads.items():
@@ -366,7 +366,7 @@ def grade_layer(run, make, make_ref, x, square=None):
     except GradientCheckError as e:
         _, dx, grads = layer_run(run, layer, x.copy(), dout)
         raise Failed("gradient check", str(e),
-                     layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], x, params))
+                     layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params))
 
     out, dx, grads = layer_run(run, layer, x.copy(), dout)
     require(same(out, ref_out, TOL), "agreement", f"{name}.forward differs from minigan's "
@@ -376,7 +376,7 @@ def grade_layer(run, make, make_ref, x, square=None):
         require(same(got, want, TOL), "agreement",
                 f"{name}.backward: {what} differs from minigan's (relative error "
                 f"{rel(got, want):.1e})",
-                layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], x, params))
+                layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params))
 
     # backward adds into the very same arrays, and can run twice after one forward
     arrays = dict(layer.grads)
@@ -740,6 +740,8 @@ def grade_d_step(run, Gm):
 
 
 def grade_g_step(run, Gm):
+    """generator_step receives no opt_D, so D's optimizer state is out of its reach; what it
+    can touch, D's parameters and grads, must be exactly as before the step."""
     rng = np.random.default_rng(15)
     z = rng.standard_normal((4, 3))
     for gen_loss in ("nonsaturating", "minimax"):
