@@ -511,6 +511,7 @@ def train(cfg, run_dir, resume=False):
         raise RunError(f"{n} images cannot fill one step of --k {k} batches of --batch-size "
                        f"{bs}: raise --limit or lower --batch-size or --k")
     if cfg.homework and not resume:  # the capstone: 50 steps beside minigan's own, first
+        print(f"replaying 50 steps of {cfg.homework} beside minigan's own, in float64 ...")
         report = capstone.replay_config(cfg, X)
         print(report)
         if report.error:
