@@ -1,10 +1,11 @@
 """The capstone: train the MLP GAN on the learner's own layers, losses, optimizers and GAN steps.
 
 ``load(folder)`` gives what train_mnist.py builds a run from (make_generator,
-make_discriminator, Adam, train_step), from the learner's files. ``replay`` first runs the learner's code
-and minigan's side by side, from the same seed, on the same real batches and noise, in float64,
-and reports that they agree (to what tolerance) or where they first part: the step and the
-quantity (a loss, D(x), D(G(z)), or which network's which parameter).
+make_discriminator, Adam, train_step), from the learner's files. ``replay`` first runs the
+learner's code and minigan's side by side, from the same seed, on the same real batches and
+noise, in float64, and reports that they agree (to what tolerance) or where they first part:
+the step and the quantity (a loss, D(x), D(G(z)), or which network's which parameter or
+gradient).
 
 The learner's gan.py imports minigan's layers and losses, so that the grader can grade the GAN
 steps (parts 9 and 10) on their own; here those names are pointed at the learner's own
