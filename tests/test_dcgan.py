@@ -201,3 +201,19 @@ def test_twin_script_trains_the_dcgan(tmp_path):
     assert (tmp_path / "samples_epoch_001.png").is_file()
     assert isinstance(gan_t.G[4], torch_gan.nn.ConvTranspose2d)
     assert gan_t.G.training  # back in training mode after the eval-mode sample grid
+
+
+def test_homework_with_the_dcgan_is_a_clean_error(tmp_path, capsys):
+    """The homework writes the MLP's layers; --model dcgan with it is refused before any write."""
+    from minigan.homework import skeleton
+
+    hw = tmp_path / "hw"
+    hw.mkdir()
+    for name, text in skeleton.files().items():
+        (hw / name).write_text(text)
+    before = folder_snapshot(tmp_path)
+    assert train_mnist.cli(["--homework", str(hw), "--model", "dcgan",
+                            "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--homework" in err and "--model dcgan" in err and "Traceback" not in err
+    assert folder_snapshot(tmp_path) == before
