@@ -226,14 +226,19 @@ def class_scores(labels):
 
 
 def squared_distances(a, b):
-    """|a_i - b_j|^2 for rows of a (M, D) and b (N, D): (M, N) float64, never negative."""
+    """|a_i - b_j|^2 for rows of a (M, D) and b (N, D): (M, N), never negative.
+
+    In float32: the (M, D) @ (D, N) product is most of the evaluation's time, and float32 halves
+    it; its rounding (~1e-7 of |a|^2) only matters for near-ties, and is the same every run.
+    """
+    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
     d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
     return np.maximum(d, 0)
 
 
 def knn_radii(feats, k=K, chunk=2000):
     """Squared distance from each row of feats (N, D) to its k-th nearest other row: (N,)."""
-    feats = np.asarray(feats, dtype=np.float64)
+    feats = np.asarray(feats)
     radii = np.empty(len(feats))
     for start in range(0, len(feats), chunk):
         d = squared_distances(feats[start:start + chunk], feats)
@@ -241,18 +246,19 @@ def knn_radii(feats, k=K, chunk=2000):
     return radii
 
 
-def precision_recall(real, fake, k=K, chunk=2000):
+def precision_recall(real, fake, k=K, chunk=2000, real_radii=None):
     """Improved precision and recall (Kynkäänniemi et al. 2019) of features real (M, D), fake (N, D).
 
     Each set's manifold is the union of balls around its points, of radius the distance to the
     point's k-th nearest neighbour in the same set. precision = share of fake points inside the
-    real manifold; recall = share of real points inside the fake manifold.
+    real manifold; recall = share of real points inside the fake manifold. real_radii: the real
+    set's knn_radii, when the caller has them already.
     """
-    real = np.asarray(real, dtype=np.float64)
-    fake = np.asarray(fake, dtype=np.float64)
+    real, fake = np.asarray(real), np.asarray(fake)
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"precision_recall needs more than k={k} points in each set")
-    r_real, r_fake = knn_radii(real, k, chunk), knn_radii(fake, k, chunk)
+    r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
+    r_fake = knn_radii(fake, k, chunk)
     fake_in = np.zeros(len(fake), dtype=bool)
     real_in = np.zeros(len(real), dtype=bool)
     for start in range(0, len(fake), chunk):
@@ -275,6 +281,7 @@ class Reference:
             self.net, data.to_model_input(test_images))
         self.mu, self.sigma = gaussian_stats(self.train_feats)
         self._real_scores = {}
+        self._manifolds = {}
 
     def subset(self, feats, m, seed):
         """m rows of feats, chosen without replacement by a generator seeded with seed."""
@@ -287,8 +294,12 @@ class Reference:
         scores = {"fd": frechet_distance(mu, sigma, self.mu, self.sigma)}
         scores.update(class_scores(logits.argmax(axis=1)))
         m = min(len(feats), MAX_PR)
-        real = self.subset(self.train_feats, m, seed)
-        scores["precision"], scores["recall"] = precision_recall(real, feats[:m], k)
+        if (m, seed, k) not in self._manifolds:  # the real manifold: m training images' balls
+            real = self.subset(self.train_feats, m, seed)
+            self._manifolds[m, seed, k] = real, knn_radii(real, k)
+        real, radii = self._manifolds[m, seed, k]
+        scores["precision"], scores["recall"] = precision_recall(real, feats[:m], k,
+                                                                 real_radii=radii)
         return scores
 
     def real_scores(self, n, seed=0, k=K):
