@@ -91,8 +91,8 @@ def parse_args(argv=None):
             kw["choices"] = ["float32", "float64"]
         if f.name == "eval_every":
             kw["help"] = ("score the generator every N epochs with minigan.evaluate into "
-                          "eval.csv and quality.png; off by default (0): 10,000 samples cost "
-                          "about a third of an epoch on the CPU")
+                          "eval.csv and quality.png; off by default (0): each scoring of "
+                          "--eval-samples images takes about half an epoch on a 2-core CPU")
         p.add_argument(flag, **kw)
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the run in RUN_DIR from its checkpoint")
