@@ -380,8 +380,8 @@ def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0):
 
     start = time.perf_counter()
     scores = evaluate_generator(G, latent_dim, n, seed, dtype)
-    row = {"epoch": epoch, "step": step, **{k: scores[k] for k in QUALITY_FIELDS[2:8]
-                                            if k in scores},
+    row = {"epoch": epoch, "step": step, "fd": scores["fd"], "fd_floor": scores["fd_floor"],
+           "class_entropy": scores["class_entropy"], "kl_uniform": scores["kl_uniform"],
            "least_share": min(scores["class_share"]), "most_share": max(scores["class_share"]),
            "precision": scores["precision"], "recall": scores["recall"],
            "seconds": round(time.perf_counter() - start, 2)}
