@@ -11,12 +11,18 @@ and checkpoint.npz (both networks, both optimizers, the random generator, the co
 with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores every N epochs).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
 checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped.
+
+Every setting is checked (validate, RULES) before anything is written: bad input ends in one
+message and exit status 2, and changes no file. A process training into a run folder holds a lock
+on it, so a second one is refused.
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -31,6 +37,11 @@ from minigan import backend, checkpoint, data, evaluate, pictures
 from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
+
+try:
+    import fcntl  # POSIX file locks
+except ImportError:  # Windows
+    fcntl = None
 
 
 @dataclass
@@ -53,13 +64,161 @@ class Config:
     label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing
     seed: int = 0
     dtype: str = "float32"
-    limit: int = 0  # train on the first N images only (0: all 60,000)
+    limit: int = 0  # train on the first N images only (0, or N >= 60,000: all)
     data_dir: str = ""  # where the MNIST files are ("" : search, see minigan/data.py)
     out: str = ""  # run folder ("" : runs/<timestamp>)
     log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
     sample_every: int = 1  # epochs between sample grids
     eval_every: int = 0  # epochs between sample-quality scores (minigan.evaluate; 0: off)
     eval_samples: int = 10000  # samples each of those scores draws
+
+
+# ---- the allowed values of every setting, checked in one place: validate() ----------------
+
+
+class RunError(Exception):
+    """A problem with the run's inputs or state; the message says what to do."""
+
+
+class ConfigError(RunError):
+    """A setting outside its allowed values; the message names the flag, the value, the range."""
+
+
+def integer(lo, hi=None):
+    """A rule: an int (not a bool) with lo <= value (<= hi)."""
+    allowed = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v
+            and (hi is None or v <= hi)), allowed
+
+
+def number(lo, hi=None, lo_open=False):
+    """A rule: a finite int or float with lo <= value < hi (lo < value if lo_open)."""
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):  # NaN, inf
+            return False
+        return (lo < v if lo_open else lo <= v) and (hi is None or v < hi)
+    if hi is None:
+        return check, f"a number {'>' if lo_open else '>='} {lo}"
+    return check, f"a number in {'(' if lo_open else '['}{lo}, {hi})"
+
+
+def one_of(*choices):
+    return (lambda v: isinstance(v, str) and v in choices), "one of " + ", ".join(choices)
+
+
+MAX_WIDTH = 100_000  # a layer wider than this would not fit in memory anyway
+
+
+def widths():
+    """A rule: a non-empty tuple of layer widths."""
+    ok = integer(1, MAX_WIDTH)[0]
+    return (lambda v: isinstance(v, tuple) and len(v) > 0 and all(ok(w) for w in v)), (
+        f"comma-separated layer widths, each an integer from 1 to {MAX_WIDTH}, like 256,512,1024")
+
+
+def _path_problem(value, want_dir):
+    """Why a path setting cannot be used, or None: not text, a NUL byte, a file in its way."""
+    if not isinstance(value, str):
+        return "not text"
+    if not value:
+        return None
+    if "\0" in value:
+        return "a NUL character in the name"
+    try:
+        path = Path(value).expanduser()
+        if want_dir and not path.is_dir():
+            return "no such folder"
+        for p in (path, *path.parents):  # --out: the folder and the ones above it
+            if p.exists():
+                return None if p.is_dir() else f"{p} is a file, not a folder"
+    except (OSError, ValueError) as e:  # a name too long
+        return str(e)
+    return None
+
+
+def folder(want_dir):
+    return (lambda v: _path_problem(v, want_dir) is None), (
+        "an existing folder, or empty to search" if want_dir else
+        "a folder name (created if missing), not a file, or empty for runs/<time>")
+
+
+# One entry per Config field: (check(value) -> bool, the allowed values in words). A new
+# setting adds its rule here; tests/test_cli_errors.py checks that every field has one.
+RULES = {
+    "device": one_of("cpu", "gpu"),
+    "epochs": integer(1),
+    "batch_size": integer(1),
+    "lr_g": number(0, lo_open=True),
+    "lr_d": number(0, lo_open=True),
+    "beta1": number(0, 1),
+    "beta2": number(0, 1),
+    "latent_dim": integer(1, MAX_WIDTH),
+    "g_hidden": widths(),
+    "d_hidden": widths(),
+    "slope": number(0, 1),
+    "k": integer(1),
+    "gen_loss": one_of(*sorted(GENERATOR_LOSSES)),
+    "label_smoothing": number(0, 1),
+    "seed": integer(0, 2**32 - 1),
+    "dtype": one_of("float32", "float64"),
+    "limit": integer(0),  # 0, or more than the 60,000 images there are: all of them
+    "data_dir": folder(want_dir=True),
+    "out": folder(want_dir=False),
+    "log_every": integer(1),
+    "sample_every": integer(1),
+    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
+    # half an epoch on a 2-core CPU (README, "Scoring a run").
+    "eval_every": (integer(0)[0], "an integer >= 0: score the generator with minigan.evaluate "
+                                  "every N epochs into eval.csv and quality.png; 0 is off, the "
+                                  "default, as each scoring costs about half an epoch"),
+    "eval_samples": (integer(5)[0], "an integer >= 5: samples each --eval-every scoring draws "
+                                    "(10000 for figures you compare)"),
+}
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def show(value):
+    """A setting's value as the user would type it (short, and safe for any value)."""
+    if isinstance(value, str) and not value:
+        return '""'
+    try:
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            value = ",".join(map(str, value))
+        text = repr(value) if isinstance(value, str) and not value.isprintable() else str(value)
+    except ValueError:  # an int too long to print
+        text = f"a {type(value).__name__} too long to print"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate(cfg, flags=None, config_file=None):
+    """Raise ConfigError unless every setting of cfg is allowed (RULES).
+
+    flags: the names given on the command line (default: all); the others came from
+    config_file (a resumed run's config.json), and the message says so.
+    """
+    for f in fields(Config):
+        check, allowed = RULES[f.name]
+        value = getattr(cfg, f.name)
+        if check(value):
+            continue
+        if flags is None or f.name in flags:
+            raise ConfigError(
+                f"{flag(f.name)} {show(value)}: not allowed; use {allowed} "
+                f"(default: {show(f.default)})."
+            )
+        if f.name in RESUMABLE:  # e.g. a data folder that has moved since
+            raise ConfigError(f"{config_file}: {f.name} is {show(value)}, but it must be "
+                              f"{allowed}: pass {flag(f.name)} with a new value.")
+        raise ConfigError(
+            f"{config_file}: {f.name} is {show(value)}, but it must be {allowed}. The file is "
+            "damaged: restore it from a copy (it must match checkpoint.npz), or start a new run."
+        )
+    return cfg
 
 
 # What a checkpoint's arrays depend on: these cannot change when resuming.
@@ -69,31 +228,25 @@ RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "eval_
              "eval_samples")
 
 
-class RunError(Exception):
-    """A problem with the run's inputs or state; the message says what to do."""
+def layer_widths(text):
+    """Parse "256,512,1024" into (256, 512, 1024)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of widths: use integers separated by commas, like 256,512,1024"
+        ) from None
 
 
 def parse_args(argv=None):
     """Parse flags; returns (dict of only the flags given, resume folder or None)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="train_mnist.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    hidden = lambda s: tuple(int(v) for v in s.split(","))  # noqa: E731  "256,512,1024"
-    kinds = {tuple: hidden}
+    kinds = {tuple: layer_widths}
     for f in fields(Config):
-        flag = "--" + f.name.replace("_", "-")
         kw = {"default": argparse.SUPPRESS, "type": kinds.get(f.type, f.type),
-              "help": f"(default: {f.default})"}
-        if f.name == "device":
-            kw["choices"] = ["cpu", "gpu"]
-        if f.name == "gen_loss":
-            kw["choices"] = sorted(GENERATOR_LOSSES)
-        if f.name == "dtype":
-            kw["choices"] = ["float32", "float64"]
-        if f.name == "eval_every":
-            kw["help"] = ("score the generator every N epochs with minigan.evaluate into "
-                          "eval.csv and quality.png; off by default (0): each scoring of "
-                          "--eval-samples images takes about half an epoch on a 2-core CPU")
-        p.add_argument(flag, **kw)
+              "help": f"{RULES[f.name][1]} (default: {show(f.default)})"}
+        p.add_argument(flag(f.name), **kw)
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the run in RUN_DIR from its checkpoint")
     ns = vars(p.parse_args(argv))
@@ -102,31 +255,98 @@ def parse_args(argv=None):
 
 
 def make_config(given, resume):
-    """The run's Config and folder: new from the flags, or the resumed run's with overrides."""
+    """The run's Config and folder: new from the flags, or the resumed run's with overrides.
+    Reads, checks and writes nothing else; raises ConfigError or RunError."""
     if resume is None:
-        cfg = Config(**given)
+        cfg = validate(Config(**given), flags=given)
         run_dir = Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S"))
-        if (run_dir / "checkpoint.npz").exists():
-            raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-                           "or choose another --out")
+        refuse_existing_run(run_dir)
         cfg.out = str(run_dir)
         return cfg, run_dir
     run_dir = Path(resume)
-    if not (run_dir / "config.json").is_file() or not (run_dir / "checkpoint.npz").is_file():
+    if not (run_dir / "checkpoint.npz").is_file():
         raise RunError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
                        f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by default.")
-    saved = json.loads((run_dir / "config.json").read_text())
-    saved["g_hidden"], saved["d_hidden"] = tuple(saved["g_hidden"]), tuple(saved["d_hidden"])
+    saved = checkpoint.read_config(run_dir)
+    path = run_dir / "config.json"
+    names = [f.name for f in fields(Config)]
+    missing = [n for n in names if n not in saved]
+    unknown = [n for n in saved if n not in names]
+    if missing or unknown:
+        raise RunError(
+            f"{path}: " + "; ".join(filter(None, [
+                missing and "settings missing: " + ", ".join(missing),
+                unknown and "unknown settings: " + ", ".join(map(show, unknown))])) +
+            ". The file is damaged or from another version of minigan: restore it from a "
+            "copy, or start a new run."
+        )
+    for name in ("g_hidden", "d_hidden"):
+        if isinstance(saved[name], list):
+            saved[name] = tuple(saved[name])
     for name, value in given.items():
+        if name == "out" and value != saved[name]:
+            raise RunError(f"--resume {resume}: a resumed run stays in its folder; drop "
+                           f"--out {show(value)}")
         if name not in RESUMABLE and value != saved[name]:
             what = "the architecture" if name in ARCHITECTURE else "the training recipe"
             raise RunError(
-                f"--resume {resume}: --{name.replace('_', '-')} {value} differs from the run's "
-                f"{saved[name]} ({what} of a run cannot change). Drop the flag, or start a "
-                "new run."
+                f"--resume {resume}: {flag(name)} {show(value)} differs from the run's "
+                f"{show(saved[name])} ({what} of a run cannot change). Drop the flag, or start "
+                "a new run."
             )
     saved.update(given)
-    return Config(**saved), run_dir
+    return validate(Config(**saved), flags=given, config_file=path), run_dir
+
+
+def refuse_existing_run(run_dir):
+    """A new run never writes into another run's folder."""
+    if (run_dir / "checkpoint.npz").exists():
+        raise RunError(f"--out {run_dir} already holds a run; continue it with --resume "
+                       f"{run_dir} or choose another --out")
+    for name in ("config.json", "metrics.csv"):
+        if (run_dir / name).exists():
+            raise RunError(
+                f"--out {run_dir} holds a run that stopped before its first checkpoint "
+                f"({name} but no checkpoint.npz), so it cannot be resumed: delete that folder "
+                "or choose another --out"
+            )
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Hold an exclusive lock on the run folder while training, so that a second process
+    cannot train into it. The kernel drops the lock when the process ends, even if killed."""
+    if fcntl is None:  # Windows: no flock
+        print(f"warning: cannot lock {run_dir} on this platform; never train twice into it "
+              "at the same time", file=sys.stderr)
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)  # the folder itself: nothing is written to lock it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"another process is training into {run_dir} (it holds the folder's lock). "
+                "Wait for it to finish or stop it, or choose another --out."
+            ) from None
+        except OSError as e:  # a file system without locks (some network shares)
+            print(f"warning: cannot lock {run_dir} ({e}); never train twice into it at the "
+                  "same time", file=sys.stderr)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_text_atomic(path, text):
+    """Replace a small text file in one step: a temporary file beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class InterruptFlag:
@@ -213,14 +433,24 @@ class Run:
     def load(self):
         path = self.checkpoint_path()
         arrays, meta = checkpoint.load(path)
+        try:
+            self._restore(arrays, meta)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {path} is damaged or not from train_mnist.py ({type(e).__name__}: "
+                f"{e}). Resume from a copy, or start a new run."
+            ) from None
+
+    def _restore(self, arrays, meta):
+        path = self.checkpoint_path()
         checkpoint.restore_network("G", self.G, arrays, path)
         checkpoint.restore_network("D", self.D, arrays, path)
         checkpoint.restore_optimizer("opt_G", self.opt_G, arrays, meta["opt_G_t"])
         checkpoint.restore_optimizer("opt_D", self.opt_D, arrays, meta["opt_D_t"])
         self.fixed_z = backend.to_device(arrays["fixed_z"])
         self.perm = backend.to_device(arrays["perm"]) if "perm" in arrays else None
-        self.epoch, self.step_in_epoch = meta["epoch"], meta["step_in_epoch"]
-        self.global_step, self.elapsed = meta["global_step"], meta["elapsed"]
+        self.epoch, self.step_in_epoch = int(meta["epoch"]), int(meta["step_in_epoch"])
+        self.global_step, self.elapsed = int(meta["global_step"]), float(meta["elapsed"])
         if meta["rng"] is not None and backend.device == meta["device"] == "cpu":
             checkpoint.set_rng_state(self.rng, meta["rng"])  # exact continuation
         else:
@@ -256,14 +486,12 @@ def read_rows(run_dir):
 
 def train(cfg, run_dir, resume=False):
     """Train (or continue) the run; returns its folder. Raises RunError, DataError,
-    DeviceError or CheckpointError with a message that says what to do."""
-    backend.use(cfg.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    print("minigan: training the MLP GAN on MNIST")
-    for k, v in asdict(cfg).items():
-        print(f"  {k:16s} {v}")
+    DeviceError or CheckpointError with a message that says what to do.
 
+    Everything that can fail on bad input (device, data, memory, the lock, the checkpoint) is
+    done before the first write to the run folder, so a failed start changes nothing there.
+    """
+    backend.use(cfg.device)
     images, _ = data.load_mnist("train", data_dir=cfg.data_dir or None)
     if cfg.limit:
         images = images[:cfg.limit]
@@ -271,11 +499,49 @@ def train(cfg, run_dir, resume=False):
     n, bs, k = X.shape[0], cfg.batch_size, cfg.k
     steps_per_epoch = (n // bs) // k
     if steps_per_epoch == 0:
-        raise RunError(f"{n} images cannot fill one step of k={k} batches of {bs}: raise "
-                       "--limit or lower --batch-size")
+        raise RunError(f"{n} images cannot fill one step of --k {k} batches of --batch-size "
+                       f"{bs}: raise --limit or lower --batch-size or --k")
+    if not resume:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"--out {run_dir}: cannot create the run folder ({e}). Check the "
+                           "path and its permissions, or choose another --out.") from None
+    with run_lock(run_dir):
+        if not resume:
+            refuse_existing_run(run_dir)  # again: another process may have just finished
+        try:
+            run = Run(cfg, run_dir, resume)
+        except MemoryError:
+            raise RunError("the networks do not fit in memory: choose smaller --latent-dim, "
+                           "--g-hidden or --d-hidden") from None
+        if run.epoch >= cfg.epochs:
+            raise RunError(f"--resume {run_dir}: the run has already trained {run.epoch} "
+                           f"epoch(s), and --epochs {cfg.epochs} asks for no more. To continue "
+                           f"it, pass a larger --epochs, like --epochs {run.epoch + 10}.")
+        try:
+            write_text_atomic(run_dir / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+            return train_loop(cfg, run, X, steps_per_epoch)
+        except checkpoint.CheckpointError as e:  # checkpoint.save failed: disk full?
+            if not run.checkpoint_path().exists():
+                raise
+            raise checkpoint.CheckpointError(f"{e} Then continue with --resume {run_dir}.") \
+                from None
+        except OSError as e:
+            raise RunError(
+                f"cannot write in {run_dir} ({e}). The last checkpoint, if any, is intact at "
+                f"{run.checkpoint_path()}. Free some disk space or check the folder's "
+                f"permissions, then continue with --resume {run_dir}."
+            ) from None
 
-    run = Run(cfg, run_dir, resume)
-    if resume:
+
+def train_loop(cfg, run, X, steps_per_epoch):
+    """The epochs and steps of train(), from the run's counters to cfg.epochs."""
+    run_dir, n, bs, k = run.dir, X.shape[0], cfg.batch_size, cfg.k
+    print("minigan: training the MLP GAN on MNIST")
+    for name, v in asdict(cfg).items():
+        print(f"  {name:16s} {v}")
+    if run.global_step:
         print(f"resuming {run_dir} at epoch {run.epoch + 1}, step {run.global_step}")
     real_target = 1.0 - cfg.label_smoothing
     start_step = run.global_step
@@ -349,7 +615,7 @@ def train(cfg, run_dir, resume=False):
 
 def main(argv=None):
     given, resume = parse_args(argv)
-    cfg, run_dir = make_config(given, resume)
+    cfg, run_dir = make_config(given, resume)  # every setting checked before anything is written
     return train(cfg, run_dir, resume=resume is not None)
 
 
@@ -360,6 +626,10 @@ def cli(argv=None):
     except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
         print(f"train_mnist.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print("\ntrain_mnist.py: interrupted; the last checkpoint, if any, is intact",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -22,20 +22,33 @@ class CheckpointError(RuntimeError):
 
 
 def save(path, arrays, meta):
-    """Atomically write host or device ``arrays`` (a dict name -> array) and a JSON ``meta``."""
+    """Atomically write host or device ``arrays`` (a dict name -> array) and a JSON ``meta``.
+
+    Raises CheckpointError if the file cannot be written (disk full, no permission); the
+    previous checkpoint at ``path`` is then left as it was, and no temporary file remains.
+    """
     path = Path(path)
     host = {name: backend.to_host(a) for name, a in arrays.items()}  # device -> host copies
     host["meta"] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give it an ordinary file's mode
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **host)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            kept = "the previous checkpoint there is intact" if path.exists() else \
+                "nothing was saved"
+            raise CheckpointError(
+                f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. Free some "
+                "disk space or check the folder's permissions."
+            ) from None
         raise
 
 
@@ -60,6 +73,29 @@ def load(path):
             "truncated or not a minigan checkpoint. Start a new run, or resume from a copy."
         ) from None
     return arrays, meta
+
+
+def read_config(run_dir):
+    """A run's config.json as a dict; CheckpointError if it is missing, unreadable or not JSON."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(
+            f"{run_dir}: no config.json there; pass the folder of a train_mnist.py run "
+            "(runs/<timestamp> by default)"
+        )
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(
+            f"{path} is unreadable ({type(e).__name__}: {e}). The file is damaged: restore it "
+            "from a copy, or start a new run."
+        ) from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(cfg).__name__}, not the settings of a run. The file is "
+            "damaged: restore it from a copy, or start a new run."
+        )
+    return cfg
 
 
 def network_arrays(prefix, net):

@@ -47,6 +47,7 @@ CLASSES = 10
 K = 3  # neighbours for the precision/recall manifolds, as Kynkäänniemi et al. recommend
 DEFAULT_SAMPLES = 10_000
 MAX_PR = 10_000  # precision and recall use at most this many samples and real images: O(n^2)
+MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
 
 
 class EvalError(RuntimeError):
@@ -470,13 +471,34 @@ def parse_args(argv):
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
-        if args.n <= K + 1:
-            p.error(f"-n must be more than {K + 1}, got {args.n}")
+        if not K + 1 < args.n <= MAX_SAMPLES:
+            p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         if args.out is not None and not args.out.endswith(".json"):
             p.error(f"--out {args.out}: the scores are written as .json")
-    if args.out is not None and not Path(args.out).resolve().parent.is_dir():
-        p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
+    if args.out is not None:
+        try:
+            problem = (f"--out {args.out} is a folder; name a file in it"
+                       if Path(args.out).is_dir() else
+                       None if Path(args.out).resolve().parent.is_dir() else
+                       f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            problem = f"--out {args.out!r}: not a usable file name ({e})"
+        if problem:
+            p.error(problem)
     return args
+
+
+def write_atomic(path, text):
+    """Write text to a temporary file beside path, then rename it over path (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_input(path, n, seed):
@@ -501,13 +523,14 @@ def load_input(path, n, seed):
 
 def main(argv=None):
     args = parse_args(argv)
+    prog = "python -m minigan.evaluate"
     try:
         backend.use(args.device)
         if args.train_classifier:
             out = Path(args.out or "runs/mnist_classifier.npz")
             start = time.perf_counter()
             net, acc = train_classifier(args.epochs, seed=args.seed, data_dir=args.data_dir)
-            digest = save_classifier(out, net)
+            digest = save_classifier(out, net)  # OSError (disk full) ends in a traceback
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
             return 0
@@ -516,14 +539,22 @@ def main(argv=None):
         ref = reference(args.classifier, args.data_dir)
         scores = evaluate_pixels(pixels, ref, args.seed)
     except (EvalError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
-        print(f"minigan.evaluate: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # to_pixels: a generator whose weights went NaN
+        print(f"{prog}: error: {args.input}: {e}", file=sys.stderr)
         return 2
     scores["seconds"] = round(time.perf_counter() - start, 1)
     out = Path(args.out) if args.out else default_out
+    try:
+        write_atomic(out, json.dumps(scores, indent=2) + "\n")
+    except OSError as e:
+        print(f"{prog}: error: cannot write {out} ({e}); pass --out to write elsewhere",
+              file=sys.stderr)
+        return 2
     print(f"minigan.evaluate: {scores['n']} images from {args.input} (seed {args.seed}), "
           f"{scores['seconds']} s")
     print("\n".join(format_table(scores)))
-    out.write_text(json.dumps(scores, indent=2) + "\n")
     print(f"wrote {out}")
     if args.json:
         print(json.dumps(scores))

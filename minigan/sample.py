@@ -8,8 +8,9 @@ the noise, and so the images, repeatable.
 """
 
 import argparse
-import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +19,25 @@ from minigan import backend, checkpoint, data, pictures
 from minigan.gan import make_generator, sample_noise
 
 
+MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
+
+
 def load_generator(run_dir):
-    """Build the run's generator from config.json and load its checkpointed weights."""
+    """Build the run's generator from config.json and load its checkpointed weights.
+    Raises CheckpointError when either file is missing, damaged or they do not match."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
+    cfg = checkpoint.read_config(run_dir)
+    latent_dim, hidden = cfg.get("latent_dim"), cfg.get("g_hidden")
+    widths = [latent_dim] + (hidden if isinstance(hidden, list) else [None])
+    if not (all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 100_000
+                for w in widths) and isinstance(cfg.get("slope"), (int, float))
+            and cfg.get("dtype") in ("float32", "float64")):
         raise checkpoint.CheckpointError(
-            f"{run_dir}: no config.json there; pass the folder of a train_mnist.py run "
-            "(runs/<timestamp> by default)"
+            f"{run_dir / 'config.json'}: latent_dim, g_hidden, slope or dtype is missing or "
+            "invalid. The file is damaged: restore it from a copy of the run."
         )
-    cfg = json.loads(config_path.read_text())
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
-    G = make_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), 784, cfg["slope"],
+    G = make_generator(latent_dim, tuple(hidden), 784, cfg["slope"],
                        backend.default_rng(0), cfg["dtype"])  # init is overwritten below
     checkpoint.restore_network("G", G, arrays, run_dir / "checkpoint.npz")
     return G, cfg
@@ -45,30 +53,69 @@ def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000):
     return np.concatenate(out)
 
 
+def check_out(out, n):
+    """Why --out and -n cannot be used together, or None."""
+    if out.suffix not in MAX_N:
+        return f"--out {out}: use a .npy or a .png file name"
+    if not 1 <= n <= MAX_N[out.suffix]:
+        return f"-n {n}: use a number from 1 to {MAX_N[out.suffix]:,} for a {out.suffix} file"
+    if out.is_dir():
+        return f"--out {out} is a folder; name a file in it, like {out / ('samples' + out.suffix)}"
+    if not out.parent.is_dir():
+        return f"--out {out}: the folder {out.parent} does not exist; create it first"
+    return None
+
+
+def write_atomic(out, pixels):
+    """Write the images to a temporary file beside ``out``, then rename it over ``out``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        if out.suffix == ".npy":
+            np.save(tmp, pixels)
+        else:
+            pictures.save_grid(tmp, pixels)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Generate images from a trained minigan run.")
+    p = argparse.ArgumentParser(prog="python -m minigan.sample",
+                                description="Generate images from a trained minigan run.")
     p.add_argument("run_dir", help="a train_mnist.py run folder")
-    p.add_argument("-n", type=int, default=64, help="number of images (default: 64)")
+    p.add_argument("-n", type=int, default=64,
+                   help=f"number of images, 1 to {MAX_N['.npy']:,} (.png: {MAX_N['.png']:,}) "
+                   "(default: 64)")
     p.add_argument("--out", required=True, help="output file: .npy (uint8 N x 28 x 28) or .png")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed, 0 to 2**32 - 1 (default: 0)")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = p.parse_args(argv)
     out = Path(args.out)
-    if out.suffix not in (".npy", ".png"):
-        p.error(f"--out {out}: use a .npy or a .png file name")
-    if args.n < 1:
-        p.error("-n must be at least 1")
+    try:
+        problem = check_out(out, args.n)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        problem = f"--out {args.out!r}: not a usable file name ({e})"
+    if problem:
+        p.error(problem)
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
     try:
         backend.use(args.device)
         G, cfg = load_generator(args.run_dir)
+        pixels = generate(G, args.n, cfg["latent_dim"], args.seed, cfg["dtype"])
+        write_atomic(out, pixels)
     except (backend.DeviceError, checkpoint.CheckpointError) as e:
-        print(f"minigan.sample: error: {e}", file=sys.stderr)
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
-    pixels = generate(G, args.n, cfg["latent_dim"], args.seed, cfg["dtype"])
-    if out.suffix == ".npy":
-        np.save(out, pixels)
-    else:
-        pictures.save_grid(out, pixels)
+    except ValueError as e:  # to_pixels: NaN weights, a checkpoint edited by hand
+        print(f"{p.prog}: error: {args.run_dir}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{p.prog}: error: cannot write {out} ({e.strerror or e}); nothing was written. "
+              "Free some disk space or check the folder's permissions.", file=sys.stderr)
+        return 2
     print(f"wrote {args.n} images to {out}")
     return 0
 

@@ -242,9 +242,17 @@ def parse_args(argv):
         p.error(f"--hidden {args.hidden}: give widths separated by commas, like 128,128")
     if not args.hidden or min(args.hidden) < 1:
         p.error(f"--hidden {args.hidden}: every width must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
     args.out = Path(args.out or f"runs/toy-{args.dataset}-{args.seed}")
-    if args.out.exists() and not args.out.is_dir():
-        p.error(f"--out {args.out} is a file; give a folder")
+    try:
+        for folder in (args.out, *args.out.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    p.error(f"--out {args.out}: {folder} is a file; give a folder")
+                break
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        p.error(f"--out {str(args.out)!r}: not a usable folder name ({e})")
     return args
 
 
@@ -253,8 +261,11 @@ def main(argv=None):
     backend.use("cpu")
     start = time.perf_counter()
     frame_paths = []
-    if args.frames:
-        (args.out / "frames").mkdir(parents=True, exist_ok=True)
+    try:
+        (args.out / "frames" if args.frames else args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"python -m minigan.toy: error: cannot create {args.out} ({e})", file=sys.stderr)
+        return 2
 
     def on_frame(step, G, D):
         path = args.out / "frames" / f"step_{step:06d}.png"
@@ -267,7 +278,7 @@ def main(argv=None):
             args.gen_loss, args.latent_dim, args.hidden, args.seed,
             frame_every=args.steps // args.frames if args.frames else 0, on_frame=on_frame)
     except FloatingPointError as e:
-        print(f"minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
+        print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
               file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
@@ -277,7 +288,6 @@ def main(argv=None):
               "high_quality": final["high_quality"], "dataset": args.dataset, "seed": args.seed,
               "steps": args.steps, "d_real": final["d_real"], "d_fake": final["d_fake"],
               "seconds": round(seconds, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
     if frame_paths:
         save_color_gif(args.out / "training.gif", frame_paths)
     (args.out / "result.json").write_text(json.dumps({**result, "history": history}, indent=1))

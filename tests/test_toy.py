@@ -107,6 +107,8 @@ BAD_FLAGS = [  # (flags, words the message must contain)
     (["--hidden", "64,x"], ["--hidden"]),
     (["--hidden", "64,0"], ["--hidden"]),
     (["--out", "a_file"], ["--out", "is a file"]),
+    (["--out", "a_file/lab"], ["--out", "is a file"]),
+    (["--seed", "-1"], ["--seed", "-1"]),
 ]
 
 

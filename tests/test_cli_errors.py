@@ -1,0 +1,439 @@
+"""Bad input to train_mnist.py and minigan.sample: one clear message, exit status 2, no
+traceback, and nothing written or changed. Most rows run in-process (fast); a few run as a
+learner would, in a subprocess, to prove no traceback reaches a real terminal."""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import train_mnist
+from clitest import ROOT, assert_clean_error, run_command, snapshot
+from minigan import backend, checkpoint
+from minigan import sample as sample_cli
+
+SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
+         "--latent-dim", "16", "--log-every", "2"]
+
+
+class Result:
+    """What a command run in-process gave: the same fields as a CompletedProcess."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def call(entry, argv, capsys):
+    """Run cli/main in-process; argparse's errors exit with SystemExit(2)."""
+    capsys.readouterr()
+    try:
+        code = entry(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return Result(code, out.out, out.err)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run of one epoch; tests copy it before damaging it."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
+    return run
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    return copy
+
+
+# ---- train_mnist.py: a bad value for every flag ---------------------------------------------
+
+# (flags, words the message must contain). Each names the flag and the value.
+TRAIN_ROWS = {
+    "device": (["--device", "tpu"], ["--device", "tpu", "cpu, gpu"]),
+    "epochs": (["--epochs", "-1"], ["--epochs", "-1", ">= 1"]),
+    "batch_size": (["--batch-size", "0"], ["--batch-size", "0", ">= 1"]),
+    "lr_g": (["--lr-g", "-1"], ["--lr-g", "-1", "> 0"]),
+    "lr_d": (["--lr-d", "nan"], ["--lr-d", "nan", "> 0"]),
+    "beta1": (["--beta1", "1.0"], ["--beta1", "1.0", "[0, 1)"]),
+    "beta2": (["--beta2", "-0.1"], ["--beta2", "-0.1", "[0, 1)"]),
+    "latent_dim": (["--latent-dim", "0"], ["--latent-dim", "0", "from 1 to"]),
+    "g_hidden": (["--g-hidden", "32,0"], ["--g-hidden", "32,0", "widths"]),
+    "d_hidden": (["--d-hidden", "64,,32"], ["--d-hidden", "64,,32", "commas"]),
+    "slope": (["--slope", "inf"], ["--slope", "inf", "[0, 1)"]),
+    "k": (["--k", "0"], ["--k", "0", ">= 1"]),
+    "gen_loss": (["--gen-loss", "wasserstein"], ["--gen-loss", "wasserstein", "minimax"]),
+    "label_smoothing": (["--label-smoothing", "1.5"], ["--label-smoothing", "1.5", "[0, 1)"]),
+    "seed": (["--seed", "-1"], ["--seed", "-1", "from 0 to"]),
+    "dtype": (["--dtype", "float16"], ["--dtype", "float16", "float32"]),
+    "limit": (["--limit", "-10"], ["--limit", "-10", ">= 0"]),
+    "data_dir": (["--data-dir", "{tmp}/nowhere"], ["--data-dir", "nowhere", "folder"]),
+    "out": (["--out", "{tmp}/a_file"], ["--out", "a_file", "not a file"]),
+    "log_every": (["--log-every", "0"], ["--log-every", "0", ">= 1"]),
+    "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
+    "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
+    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
+}
+MORE_TRAIN_ROWS = [
+    (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
+    (["--seed", str(2**64)], ["--seed", str(2**64)]),
+    (["--out", "{tmp}/a_file/run"], ["--out", "a_file", "not a file"]),
+    (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
+    (["--limit", "16"], ["--batch-size", "--limit"]),
+    (["--resume", "{tmp}/nowhere"], ["--resume", "no run there"]),
+    pytest.param(["--device", "gpu"], ["--device gpu", "--device cpu"],
+                 marks=pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
+                                          reason="CuPy is installed: --device gpu may work")),
+]
+
+
+def test_every_setting_has_a_rule_and_a_bad_value_here():
+    names = [f.name for f in fields(train_mnist.Config)]
+    assert sorted(train_mnist.RULES) == sorted(names)
+    assert sorted(TRAIN_ROWS) == sorted(names)
+    train_mnist.validate(train_mnist.Config())  # the defaults are allowed
+
+
+@pytest.mark.parametrize("flags,needles", [*TRAIN_ROWS.values(), *MORE_TRAIN_ROWS],
+                         ids=[*TRAIN_ROWS, *(" ".join(r.values[0] if hasattr(r, "values") else r[0])
+                                          for r in MORE_TRAIN_ROWS)])
+def test_train_bad_flag_is_a_clean_error_that_writes_nothing(flags, needles, tmp_path,
+                                                             monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default run folder would land here
+    (tmp_path / "a_file").write_text("not a folder")
+    before = snapshot(tmp_path)
+    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    out = [] if "--out" in flags or "--resume" in flags else ["--out", str(tmp_path / "run")]
+    result = call(train_mnist.cli, [*SMALL, *out, *flags], capsys)
+    assert_clean_error(result, *needles)
+    assert result.stderr.startswith("train_mnist.py: error:") or "usage:" in result.stderr
+    assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+@pytest.mark.parametrize("flags,needles", [
+    (["--batch-size", "0"], ["--batch-size", "0"]),
+    (["--g-hidden", "a,b"], ["--g-hidden", "a,b"]),
+    (["--out", "a_file"], ["--out", "a_file"]),
+])
+def test_train_bad_flag_in_a_real_terminal(flags, needles, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, *flags], cwd=tmp_path)
+    assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_new_run_refuses_a_folder_with_an_unfinished_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,epoch\n2,1\n")
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--out", str(run)], capsys)
+    assert_clean_error(result, "--out", "no checkpoint.npz")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_folder_that_cannot_be_created_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    result = call(train_mnist.cli, [*SMALL, "--out", str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--out", "cannot create the run folder", "Permission denied")
+    assert os.listdir(tmp_path) == []
+
+
+# ---- the validator under arbitrary values ---------------------------------------------------
+
+ANY = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.sampled_from(["cpu", "gpu", "float32", "float64", "minimax", "nonsaturating", "", ".",
+                     "x\0y", "a" * 5000, 10**400, -(10**400), 2**32, 2**63, 1e308]),
+    st.lists(st.integers(-3, 200_000), max_size=4).map(tuple), st.lists(st.integers(1, 9)),
+    st.just((2**80,)),
+)
+
+
+def is_int(v, lo, hi=math.inf):
+    return type(v) is int and lo <= v <= hi
+
+
+def is_number(v, lo, hi, lo_open=False):
+    finite = type(v) is int or (type(v) is float and not math.isnan(v) and abs(v) != math.inf)
+    return finite and (lo < v if lo_open else lo <= v) and v < hi
+
+
+# The allowed values, written out here independently of train_mnist.RULES.
+SPEC = {
+    "device": lambda v: v in ("cpu", "gpu") and type(v) is str,
+    "epochs": lambda v: is_int(v, 1), "batch_size": lambda v: is_int(v, 1),
+    "k": lambda v: is_int(v, 1), "log_every": lambda v: is_int(v, 1),
+    "sample_every": lambda v: is_int(v, 1), "limit": lambda v: is_int(v, 0),
+    "eval_every": lambda v: is_int(v, 0), "eval_samples": lambda v: is_int(v, 5),
+    "latent_dim": lambda v: is_int(v, 1, 100_000), "seed": lambda v: is_int(v, 0, 2**32 - 1),
+    "lr_g": lambda v: is_number(v, 0, math.inf, lo_open=True),
+    "lr_d": lambda v: is_number(v, 0, math.inf, lo_open=True),
+    "beta1": lambda v: is_number(v, 0, 1), "beta2": lambda v: is_number(v, 0, 1),
+    "slope": lambda v: is_number(v, 0, 1), "label_smoothing": lambda v: is_number(v, 0, 1),
+    "g_hidden": lambda v: type(v) is tuple and len(v) > 0 and all(is_int(w, 1, 100_000)
+                                                                    for w in v),
+    "d_hidden": lambda v: type(v) is tuple and len(v) > 0 and all(is_int(w, 1, 100_000)
+                                                                    for w in v),
+    "gen_loss": lambda v: v in ("minimax", "nonsaturating") and type(v) is str,
+    "dtype": lambda v: v in ("float32", "float64") and type(v) is str,
+    # Paths: text; data_dir empty or an existing folder; out no file, nor under one.
+    "data_dir": lambda v: type(v) is str and (v == "" or os.path.isdir(os.path.expanduser(v))),
+    "out": lambda v: type(v) is str and (v == "" or out_ok(os.path.expanduser(v))),
+}
+
+
+def out_ok(v):
+    if "\0" in v or any(len(part) > 255 for part in v.split(os.sep)):
+        return False
+    for p in [v, *map(str, Path(v).parents)]:
+        if os.path.exists(p):
+            return os.path.isdir(p)
+    return True
+
+
+@given(st.dictionaries(st.sampled_from(sorted(SPEC)), ANY, max_size=4))
+def test_validator_gives_a_clean_error_or_a_valid_config(changes):
+    cfg = replace(train_mnist.Config(), **changes)
+    bad = [f.name for f in fields(cfg) if not SPEC[f.name](getattr(cfg, f.name))]
+    if not bad:
+        assert train_mnist.validate(cfg) is cfg
+        return
+    with pytest.raises(train_mnist.ConfigError) as e:
+        train_mnist.validate(cfg)
+    first = "--" + bad[0].replace("_", "-")
+    assert str(e.value).startswith(first + " "), str(e.value)
+    assert len(str(e.value)) < 400
+
+
+def test_validator_of_a_resumed_config_names_the_file():
+    cfg = replace(train_mnist.Config(), batch_size="64")
+    with pytest.raises(train_mnist.ConfigError, match=r"cfg\.json: batch_size is 64.*damaged"):
+        train_mnist.validate(cfg, flags={"epochs"}, config_file="cfg.json")
+
+
+# ---- a failed --resume changes nothing ------------------------------------------------------
+
+def edit_config(run, **changes):
+    cfg = json.loads((run / "config.json").read_text())
+    cfg.update(changes)
+    (run / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def drop_key(run, key):
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg[key]
+    (run / "config.json").write_text(json.dumps(cfg))
+
+
+def damage_meta(run):
+    arrays, meta = checkpoint.load(run / "checkpoint.npz")
+    del meta["global_step"]
+    checkpoint.save(run / "checkpoint.npz", arrays, meta)
+
+
+RESUME_ROWS = {
+    "a flag of the recipe": (None, ["--batch-size", "64"], ["--batch-size 64", "cannot change"]),
+    "a flag of the architecture": (None, ["--g-hidden", "64,64"], ["--g-hidden", "architecture"]),
+    "a resumable flag out of range": (None, ["--epochs", "0"], ["--epochs 0", ">= 1"]),
+    "no more epochs": (None, ["--epochs", "1"], ["already trained 1 epoch", "--epochs 1",
+                                                 "larger --epochs"]),
+    "another --out": (None, ["--out", "elsewhere"], ["--out elsewhere", "stays in its folder"]),
+    "config not JSON": (lambda r: (r / "config.json").write_text("{\"epochs\": 2,"),
+                        ["--epochs", "2"], ["config.json", "unreadable"]),
+    "config a list": (lambda r: (r / "config.json").write_text("[1, 2]"), [],
+                      ["config.json", "list"]),
+    "config lacks a key": (lambda r: drop_key(r, "lr_g"), ["--epochs", "2"],
+                           ["config.json", "missing: lr_g"]),
+    "config has an unknown key": (lambda r: edit_config(r, colour="red"), ["--epochs", "2"],
+                                  ["config.json", "unknown settings: colour"]),
+    "config of the wrong type": (lambda r: edit_config(r, batch_size="32"), ["--epochs", "2"],
+                                 ["config.json", "batch_size is 32", "damaged"]),
+    "config out of range": (lambda r: edit_config(r, beta1=1.5), ["--epochs", "2"],
+                            ["config.json", "beta1 is 1.5", "[0, 1)"]),
+    "config of another architecture": (lambda r: edit_config(r, d_hidden=[64, 16]),
+                                       ["--epochs", "2"], ["D/2.W", "architecture"]),
+    "config's data folder gone": (lambda r: edit_config(r, data_dir=str(r / "moved")),
+                                  ["--epochs", "2"], ["data_dir is", "moved", "pass --data-dir"]),
+    "config missing": (lambda r: (r / "config.json").unlink(), ["--epochs", "2"],
+                       ["no config.json"]),
+    "checkpoint truncated": (
+        lambda r: (r / "checkpoint.npz").write_bytes((r / "checkpoint.npz").read_bytes()[:999]),
+        ["--epochs", "2"], ["checkpoint", "unreadable"]),
+    "checkpoint meta damaged": (damage_meta, ["--epochs", "2"], ["checkpoint", "damaged"]),
+}
+
+
+@pytest.mark.parametrize("damage,flags,needles", RESUME_ROWS.values(), ids=list(RESUME_ROWS))
+def test_failed_resume_leaves_the_run_byte_identical(damage, flags, needles, run, capsys):
+    if damage:
+        damage(run)
+    before = snapshot(run)
+    result = call(train_mnist.cli, ["--resume", str(run), *flags], capsys)
+    assert_clean_error(result, *needles)
+    assert snapshot(run) == before
+
+
+def test_damaged_config_in_a_real_terminal(run, tmp_path):
+    (run / "config.json").write_text("{ not json")
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", "--resume", str(run)], cwd=tmp_path)
+    assert_clean_error(result, "config.json", "unreadable")
+    assert snapshot(tmp_path) == before
+
+
+# ---- the lock: one training per run folder --------------------------------------------------
+
+@pytest.mark.skipif(train_mnist.fcntl is None, reason="no fcntl (file locks) on this platform")
+def test_a_second_training_into_a_locked_folder_is_refused(run, tmp_path, capsys):
+    before = snapshot(run)
+    with train_mnist.run_lock(run):  # as if another process were training into it
+        result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2"], capsys)
+        assert_clean_error(result, "another process is training into", str(run))
+        assert snapshot(run) == before
+        result = run_command(["train_mnist.py", "--resume", str(run), "--epochs", "2"],
+                             cwd=tmp_path)
+        assert_clean_error(result, "another process is training into")
+        result = call(train_mnist.cli, [*SMALL, "--epochs", "1", "--out", str(tmp_path / "new")],
+                      capsys)
+        assert result.returncode == 0  # another folder is not locked
+    assert snapshot(run) == before
+    # Released: the run continues, and flags of resumable settings may change.
+    result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2", "--log-every", "3",
+                                    "--sample-every", "2", "--data-dir",
+                                    str(ROOT / "data" / "mnist")], capsys)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "config.json").read_text())["log_every"] == 3
+
+
+@pytest.mark.skipif(train_mnist.fcntl is None, reason="no fcntl (file locks) on this platform")
+def test_the_lock_dies_with_a_killed_process(tmp_path):
+    code = ("import sys, time, train_mnist; from pathlib import Path\n"
+            "with train_mnist.run_lock(Path(sys.argv[1])):\n"
+            "    print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(train_mnist.RunError, match="another process"):
+            with train_mnist.run_lock(tmp_path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    with train_mnist.run_lock(tmp_path):  # free again, with no clean-up by the dead process
+        pass
+    assert os.listdir(tmp_path) == []  # the lock wrote nothing
+
+
+# ---- minigan.sample: a bad value for every argument -----------------------------------------
+
+SAMPLE_ROWS = {
+    "-n 0": (None, ["-n", "0"], ["-n 0", "from 1 to"]),
+    "-n -5": (None, ["-n", "-5"], ["-n -5"]),
+    "-n too many": (None, ["-n", "2000000"], ["-n 2000000", "1,000,000"]),
+    "-n too many for a png": (None, ["-n", "20000", "--out", "{tmp}/g.png"], ["-n 20000",
+                                                                              "10,000"]),
+    "-n not a number": (None, ["-n", "ten"], ["-n", "ten"]),
+    "--seed -1": (None, ["--seed", "-1"], ["--seed -1", "from 0 to"]),
+    "--seed 2**32": (None, ["--seed", str(2**32)], ["--seed", "from 0 to"]),
+    "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", ".npy or a .png"]),
+    "--out missing folder": (None, ["--out", "{tmp}/nowhere/x.npy"],
+                             ["--out", "nowhere", "does not exist"]),
+    "--out a folder": (lambda r, t: (t / "d.npy").mkdir(), ["--out", "{tmp}/d.npy"],
+                       ["--out", "d.npy", "is a folder"]),
+    "--out missing": (None, ["--out"], ["--out"]),
+    "--device tpu": (None, ["--device", "tpu"], ["--device", "tpu"]),
+    "run_dir missing": (lambda r, t: shutil.rmtree(r), [], ["no config.json"]),
+    "config not JSON": (lambda r, t: (r / "config.json").write_text("{"), [],
+                        ["config.json", "unreadable"]),
+    "config a number": (lambda r, t: (r / "config.json").write_text("3"), [],
+                        ["config.json", "int"]),
+    "config lacks latent_dim": (lambda r, t: drop_key(r, "latent_dim"), [],
+                                ["config.json", "latent_dim"]),
+    "config g_hidden wrong type": (lambda r, t: edit_config(r, g_hidden="32,64"), [],
+                                   ["config.json", "g_hidden"]),
+    "config of another architecture": (lambda r, t: edit_config(r, g_hidden=[64, 64]), [],
+                                       ["G/0.W", "architecture"]),
+    "checkpoint missing": (lambda r, t: (r / "checkpoint.npz").unlink(), [],
+                           ["no checkpoint"]),
+    "checkpoint truncated": (
+        lambda r, t: (r / "checkpoint.npz").write_bytes(b"PK\x03\x04 not a zip"), [],
+        ["checkpoint", "unreadable"]),
+}
+
+
+@pytest.mark.parametrize("damage,flags,needles", SAMPLE_ROWS.values(), ids=list(SAMPLE_ROWS))
+def test_sample_bad_input_is_a_clean_error_that_writes_nothing(damage, flags, needles, run,
+                                                               tmp_path, capsys):
+    if damage:
+        damage(run, tmp_path)
+    before = snapshot(tmp_path)
+    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    out = [] if "--out" in flags else ["--out", str(tmp_path / "s.npy")]
+    result = call(sample_cli.main, [str(run), *out, *flags], capsys)
+    assert_clean_error(result, *needles)
+    assert "python -m minigan.sample: error:" in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_sample_bad_input_in_a_real_terminal(run, tmp_path):
+    (run / "config.json").write_text("[")
+    before = snapshot(tmp_path)
+    for args, needles in [([str(run), "--out", "s.npy"], ["config.json"]),
+                          ([str(run), "-n", "0", "--out", "s.npy"], ["-n 0"])]:
+        result = run_command(["-m", "minigan.sample", *args], cwd=tmp_path)
+        assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_sample_write_failure_leaves_the_old_output(run, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "s.npy"
+    out.write_bytes(b"an earlier output")
+
+    def disk_full(file, arr, *args, **kwargs):
+        Path(file).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    result = call(sample_cli.main, [str(run), "--out", str(out)], capsys)
+    assert_clean_error(result, "No space left", "nothing was written")
+    assert out.read_bytes() == b"an earlier output"
+    assert sorted(os.listdir(tmp_path)) == ["run", "s.npy"]
+
+
+def test_sample_of_a_diverged_generator_is_a_clean_error(run, tmp_path, capsys):
+    arrays, meta = checkpoint.load(run / "checkpoint.npz")
+    arrays["G/0.W"][:] = np.nan
+    checkpoint.save(run / "checkpoint.npz", arrays, meta)
+    before = snapshot(tmp_path)
+    result = call(sample_cli.main, [str(run), "--out", str(tmp_path / "s.npy")], capsys)
+    assert_clean_error(result, "NaN")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.fixture(autouse=True)
+def cpu_backend():
+    backend.use("cpu")
+    yield
+    backend.use("cpu")
