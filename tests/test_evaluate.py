@@ -11,7 +11,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
-from minigan import data, evaluate
+from minigan import backend, data, evaluate
 
 # --- linear algebra against closed forms ------------------------------------------------------
 
@@ -119,6 +119,22 @@ def test_class_scores_of_one_class_and_of_a_uniform_histogram():
     uniform = evaluate.class_scores(np.arange(1000) % 10)
     assert math.isclose(uniform["class_entropy"], math.log(10), rel_tol=1e-14)
     assert abs(uniform["kl_uniform"]) < 1e-14 and uniform["class_share"] == [0.1] * 10
+
+
+def test_features_on_every_array_module(xp):
+    """The classifier runs on the device and hands host arrays back (CuPy, its strict stand-in)."""
+    backend.use("cpu")
+    host_net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    x = np.random.default_rng(10).uniform(-1, 1, (30, 784)).astype(np.float32)
+    expected = evaluate.features_and_logits(host_net, x, chunk=7)
+    backend.use_module(xp, "under test")
+    net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    for k, p in net.params.items():
+        p[...] = backend.to_device(host_net.params[k])
+    feats, logits = evaluate.features_and_logits(net, x, chunk=7)
+    assert type(feats) is np.ndarray and feats.shape == (30, 8) and logits.shape == (30, 10)
+    np.testing.assert_allclose(feats, expected[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits, expected[1], rtol=1e-5, atol=1e-6)
 
 
 # --- the shipped classifier and the scores of real and damaged images -------------------------
