@@ -210,9 +210,9 @@ def frechet_distance(mu1, S1, mu2, S2):
     PSD and has the same eigenvalues as S1 S2, so eigh applies (no scipy.linalg.sqrtm).
     """
     r1 = sqrtm_psd(S1)
-    M = r1 @ S2 @ r1
-    M = (M + M.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(M), 0, None)).sum()
+    T = r1 @ S2 @ r1
+    T = (T + T.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(T), 0, None)).sum()
     diff = np.asarray(mu1) - np.asarray(mu2)
     return float(diff @ diff + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt)
 
