@@ -85,6 +85,7 @@ TRAIN_ROWS = {
     "out": (["--out", "{tmp}/a_file"], ["--out", "a_file", "not a file"]),
     "log_every": (["--log-every", "0"], ["--log-every", "0", ">= 1"]),
     "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
+    "homework": (["--homework", "{tmp}"], ["--homework", "minigan.homework start"]),
     "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
     "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
 }
@@ -199,6 +200,9 @@ SPEC = {
     # Paths: text; data_dir empty or an existing folder; out no file, nor under one.
     "data_dir": lambda v: type(v) is str and (v == "" or os.path.isdir(os.path.expanduser(v))),
     "out": lambda v: type(v) is str and (v == "" or out_ok(os.path.expanduser(v))),
+    "homework": lambda v: type(v) is str and (v == "" or "\0" not in v and all(
+        os.path.isfile(os.path.join(os.path.expanduser(v), f))
+        for f in ("layers.py", "losses.py", "optim.py", "gan.py"))),
 }
 
 
