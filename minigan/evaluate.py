@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -142,9 +143,14 @@ def save_classifier(path, net):
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: backend.to_host(v) for k, v in net.params.items()}
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        tmp.replace(path)  # atomic: an earlier file at path stays whole until this rename
+    except OSError as e:  # disk full, permission denied
+        tmp.unlink(missing_ok=True)
+        raise EvalError(f"cannot write the classifier's weights to {path} ({e}); nothing was "
+                        "written there. Free some space, or pass --out elsewhere.") from None
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -490,6 +496,16 @@ def parse_args(argv):
     return args
 
 
+def writable_or_raise(path):
+    """Raise EvalError unless path's folder (or the nearest one that exists) is writable."""
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise EvalError(f"cannot write {path}: {folder} is not a writable folder; pass --out "
+                        "with a file in a folder you can write to")
+
+
 def write_atomic(path, text):
     """Write text to a temporary file beside path, then rename it over path (never half-written)."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -528,9 +544,10 @@ def main(argv=None):
         backend.use(args.device)
         if args.train_classifier:
             out = Path(args.out or "runs/mnist_classifier.npz")
+            writable_or_raise(out)  # before minutes of training, not after
             start = time.perf_counter()
             net, acc = train_classifier(args.epochs, seed=args.seed, data_dir=args.data_dir)
-            digest = save_classifier(out, net)  # OSError (disk full) ends in a traceback
+            digest = save_classifier(out, net)
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
             return 0

@@ -316,3 +316,32 @@ def _generator(run_dir):
 
     G, cfg = load_generator(run_dir)
     return G, cfg["latent_dim"]
+
+
+def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    net = evaluate.make_classifier(rng=backend.default_rng(0))
+    out = tmp_path / "clf.npz"
+    out.write_bytes(b"the earlier weights")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evaluate.np, "savez", disk_full)
+    with pytest.raises(evaluate.EvalError, match="No space left.*nothing was written"):
+        evaluate.save_classifier(out, net)
+    assert out.read_bytes() == b"the earlier weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.npz"]  # no temporary file left
+
+
+def test_train_classifier_refuses_an_unwritable_out_before_training(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(evaluate.EvalError, match="not a writable folder"):
+        evaluate.writable_or_raise(tmp_path / "a_file" / "deeper" / "clf.npz")
+    evaluate.writable_or_raise(tmp_path / "new" / "clf.npz")  # a folder to be made: fine
+    # A folder without write permission (faked: the tests may run as root, who may write anywhere)
+    monkeypatch.setattr(evaluate.os, "access", lambda path, mode: False)
+    trained = []
+    monkeypatch.setattr(evaluate, "train_classifier", lambda *a, **k: trained.append(1))
+    assert evaluate.main(["--train-classifier", "--out", str(tmp_path / "clf.npz")]) == 2
+    assert not trained  # refused before any training
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
