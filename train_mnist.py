@@ -7,7 +7,8 @@
 
 A run folder holds config.json, metrics.csv (every logged step), samples/epoch_NNN.png (a grid
 from one fixed noise batch after every epoch), samples_final.png, samples.gif, curves.png
-and checkpoint.npz (both networks, both optimizers, the random generator, the counters).
+and checkpoint.npz (both networks, both optimizers, the random generator, the counters);
+with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores every N epochs).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
 checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped.
 
@@ -32,8 +33,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from minigan import backend, checkpoint, data, pictures
+from minigan import backend, checkpoint, data, evaluate, pictures
 from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
+from minigan.homework import capstone
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
 
@@ -68,6 +70,9 @@ class Config:
     out: str = ""  # run folder ("" : runs/<timestamp>)
     log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
     sample_every: int = 1  # epochs between sample grids
+    homework: str = ""  # a homework folder: train on the learner's code (lessons/08_homework.md)
+    eval_every: int = 0  # epochs between sample-quality scores (minigan.evaluate; 0: off)
+    eval_samples: int = 10000  # samples each of those scores draws
 
 
 # ---- the allowed values of every setting, checked in one place: validate() ----------------
@@ -141,6 +146,13 @@ def folder(want_dir):
         "a folder name (created if missing), not a file, or empty for runs/<time>")
 
 
+def homework_folder():
+    """A rule: empty (minigan's own code) or a folder written by ``minigan.homework start``."""
+    return (lambda v: v == "" or (_path_problem(v, want_dir=True) is None
+                                  and capstone.is_homework(v))), (
+        "a folder written by `python -m minigan.homework start`, or empty for minigan's code")
+
+
 # One entry per Config field: (check(value) -> bool, the allowed values in words). A new
 # setting adds its rule here; tests/test_cli_errors.py checks that every field has one.
 RULES = {
@@ -165,6 +177,14 @@ RULES = {
     "out": folder(want_dir=False),
     "log_every": integer(1),
     "sample_every": integer(1),
+    "homework": homework_folder(),
+    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
+    # half an epoch on a 2-core CPU (README, "Scoring a run").
+    "eval_every": (integer(0)[0], "an integer >= 0: score the generator with minigan.evaluate "
+                                  "every N epochs into eval.csv and quality.png; 0 is off, the "
+                                  "default, as each scoring costs about half an epoch"),
+    "eval_samples": (integer(5)[0], "an integer >= 5: samples each --eval-every scoring draws "
+                                    "(10000 for figures you compare)"),
 }
 
 
@@ -214,7 +234,8 @@ def validate(cfg, flags=None, config_file=None):
 # What a checkpoint's arrays depend on: these cannot change when resuming.
 ARCHITECTURE = ("latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 # What may change when resuming; everything else must match the run's config.json.
-RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir")
+RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "homework",
+             "eval_every", "eval_samples")
 
 
 def layer_widths(text):
@@ -248,6 +269,11 @@ def make_config(given, resume):
     Reads, checks and writes nothing else; raises ConfigError or RunError."""
     if resume is None:
         cfg = validate(Config(**given), flags=given)
+        if cfg.homework:
+            if getattr(cfg, "model", "mlp") != "mlp":  # the homework writes the MLP's layers
+                raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
+                                  f"{show(cfg.model)} or --homework")
+            capstone.load(cfg.homework)  # CapstoneError if the learner's code does not import
         run_dir = Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S"))
         refuse_existing_run(run_dir)
         cfg.out = str(run_dir)
@@ -381,11 +407,16 @@ class Run:
         self.cfg, self.dir = cfg, run_dir
         rng = backend.default_rng(cfg.seed)
         self.rng = rng
-        self.G = make_generator(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-        self.D = make_discriminator(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+        make_G, make_D, adam, self.train_step = make_generator, make_discriminator, Adam, None
+        if cfg.homework:  # the learner's layers, losses, optimizers (lessons/08_homework.md)
+            hw = capstone.load(cfg.homework)
+            make_G, make_D, adam, self.train_step = (hw.make_generator, hw.make_discriminator,
+                                                     hw.Adam, hw.train_step)
+        self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
+        self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_D = Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        self.opt_G = adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_D = adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
         # One fixed noise batch, from its own generator, so epoch grids are comparable.
         self.fixed_z = sample_noise(backend.default_rng(cfg.seed + 1), 64, cfg.latent_dim,
                                     cfg.dtype)
@@ -490,6 +521,12 @@ def train(cfg, run_dir, resume=False):
     if steps_per_epoch == 0:
         raise RunError(f"{n} images cannot fill one step of --k {k} batches of --batch-size "
                        f"{bs}: raise --limit or lower --batch-size or --k")
+    if cfg.homework and not resume:  # the capstone: 50 steps beside minigan's own, first
+        print(f"replaying 50 steps of {cfg.homework} beside minigan's own, in float64 ...")
+        report = capstone.replay_config(cfg, X)
+        print(report)
+        if report.error:
+            raise RunError(f"--homework {cfg.homework}: {report}")
     if not resume:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -550,9 +587,10 @@ def train_loop(cfg, run, X, steps_per_epoch):
             bar = tqdm(total=steps_per_epoch, initial=run.step_in_epoch, unit="step",
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
-                metrics = train_step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng,
-                                     k=k, gen_loss=cfg.gen_loss, real_target=real_target,
-                                     latent_dim=cfg.latent_dim)
+                step = run.train_step or train_step  # the learner's, with --homework
+                metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k,
+                               gen_loss=cfg.gen_loss, real_target=real_target,
+                               latent_dim=cfg.latent_dim)
                 run.step_in_epoch += 1
                 run.global_step += 1
                 bar.update(1)
@@ -583,6 +621,10 @@ def train_loop(cfg, run, X, steps_per_epoch):
             run.step_in_epoch, run.perm = 0, None
             if run.epoch % cfg.sample_every == 0 or run.epoch == cfg.epochs:
                 run.save_samples()
+            if cfg.eval_every and (run.epoch % cfg.eval_every == 0 or run.epoch == cfg.epochs):
+                # eval.csv and quality.png; its own seeded noise, so training's stream is untouched
+                evaluate.log_quality(run_dir, run.G, cfg.latent_dim, cfg.dtype,
+                                     cfg.eval_samples, run.epoch, run.global_step)
             pictures.save_curves(run_dir / "curves.png", read_rows(run_dir))
             run.elapsed += time.perf_counter() - start_time
             start_time = time.perf_counter()
@@ -608,7 +650,8 @@ def cli(argv=None):
     """Run main and turn expected failures into one clear message and exit status 2."""
     try:
         main(argv)
-    except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
+    except (RunError, data.DataError, backend.DeviceError, checkpoint.CheckpointError,
+            capstone.CapstoneError) as e:
         print(f"train_mnist.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started

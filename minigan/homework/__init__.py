@@ -1,0 +1,10 @@
+"""Homework: learners write minigan's backward passes, losses, optimizers and GAN steps, the
+gradient checks grade them, and the GAN trains on their own code (lessons/08_homework.md).
+
+    python -m minigan.homework start DIR           # a skeleton generated from minigan's source
+    python -m minigan.homework check DIR [PART..]  # the scoreboard, with hints
+    python train_mnist.py --homework DIR           # the capstone: train on the learner's code
+
+Modules: ``parts`` (what each part holds), ``skeleton`` (writes DIR), ``grader`` (grades it),
+``capstone`` (builds the GAN from DIR and replays it against minigan's own).
+"""

@@ -1,0 +1,111 @@
+"""python -m minigan.homework start DIR | check DIR [PART ...] [--verbose]
+
+    start DIR         write a fresh homework folder (never over a learner's existing files)
+    check DIR         grade every part and print the scoreboard; exit status 0 once all pass
+    check DIR 2 3     grade parts 2 and 3 only
+"""
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from minigan.homework import grader, skeleton
+from minigan.homework.parts import FILES, PARTS, TOTAL
+
+PROG = "python -m minigan.homework"
+
+
+class UsageError(Exception):
+    """Bad input: the message says what to do; the command exits with status 2."""
+
+
+def start(folder):
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder: choose a folder name for the homework")
+    texts = skeleton.files()  # generate before writing anything: a failure leaves no half folder
+    taken = sorted(name for name in texts if (folder / name).exists())
+    if taken:
+        raise UsageError(f"{folder} already holds {', '.join(taken)}; start never overwrites a "
+                         "learner's work: grade it with `check`, or start in a new folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            (folder / name).write_text(text)
+    except OSError as e:
+        raise UsageError(f"cannot write the homework into {folder}: {e.strerror}") from e
+    print(f"homework written to {folder}/: {', '.join(texts)}")
+    print(f"next: open {folder}/losses.py (part 1), then run  {PROG} check {folder}")
+
+
+def check_folder(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"no homework folder at {folder}: create one with `{PROG} start "
+                         f"{folder}`")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise UsageError(f"{folder} is missing {', '.join(missing)}: not a homework folder? "
+                         f"Create one with `{PROG} start NEW_FOLDER`")
+
+
+def parse_parts(values):
+    numbers = []
+    for v in values:
+        if not v.isdigit() or not 1 <= int(v) <= len(PARTS):
+            raise UsageError(f"no part {v!r}: parts are numbered 1 to {len(PARTS)}")
+        numbers.append(int(v))
+    return sorted(set(numbers)) or None
+
+
+def scoreboard(folder, results, verbose=False):
+    """The table the learner sees: one line per part, what failed and the hint below it."""
+    lines = [f"minigan homework in {folder}", "",
+             f"{'part':>4}  {'what':<22} {'lessons':<42} {'result':<14} points"]
+    for r in results:
+        p = r.part
+        lines.append(f"{p.number:>4}  {p.title:<22} {', '.join(p.lessons):<42} {r.status:<14} "
+                     f"{r.points:>2}/{p.points}")
+        if r.status == "failed":
+            lines.append(f"{'':6}{r.check}: {r.message}".replace("\n", "\n" + " " * 6))
+            for h in r.hints:
+                lines.append(f"{'':6}hint: {grader.HINTS[h]}")
+            if verbose and r.error is not None:
+                tb = "".join(traceback.format_exception(r.error))
+                lines.append(" " * 6 + tb.rstrip().replace("\n", "\n" + " " * 6))
+    got = sum(r.points for r in results)
+    out_of = sum(r.part.points for r in results)
+    scope = "" if out_of == TOTAL else f" (parts {', '.join(str(r.part.number) for r in results)})"
+    lines += ["", f"total {got}/{out_of}{scope}"]
+    if got < out_of and not verbose and any(r.error is not None for r in results):
+        lines.append("(--verbose shows the full tracebacks)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("start", help="write a fresh homework folder")
+    s.add_argument("folder")
+    c = sub.add_parser("check", help="grade a homework folder")
+    c.add_argument("folder")
+    c.add_argument("parts", nargs="*", metavar="PART", help="part numbers (default: all)")
+    c.add_argument("--verbose", action="store_true", help="show full tracebacks")
+    args = p.parse_args(argv)
+    try:
+        if args.command == "start":
+            start(args.folder)
+            return 0
+        numbers = parse_parts(args.parts)
+        check_folder(args.folder)
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    results = grader.grade(args.folder, numbers)
+    print(scoreboard(args.folder, results, args.verbose))
+    return 0 if all(r.status == "passed" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The capstone: train the MLP GAN on the learner's own layers, losses, optimizers and GAN steps.
+
+``load(folder)`` gives what train_mnist.py builds a run from (make_generator,
+make_discriminator, Adam, train_step), from the learner's files. ``replay`` first runs the
+learner's code and minigan's side by side, from the same seed, on the same real batches and
+noise, in float64, and reports that they agree (to what tolerance) or where they first part:
+the step and the quantity (a loss, D(x), D(G(z)), or which network's which parameter or
+gradient).
+
+The learner's gan.py imports minigan's layers and losses, so that the grader can grade the GAN
+steps (parts 9 and 10) on their own; here those names are pointed at the learner's own
+layers.py and losses.py, so that the whole GAN runs on the learner's code. Everything else
+(data, the training loop, checkpoints, pictures) is minigan's.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from minigan import backend
+from minigan import gan as mg_gan
+from minigan import layers as mg_layers
+from minigan import losses as mg_losses
+from minigan import optim as mg_optim
+from minigan.homework import grader
+from minigan.homework.parts import FILES
+
+MINIGAN = SimpleNamespace(
+    make_generator=mg_gan.make_generator, make_discriminator=mg_gan.make_discriminator,
+    Adam=mg_optim.Adam, train_step=mg_gan.train_step,
+    discriminator_step=mg_gan.discriminator_step, generator_step=mg_gan.generator_step)
+
+
+class CapstoneError(Exception):
+    """The folder is not a homework, or the learner's code does not import; says what to do."""
+
+
+def is_homework(folder):
+    """Does folder hold the files ``python -m minigan.homework start`` writes?"""
+    folder = Path(folder).expanduser()
+    return folder.is_dir() and all((folder / f).is_file() for f in FILES)
+
+
+def load(folder):
+    """The learner's modules, wired together: a namespace like ``MINIGAN``."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise CapstoneError(f"no homework folder at {folder}: create one with `python -m "
+                            "minigan.homework start DIR`")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise CapstoneError(f"{folder} is not a homework folder (no {', '.join(missing)}); "
+                            "create one with `python -m minigan.homework start DIR`")
+    try:
+        mods = {f[:-3]: grader.load_module(folder, f) for f in FILES}
+    except grader.LearnerError as e:
+        raise CapstoneError(f"your homework does not import: {e}, at {e.where}") from e
+    gan = mods["gan"]
+    for mg_module, own in ((mg_layers, mods["layers"]), (mg_losses, mods["losses"])):
+        for name, value in list(vars(gan).items()):
+            if getattr(mg_module, name, None) is value and hasattr(own, name):
+                setattr(gan, name, getattr(own, name))  # e.g. gan.Dense -> the learner's Dense
+    return SimpleNamespace(make_generator=gan.make_generator,
+                           make_discriminator=gan.make_discriminator, Adam=mods["optim"].Adam,
+                           train_step=gan.train_step, discriminator_step=gan.discriminator_step,
+                           generator_step=gan.generator_step)
+
+
+@dataclass
+class Replay:
+    steps: int  # how many steps were compared
+    tol: float
+    seed: int
+    worst: float = 0.0  # the largest relative difference seen while they agreed
+    worst_at: str = ""
+    parted: tuple = None  # (step, quantity, relative difference) where they first part
+    error: str = ""  # the learner's code raised: what and where
+
+    @property
+    def agree(self):
+        return self.parted is None and not self.error
+
+    def __str__(self):
+        head = f"replay of {self.steps} training steps, your code beside minigan's (seed " \
+               f"{self.seed}, float64)"
+        if self.error:
+            return f"{head}: your code raised {self.error}"
+        if self.parted:
+            step, what, err = self.parted
+            return (f"{head}: they part at step {step}, in {what} (relative difference "
+                    f"{err:.1e} > {self.tol:.0e}). Find the part with `python -m "
+                    "minigan.homework check DIR`.")
+        if self.worst == 0:
+            return f"{head}: they agree to {self.tol:.0e} (every number identical)."
+        return (f"{head}: they agree to {self.tol:.0e} (largest relative difference "
+                f"{self.worst:.1e}, {self.worst_at}).")
+
+
+class _Parted(Exception):
+    pass
+
+
+def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
+           g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), slope=0.2, lr_g=2e-4,
+           lr_d=2e-4, betas=(0.5, 0.999), gen_loss="nonsaturating", real_target=1.0, k=1):
+    """Train the learner's GAN and minigan's side by side for ``steps`` steps; a Replay.
+
+    batches: real batches (B, N, D) on the host, used in order (and around again if needed).
+    Both sides start from the same weights (the same seed), see the same real batches and the
+    same noise, and run in float64. After every D step its loss, D(x), D(G(z)), D's parameters
+    and both networks' grads are compared; after every G step the generator loss, G's
+    parameters and both networks' grads: each as rel_error against ``tol``.
+    """
+    own = load(folder)
+    report = Replay(steps, tol, seed)
+    sides = []
+    for code in (own, MINIGAN):
+        rng = backend.default_rng(seed)
+        out_dim = batches.shape[-1]
+        run = grader.Runner(folder)
+        G = run("make_generator", code.make_generator, latent_dim, tuple(g_hidden), out_dim, slope,
+                rng, "float64")
+        D = run("make_discriminator", code.make_discriminator, out_dim, tuple(d_hidden), slope,
+                rng, "float64")
+        opt_G = run("Adam(...)", code.Adam, G.parameters(), lr=lr_g, betas=betas)
+        opt_D = run("Adam(...)", code.Adam, D.parameters(), lr=lr_d, betas=betas)
+        sides.append((code, run, G, D, opt_G, opt_D))
+    noise = backend.default_rng(seed + 1)
+    xp = backend.xp
+    batch = 0
+
+    def compare(step, what, values):
+        mine, theirs = (backend.to_host(xp.asarray(v)) for v in values)
+        err = grader.rel(mine, theirs)
+        if not err <= tol:
+            raise _Parted((step, what, err))
+        if err >= report.worst:
+            report.worst, report.worst_at = float(err), f"{what} at step {step}"
+
+    def compare_net(step, net, i, attr, what, phase):
+        for name in getattr(sides[1][i], attr):
+            compare(step, f"{net}'s {what} {name} after the {phase} step",
+                    [getattr(s[i], attr)[name] for s in sides])
+
+    try:
+        for step in range(1, steps + 1):
+            for _ in range(k):
+                real = xp.asarray(batches[batch % len(batches)], dtype="float64")
+                batch += 1
+                z = mg_gan.sample_noise(noise, real.shape[0], latent_dim, "float64")
+                outs = [run("discriminator_step", code.discriminator_step, G, D, opt_D,
+                            real.copy(), z.copy(), real_target)
+                        for code, run, G, D, opt_G, opt_D in sides]
+                for i, what in enumerate(("the loss", "mean D(x)",
+                                          "mean D(G(z))")):
+                    compare(step, f"{what} of the discriminator step", [o[i] for o in outs])
+                compare_net(step, "D", 3, "params", "parameter", "discriminator")
+                compare_net(step, "D", 3, "grads", "gradient", "discriminator")
+                compare_net(step, "G", 2, "grads", "gradient", "discriminator")  # untouched
+            z = mg_gan.sample_noise(noise, real.shape[0], latent_dim, "float64")
+            outs = [run("generator_step", code.generator_step, G, D, opt_G, z.copy(), gen_loss)
+                    for code, run, G, D, opt_G, opt_D in sides]
+            compare(step, "the generator loss", outs)
+            compare_net(step, "G", 2, "params", "parameter", "generator")
+            compare_net(step, "G", 2, "grads", "gradient", "generator")
+            compare_net(step, "D", 3, "grads", "gradient", "generator")  # untouched
+    except _Parted as p:
+        report.parted = p.args[0]
+    except grader.LearnerError as e:
+        report.error = f"in {e.what}: {type(e.error).__name__}: {e.error}" + (
+            f", at {e.where}" if e.where else "")
+    return report
+
+
+def replay_config(cfg, X, steps=50):
+    """The replay for a train_mnist.py Config, on the first real batches of X (N, 784)."""
+    bs = cfg.batch_size
+    count = max(1, min(steps * cfg.k, X.shape[0] // bs))
+    batches = np.stack([backend.to_host(X[i * bs:(i + 1) * bs]) for i in range(count)])
+    return replay(cfg.homework, batches, steps=steps, seed=cfg.seed, latent_dim=cfg.latent_dim,
+                  g_hidden=cfg.g_hidden, d_hidden=cfg.d_hidden, slope=cfg.slope,
+                  lr_g=cfg.lr_g, lr_d=cfg.lr_d, betas=(cfg.beta1, cfg.beta2),
+                  gen_loss=cfg.gen_loss, real_target=1.0 - cfg.label_smoothing, k=cfg.k)

@@ -1,0 +1,180 @@
+"""A model learner's answers to the homework, and the classic mistakes planted in them.
+
+``fill(folder, answers)`` replaces each TODO of a fresh skeleton with the answer's body, written
+plainly as a learner would (two passes of D in the discriminator step, Adam as its formula), not
+copied from minigan. ``PLANTED`` holds, for each hint of the grader, one or more one-line edits
+of these answers that make exactly that mistake.
+"""
+
+import textwrap
+from pathlib import Path
+
+from minigan.homework.parts import PARTS, todo_message
+
+ANSWERS = {
+    "softplus": """
+        xp = backend.xp
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))""",
+    "bce_with_logits": """
+        loss = backend.xp.mean((1 - targets) * logits + softplus(-logits))
+        grad = (sigmoid(logits) - targets) / logits.size
+        return loss, grad""",
+    "generator_loss_minimax": """
+        return -backend.xp.mean(softplus(fake_logits)), -sigmoid(fake_logits) / fake_logits.size""",
+    "generator_loss_nonsaturating": """
+        loss = backend.xp.mean(softplus(-fake_logits))
+        return loss, (sigmoid(fake_logits) - 1) / fake_logits.size""",
+    "Dense.forward": """
+        self.cache = x
+        return x @ self.params["W"] + self.params["b"]""",
+    "Dense.backward": """
+        x = self.cache
+        if param_grads:
+            self.grads["W"] += x.T @ dout
+            self.grads["b"] += dout.sum(axis=0)
+        if input_grad:
+            return dout @ self.params["W"].T
+        return None""",
+    "LeakyReLU.forward": """
+        self.cache = x
+        return backend.xp.where(x > 0, x, self.negative_slope * x)""",
+    "LeakyReLU.backward": """
+        return dout * backend.xp.where(self.cache > 0, 1.0, self.negative_slope)""",
+    "Tanh.forward": """
+        self.cache = backend.xp.tanh(x)
+        return self.cache""",
+    "Tanh.backward": """
+        return dout * (1 - self.cache ** 2)""",
+    "sigmoid": """
+        xp = backend.xp
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))""",
+    "Sigmoid.forward": """
+        self.cache = sigmoid(x)
+        return self.cache""",
+    "Sigmoid.backward": """
+        return dout * self.cache * (1 - self.cache)""",
+    "Sequential.backward": """
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            if layer.params:  # a layer with parameters takes the two switches
+                dout = layer.backward(dout, param_grads=param_grads,
+                                      input_grad=input_grad or i > 0)
+            else:
+                dout = layer.backward(dout)
+        return dout if input_grad else None""",
+    "SGD.step": """
+        self.t += 1
+        for p, b in zip(self.params, self.b):
+            if self.momentum == 0:
+                p.data[...] = p.data - self.lr * p.grad
+                continue
+            if self.t == 1:
+                b[...] = p.grad
+            else:
+                b[...] = self.momentum * b + p.grad
+            p.data[...] = p.data - self.lr * b""",
+    "Adam.step": """
+        self.t += 1
+        beta1, beta2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            m[...] = beta1 * m + (1 - beta1) * p.grad
+            v[...] = beta2 * v + (1 - beta2) * p.grad ** 2
+            m_hat = m / (1 - beta1 ** self.t)
+            v_hat = v / (1 - beta2 ** self.t)
+            p.data[...] = p.data - self.lr * m_hat / (backend.xp.sqrt(v_hat) + self.eps)""",
+    "discriminator_step": """
+        xp = backend.xp
+        D.zero_grad()
+        fake = G.forward(z)
+        logits_real = D.forward(real)
+        loss_real, dlogits = bce_with_logits(logits_real, real_target)
+        D.backward(dlogits, input_grad=False)
+        logits_fake = D.forward(fake)
+        loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
+        D.backward(dlogits, input_grad=False)
+        opt_D.step()
+        d_real, d_fake = xp.mean(sigmoid(logits_real)), xp.mean(sigmoid(logits_fake))
+        return loss_real + loss_fake, d_real, d_fake""",
+    "generator_step": """
+        G.zero_grad()
+        logits = D.forward(G.forward(z))
+        loss, dlogits = GENERATOR_LOSSES[gen_loss](logits)
+        dfake = D.backward(dlogits, param_grads=False)
+        G.backward(dfake, input_grad=False)
+        opt_G.step()
+        return loss""",
+}
+
+# hint: [(function, the answer's text, the mistake's text[, text, mistake's text ...]), ...]:
+# each tuple is one planted mistake, graded on its own
+PLANTED = {
+    "transpose": [("Dense.backward", 'dout @ self.params["W"].T', 'dout @ self.params["W"]'),
+                  ("Dense.backward", "x.T @ dout", "dout.T @ x")],
+    "mean": [("bce_with_logits", " / logits.size", ""),
+             ("Dense.backward", "dout.sum(axis=0)", "dout.mean(axis=0)"),
+             ("discriminator_step", "return loss_real + loss_fake,",
+              "return (loss_real + loss_fake) / 2,")],
+    "sign": [("bce_with_logits", "(sigmoid(logits) - targets)", "(targets - sigmoid(logits))"),
+             ("SGD.step", "p.data - self.lr * p.grad", "p.data + self.lr * p.grad")],
+    "derivative": [("Tanh.backward", "dout * (1 - self.cache ** 2)", "dout"),
+                   ("LeakyReLU.backward", "dout * backend.xp.where(self.cache > 0, 1.0, "
+                    "self.negative_slope)", "dout")],
+    "assign": [("Dense.backward", 'self.grads["W"] += x.T @ dout',
+                'self.grads["W"] = x.T @ dout'),
+               ("Dense.backward", 'self.grads["b"] += dout.sum(axis=0)',
+                'self.grads["b"][...] = dout.sum(axis=0)')],
+    "overflow": [("sigmoid", "return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))",
+                  "return 1 / (1 + xp.exp(-x))"),
+                 ("softplus", "return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))",
+                  "return xp.log(1 + xp.exp(x))")],
+    "adam_t0": [("Adam.step", "self.t += 1\nbeta1", "beta1",
+                 "+ self.eps)", "+ self.eps)\nself.t += 1  # after the update: t from 0"),
+                ("Adam.step", "self.t += 1\nbeta1", "beta1",
+                 "+ self.eps)", "+ self.eps)\nself.t += 1",
+                 "m_hat = m / (1 - beta1 ** self.t)", "m_hat = m * (1 / (1 - beta1 ** self.t))")],
+    "eps_sqrt": [("Adam.step", "backend.xp.sqrt(v_hat) + self.eps",
+                  "backend.xp.sqrt(v_hat + self.eps)")],
+    "d_touched": [("generator_step", "D.backward(dlogits, param_grads=False)",
+                   "D.backward(dlogits)"),
+                  ("generator_step", "G.zero_grad()", "G.zero_grad()\nD.zero_grad()")],
+    "zero_grad": [("discriminator_step", "D.zero_grad()\n", "")],
+    "in_place": [("SGD.step", "p.data[...] = p.data - self.lr * p.grad",
+                  "data = p.data - self.lr * p.grad"),
+                 ("SGD.step", "p.data[...] = p.data - self.lr * p.grad",
+                  "p.data -= self.lr * p.grad")],
+}
+
+
+def body(name, text=None):
+    return textwrap.dedent(ANSWERS[name] if text is None else text).strip("\n")
+
+
+def fill(folder, answers=None, names=None):
+    """Replace the TODO of every function in ``names`` (default: all) with its answer.
+
+    answers: {function: body text} overriding ANSWERS (a planted mistake)."""
+    answers = answers or {}
+    folder = Path(folder)
+    for part in PARTS:
+        path = folder / part.file
+        text = path.read_text()
+        for name in part.functions:
+            if names is not None and name not in names:
+                continue
+            line = f'raise NotImplementedError("{todo_message(part, name)}")'
+            start = text.index(line)
+            indent = text[text.rindex("\n", 0, start) + 1:start]
+            code = textwrap.indent(answers.get(name, body(name)), indent)[len(indent):]
+            text = text[:start] + code + text[start + len(line):]
+        path.write_text(text)
+
+
+def planted(hint, i):
+    """The answers with the i-th planted mistake of ``hint``: {function: body}."""
+    name, *edits = PLANTED[hint][i]
+    text = body(name)
+    for old, new in zip(edits[::2], edits[1::2]):
+        assert old in text, f"planted {hint}[{i}]: {old!r} is not in the answer to {name}"
+        text = text.replace(old, new, 1)
+    return {name: text}

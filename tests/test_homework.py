@@ -1,0 +1,316 @@
+"""The homework: the skeleton is minigan's own code with TODOs, the grader scores an untouched
+skeleton 0 and minigan's code (or a plain learner's answers) full marks, every hint fires on its
+planted mistake and on nothing else, a learner's crash shows the learner's line, and the
+capstone's replay agrees with a correct homework and finds where a wrong one parts."""
+
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import train_mnist
+from clitest import assert_clean_error, run_command, snapshot
+from homework_answers import ANSWERS, PLANTED, body, fill, planted
+from minigan import gan, layers, losses
+from minigan.homework import capstone, grader, skeleton
+from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in skeleton.files().items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def answered(tmp_path):
+    """A homework with every part answered plainly (tests/homework_answers.py)."""
+    fill(start(tmp_path / "hw"))
+    return tmp_path / "hw"
+
+
+def check(folder, *args):
+    return run_command(["-m", "minigan.homework", "check", str(folder), *args], cwd=folder.parent)
+
+
+# --- the skeleton -------------------------------------------------------------------------------
+
+def test_every_part_has_an_answer_and_every_hint_a_planted_mistake():
+    assert sorted(ANSWERS) == sorted(f for p in PARTS for f in p.functions)
+    assert sorted(PLANTED) == sorted(grader.HINTS)
+    assert [p.number for p in PARTS] == list(range(1, len(PARTS) + 1))
+    assert TOTAL == 100
+
+
+def test_skeleton_keeps_minigan_signatures_and_docstrings_and_blanks_each_part(tmp_path):
+    folder = start(tmp_path / "hw")
+    mods = {f: grader.load_module(folder, f) for f in FILES}
+    ours = {"layers.py": layers, "losses.py": losses, "gan.py": gan}
+    for part in PARTS:
+        for name in part.functions:
+            theirs = mods[part.file]
+            fn = theirs
+            for piece in name.split("."):
+                fn = getattr(fn, piece)
+            if part.file in ours:  # generated from minigan's module: same signature, docstring
+                lib = ours[part.file]
+                for piece in name.split("."):
+                    lib = getattr(lib, piece)
+                assert inspect.signature(fn) == inspect.signature(lib), name
+                assert inspect.getdoc(fn) == inspect.getdoc(lib), name
+            source = inspect.getsource(fn)
+            assert todo_message(part, name) in source, name
+    # the given scaffolding is minigan's: Dense's __init__ draws the same weights
+    a = mods["layers.py"].Dense(3, 2, rng=np.random.default_rng(0))
+    b = layers.Dense(3, 2, rng=np.random.default_rng(0))
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in b.params)
+    # optim.py: hand-written scaffolding, minigan's formulas
+    opt_src = (folder / "optim.py").read_text()
+    assert "bias correction" in opt_src and "ThreadPool" not in opt_src
+
+
+def test_skeleton_fails_loudly_when_a_named_function_disappears():
+    source = (ROOT / "minigan" / "layers.py").read_text()
+    renamed = source.replace("def backward(self, dout, param_grads=True, input_grad=True):\n"
+                             '        """dout: (N, out)', "def back(self, dout):\n"
+                             '        """dout: (N, out)')
+    assert renamed != source
+    with pytest.raises(skeleton.SkeletonError, match="Dense.backward"):
+        skeleton.blank(renamed, {"Dense.backward": "TODO"}, "minigan/layers.py")
+    skeleton.files()  # today's minigan has every function the parts name
+
+
+def test_blank_keeps_docstring_and_signature():
+    src = 'def f(x, y=2):\n    """Doc: y = x."""\n    z = x  # comment\n    return z\n\n\nK = 1\n'
+    out = skeleton.blank(src, {"f": "TODO (part 1): write f"})
+    assert out == ('def f(x, y=2):\n    """Doc: y = x."""\n'
+                   '    raise NotImplementedError("TODO (part 1): write f")\n\n\nK = 1\n')
+
+
+# --- scores -------------------------------------------------------------------------------------
+
+def test_untouched_skeleton_scores_zero_with_every_part_not_attempted(tmp_path):
+    result = check(start(tmp_path / "hw"))
+    assert result.returncode == 1, result.stderr
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert len(rows) == len(PARTS)
+    assert all("not attempted" in r for r in rows), result.stdout
+    assert f"total 0/{TOTAL}" in result.stdout
+
+
+def test_minigans_own_code_scores_full_marks(tmp_path):
+    folder = start(tmp_path / "hw")
+    for f in FILES:  # minigan's modules as they are, optimizers included
+        shutil.copy(ROOT / "minigan" / f, folder / f)
+    result = check(folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"total {TOTAL}/{TOTAL}" in result.stdout
+    assert result.stdout.count("passed") == len(PARTS)
+
+
+def test_plain_answers_score_full_marks(answered):
+    results = grader.grade(answered)
+    assert [(r.status, r.message) for r in results] == [("passed", "")] * len(PARTS)
+    assert sum(r.points for r in results) == TOTAL
+
+
+def test_check_grades_only_the_parts_named(answered):
+    result = check(answered, "4", "3")
+    assert result.returncode == 0, result.stdout
+    rows = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert rows == ["3", "4"]
+    assert "total 10/10 (parts 3, 4)" in result.stdout
+
+
+def test_a_part_half_done_is_failed_not_unattempted(tmp_path):
+    folder = start(tmp_path / "hw")
+    fill(folder, names={"Dense.forward"})
+    (r,) = grader.grade(folder, [2])
+    assert r.status == "failed" and r.check == "not finished"
+    assert "TODO (part 2): write Dense.backward" in r.message
+
+
+CASES = [(hint, i) for hint in PLANTED for i in range(len(PLANTED[hint]))]
+
+
+@pytest.mark.parametrize("hint,i", CASES, ids=[f"{h}-{i}" for h, i in CASES])
+def test_each_planted_mistake_triggers_its_hint_and_no_other(tmp_path, hint, i):
+    folder = start(tmp_path / "hw")
+    answers = planted(hint, i)
+    fill(folder, answers)
+    results = grader.grade(folder)
+    failed = [r for r in results if r.status != "passed"]
+    (name,) = answers
+    assert [r.part.file for r in failed] == [next(p.file for p in PARTS if name in p.functions)]
+    assert [r.part.number for r in failed] == [next(p.number for p in PARTS
+                                                    if name in p.functions)]
+    assert failed[0].hints == [hint], (failed[0].check, failed[0].message)
+
+
+def test_hints_never_print_the_expected_array(tmp_path):
+    folder = start(tmp_path / "hw")
+    fill(folder, planted("sign", 0))
+    result = check(folder, "1")
+    assert "hint: " + grader.HINTS["sign"] in result.stdout
+    assert "[[" not in result.stdout and "array(" not in result.stdout
+
+
+def test_learner_crash_shows_the_learners_line_and_verbose_the_traceback(tmp_path):
+    folder = start(tmp_path / "hw")
+    fill(folder, {"Dense.forward": 'self.cache = x\nreturn x @ self.params["weights"]'})
+    line = next(n for n, text in enumerate((folder / "layers.py").read_text().splitlines(), 1)
+                if 'self.params["weights"]' in text)
+    result = check(folder, "2")
+    assert result.returncode == 1
+    assert f"layers.py, line {line}, in forward: return x @ self.params[\"weights\"]" \
+        in result.stdout, result.stdout
+    assert "KeyError" in result.stdout
+    assert "Traceback" not in result.stdout and "grader.py" not in result.stdout
+    verbose = check(folder, "2", "--verbose")
+    assert "Traceback" in verbose.stdout and "grader.py" in verbose.stdout
+
+
+def test_a_syntax_error_names_the_learners_file_and_line(tmp_path):
+    folder = start(tmp_path / "hw")
+    fill(folder, {"softplus": "return x +"})
+    (r,) = grader.grade(folder, [1])
+    assert r.status == "failed" and "losses.py, line" in r.message, r.message
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_start_writes_a_fresh_folder_and_refuses_to_overwrite(tmp_path):
+    result = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "hw").iterdir()) == sorted([*FILES, "README.md"])
+    (tmp_path / "hw" / "layers.py").write_text("# my work\n")
+    before = snapshot(tmp_path)
+    again = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
+    assert_clean_error(again, "already holds", "never overwrites")
+    assert snapshot(tmp_path) == before
+
+
+BAD = [
+    (["start"], "folder"),
+    (["start", "afile"], "is a file"),
+    (["start", "afile/sub"], "cannot write"),
+    (["check", "nowhere"], "no homework folder"),
+    (["check", "empty"], "missing"),
+    (["check", "hw", "11"], "no part '11'"),
+    (["check", "hw", "x"], "no part 'x'"),
+    (["check", "hw", "0"], "no part '0'"),
+    (["check", "hw", "--bogus"], "--bogus"),
+    (["grade", "hw"], "invalid choice"),
+    ([], "command"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
+def test_bad_input_is_a_clean_error(tmp_path, args, needle):
+    start(tmp_path / "hw")
+    (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "empty").mkdir()
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.homework", *args], cwd=tmp_path)
+    assert_clean_error(result, needle)
+    assert snapshot(tmp_path) == before
+
+
+def test_the_homework_needs_numpy_alone():
+    code = ("import sys, minigan.homework.__main__, minigan.homework.capstone; "
+            "print(sorted({'hypothesis', 'torch', 'cupy', 'scipy'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# --- the capstone -------------------------------------------------------------------------------
+
+SMALL_GAN = dict(latent_dim=4, g_hidden=(8,), d_hidden=(8, 6), steps=50)
+
+
+def batches():
+    return np.random.default_rng(0).uniform(-1, 1, (10, 16, 12))
+
+
+def test_replay_agrees_with_a_correct_homework(answered):
+    report = capstone.replay(answered, batches(), **SMALL_GAN)
+    assert report.agree, str(report)
+    assert report.worst < 1e-12
+    assert "50 training steps" in str(report) and "agree to 1e-06" in str(report)
+
+
+@pytest.mark.parametrize("hint,where", [
+    ("eps_sqrt", "at step 1, in D's parameter 0.W after the discriminator step"),
+    ("d_touched", "at step 1, in D's gradient 0.W after the generator step"),
+    ("mean", "at step 1, in the loss of the discriminator step"),
+])
+def test_replay_names_the_step_and_quantity_where_a_wrong_homework_parts(tmp_path, hint, where):
+    folder = start(tmp_path / "hw")
+    i = {"mean": 2}.get(hint, 0)
+    fill(folder, planted(hint, i))
+    report = capstone.replay(folder, batches(), **SMALL_GAN)
+    assert not report.agree and where in str(report), str(report)
+
+
+def test_replay_reports_the_learners_crash(tmp_path):
+    folder = start(tmp_path / "hw")
+    report = capstone.replay(folder, batches(), **SMALL_GAN)
+    assert "NotImplementedError" in report.error and "gan.py, line" in report.error
+
+
+def test_train_mnist_trains_on_the_homework(answered, tmp_path, capsys):
+    from test_train import SMALL
+
+    run_dir = train_mnist.main([*SMALL, "--epochs", "1", "--out", str(tmp_path / "run"),
+                                "--homework", str(answered)])
+    out = capsys.readouterr().out
+    assert "they agree to 1e-06" in out
+    assert (Path(run_dir) / "checkpoint.npz").is_file()
+    rows = train_mnist.read_rows(Path(run_dir))
+    assert rows and all(np.isfinite(r["d_loss"]) for r in rows)
+
+
+def test_train_mnist_refuses_a_folder_that_is_not_a_homework(tmp_path):
+    (tmp_path / "hw").mkdir()
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", "--homework", "hw", "--out", "run"], cwd=tmp_path)
+    assert_clean_error(result, "--homework", "minigan.homework start")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("old,new,check", [
+    ("param_grads=param_grads", "param_grads=True", "param_grads=False"),
+    ("return dout if input_grad else None", "return dout", "input_grad=False"),
+    ("input_grad=input_grad or i > 0", "input_grad=input_grad", "your code raised"),
+    ("reversed(range(len(self.layers)))", "range(len(self.layers))", "your code raised"),
+])
+def test_sequential_backward_is_graded_by_behaviour(tmp_path, old, new, check):
+    folder = start(tmp_path / "hw")
+    fill(folder, {"Sequential.backward": body("Sequential.backward").replace(old, new)})
+    (r,) = grader.grade(folder, [6])
+    assert r.status == "failed" and r.check == check, (r.check, r.message)
+
+
+def test_the_lessons_table_of_parts_matches_the_grader():
+    text = (ROOT / "lessons" / "08_homework.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| .* \| (\d+) \|$", text, flags=re.M)
+    assert [(int(n), int(points)) for n, points in rows] == [(p.number, p.points) for p in PARTS]
+
+
+def test_train_mnist_stops_cleanly_when_the_homework_raises(tmp_path):
+    from test_train import SMALL
+
+    start(tmp_path / "hw")  # untouched: every step raises NotImplementedError
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, "--homework", "hw", "--out", "run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--homework hw", "NotImplementedError", "gan.py, line")
+    assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
