@@ -8,7 +8,8 @@
 
 A run folder holds config.json, metrics.csv (every logged step), samples/epoch_NNN.png (a grid
 from one fixed noise batch after every epoch), samples_final.png, samples.gif, curves.png
-and checkpoint.npz (both networks, both optimizers, the random generator, the counters).
+and checkpoint.npz (both networks, both optimizers, the random generator, the counters);
+with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores every N epochs).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
 checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids
 come from G in evaluation mode (BatchNorm with its running statistics, as minigan.sample does),
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from minigan import backend, checkpoint, data, pictures
+from minigan import backend, checkpoint, data, evaluate, pictures
 from minigan.gan import (
     make_dcgan_discriminator, make_dcgan_generator, make_discriminator, make_generator,
     sample_noise, train_step,
@@ -77,6 +78,8 @@ class Config:
     log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
     sample_every: int = 1  # epochs between sample grids
     homework: str = ""  # a homework folder: train on the learner's code (lessons/08_homework.md)
+    eval_every: int = 0  # epochs between sample-quality scores (minigan.evaluate; 0: off)
+    eval_samples: int = 10000  # samples each of those scores draws
 
 
 # ---- the allowed values of every setting, checked in one place: validate() ----------------
@@ -183,6 +186,13 @@ RULES = {
     "log_every": integer(1),
     "sample_every": integer(1),
     "homework": homework_folder(),
+    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
+    # half an epoch on a 2-core CPU (README, "Scoring a run").
+    "eval_every": (integer(0)[0], "an integer >= 0: score the generator with minigan.evaluate "
+                                  "every N epochs into eval.csv and quality.png; 0 is off, the "
+                                  "default, as each scoring costs about half an epoch"),
+    "eval_samples": (integer(5)[0], "an integer >= 5: samples each --eval-every scoring draws "
+                                    "(10000 for figures you compare)"),
 }
 
 
@@ -232,7 +242,8 @@ def validate(cfg, flags=None, config_file=None):
 # What a checkpoint's arrays depend on: these cannot change when resuming.
 ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 # What may change when resuming; everything else must match the run's config.json.
-RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "homework")
+RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "homework",
+             "eval_every", "eval_samples")
 
 
 def layer_widths(text):
@@ -625,6 +636,10 @@ def train_loop(cfg, run, X, steps_per_epoch):
             run.step_in_epoch, run.perm = 0, None
             if run.epoch % cfg.sample_every == 0 or run.epoch == cfg.epochs:
                 run.save_samples()
+            if cfg.eval_every and (run.epoch % cfg.eval_every == 0 or run.epoch == cfg.epochs):
+                # eval.csv and quality.png; its own seeded noise, so training's stream is untouched
+                evaluate.log_quality(run_dir, run.G, cfg.latent_dim, cfg.dtype,
+                                     cfg.eval_samples, run.epoch, run.global_step)
             pictures.save_curves(run_dir / "curves.png", read_rows(run_dir))
             run.elapsed += time.perf_counter() - start_time
             start_time = time.perf_counter()

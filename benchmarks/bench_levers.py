@@ -90,9 +90,7 @@ def main():
         p.grad[...] = rng.standard_normal(p.grad.shape, dtype="float32")
     threaded = optim.Adam(params, lr=1e-6)
     one_thread = optim.Adam(params, lr=1e-6)
-    one_thread.pool = None
-    one_thread.chunks = [(p.data, p.grad, m, v, tmp, tmp) for p, m, v, tmp in
-                         zip(one_thread.params, one_thread.m, one_thread.v, one_thread.scratch)]
+    one_thread.blocks, one_thread.pool = one_thread.slots, None  # whole parameters, no threads
     compare(f"Adam step, G and D ({sum(p.data.size for p in params) / 1e6:.1f}M params): "
             "1 thread vs blocks", one_thread.step, threaded.step)
 

@@ -194,7 +194,7 @@ def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating"
     """
     if k < 1:
         raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
-    dtype = G.params["0.W"].dtype
+    dtype = G.parameters()[0].data.dtype  # the noise in G's own float type
     for _ in range(k):
         real = next_real()
         z = sample_noise(rng, real.shape[0], latent_dim, dtype)

@@ -76,6 +76,28 @@ def generator_loss_nonsaturating(fake_logits):
     return loss, grad
 
 
+def softmax_cross_entropy(logits, labels):
+    """Cross-entropy of class logits against integer labels, the same value as
+    ``torch.nn.CrossEntropyLoss()`` (the MNIST classifier of minigan/evaluate.py trains on it).
+
+    logits: (N, C) any real; labels: (N,) integers in [0, C). Unlike the losses above, the mean
+    is over the N rows, not over the N * C elements.
+    loss = mean(logsumexp(x) - x[y]), in the stable log-softmax form: the row maximum is
+    subtracted before exp, so exp never sees a positive number and never overflows.
+    grad = (softmax(x) - onehot(y)) / N
+    """
+    xp = backend.xp
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (N, C), every entry <= 0
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # log softmax
+    rows = xp.arange(n)
+    loss = -xp.mean(log_probs[rows, labels])
+    grad = xp.exp(log_probs)  # softmax(x), (N, C)
+    grad[rows, labels] -= 1
+    grad /= n
+    return loss, grad
+
+
 GENERATOR_LOSSES = {
     "nonsaturating": generator_loss_nonsaturating,
     "minimax": generator_loss_minimax,

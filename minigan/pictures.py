@@ -66,3 +66,33 @@ def save_curves(path, rows):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_quality_curve(path, rows):
+    """Plot minigan.evaluate's scores against the epoch from rows of eval.csv (dicts) into one
+    PNG: the Fréchet distance with its floor, the class entropy with log 10, precision and recall."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epoch = [r["epoch"] for r in rows]
+    fig, (ax_fd, ax_h, ax_pr) = plt.subplots(1, 3, figsize=(14, 4))
+    ax_fd.plot(epoch, [r["fd"] for r in rows], "o-", label="samples")
+    ax_fd.plot(epoch, [r["fd_floor"] for r in rows], "--", color="gray", label="floor (MNIST test)")
+    ax_fd.set_yscale("log")
+    ax_fd.set_title("Fréchet distance (lower is better)")
+    ax_h.plot(epoch, [r["class_entropy"] for r in rows], "o-", label="class entropy")
+    ax_h.axhline(math.log(10), color="gray", ls="--", label="uniform: log 10")
+    ax_h.set_ylim(0, 2.4)
+    ax_h.set_title("class entropy (nats)")
+    ax_pr.plot(epoch, [r["precision"] for r in rows], "o-", label="precision")
+    ax_pr.plot(epoch, [r["recall"] for r in rows], "o-", label="recall")
+    ax_pr.set_ylim(0, 1)
+    ax_pr.set_title("precision and recall (k = 3)")
+    for ax in (ax_fd, ax_h, ax_pr):
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

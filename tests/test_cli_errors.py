@@ -87,6 +87,8 @@ TRAIN_ROWS = {
     "log_every": (["--log-every", "0"], ["--log-every", "0", ">= 1"]),
     "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
     "homework": (["--homework", "{tmp}"], ["--homework", "minigan.homework start"]),
+    "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
+    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
 }
 MORE_TRAIN_ROWS = [
     (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
@@ -185,6 +187,7 @@ SPEC = {
     "epochs": lambda v: is_int(v, 1), "batch_size": lambda v: is_int(v, 1),
     "k": lambda v: is_int(v, 1), "log_every": lambda v: is_int(v, 1),
     "sample_every": lambda v: is_int(v, 1), "limit": lambda v: is_int(v, 0),
+    "eval_every": lambda v: is_int(v, 0), "eval_samples": lambda v: is_int(v, 5),
     "latent_dim": lambda v: is_int(v, 1, 100_000), "seed": lambda v: is_int(v, 0, 2**32 - 1),
     "lr_g": lambda v: is_number(v, 0, math.inf, lo_open=True),
     "lr_d": lambda v: is_number(v, 0, math.inf, lo_open=True),

@@ -51,6 +51,14 @@ def code_blocks(path):
 
 def run_lesson(path):
     """Run a lesson's ```python blocks in order in one namespace; raise naming the failing one."""
+    blocks = [(line, src) for info, line, src in code_blocks(path) if info == "python"]
+    return run_blocks(path, blocks)
+
+
+def run_blocks(path, blocks, what="python block"):
+    """Run (first_line, source) blocks of path in order in one fresh namespace, as CI runs a
+    lesson: matplotlib without a display, floating-point warnings as errors, and the CPU
+    backend restored afterwards. Returns the number of blocks."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # before any block imports pyplot
@@ -59,10 +67,9 @@ def run_lesson(path):
     from minigan import backend
 
     namespace = {"__name__": f"lesson_{path.stem}"}
-    blocks = [(line, src) for info, line, src in code_blocks(path) if info == "python"]
     try:
         for number, (line, src) in enumerate(blocks, start=1):
-            # pad with blank lines so that tracebacks give the line number in the .md file
+            # pad with blank lines so that tracebacks give the line number in the file
             code = compile("\n" * (line - 1) + src, str(path), "exec")
             try:
                 with warnings.catch_warnings():
@@ -71,7 +78,7 @@ def run_lesson(path):
                     exec(code, namespace)
             except Exception:
                 raise AssertionError(
-                    f"lesson {path.name}, python block {number} of {len(blocks)} "
+                    f"lesson {path.name}, {what} {number} of {len(blocks)} "
                     f"(starting at line {line}) failed:\n{traceback.format_exc()}"
                 ) from None
     finally:

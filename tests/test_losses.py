@@ -66,6 +66,15 @@ def probs(shape=(5, 3), seed=2):
     return np.random.default_rng(seed).uniform(0.05, 0.95, shape)  # clear of the clamps
 
 
+def ref_softmax_cross_entropy(x, y):
+    """Mean over rows of -log(exp(x[y]) / sum exp(x)), one Python float at a time (math.fsum)."""
+    total = 0.0
+    for row, label in zip(x.tolist(), y.tolist()):
+        top = max(row)
+        total += math.log(math.fsum(math.exp(v - top) for v in row)) + top - row[label]
+    return total / len(x)
+
+
 # --- gradient checks --------------------------------------------------------------------------
 
 
@@ -169,3 +178,34 @@ def test_float32_in_float32_out():
         arg = 1 / (1 + np.exp(-x)) if name == "bce" else x
         loss, grad = call_loss(name, arg, 0.9)
         assert loss.dtype == np.float32 and grad.dtype == np.float32, name
+
+
+# --- softmax cross-entropy (the evaluation classifier's loss) ---------------------------------
+
+LABELS = np.array([3, 0, 9, 3, 7, 1])  # (6,), a repeated class and the first and last one
+
+
+def test_softmax_cross_entropy_grad(xp):
+    x = logits((6, 10), seed=3)  # rows of 10 class logits
+    check_loss(losses.softmax_cross_entropy, backend.to_device(x), backend.to_device(LABELS))
+
+
+def test_softmax_cross_entropy_matches_closed_form():
+    x = logits((6, 10), seed=4)
+    loss, grad = losses.softmax_cross_entropy(x, LABELS)
+    assert math.isclose(float(loss), ref_softmax_cross_entropy(x, LABELS), rel_tol=1e-12)
+    # the gradient is (softmax - onehot) / N: each row sums to 0, the label's entry is negative
+    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-15)
+    assert (grad[np.arange(6), LABELS] < 0).all() and grad.shape == x.shape
+
+
+def test_softmax_cross_entropy_never_overflows():
+    """Logits of +-1e4 would overflow a naive exp: the stable form gives the exact answer."""
+    x = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]])
+    y = np.array([1, 0])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # underflow to 0 is fine
+        loss, grad = losses.softmax_cross_entropy(x, y)
+    # row 0: logsumexp = 1e4 (+ exp(-1e4) terms below rounding), loss 1e4 - 0 = 1e4
+    # row 1: logsumexp = 1e4 + log 2, loss log 2
+    assert math.isclose(float(loss), (1e4 + math.log(2)) / 2, rel_tol=1e-15)
+    np.testing.assert_allclose(grad, [[0.5, -0.5, 0.0], [-0.25, 0.25, 0.0]], atol=1e-15)

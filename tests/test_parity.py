@@ -244,6 +244,15 @@ def test_bce_parity(case, target):
                           grad_tol=1e-8 if clamped else TOL64)
 
 
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_softmax_cross_entropy_parity(scale):
+    x = normal((64, 10), 15, scale=scale)
+    y = np.random.default_rng(16).integers(0, 10, 64)
+    check_loss_parity(lambda x: losses.softmax_cross_entropy(x, y),
+                      lambda x_t: torch.nn.CrossEntropyLoss()(x_t, torch.from_numpy(y)), x,
+                      value_floor=scale * 1e-12)
+
+
 GENERATOR_LOSSES = {  # minigan's loss -> the same loss built from nn.BCEWithLogitsLoss
     "nonsaturating": (losses.generator_loss_nonsaturating,  # mean(-log D(G(z)))
                       lambda x: torch.nn.BCEWithLogitsLoss()(x, torch.ones_like(x))),

@@ -1,0 +1,311 @@
+"""A 2-D lab where mode collapse can be watched: minigan's MLP GAN on mixtures of Gaussians.
+
+    python -m minigan.toy                         # 8 Gaussians on a ring, pictures in runs/toy-ring-0
+    python -m minigan.toy --dataset grid          # 25 Gaussians on a 5 x 5 grid
+    python -m minigan.toy --gen-loss minimax --k 5 --seed 3 --json
+
+The datasets are those of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), with the
+means and standard deviations of PacGAN's code (github.com/fjxmlzn/PacGAN,
+synthetic_data_experiments/2DRing_GAN&PacGAN/config.py and 2DGrid_GAN&PacGAN/config.py):
+
+- ring: 8 modes at (cos 2 pi i / 8, sin 2 pi i / 8), i = 0..7, standard deviation 0.01;
+- grid: 25 modes at (i, j) for i, j in {-4, -2, 0, 2, 4}, standard deviation 0.05.
+
+The scores are theirs too (PacGAN's MetricLogger in pacgan/extensions.py, after VEEGAN): a sample
+is *high quality* when it lies within 3 standard deviations of its nearest mode; a mode is
+*covered* when at least one high-quality sample is nearest to it. Both are measured on 2,500
+samples, as PacGAN does. lessons/10_mode_collapse.md runs this lab over several seeds.
+
+The networks are minigan's own (make_generator / make_discriminator with 2-D input and output).
+G ends in tanh, so the networks work in coordinates divided by SCALE, which puts every mode
+inside (-1, 1); samples are multiplied back before they are scored or drawn. The Python API is
+:func:`train_toy` (returns the networks and a history) and :func:`mode_scores`.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__":
+    # The lab's matrices are tiny (256 x 128): one BLAS thread beats several, and several on a
+    # busy machine wait on each other (measured: 300 steps took 50 s instead of 1 s). This has to
+    # happen before NumPy loads OpenBLAS; scripts that import the lab can set it themselves.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from minigan import backend  # noqa: E402
+from minigan.gan import make_discriminator, make_generator, sample_noise, train_step  # noqa: E402
+from minigan.layers import sigmoid  # noqa: E402
+from minigan.losses import GENERATOR_LOSSES  # noqa: E402
+from minigan.optim import Adam  # noqa: E402
+
+
+def ring_means(n=8, radius=1.0):
+    """(n, 2) points at angles 2 pi i / n, i = 0..n-1 (not np.linspace(0, 2 pi, n), which puts
+    the last point on top of the first)."""
+    angles = 2 * np.pi * np.arange(n) / n
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def grid_means(side=5, spacing=2.0):
+    """(side**2, 2) points on a side x side grid centred on 0: {-4, -2, 0, 2, 4}^2 by default."""
+    ticks = spacing * (np.arange(side) - (side - 1) / 2)
+    return np.array([(x, y) for x in ticks for y in ticks])
+
+
+DATASETS = {  # name -> (means (M, 2), standard deviation of every mode)
+    "ring": (ring_means(), 0.01),
+    "grid": (grid_means(), 0.05),
+}
+SCALE = {"ring": 1.5, "grid": 6.0}  # the networks see x / SCALE: every mode well inside tanh's range
+QUALITY_STDS = 3.0  # "high quality": within 3 standard deviations of the nearest mode
+SCORE_SAMPLES = 2500  # samples scored, as in PacGAN
+
+
+def sample_mixture(rng, dataset, n):
+    """n points (n, 2) from the equal-weight mixture: a uniform mode, plus Gaussian noise."""
+    means, std = DATASETS[dataset]
+    modes = rng.integers(0, len(means), n)
+    return means[modes] + std * rng.standard_normal((n, 2))
+
+
+def mode_scores(samples, dataset):
+    """Score samples (N, 2), in data coordinates, against a dataset's modes.
+
+    Returns {"modes_covered", "modes_total", "high_quality", "counts"}: the number of modes with
+    at least one high-quality sample nearest to them, the number of modes, the share of samples
+    within 3 standard deviations of their nearest mode, and the high-quality count of each mode.
+    """
+    means, std = DATASETS[dataset]
+    samples = np.asarray(samples, dtype=np.float64)
+    d = np.sqrt(((samples[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)) / std  # (N, M)
+    nearest = d.argmin(axis=1)
+    good = d[np.arange(len(samples)), nearest] < QUALITY_STDS
+    counts = np.bincount(nearest[good], minlength=len(means))
+    return {"modes_covered": int((counts > 0).sum()), "modes_total": len(means),
+            "high_quality": float(good.mean()), "counts": counts.tolist()}
+
+
+def generate(G, n, latent_dim, rng, dataset):
+    """n samples of G in data coordinates, on the host (N, 2)."""
+    z = sample_noise(rng, n, latent_dim, G.params["0.W"].dtype)
+    return backend.to_host(G.forward(z)) * SCALE[dataset]  # device -> host
+
+
+def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, beta1=0.5,
+              k=1, gen_loss="nonsaturating", latent_dim=2, hidden=(128, 128), seed=0,
+              frame_every=0, on_frame=None, log_every=100):
+    """Train minigan's MLP GAN on a 2-D mixture; returns (G, D, history).
+
+    history: one dict per log step (step, d_loss, g_loss, d_real, d_fake, modes_covered,
+    high_quality), scored on SCORE_SAMPLES samples. on_frame(step, G, D), if given, is called at
+    step 0 and every frame_every steps (frame_every > 0).
+    """
+    rng = backend.default_rng(seed)
+    G = make_generator(latent_dim, hidden, 2, rng=rng)
+    D = make_discriminator(2, hidden[::-1], rng=rng)
+    opt_G = Adam(G.parameters(), lr=lr_g, betas=(beta1, 0.999))
+    opt_D = Adam(D.parameters(), lr=lr_d, betas=(beta1, 0.999))
+    data_rng = np.random.default_rng(seed + 1)  # host generator of the real points
+    score_rng = backend.default_rng(seed + 2)  # its own noise, so scoring changes nothing
+
+    def next_real():
+        x = sample_mixture(data_rng, dataset, batch_size) / SCALE[dataset]
+        return backend.to_device(x, dtype="float32")  # host -> device, (batch_size, 2)
+
+    history = []
+    if on_frame and frame_every:
+        on_frame(0, G, D)
+    for step in range(1, steps + 1):
+        m = train_step(G, D, opt_G, opt_D, next_real, rng, k=k, gen_loss=gen_loss,
+                       latent_dim=latent_dim)
+        if step % log_every == 0 or step == steps:
+            row = {"step": step, "d_loss": float(m.d_loss), "g_loss": float(m.g_loss),
+                   "d_real": float(m.d_real), "d_fake": float(m.d_fake)}  # host syncs
+            scores = mode_scores(generate(G, SCORE_SAMPLES, latent_dim, score_rng, dataset),
+                                 dataset)
+            row.update(modes_covered=scores["modes_covered"], high_quality=scores["high_quality"])
+            history.append(row)
+            if not all(math.isfinite(row[n]) for n in ("d_loss", "g_loss")):
+                raise FloatingPointError(f"the loss became {row['d_loss']} (D) / "
+                                         f"{row['g_loss']} (G) by step {step}")
+        if on_frame and frame_every and step % frame_every == 0:
+            on_frame(step, G, D)
+    return G, D, history
+
+
+# ---- pictures ------------------------------------------------------------------------------
+
+
+def draw_frame(path, G, D, dataset, step, latent_dim, seed=0, n=2000):
+    """One PNG: G's samples on the real density (left) and D's decision surface D(x) (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    means, std = DATASETS[dataset]
+    lim = 1.4 * SCALE[dataset] / 1.5 + 0.5 if dataset == "ring" else 5.5
+    ticks = np.linspace(-lim, lim, 200)
+    xx, yy = np.meshgrid(ticks, ticks)
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)  # (40000, 2), data coordinates
+    samples = generate(G, n, latent_dim, backend.default_rng(seed + 3), dataset)
+    logits = D.forward(backend.to_device(grid / SCALE[dataset], dtype="float32"))
+    d_x = backend.to_host(sigmoid(logits)).reshape(xx.shape)  # device -> host
+    # the real density, in log scale so that every mode shows
+    sq = ((grid[:, None, :] - means[None]) ** 2).sum(axis=2)
+    density = np.exp(-sq / (2 * std ** 2)).sum(axis=1).reshape(xx.shape)
+
+    fig, (ax_s, ax_d) = plt.subplots(1, 2, figsize=(10, 4.6))
+    ax_s.imshow(np.log(density + 1e-12), extent=(-lim, lim, -lim, lim), origin="lower",
+                cmap="Greens", vmin=-20, vmax=0)
+    ax_s.scatter(samples[:, 0], samples[:, 1], s=2, c="k", alpha=0.4)
+    scores = mode_scores(samples, dataset)
+    ax_s.set_title(f"step {step}: G's samples on the real density\n"
+                   f"{scores['modes_covered']}/{scores['modes_total']} modes covered, "
+                   f"{scores['high_quality']:.0%} high quality", fontsize=10)
+    im = ax_d.imshow(d_x, extent=(-lim, lim, -lim, lim), origin="lower", cmap="RdBu",
+                     vmin=0, vmax=1)
+    ax_d.scatter(means[:, 0], means[:, 1], marker="x", c="k", s=20)
+    ax_d.set_title("D(x): blue = judged real, red = judged fake", fontsize=10)
+    fig.colorbar(im, ax=ax_d, fraction=0.046)
+    for ax in (ax_s, ax_d):
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def save_color_gif(path, frame_paths, ms_per_frame=500):
+    """Animate colour PNG frames into a looping GIF; the last frame lingers."""
+    from PIL import Image
+
+    frames = [Image.open(p).convert("RGB").quantize(colors=128) for p in frame_paths]
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m minigan.toy",
+        description="Train minigan's MLP GAN on a 2-D mixture of Gaussians and watch for mode "
+                    "collapse (lessons/10_mode_collapse.md).")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="ring",
+                   help="ring: 8 Gaussians, std 0.01; grid: 25 Gaussians, std 0.05 (default: "
+                        "%(default)s)")
+    p.add_argument("--steps", type=int, default=4000, help="training steps (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
+    p.add_argument("--lr-g", type=float, default=2e-4, help="G's Adam rate (default: %(default)s)")
+    p.add_argument("--lr-d", type=float, default=2e-4, help="D's Adam rate (default: %(default)s)")
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam's beta1 (default: %(default)s)")
+    p.add_argument("--k", type=int, default=1,
+                   help="discriminator steps per generator step (default: %(default)s)")
+    p.add_argument("--gen-loss", choices=sorted(GENERATOR_LOSSES), default="nonsaturating",
+                   help="(default: %(default)s)")
+    p.add_argument("--latent-dim", type=int, default=2, help="(default: %(default)s)")
+    p.add_argument("--hidden", default="128,128",
+                   help="hidden widths of G (D mirrors them) (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--frames", type=int, default=10,
+                   help="pictures over training, 0 for none (default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="folder for the pictures and result.json (default: "
+                        "runs/toy-DATASET-SEED)")
+    p.add_argument("--json", action="store_true",
+                   help="print modes_covered, modes_total, high_quality as one JSON object on "
+                        "the last line")
+    args = p.parse_args(argv)
+    for name in ("steps", "batch_size", "k", "latent_dim"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("lr_g", "lr_d"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            p.error(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    if not 0 <= args.beta1 < 1:
+        p.error(f"--beta1 must lie in [0, 1), got {args.beta1}")
+    if not 0 <= args.frames <= args.steps:
+        p.error(f"--frames must lie between 0 and --steps ({args.steps}), got {args.frames}")
+    try:
+        args.hidden = tuple(int(v) for v in args.hidden.split(","))
+    except ValueError:
+        p.error(f"--hidden {args.hidden}: give widths separated by commas, like 128,128")
+    if not args.hidden or min(args.hidden) < 1:
+        p.error(f"--hidden {args.hidden}: every width must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
+    args.out = Path(args.out or f"runs/toy-{args.dataset}-{args.seed}")
+    try:
+        for folder in (args.out, *args.out.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    p.error(f"--out {args.out}: {folder} is a file; give a folder")
+                break
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        p.error(f"--out {str(args.out)!r}: not a usable folder name ({e})")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    backend.use("cpu")
+    start = time.perf_counter()
+    frame_paths = []
+    try:
+        (args.out / "frames" if args.frames else args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"python -m minigan.toy: error: cannot create {args.out} ({e})", file=sys.stderr)
+        return 2
+
+    def on_frame(step, G, D):
+        path = args.out / "frames" / f"step_{step:06d}.png"
+        draw_frame(path, G, D, args.dataset, step, args.latent_dim, args.seed)
+        frame_paths.append(path)
+
+    try:
+        G, D, history = train_toy(
+            args.dataset, args.steps, args.batch_size, args.lr_g, args.lr_d, args.beta1, args.k,
+            args.gen_loss, args.latent_dim, args.hidden, args.seed,
+            frame_every=args.steps // args.frames if args.frames else 0, on_frame=on_frame)
+    except FloatingPointError as e:
+        print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
+              file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    final = history[-1]
+    result = {"modes_covered": final["modes_covered"],
+              "modes_total": len(DATASETS[args.dataset][0]),
+              "high_quality": final["high_quality"], "dataset": args.dataset, "seed": args.seed,
+              "steps": args.steps, "d_real": final["d_real"], "d_fake": final["d_fake"],
+              "seconds": round(seconds, 1)}
+    if frame_paths:
+        save_color_gif(args.out / "training.gif", frame_paths)
+    (args.out / "result.json").write_text(json.dumps({**result, "history": history}, indent=1))
+    print(f"minigan.toy: {args.dataset}, {args.steps} steps, seed {args.seed} ({seconds:.1f} s)")
+    print(f"{'step':>6s} {'d_loss':>7s} {'g_loss':>7s} {'D(x)':>5s} {'D(G(z))':>7s} "
+          f"{'modes':>6s} {'high quality':>12s}")
+    for r in history[:: max(1, len(history) // 10)] + ([] if len(history) % 10 == 1 else
+                                                       history[-1:]):
+        print(f"{r['step']:6d} {r['d_loss']:7.3f} {r['g_loss']:7.3f} {r['d_real']:5.2f} "
+              f"{r['d_fake']:7.2f} {r['modes_covered']:3d}/{result['modes_total']:<2d} "
+              f"{r['high_quality']:12.1%}")
+    print(f"{result['modes_covered']} of {result['modes_total']} modes covered, "
+          f"{result['high_quality']:.1%} of samples high quality; pictures in {args.out}/")
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("modes_covered", "modes_total",
+                                                 "high_quality")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
