@@ -1,6 +1,7 @@
-"""Train the MLP GAN on MNIST with minigan: the project's main job.
+"""Train the MLP GAN (or the DCGAN) on MNIST with minigan: the project's main job.
 
     python train_mnist.py                          # 20 epochs on the CPU, outputs in runs/<time>
+    python train_mnist.py --model dcgan --epochs 5 # the convolutional GAN (minigan/conv.py)
     python train_mnist.py --device gpu             # the same on CuPy
     python train_mnist.py --epochs 1 --limit 6400  # a quick try on the first 6400 images
     python train_mnist.py --resume runs/<time> --epochs 30   # continue a run exactly
@@ -10,7 +11,9 @@ from one fixed noise batch after every epoch), samples_final.png, samples.gif, c
 and checkpoint.npz (both networks, both optimizers, the random generator, the counters);
 with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores every N epochs).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
-checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped.
+checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids
+come from G in evaluation mode (BatchNorm with its running statistics, as minigan.sample does),
+so each image depends on its own noise vector only.
 
 Every setting is checked (validate, RULES) before anything is written: bad input ends in one
 message and exit status 2, and changes no file. A process training into a run folder holds a lock
@@ -34,7 +37,10 @@ import numpy as np
 from tqdm import tqdm
 
 from minigan import backend, checkpoint, data, evaluate, pictures
-from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
+from minigan.gan import (
+    make_dcgan_discriminator, make_dcgan_generator, make_discriminator, make_generator,
+    sample_noise, train_step,
+)
 from minigan.homework import capstone
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
@@ -50,6 +56,7 @@ class Config:
     """Every knob of a run, with the default recipe (the benchmarks and the PyTorch twin use it)."""
 
     device: str = "cpu"  # "cpu" (NumPy) or "gpu" (CuPy)
+    model: str = "mlp"  # "mlp" or "dcgan" (convolutional; g_hidden and d_hidden do not apply)
     epochs: int = 20
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -157,6 +164,7 @@ def homework_folder():
 # setting adds its rule here; tests/test_cli_errors.py checks that every field has one.
 RULES = {
     "device": one_of("cpu", "gpu"),
+    "model": one_of("mlp", "dcgan"),
     "epochs": integer(1),
     "batch_size": integer(1),
     "lr_g": number(0, lo_open=True),
@@ -232,7 +240,7 @@ def validate(cfg, flags=None, config_file=None):
 
 
 # What a checkpoint's arrays depend on: these cannot change when resuming.
-ARCHITECTURE = ("latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
+ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 # What may change when resuming; everything else must match the run's config.json.
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "homework",
              "eval_every", "eval_samples")
@@ -283,6 +291,7 @@ def make_config(given, resume):
         raise RunError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
                        f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by default.")
     saved = checkpoint.read_config(run_dir)
+    saved.setdefault("model", "mlp")  # runs from before --model existed were MLP runs
     path = run_dir / "config.json"
     names = [f.name for f in fields(Config)]
     missing = [n for n in names if n not in saved]
@@ -412,8 +421,12 @@ class Run:
             hw = capstone.load(cfg.homework)
             make_G, make_D, adam, self.train_step = (hw.make_generator, hw.make_discriminator,
                                                      hw.Adam, hw.train_step)
-        self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-        self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+        if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden, d_hidden unused)
+            self.G = make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
+            self.D = make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype)
+        else:
+            self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
+            self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_D = adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
@@ -481,7 +494,9 @@ class Run:
 
     def save_samples(self):
         """The fixed-noise grid of this epoch, the GIF of all of them, the final grid."""
+        self.G.eval()  # BatchNorm with running statistics: as minigan.sample draws them
         pixels = data.to_pixels(backend.to_host(self.G.forward(self.fixed_z)))  # device -> host
+        self.G.train()
         folder = self.dir / "samples"
         folder.mkdir(exist_ok=True)
         pictures.save_grid(folder / f"epoch_{self.epoch:03d}.png", pixels, nrow=8)
@@ -564,7 +579,7 @@ def train(cfg, run_dir, resume=False):
 def train_loop(cfg, run, X, steps_per_epoch):
     """The epochs and steps of train(), from the run's counters to cfg.epochs."""
     run_dir, n, bs, k = run.dir, X.shape[0], cfg.batch_size, cfg.k
-    print("minigan: training the MLP GAN on MNIST")
+    print(f"minigan: training the {'DCGAN' if cfg.model == 'dcgan' else 'MLP GAN'} on MNIST")
     for name, v in asdict(cfg).items():
         print(f"  {name:16s} {v}")
     if run.global_step:

@@ -3,6 +3,8 @@
     python benchmarks/bench_step.py                  # CPU, batch 64 and 256, plus one epoch each
     python benchmarks/bench_step.py --device gpu     # CuPy against PyTorch on CUDA
     python benchmarks/bench_step.py --no-epoch       # the step only
+    python benchmarks/bench_step.py --model dcgan --batch-sizes 64 --epoch-limit 6400
+                                                     # the DCGAN (minigan/conv.py) vs its twin
 
 Both sides run the default recipe of train_mnist.py (float32, G 100-256-512-1024-784,
 D 784-1024-512-256-1, Adam, k = 1, non-saturating loss) from the same initial weights on the
@@ -10,7 +12,8 @@ same real batches, each drawing its own noise. After a warm-up the two are timed
 in alternating blocks of 10 steps (minigan, torch, minigan, torch, ...; see time_interleaved for
 why blocks), so that a change in the machine's load hits both, and the median step of each is
 reported. The floor is the step's matrix-multiply FLOPs divided by the peak
-float32 matmul rate measured here: no implementation of this step can beat it.
+float32 matmul rate measured here: no implementation of this step can beat it (MLP only; for
+the DCGAN the columns floor and matmuls are left out).
 """
 
 import argparse
@@ -107,18 +110,18 @@ def matmul_only_step(xp, sync, g_sizes, d_sizes, n, repeats=30):
     return statistics.median(step_times(step, sync, repeats, warmup=5))
 
 
-def build(device, batch_size, seed):
+def build(device, batch_size, seed, model="mlp"):
     """minigan's and the twin's networks, optimizers and step functions, same initial weights."""
     import torch
 
     from minigan import backend, data
-    from minigan.gan import make_discriminator, make_generator, train_step
+    from minigan.gan import make_networks, train_step
     from minigan.optim import Adam
     from reference.torch_gan import TorchGAN
 
     xp = backend.use(device)
     rng = backend.default_rng(seed)
-    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    G, D = make_networks(model, rng=rng)
     opt_G = Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     images, _ = data.load_mnist("train")
@@ -186,17 +189,19 @@ def time_separately(step_a, sync_a, step_b, sync_b, warmup, steps=60):
     return tuple(medians)
 
 
-def time_epochs(device):
-    """Wall time of one full-MNIST epoch of train_mnist.py and of the twin's script."""
+def time_epochs(device, model="mlp", limit=0):
+    """Wall time of one MNIST epoch (of the first `limit` images; 0: all) of train_mnist.py and
+    of the twin's script."""
     import train_mnist
     from reference import torch_gan
 
+    common = ["--epochs", "1", "--model", model, "--limit", str(limit)]
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        train_mnist.main(["--epochs", "1", "--device", device, "--out", f"{tmp}/minigan"])
+        train_mnist.main([*common, "--device", device, "--out", f"{tmp}/minigan"])
         t_minigan = time.perf_counter() - t
         t = time.perf_counter()
-        torch_gan.main(["--epochs", "1", "--device", "cuda" if device == "gpu" else "cpu",
+        torch_gan.main([*common, "--device", "cuda" if device == "gpu" else "cpu",
                         "--out", f"{tmp}/torch"])
         t_torch = time.perf_counter() - t
     return t_minigan, t_torch
@@ -221,6 +226,9 @@ def describe_machine(device):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
+    p.add_argument("--epoch-limit", type=int, default=0,
+                   help="time the epoch on the first N images only (0: all 60,000)")
     p.add_argument("--batch-sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
                    default=DEFAULTS["batch_sizes"])
     p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])
@@ -236,29 +244,35 @@ def main(argv=None):
     print(describe_machine(args.device))
     g_sizes, d_sizes = [100, 256, 512, 1024, 784], [784, 1024, 512, 256, 1]
     peak = None
-    print(f"\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
-          f"{'minigan img/s':>14} {'torch img/s':>12} {'floor ms':>9} {'minigan/floor':>14} "
-          f"{'matmuls ms':>11}")
+    print(f"\nmodel {args.model}\n{'batch':>5} {'minigan ms':>11} {'torch ms':>9} {'ratio':>6} "
+          f"{'minigan img/s':>14} {'torch img/s':>12}" + (
+              f" {'floor ms':>9} {'minigan/floor':>14} {'matmuls ms':>11}"
+              if args.model == "mlp" else ""))
     for n in args.batch_sizes:
-        xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed)
-        if peak is None:
+        xp, m_step, t_step, m_sync, t_sync = build(args.device, n, args.seed, args.model)
+        if peak is None and args.model == "mlp":
             peak = peak_matmul_gflops(xp, m_sync)
         if args.separately:
             tm, tt = time_separately(m_step, m_sync, t_step, t_sync, args.warmup)
         else:
             tm, tt = time_interleaved(m_step, m_sync, t_step, t_sync, args.warmup, args.rounds)
-        floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
-        matmuls = matmul_only_step(xp, m_sync, g_sizes, d_sizes, n)
-        print(f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
-              f"{n / tt:12.0f} {floor * 1e3:9.2f} {tm / floor:14.2f} {matmuls * 1e3:11.2f}")
-    print(f"(ratio = minigan / torch, lower is better; img/s counts real images per step; "
-          f"floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul; matmuls: the "
-          f"step's matrix products alone through {xp.__name__})")
+        row = (f"{n:5d} {tm * 1e3:11.2f} {tt * 1e3:9.2f} {tm / tt:6.2f} {n / tm:14.0f} "
+               f"{n / tt:12.0f}")
+        if args.model == "mlp":
+            floor = matmul_flops_per_step(g_sizes, d_sizes, n) / (peak * 1e9)
+            matmuls = matmul_only_step(xp, m_sync, g_sizes, d_sizes, n)
+            row += f" {floor * 1e3:9.2f} {tm / floor:14.2f} {matmuls * 1e3:11.2f}"
+        print(row)
+    print("(ratio = minigan / torch, lower is better; img/s counts real images per step" + (
+        f"; floor from a measured peak of {peak:.0f} GFLOP/s float32 matmul; matmuls: the "
+        f"step's matrix products alone through {xp.__name__})" if args.model == "mlp" else ")"))
 
     if not args.no_epoch:
-        t_minigan, t_torch = time_epochs(args.device)
-        print(f"\nwhole epoch (60,000 images, batch 64, logging, sampling, checkpoint): minigan "
-              f"{t_minigan:.1f} s, torch twin {t_torch:.1f} s, ratio {t_minigan / t_torch:.2f}")
+        t_minigan, t_torch = time_epochs(args.device, args.model, args.epoch_limit)
+        images = f"{args.epoch_limit:,}" if args.epoch_limit else "60,000"
+        print(f"\nwhole epoch ({images} images, batch 64, logging, sampling, checkpoint): "
+              f"minigan {t_minigan:.1f} s, torch twin {t_torch:.1f} s, ratio "
+              f"{t_minigan / t_torch:.2f}")
 
 
 if __name__ == "__main__":

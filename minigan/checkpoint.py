@@ -99,8 +99,14 @@ def read_config(run_dir):
 
 
 def network_arrays(prefix, net):
-    """``{prefix/name: array}`` for every parameter of a Sequential."""
-    return {f"{prefix}/{name}": a for name, a in net.params.items()}
+    """``{prefix/name: array}`` for every parameter and buffer (BatchNorm's running statistics)
+    of a Sequential."""
+    return {f"{prefix}/{name}": a for name, a in _state(net).items()}
+
+
+def _state(net):
+    """A network's saved arrays: its parameters and its buffers (none for the MLP)."""
+    return {**net.params, **getattr(net, "buffers", {})}
 
 
 def optimizer_arrays(prefix, opt):
@@ -114,21 +120,22 @@ def _under(prefix, arrays):
 
 
 def restore_network(prefix, net, arrays, path="checkpoint"):
-    """Copy saved parameters into ``net`` in place, checking names and shapes first."""
+    """Copy saved parameters and buffers into ``net`` in place, checking names and shapes first."""
     saved = _under(prefix, arrays)
-    if set(saved) != set(net.params):
+    state = _state(net)
+    if set(saved) != set(state):
         raise CheckpointError(
             f"{path}: network {prefix} has parameters {sorted(saved)}, but the network asked "
-            f"for has {sorted(net.params)}: the architecture differs (number of layers)."
+            f"for has {sorted(state)}: the architecture differs (model or number of layers)."
         )
-    for name, p in net.params.items():
+    for name, p in state.items():
         if saved[name].shape != p.shape:
             raise CheckpointError(
                 f"{path}: {prefix}/{name} has shape {saved[name].shape} in the checkpoint but "
                 f"{p.shape} in the network asked for: the architecture differs "
                 "(latent size or hidden sizes)."
             )
-    for name, p in net.params.items():
+    for name, p in state.items():
         p[...] = backend.to_device(saved[name], dtype=p.dtype)  # host -> device copy
 
 

@@ -12,7 +12,11 @@ and lessons/02_losses.md.
 from dataclasses import dataclass
 
 from minigan import backend
-from minigan.layers import Dense, LeakyReLU, Sequential, Tanh, sigmoid
+from minigan.conv import Conv2D, ConvTranspose2D
+from minigan.layers import (
+    BatchNorm, Dense, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, frozen_running_stats,
+    sigmoid,
+)
 from minigan.losses import GENERATOR_LOSSES, bce_with_logits
 
 
@@ -38,6 +42,64 @@ def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
     return Sequential(*layers)
 
 
+def make_dcgan_generator(latent_dim=100, channels=(128, 64), rng=None, dtype="float32"):
+    """The DCGAN's G: z (N, latent_dim) -> image (N, 784) in [-1, 1], upsampling 7 -> 14 -> 28.
+
+    Dense(latent_dim -> 7*7*128), Reshape, BatchNorm, ReLU, ConvTranspose2D(128 -> 64, 5x5,
+    stride 2), BatchNorm, ReLU, ConvTranspose2D(64 -> 1, 5x5, stride 2), Tanh, Flatten.
+    padding=2 and output_padding=1 give Keras's 'same' sizes: (7 - 1) * 2 - 4 + 5 + 1 = 14.
+    The last Flatten hands out (N, 784) rows like the MLP's G, so data, pictures and
+    checkpoints treat both models alike. channels: the two hidden channel counts.
+    """
+    c1, c2 = channels
+    return Sequential(
+        Dense(latent_dim, c1 * 7 * 7, rng=rng, dtype=dtype),  # (N, c1*49)
+        Reshape((c1, 7, 7)),  # (N, c1, 7, 7)
+        BatchNorm(c1, dtype=dtype), ReLU(),
+        ConvTranspose2D(c1, c2, 5, stride=2, padding=2, output_padding=1, rng=rng,
+                        dtype=dtype),  # (N, c2, 14, 14)
+        BatchNorm(c2, dtype=dtype), ReLU(),
+        ConvTranspose2D(c2, 1, 5, stride=2, padding=2, output_padding=1, rng=rng,
+                        dtype=dtype),  # (N, 1, 28, 28)
+        Tanh(),
+        Flatten(),  # (N, 784)
+    )
+
+
+def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="float32"):
+    """The DCGAN's D: image (N, 784) -> logit (N, 1), downsampling 28 -> 14 -> 7.
+
+    Reshape to (N, 1, 28, 28), Conv2D(1 -> 64, 5x5, stride 2, padding 2), LeakyReLU, BatchNorm,
+    Conv2D(64 -> 128, 5x5, stride 2, padding 2), BatchNorm, LeakyReLU, Flatten, Dense(6272 -> 1).
+    No sigmoid at the end, like the MLP's D: the losses work on the logit.
+    """
+    c1, c2 = channels
+    return Sequential(
+        Reshape((1, 28, 28)),  # (N, 1, 28, 28)
+        Conv2D(1, c1, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c1, 14, 14)
+        LeakyReLU(slope), BatchNorm(c1, dtype=dtype),
+        Conv2D(c1, c2, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c2, 7, 7)
+        BatchNorm(c2, dtype=dtype), LeakyReLU(slope),
+        Flatten(),  # (N, c2*49)
+        Dense(c2 * 7 * 7, 1, rng=rng, dtype=dtype),  # (N, 1): the logit
+    )
+
+
+def make_networks(model="mlp", latent_dim=100, g_hidden=(256, 512, 1024),
+                  d_hidden=(1024, 512, 256), slope=0.2, rng=None, dtype="float32"):
+    """(G, D) of a model by name: "mlp" (the hidden widths apply) or "dcgan" (fixed channels).
+
+    G is built first, then D, both drawing from rng: the same seed gives the same networks.
+    """
+    if model == "mlp":
+        return (make_generator(latent_dim, g_hidden, 784, slope, rng, dtype),
+                make_discriminator(784, d_hidden, slope, rng, dtype))
+    if model == "dcgan":
+        return (make_dcgan_generator(latent_dim, rng=rng, dtype=dtype),
+                make_dcgan_discriminator(slope=slope, rng=rng, dtype=dtype))
+    raise ValueError(f"unknown model {model!r}: use 'mlp' or 'dcgan'")
+
+
 @dataclass
 class StepMetrics:
     """What one training step reports, as 0-d device arrays (read them with float() at log
@@ -58,6 +120,8 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     xp = backend.xp
     n = real.shape[0]
     fake = G.forward(z)  # (N, 784); no backward through G in this step
+    if D.uses_batch_statistics:
+        return _discriminator_step_two_batches(D, opt_D, real, fake, real_target)
     # One pass of D over real and fake stacked (2N, 784) instead of two passes of N: the same
     # gradients, with bigger matrix products and half the calls (benchmarks/bench_step.py).
     x = xp.concatenate([real, fake])  # (2N, 784): rows 0..N-1 real, N..2N-1 fake
@@ -74,16 +138,41 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     return 2 * loss, d_real, d_fake
 
 
+def _discriminator_step_two_batches(D, opt_D, real, fake, real_target):
+    """discriminator_step for a D with BatchNorm: real and fake as two batches of N.
+
+    BatchNorm normalises each batch by its own mean and variance, so a stacked (2N) batch would
+    mix real and fake statistics and give other gradients than the PyTorch twin, which calls
+    D(real) and D(fake) separately (lessons/12_convolutions.md). Each backward runs right after
+    its forward: the next forward overwrites the layers' caches.
+    """
+    xp = backend.xp
+    D.zero_grad()
+    logits_real = D.forward(real)  # (N, 1), normalised by the real batch's statistics
+    loss_real, dlogits = bce_with_logits(logits_real, real_target)
+    D.backward(dlogits, input_grad=False)
+    logits_fake = D.forward(fake)  # (N, 1), by the fake batch's
+    loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
+    D.backward(dlogits, input_grad=False)  # grads add up: those of BCE(real) + BCE(fake)
+    opt_D.step()
+    return (loss_real + loss_fake, xp.mean(sigmoid(logits_real)),
+            xp.mean(sigmoid(logits_fake)))
+
+
 def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     """One update of G through a fixed D: backprop the generator loss through D into G.
 
     D's parameters, grads and optimizer state are left exactly as they were: D.backward runs
-    with param_grads=False and only opt_G steps. Returns the generator loss (0-d array).
+    with param_grads=False and only opt_G steps. D's BatchNorm layers (if any) normalise the
+    fake batch by its own statistics, as in training, but keep their running statistics: the
+    G step reads D and changes nothing in it (the PyTorch twin matches this by setting its
+    BatchNorms' momentum to 0 for the step). Returns the generator loss (0-d array).
     """
     loss_fn = GENERATOR_LOSSES[gen_loss]
     G.zero_grad()
     fake = G.forward(z)  # (N, 784)
-    logits = D.forward(fake)  # (N, 1)
+    with frozen_running_stats(D):
+        logits = D.forward(fake)  # (N, 1)
     loss, dlogits = loss_fn(logits)
     dfake = D.backward(dlogits, param_grads=False)  # (N, 784): dL/dG(z), D's grads untouched
     G.backward(dfake, input_grad=False)  # nobody needs dL/dz

@@ -53,6 +53,12 @@ def numerical_gradient(f, x, dout, h=1e-5):
             f"numerical_gradient: x of shape {x.shape} is not C-contiguous (a .T view?); "
             "nudge a contiguous array (x.copy()) and have f read that one"
         )
+    forward = f
+
+    def f():  # a copy: f may return a view of x (Flatten's output is one), which a nudge moves
+        out = forward()
+        return out.copy() if hasattr(out, "copy") else out  # a Python float needs none
+
     grad = xp.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writes reach x and grad
     for i in range(flat_x.size):

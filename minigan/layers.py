@@ -9,10 +9,20 @@ Every layer follows one contract (cs231n's, with micrograd's accumulating gradie
   ``forward`` overwrites it.
 - ``backward(dout)`` takes the upstream gradient dL/dout and returns ``dx = dL/dx``.
 
+- A layer that owns parameters takes ``backward(dout, param_grads=True, input_grad=True)``:
+  ``param_grads=False`` must leave ``grads`` untouched (the generator step backpropagates
+  through D without touching D's grads), ``input_grad=False`` may return None. Sequential
+  refuses, when it is built, a layer with parameters whose backward lacks ``param_grads``.
+  Layers without parameters (activations) keep the plain ``backward(dout)``.
+- ``train()`` and ``eval()`` set ``training``; only BatchNorm and Dropout behave differently.
+  ``buffers`` holds arrays that are state but not trained (BatchNorm's running statistics).
+
 Shapes use ``N`` for the batch size: Dense maps ``(N, D_in) -> (N, D_out)``; activations keep
-any shape. Derivations: lessons/04_backprop_layers.md.
+any shape. Derivations: lessons/04_backprop_layers.md; BatchNorm: lessons/12_convolutions.md.
 """
 
+import contextlib
+import inspect
 import math
 from typing import NamedTuple
 
@@ -30,13 +40,26 @@ class Param(NamedTuple):
 class Layer:
     """Base class: empty ``params``/``grads``, ``zero_grad`` and ``parameters``."""
 
+    uses_batch_statistics = False  # True where one row's output depends on the other rows
+
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.buffers = {}  # state that is saved but not trained (BatchNorm's running stats)
         self.cache = None
+        self.training = True
 
     def __call__(self, x):
         return self.forward(x)
+
+    def train(self, mode=True):
+        """Training mode (the default): BatchNorm uses batch statistics, Dropout drops."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: BatchNorm uses its running statistics, Dropout passes x through."""
+        return self.train(False)
 
     def parameters(self):
         """The list of ``Param(name, data, grad)`` to hand to an optimizer."""
@@ -204,21 +227,47 @@ class Sigmoid(Layer):
         return dout * out * (1 - out)
 
 
+def takes_param_grads(layer):
+    """True when ``layer.backward`` accepts the ``param_grads`` keyword (see the contract above)."""
+    try:
+        names = inspect.signature(layer.backward).parameters
+    except (TypeError, ValueError):  # a builtin or something without a signature
+        return False
+    return "param_grads" in names
+
+
 class Sequential(Layer):
     """Layers applied in order; backward runs them in reverse.
 
     ``params`` and ``grads`` hold every layer's arrays under keys ``"<index>.<name>"``
     (``"0.W"``, ``"0.b"``, ``"2.W"``, ...), the same arrays the layers own, so optimizers,
-    checkpoints and the layers all see one copy.
+    checkpoints and the layers all see one copy; ``buffers`` likewise (``"2.running_mean"``).
+
+    Raises TypeError for a layer that owns parameters but whose ``backward`` has no
+    ``param_grads`` keyword: ``backward(dout, param_grads=False)`` could not keep its promise
+    to leave every ``grads`` array untouched.
     """
 
     def __init__(self, *layers):
         super().__init__()
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
+            if layer.params and not takes_param_grads(layer):
+                raise TypeError(
+                    f"Sequential: layer {i}, {layer!r}, owns parameters {sorted(layer.params)} "
+                    "but its backward takes no param_grads keyword. The generator step calls "
+                    "D.backward(dout, param_grads=False) to leave D's grads untouched, which "
+                    "this layer could not honour. Write its backward as "
+                    "backward(self, dout, param_grads=True, input_grad=True), adding into "
+                    "grads only when param_grads is true (input_grad=False may return None)."
+                )
             for k in layer.params:
                 self.params[f"{i}.{k}"] = layer.params[k]
                 self.grads[f"{i}.{k}"] = layer.grads[k]
+            for k, a in getattr(layer, "buffers", {}).items():
+                self.buffers[f"{i}.{k}"] = a
+        self.uses_batch_statistics = any(getattr(layer, "uses_batch_statistics", False)
+                                         for layer in self.layers)
 
     def __repr__(self):
         return "Sequential(" + ", ".join(repr(layer) for layer in self.layers) + ")"
@@ -228,6 +277,14 @@ class Sequential(Layer):
 
     def __len__(self):
         return len(self.layers)
+
+    def train(self, mode=True):
+        """Set every layer (nested ones too) to training mode, or to evaluation mode."""
+        super().train(mode)
+        for layer in self.layers:
+            if hasattr(layer, "train"):  # a learner's activation need not have one
+                layer.train(mode)
+        return self
 
     def forward(self, x):
         for layer in self.layers:
@@ -239,13 +296,241 @@ class Sequential(Layer):
 
         ``param_grads=False``: compute only dx, leaving every ``grads`` array untouched.
         ``input_grad=False``: skip the first layer's dx, which nobody uses, and return None.
+        Layers with parameters get both keywords (Sequential checked they take them); layers
+        without parameters are called as ``backward(dout)``.
         """
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
-            if isinstance(layer, (Dense, Sequential)):  # the layers with params (maybe nested)
-                dout = layer.backward(
-                    dout, param_grads=param_grads, input_grad=input_grad or i > 0
-                )
+            if layer.params:
+                # dx is needed if the caller wants it or a layer before this one has params
+                # (D's first Conv2D follows a Reshape: its dx, a col2im, would go unused)
+                needed = input_grad or any(earlier.params for earlier in self.layers[:i])
+                dout = layer.backward(dout, param_grads=param_grads, input_grad=needed)
+                if not needed:
+                    return None
             else:
                 dout = layer.backward(dout)
         return dout if input_grad else None  # None even when the first layer is an activation
+
+
+def walk(layer):
+    """layer and, for a Sequential, every layer inside it (depth first)."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from walk(inner)
+
+
+@contextlib.contextmanager
+def frozen_running_stats(net):
+    """Within the block, BatchNorm layers in net keep their running statistics as they are.
+
+    They still normalise with the batch's own statistics in training mode, so the forward
+    pass is unchanged; only the update of ``running_mean``/``running_var`` is skipped. The
+    generator step uses it: it reads D and must leave every part of D as it found it.
+    """
+    norms = [layer for layer in walk(net) if isinstance(layer, BatchNorm)]
+    before = [layer.update_running_stats for layer in norms]
+    for layer in norms:
+        layer.update_running_stats = False
+    try:
+        yield net
+    finally:
+        for layer, flag in zip(norms, before):
+            layer.update_running_stats = flag
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over (N, C) or (N, C, H, W) inputs, one mean and variance per channel.
+
+    Training mode: ``x_hat = (x - mean) / sqrt(var + eps)``, ``out = gamma * x_hat + beta``,
+    mean and (biased) var over every axis but C (n values per channel), and the running
+    estimates move as torch moves them::
+
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)  # unbiased
+
+    Evaluation mode normalises with the running estimates instead. Backward, in its compact
+    form (lessons/12_convolutions.md), with sums over the n values of each channel::
+
+        dx = gamma / (n * sqrt(var + eps)) * (n * dout - sum(dout) - x_hat * sum(dout * x_hat))
+        dgamma = sum(dout * x_hat),  dbeta = sum(dout)
+
+    Initialised like torch.nn.BatchNorm2d: gamma = 1, beta = 0, running_mean = 0, running_var = 1.
+    """
+
+    uses_batch_statistics = True
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype="float32"):
+        super().__init__()
+        xp = backend.xp
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.params["gamma"] = xp.ones(num_features, dtype=dtype)
+        self.params["beta"] = xp.zeros(num_features, dtype=dtype)
+        self.grads["gamma"] = xp.zeros_like(self.params["gamma"])
+        self.grads["beta"] = xp.zeros_like(self.params["beta"])
+        # updated in place, so buffers["running_mean"] and the attribute stay one array
+        self.running_mean = self.buffers["running_mean"] = xp.zeros(num_features, dtype=dtype)
+        self.running_var = self.buffers["running_var"] = xp.ones(num_features, dtype=dtype)
+        self.update_running_stats = True  # False inside frozen_running_stats(...)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.num_features})"
+
+    def _axes(self, x):
+        """The axes a channel's statistics run over and the (1, C[, 1, 1]) shape of per-channel
+        arrays, for x (N, C) or (N, C, H, W)."""
+        if x.ndim == 2:
+            return (0,), (1, self.num_features)
+        return (0, 2, 3), (1, self.num_features, 1, 1)
+
+    def forward(self, x):
+        backend.check_array(x, f"{self!r}.forward")
+        if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}.forward: expected x of shape (N, {self.num_features}) "
+                             f"or (N, {self.num_features}, H, W), received {x.shape}")
+        xp = backend.xp
+        axes, shape = self._axes(x)
+        n = x.size // self.num_features  # values per channel
+        if self.training:
+            if n < 2:
+                raise ValueError(f"{self!r}.forward: training mode needs more than one value "
+                                 f"per channel, got input {x.shape} (as torch)")
+            mean = x.mean(axis=axes, keepdims=True)  # (1, C[, 1, 1])
+            centered = x - mean
+            var = (centered * centered).mean(axis=axes, keepdims=True)  # biased, for x_hat
+            if self.update_running_stats:
+                m = self.momentum
+                self.running_mean *= 1 - m
+                self.running_mean += m * mean.reshape(-1)
+                self.running_var *= 1 - m
+                self.running_var += (m * n / (n - 1)) * var.reshape(-1)  # the unbiased estimate
+        else:
+            centered = x - self.running_mean.reshape(shape)
+            var = self.running_var.reshape(shape)
+        inv_std = 1 / xp.sqrt(var + self.eps)  # (1, C[, 1, 1])
+        x_hat = centered * inv_std
+        self.cache = (x_hat, inv_std, self.training)  # overwritten by the next forward
+        return self.params["gamma"].reshape(shape) * x_hat + self.params["beta"].reshape(shape)
+
+    def backward(self, dout, param_grads=True, input_grad=True):
+        """dout: x's shape -> dx: x's shape. Adds into grads["gamma"], grads["beta"].
+
+        ``param_grads=False`` leaves ``grads`` untouched; ``input_grad=False`` returns None.
+        """
+        if self.cache is None:
+            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
+        x_hat, inv_std, training = self.cache
+        if dout.shape != x_hat.shape:
+            raise ValueError(f"{self!r}.backward: expected dout of shape {x_hat.shape}, "
+                             f"received {dout.shape}")
+        axes, shape = self._axes(dout)
+        sum_dout = dout.sum(axis=axes, keepdims=True)  # (1, C[, 1, 1])
+        sum_dout_xhat = (dout * x_hat).sum(axis=axes, keepdims=True)
+        if param_grads:
+            self.grads["gamma"] += sum_dout_xhat.reshape(-1)  # dgamma = sum(dout * x_hat)
+            self.grads["beta"] += sum_dout.reshape(-1)  # dbeta = sum(dout)
+        if not input_grad:
+            return None
+        scale = self.params["gamma"].reshape(shape) * inv_std  # gamma / sqrt(var + eps)
+        if not training:  # running statistics are constants: x -> out is affine per channel
+            return dout * scale
+        n = dout.size // self.num_features
+        return (scale / n) * (n * dout - sum_dout - x_hat * sum_dout_xhat)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training mode ``out = x * keep / (1 - p)``, keep ~ Bernoulli(1 - p).
+
+    Evaluation mode passes x through unchanged (the 1 / (1 - p) in training keeps the expected
+    output equal to x, so nothing needs rescaling at test time). ``dx = dout * keep / (1 - p)``.
+    ``forward(x, mask=keep)`` uses the given 0/1 mask of x's shape instead of drawing one (parity
+    tests feed torch's; evaluation mode ignores it). Masks are drawn from ``rng``, an explicit
+    generator.
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+        self.rng = backend.default_rng(None) if rng is None else rng
+        self.shape = None  # x's shape at the last forward (eval mode caches no mask)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.p})"
+
+    def forward(self, x, mask=None):
+        backend.check_array(x, f"{self!r}.forward")
+        if not self.training:
+            self.cache = None  # backward passes dout through
+            self.shape = x.shape
+            return x
+        if mask is None:
+            mask = self.rng.random(x.shape) >= self.p  # keep with probability 1 - p
+        elif mask.shape != x.shape:
+            raise ValueError(f"{self!r}.forward: mask of shape {mask.shape} for x {x.shape}")
+        scale = mask.astype(x.dtype)
+        if self.p < 1:  # p = 1 drops everything: the mask is all zeros, nothing to rescale
+            scale *= 1 / (1 - self.p)
+        self.cache = scale  # overwritten by the next forward
+        self.shape = x.shape
+        return x * scale
+
+    def backward(self, dout):
+        if self.cache is None:
+            if dout.shape != self.shape:
+                raise ValueError(f"{self!r}.backward: dout {dout.shape} does not match the "
+                                 "last forward (or no forward yet)")
+            return dout
+        return dout * self._cached(dout)
+
+
+class Flatten(Layer):
+    """(N, C, H, W) (or any (N, ...)) -> (N, C * H * W); backward reshapes dout back."""
+
+    def __repr__(self):
+        return "Flatten()"
+
+    def forward(self, x):
+        backend.check_array(x, f"{self!r}.forward")
+        self.cache = x.shape  # overwritten by the next forward
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        if self.cache is None:
+            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
+        n, rest = self.cache[0], math.prod(self.cache[1:])
+        if dout.shape != (n, rest):
+            raise ValueError(f"{self!r}.backward: expected dout of shape {(n, rest)}, "
+                             f"received {dout.shape}")
+        return dout.reshape(self.cache)
+
+
+class Reshape(Layer):
+    """(N, D) -> (N, *shape), with D = prod(shape); backward reshapes dout back.
+
+    ``Reshape((128, 7, 7))`` turns the generator's Dense output into 128 images of 7 x 7.
+    """
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"Reshape({self.shape})"
+
+    def forward(self, x):
+        backend.check_array(x, f"{self!r}.forward")
+        if math.prod(x.shape[1:]) != math.prod(self.shape):
+            raise ValueError(f"{self!r}.forward: cannot reshape {x.shape} to "
+                             f"(N, {', '.join(map(str, self.shape))})")
+        self.cache = x.shape  # overwritten by the next forward
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, dout):
+        if self.cache is None:
+            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
+        if dout.shape != (self.cache[0], *self.shape):
+            raise ValueError(f"{self!r}.backward: expected dout of shape "
+                             f"{(self.cache[0], *self.shape)}, received {dout.shape}")
+        return dout.reshape(self.cache)

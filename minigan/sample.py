@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, checkpoint, data, pictures
-from minigan.gan import make_generator, sample_noise
+from minigan.gan import make_dcgan_generator, make_generator, sample_noise
 
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
@@ -28,23 +28,31 @@ def load_generator(run_dir):
     run_dir = Path(run_dir)
     cfg = checkpoint.read_config(run_dir)
     latent_dim, hidden = cfg.get("latent_dim"), cfg.get("g_hidden")
+    model = cfg.get("model", "mlp")  # runs from before --model existed were MLP runs
     widths = [latent_dim] + (hidden if isinstance(hidden, list) else [None])
     if not (all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 100_000
                 for w in widths) and isinstance(cfg.get("slope"), (int, float))
-            and cfg.get("dtype") in ("float32", "float64")):
+            and cfg.get("dtype") in ("float32", "float64") and model in ("mlp", "dcgan")):
         raise checkpoint.CheckpointError(
-            f"{run_dir / 'config.json'}: latent_dim, g_hidden, slope or dtype is missing or "
-            "invalid. The file is damaged: restore it from a copy of the run."
+            f"{run_dir / 'config.json'}: model, latent_dim, g_hidden, slope or dtype is missing "
+            "or invalid. The file is damaged: restore it from a copy of the run."
         )
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
-    G = make_generator(latent_dim, tuple(hidden), 784, cfg["slope"],
-                       backend.default_rng(0), cfg["dtype"])  # init is overwritten below
+    rng = backend.default_rng(0)  # the initialisation is overwritten below
+    if model == "dcgan":
+        G = make_dcgan_generator(latent_dim, rng=rng, dtype=cfg["dtype"])
+    else:
+        G = make_generator(latent_dim, tuple(hidden), 784, cfg["slope"], rng, cfg["dtype"])
     checkpoint.restore_network("G", G, arrays, run_dir / "checkpoint.npz")
+    G.eval()  # samples come from G in evaluation mode, as train_mnist.py's epoch grids do
     return G, cfg
 
 
 def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000):
-    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk."""
+    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk.
+
+    G should be in evaluation mode (load_generator sets it): then BatchNorm uses its running
+    statistics, each image depends on its own z only, and the chunk size changes nothing."""
     rng = backend.default_rng(seed)
     out = []
     for start in range(0, n, chunk):

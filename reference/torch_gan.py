@@ -16,11 +16,18 @@ Two ways to use it:
 
     # standalone, on MNIST
     python -m reference.torch_gan --epochs 1 --out runs/torch_gan
+    python -m reference.torch_gan --model dcgan --epochs 1 --out runs/torch_dcgan
+
+The DCGAN (``--model dcgan``, ``make_dcgan_generator``/``make_dcgan_discriminator``) is
+minigan.gan's, layer for layer: nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d. Its G step keeps
+D's BatchNorm running statistics as they are (``frozen_running_stats``: momentum 0 for the step),
+as minigan's generator_step does; plain PyTorch code would let them move in D's forward there.
 
 Needs PyTorch: ``pip install -e '.[reference]'``.
 """
 
 import argparse
+import contextlib
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,7 +39,10 @@ from torch import nn
 from minigan import backend
 from minigan.data import load_mnist, to_model_input, to_pixels
 from minigan.gan import StepMetrics
-from minigan.layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
+from minigan.conv import Conv2D, ConvTranspose2D
+from minigan.layers import (
+    BatchNorm, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh,
+)
 from minigan.pictures import save_grid
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -64,9 +74,63 @@ def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, dtype="fl
     return nn.Sequential(*layers).to(torch_dtype(dtype))
 
 
+def make_dcgan_generator(latent_dim=100, channels=(128, 64), dtype="float32"):
+    """G of the DCGAN, as ``minigan.gan.make_dcgan_generator``: z -> (N, 784) in [-1, 1]."""
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Linear(latent_dim, c1 * 7 * 7), nn.Unflatten(1, (c1, 7, 7)),
+        nn.BatchNorm2d(c1), nn.ReLU(),
+        nn.ConvTranspose2d(c1, c2, 5, stride=2, padding=2, output_padding=1),  # 7 -> 14
+        nn.BatchNorm2d(c2), nn.ReLU(),
+        nn.ConvTranspose2d(c2, 1, 5, stride=2, padding=2, output_padding=1),  # 14 -> 28
+        nn.Tanh(), nn.Flatten(),
+    ).to(torch_dtype(dtype))
+
+
+def make_dcgan_discriminator(channels=(64, 128), slope=0.2, dtype="float32"):
+    """D of the DCGAN, as ``minigan.gan.make_dcgan_discriminator``: (N, 784) -> logit (N, 1)."""
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, c1, 5, stride=2, padding=2), nn.LeakyReLU(slope), nn.BatchNorm2d(c1),
+        nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.BatchNorm2d(c2), nn.LeakyReLU(slope),
+        nn.Flatten(), nn.Linear(c2 * 7 * 7, 1),
+    ).to(torch_dtype(dtype))
+
+
+@contextlib.contextmanager
+def frozen_running_stats(net):
+    """Within the block, net's BatchNorm layers normalise by batch statistics as usual but keep
+    their running statistics (momentum 0: running = 1 * running + 0 * batch), like
+    ``minigan.layers.frozen_running_stats``."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    before = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield net
+    finally:
+        for m, momentum in zip(norms, before):
+            m.momentum = momentum
+
+
 def _describe_torch(module):
     if isinstance(module, nn.Linear):
         return f"Linear({module.in_features}, {module.out_features})"
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        extra = (f", output_padding={module.output_padding[0]}"
+                 if isinstance(module, nn.ConvTranspose2d) else "")
+        return (f"{type(module).__name__}({module.in_channels}, {module.out_channels}, "
+                f"{module.kernel_size[0]}, stride={module.stride[0]}, "
+                f"padding={module.padding[0]}{extra})")
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return f"BatchNorm({module.num_features}, momentum={module.momentum}, eps={module.eps})"
+    if isinstance(module, nn.Flatten):
+        return "Flatten()"
+    if isinstance(module, nn.Unflatten):
+        return f"Reshape({tuple(module.unflattened_size)})"
+    if isinstance(module, nn.Dropout):
+        return f"Dropout({module.p})"
     if isinstance(module, nn.LeakyReLU):
         return f"LeakyReLU({module.negative_slope})"
     if isinstance(module, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
@@ -77,6 +141,16 @@ def _describe_torch(module):
 def _describe_minigan(layer):
     if isinstance(layer, Dense):
         return f"Linear({layer.in_features}, {layer.out_features})"
+    if isinstance(layer, (Conv2D, ConvTranspose2D)):
+        extra = (f", output_padding={layer.output_padding}"
+                 if isinstance(layer, ConvTranspose2D) else "")
+        name = "Conv2d" if isinstance(layer, Conv2D) else "ConvTranspose2d"
+        return (f"{name}({layer.in_channels}, {layer.out_channels}, {layer.kernel_size}, "
+                f"stride={layer.stride}, padding={layer.padding}{extra})")
+    if isinstance(layer, BatchNorm):
+        return f"BatchNorm({layer.num_features}, momentum={layer.momentum}, eps={layer.eps})"
+    if isinstance(layer, (Flatten, Reshape, Dropout)):
+        return repr(layer)
     if isinstance(layer, ReLU):  # before LeakyReLU: ReLU is a LeakyReLU with slope 0
         return "ReLU()"
     if isinstance(layer, LeakyReLU):
@@ -90,9 +164,11 @@ def load_minigan_weights(torch_seq, minigan_seq):
     """Copy a minigan Sequential's weights into an ``nn.Sequential`` of the same architecture.
 
     minigan's Dense computes ``x @ W + b`` with W: (in, out); nn.Linear computes
-    ``x @ weight.T + bias`` with weight: (out, in), so ``weight = W.T``. Values are cast to the
-    torch network's dtype. Raises ValueError, listing both layer by layer, if the two
-    architectures differ (layer kinds, sizes or slopes).
+    ``x @ weight.T + bias`` with weight: (out, in), so ``weight = W.T``. Convolutions share
+    torch's shapes and copy as they are; BatchNorm's gamma, beta and running statistics go to
+    weight, bias, running_mean and running_var. Values are cast to the torch network's dtype.
+    Raises ValueError, listing both layer by layer, if the two architectures differ (layer
+    kinds, sizes or slopes).
     """
     ours = [_describe_torch(m) for m in torch_seq]
     theirs = [_describe_minigan(layer) for layer in minigan_seq.layers]
@@ -108,18 +184,47 @@ def load_minigan_weights(torch_seq, minigan_seq):
                 b = backend.to_host(layer.params["b"])  # (out,)
                 module.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))  # (out, in)
                 module.bias.copy_(torch.from_numpy(b))
+            elif isinstance(layer, (Conv2D, ConvTranspose2D)):  # torch's shapes already
+                module.weight.copy_(torch.from_numpy(backend.to_host(layer.params["W"])))
+                module.bias.copy_(torch.from_numpy(backend.to_host(layer.params["b"])))
+            elif isinstance(layer, BatchNorm):
+                module.weight.copy_(torch.from_numpy(backend.to_host(layer.params["gamma"])))
+                module.bias.copy_(torch.from_numpy(backend.to_host(layer.params["beta"])))
+                module.running_mean.copy_(torch.from_numpy(backend.to_host(layer.running_mean)))
+                module.running_var.copy_(torch.from_numpy(backend.to_host(layer.running_var)))
     return torch_seq
 
 
-def twin_of(minigan_seq, dtype=None):
+def twin_of(minigan_seq, dtype=None, input_ndim=2):
     """A new ``nn.Sequential`` mirroring a minigan Sequential layer by layer, with its weights.
 
-    dtype defaults to the minigan network's own (float32 or float64).
+    dtype defaults to the minigan network's own (float32 or float64). minigan's BatchNorm takes
+    (N, C) and (N, C, H, W) alike, torch has one class for each: the twin follows the number of
+    dimensions through the layers, starting from input_ndim (2 for (N, D) inputs).
     """
     modules = []
+    ndim = input_ndim
     for layer in minigan_seq.layers:
         if isinstance(layer, Dense):
             modules.append(nn.Linear(layer.in_features, layer.out_features))
+        elif isinstance(layer, Conv2D):
+            modules.append(nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                     layer.stride, layer.padding))
+        elif isinstance(layer, ConvTranspose2D):
+            modules.append(nn.ConvTranspose2d(layer.in_channels, layer.out_channels,
+                                              layer.kernel_size, layer.stride, layer.padding,
+                                              layer.output_padding))
+        elif isinstance(layer, BatchNorm):
+            kind = nn.BatchNorm2d if ndim == 4 else nn.BatchNorm1d
+            modules.append(kind(layer.num_features, eps=layer.eps, momentum=layer.momentum))
+        elif isinstance(layer, Flatten):
+            modules.append(nn.Flatten())
+            ndim = 2
+        elif isinstance(layer, Reshape):
+            modules.append(nn.Unflatten(1, layer.shape))
+            ndim = 1 + len(layer.shape)
+        elif isinstance(layer, Dropout):
+            modules.append(nn.Dropout(layer.p))
         elif isinstance(layer, ReLU):
             modules.append(nn.ReLU())
         elif isinstance(layer, LeakyReLU):
@@ -135,6 +240,8 @@ def twin_of(minigan_seq, dtype=None):
     twin = nn.Sequential(*modules)
     if dtype is not None:
         twin = twin.to(torch_dtype(dtype))
+    for module, layer in zip(twin, minigan_seq.layers):
+        module.train(getattr(layer, "training", True))  # BatchNorm and Dropout: the same mode
     return load_minigan_weights(twin, minigan_seq)
 
 
@@ -192,7 +299,8 @@ class TorchGAN:
         """
         z = self._tensor(z)
         self.opt_G.zero_grad()
-        logits = self.D(self.G(z))  # (N, 1)
+        with frozen_running_stats(self.D):  # as minigan: the G step leaves D's statistics
+            logits = self.D(self.G(z))  # (N, 1)
         if self.gen_loss == "nonsaturating":  # mean(-log D(G(z))): the fakes labelled real
             g_loss = self.bce(logits, torch.ones_like(logits))
         else:  # minimax: mean(log(1 - D(G(z)))) = -BCE(D(G(z)), 0)
@@ -227,6 +335,7 @@ class Config:
     """Defaults of the standalone run, in one place; every field is also a command-line flag."""
 
     device: str = "cpu"  # or "cuda"
+    model: str = "mlp"  # or "dcgan"
     epochs: int = 1
     batch_size: int = 64
     latent_dim: int = 100
@@ -243,7 +352,8 @@ class Config:
     out: str = "runs/torch_gan"
 
 
-CHOICES = {"device": ["cpu", "cuda"], "gen_loss": ["nonsaturating", "minimax"],
+CHOICES = {"device": ["cpu", "cuda"], "model": ["mlp", "dcgan"],
+           "gen_loss": ["nonsaturating", "minimax"],
            "dtype": list(DTYPES)}
 
 
@@ -277,8 +387,12 @@ def main(argv=None):
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x), batch_size=cfg.batch_size, shuffle=True,
         drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
-    G = make_generator(cfg.latent_dim, dtype=dtype).to(dev)
-    D = make_discriminator(dtype=dtype).to(dev)
+    if cfg.model == "dcgan":
+        G = make_dcgan_generator(cfg.latent_dim, dtype=dtype).to(dev)
+        D = make_dcgan_discriminator(dtype=dtype).to(dev)
+    else:
+        G = make_generator(cfg.latent_dim, dtype=dtype).to(dev)
+        D = make_discriminator(dtype=dtype).to(dev)
 
     gan = TorchGAN(G, D, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), gen_loss=cfg.gen_loss)
     fixed_z = torch.randn(64, cfg.latent_dim, dtype=dtype, device=dev)  # the same faces every epoch
@@ -296,8 +410,10 @@ def main(argv=None):
                 print(f"epoch {epoch} step {step:6d}  D loss {float(metrics.d_loss):.4f}  "
                       f"G loss {float(metrics.g_loss):.4f}  D(x) {float(metrics.d_real):.3f}  "
                       f"D(G(z)) {float(metrics.d_fake):.3f}")
+        gan.G.eval()  # BatchNorm with running statistics, as minigan samples
         with torch.no_grad():
             samples = gan.G(fixed_z).cpu().numpy()  # (64, 784)
+        gan.G.train()
         path = out / f"samples_epoch_{epoch:03d}.png"
         save_grid(path, to_pixels(samples))
         print(f"saved {path}")

@@ -131,6 +131,7 @@ class StrictArray(NDArrayOperatorsMixin):
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     flags = property(lambda self: self._a.flags)
+    strides = property(lambda self: self._a.strides)  # bytes, as cupy.ndarray.strides
     T = property(lambda self: StrictArray(self._a.T))  # a view
 
     def __repr__(self):
@@ -294,6 +295,7 @@ allclose = _numpy_function(np.allclose)
 array_equal = _numpy_function(np.array_equal)
 # Shapes and indices.
 reshape = _numpy_function(np.reshape)
+ascontiguousarray = _numpy_function(np.ascontiguousarray)
 transpose = _numpy_function(np.transpose)
 concatenate = _numpy_function(np.concatenate)
 stack = _numpy_function(np.stack)
@@ -311,6 +313,27 @@ def unravel_index(indices, shape):
             f"{type(indices).__name__}; unravel a host int with numpy.unravel_index"
         )
     return _call_numpy(np.unravel_index, (indices, shape), {})
+
+
+class _StrideTricks:
+    """``strict_xp.lib.stride_tricks``: ``as_strided``, as ``cupy.lib.stride_tricks`` has it."""
+
+    @staticmethod
+    def as_strided(x, shape=None, strides=None):
+        """A view of x with the given shape and byte strides (no copy); x must be ours."""
+        if not isinstance(x, StrictArray):
+            raise TypeError(f"strict_xp.as_strided: x must be a strict_xp array, got "
+                            f"{type(x).__module__}.{type(x).__name__}")
+        return StrictArray(np.lib.stride_tricks.as_strided(x._a, shape=shape, strides=strides))
+
+
+class _LibModule:
+    """``strict_xp.lib``: only ``stride_tricks``."""
+
+    stride_tricks = _StrideTricks()
+
+
+lib = _LibModule()
 
 
 class _Generator:

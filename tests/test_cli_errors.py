@@ -65,6 +65,7 @@ def run(trained, tmp_path):
 # (flags, words the message must contain). Each names the flag and the value.
 TRAIN_ROWS = {
     "device": (["--device", "tpu"], ["--device", "tpu", "cpu, gpu"]),
+    "model": (["--model", "gan"], ["--model", "gan", "mlp, dcgan"]),
     "epochs": (["--epochs", "-1"], ["--epochs", "-1", ">= 1"]),
     "batch_size": (["--batch-size", "0"], ["--batch-size", "0", ">= 1"]),
     "lr_g": (["--lr-g", "-1"], ["--lr-g", "-1", "> 0"]),
@@ -182,6 +183,7 @@ def is_number(v, lo, hi, lo_open=False):
 # The allowed values, written out here independently of train_mnist.RULES.
 SPEC = {
     "device": lambda v: v in ("cpu", "gpu") and type(v) is str,
+    "model": lambda v: v in ("mlp", "dcgan") and type(v) is str,
     "epochs": lambda v: is_int(v, 1), "batch_size": lambda v: is_int(v, 1),
     "k": lambda v: is_int(v, 1), "log_every": lambda v: is_int(v, 1),
     "sample_every": lambda v: is_int(v, 1), "limit": lambda v: is_int(v, 0),
