@@ -239,6 +239,11 @@ def validate(cfg, flags=None, config_file=None):
     return cfg
 
 
+# Settings added after the first release (0.1.0): a run folder made before one existed has no
+# entry for it in config.json, and resumes with its default (an MLP run, minigan's own code, no
+# scoring), which is what that run did.
+ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples")
+
 # What a checkpoint's arrays depend on: these cannot change when resuming.
 ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
 # What may change when resuming; everything else must match the run's config.json.
@@ -291,7 +296,8 @@ def make_config(given, resume):
         raise RunError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
                        f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by default.")
     saved = checkpoint.read_config(run_dir)
-    saved.setdefault("model", "mlp")  # runs from before --model existed were MLP runs
+    for name in ADDED_SINCE_0_1:  # a run from before the setting existed had its default
+        saved.setdefault(name, Config.__dataclass_fields__[name].default)
     path = run_dir / "config.json"
     names = [f.name for f in fields(Config)]
     missing = [n for n in names if n not in saved]

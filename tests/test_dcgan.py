@@ -181,17 +181,27 @@ def test_unknown_model_is_a_clean_error(tmp_path, args, needles):
     assert folder_snapshot(tmp_path) == before  # nothing written
 
 
-def test_resuming_a_run_from_before_model_existed_is_an_mlp(tmp_path):
-    """config.json of older runs has no "model": they were MLP runs, and resume as one."""
+# The settings a run's config.json held in minigan 0.1.0, before --model, --homework and
+# --eval-every existed (train_mnist.py's Config at commit a295e80).
+SETTINGS_0_1 = ["device", "epochs", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "latent_dim",
+                "g_hidden", "d_hidden", "slope", "k", "gen_loss", "label_smoothing", "seed",
+                "dtype", "limit", "data_dir", "out", "log_every", "sample_every"]
+
+
+def test_resuming_a_run_from_minigan_0_1_keeps_what_it_did(tmp_path):
+    """A 0.1.0 config.json lacks the later settings: the run resumes as the MLP run it was,
+    on minigan's own code, without scoring."""
     run = train_mnist.main(["--limit", "64", "--batch-size", "32", "--g-hidden", "8",
                             "--d-hidden", "8", "--latent-dim", "4", "--epochs", "1",
                             "--out", str(tmp_path / "old")])
     config = json.loads((run / "config.json").read_text())
-    del config["model"]
-    (run / "config.json").write_text(json.dumps(config))
+    old = {name: config[name] for name in SETTINGS_0_1}
+    (run / "config.json").write_text(json.dumps(old))
     train_mnist.main(["--resume", str(run), "--epochs", "2"])
-    assert json.loads((run / "config.json").read_text())["model"] == "mlp"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["homework"], config["eval_every"]) == ("mlp", "", 0)
     assert checkpoint.load(run / "checkpoint.npz")[1]["epoch"] == 2
+    assert not (run / "eval.csv").exists()
 
 
 def test_twin_script_trains_the_dcgan(tmp_path):
