@@ -42,8 +42,10 @@ from minigan.gan import (
     sample_noise, train_step,
 )
 from minigan.homework import capstone
+from minigan.layers import Sequential
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
+from minigan.tricks import EMA, IMPROVED, InstanceNoise, instance_noise_std, set_instance_noise
 
 try:
     import fcntl  # POSIX file locks
@@ -80,6 +82,16 @@ class Config:
     homework: str = ""  # a homework folder: train on the learner's code (lessons/08_homework.md)
     eval_every: int = 0  # epochs between sample-quality scores (minigan.evaluate; 0: off)
     eval_samples: int = 10000  # samples each of those scores draws
+    # The tricks of --recipe improved (minigan/tricks.py, lessons/13_better_recipe.md); all off
+    # in the default recipe. The MLP's D takes all of them; the DCGAN takes ema and
+    # instance_noise only.
+    recipe: str = "default"  # "improved": the IMPROVED settings below, for those not given
+    ema: float = 0.0  # decay of an average of G's weights that draws the samples (0: off)
+    minibatch_std: int = 0  # 1: D sees the batch's feature standard deviation (Karras et al.)
+    pack: int = 1  # D judges this many samples at once (PacGAN; 1: off)
+    instance_noise: float = 0.0  # std of noise on D's inputs, annealed to 0 (0: off)
+    d_dropout: float = 0.0  # dropout after each of D's hidden layers (0: off)
+
 
 
 # ---- the allowed values of every setting, checked in one place: validate() ----------------
@@ -193,6 +205,16 @@ RULES = {
                                   "default, as each scoring costs about half an epoch"),
     "eval_samples": (integer(5)[0], "an integer >= 5: samples each --eval-every scoring draws "
                                     "(10000 for figures you compare)"),
+    "recipe": (one_of("default", "improved")[0],
+               "default (the paper's and the PyTorch twin's) or improved (sets " +
+               ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in IMPROVED.items()) +
+               " where not given; lessons/13_better_recipe.md)"),
+    "ema": ((lambda v: (type(v) in (int, float) and v == 0) or number(0, 1, lo_open=True)[0](v)),
+            "0 (off) or a decay in (0, 1), like 0.999"),
+    "minibatch_std": integer(0, 1),
+    "pack": integer(1, 64),
+    "instance_noise": number(0),
+    "d_dropout": number(0, 1),
 }
 
 
@@ -242,10 +264,14 @@ def validate(cfg, flags=None, config_file=None):
 # Settings added after the first release (0.1.0): a run folder made before one existed has no
 # entry for it in config.json, and resumes with its default (an MLP run, minigan's own code, no
 # scoring), which is what that run did.
-ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples")
+ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples", "recipe", "ema",
+                   "minibatch_std", "pack", "instance_noise", "d_dropout")
+# Settings of D that --model dcgan does not take (its D is convolutional: minigan/gan.py).
+MLP_ONLY = ("minibatch_std", "pack", "d_dropout")
 
 # What a checkpoint's arrays depend on: these cannot change when resuming.
-ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype")
+ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype", "ema",
+                "minibatch_std", "pack")
 # What may change when resuming; everything else must match the run's config.json.
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "homework",
              "eval_every", "eval_samples")
@@ -281,11 +307,11 @@ def make_config(given, resume):
     """The run's Config and folder: new from the flags, or the resumed run's with overrides.
     Reads, checks and writes nothing else; raises ConfigError or RunError."""
     if resume is None:
+        if given.get("recipe") == "improved":
+            given = {**IMPROVED, **given}  # flags given override the recipe's settings
         cfg = validate(Config(**given), flags=given)
+        check_combination(cfg)
         if cfg.homework:
-            if getattr(cfg, "model", "mlp") != "mlp":  # the homework writes the MLP's layers
-                raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
-                                  f"{show(cfg.model)} or --homework")
             capstone.load(cfg.homework)  # CapstoneError if the learner's code does not import
         run_dir = Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S"))
         refuse_existing_run(run_dir)
@@ -326,6 +352,31 @@ def make_config(given, resume):
             )
     saved.update(given)
     return validate(Config(**saved), flags=given, config_file=path), run_dir
+
+
+def check_combination(cfg):
+    """Raise ConfigError for settings that are each allowed but do not go together."""
+    tricks = [f for f in fields(Config) if f.name in ("recipe", "ema", *MLP_ONLY, "instance_noise")
+              and getattr(cfg, f.name) != f.default]
+    if cfg.homework:
+        if cfg.model != "mlp":  # the homework writes the MLP's layers
+            raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
+                              f"{show(cfg.model)} or --homework")
+        if tricks:  # the learner's make_discriminator has the default recipe's arguments
+            raise ConfigError(f"--homework trains the default recipe; drop --homework or "
+                              f"{flag(tricks[0].name)}")
+    if cfg.model == "dcgan":
+        for name in MLP_ONLY:
+            if getattr(cfg, name) != Config.__dataclass_fields__[name].default:
+                raise ConfigError(f"{flag(name)} applies to the MLP's D only; --model dcgan "
+                                  f"takes --ema and --instance-noise (drop {flag(name)})")
+    if cfg.batch_size % cfg.pack:
+        raise ConfigError(f"--pack {cfg.pack} needs a --batch-size divisible by it, not "
+                          f"{cfg.batch_size}: D judges {cfg.pack} samples at once")
+    if cfg.minibatch_std and cfg.batch_size // cfg.pack < 2:
+        raise ConfigError(f"--minibatch-std 1 needs at least 2 inputs of D per batch; "
+                          f"--batch-size {cfg.batch_size} with --pack {cfg.pack} gives "
+                          f"{cfg.batch_size // cfg.pack}")
 
 
 def refuse_existing_run(run_dir):
@@ -430,9 +481,18 @@ class Run:
         if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden, d_hidden unused)
             self.G = make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
             self.D = make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype)
+            if cfg.instance_noise:
+                self.D = Sequential(InstanceNoise(rng=rng), *self.D.layers)
         else:
             self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
-            self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype)
+            # D's tricks (the learner's make_discriminator, with --homework, takes none)
+            tricks = {} if cfg.homework else dict(
+                pack=cfg.pack, minibatch_std=bool(cfg.minibatch_std), dropout=cfg.d_dropout,
+                instance_noise=bool(cfg.instance_noise))
+            self.D = make_D(784, cfg.d_hidden, cfg.slope, rng, cfg.dtype, **tricks)
+        # --ema: an average of G's weights draws every sample (grids, scores, minigan.sample)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema else None
+        self.sampler = self.ema.net if self.ema else self.G
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_D = adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
@@ -460,11 +520,14 @@ class Run:
                   **checkpoint.optimizer_arrays("opt_G", self.opt_G),
                   **checkpoint.optimizer_arrays("opt_D", self.opt_D),
                   "fixed_z": self.fixed_z}
+        if self.ema:
+            arrays.update(checkpoint.network_arrays("G_ema", self.ema.net))
         if self.perm is not None:
             arrays["perm"] = self.perm
         meta = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step, "elapsed": self.elapsed,
                 "opt_G_t": self.opt_G.t, "opt_D_t": self.opt_D.t,
+                "ema_t": self.ema.t if self.ema else 0,
                 "rng": checkpoint.rng_state(self.rng), "device": backend.device,
                 "config": asdict(self.cfg)}
         checkpoint.save(self.checkpoint_path(), arrays, meta)
@@ -486,6 +549,9 @@ class Run:
         checkpoint.restore_network("D", self.D, arrays, path)
         checkpoint.restore_optimizer("opt_G", self.opt_G, arrays, meta["opt_G_t"])
         checkpoint.restore_optimizer("opt_D", self.opt_D, arrays, meta["opt_D_t"])
+        if self.ema:
+            checkpoint.restore_network("G_ema", self.ema.net, arrays, path)
+            self.ema.t = int(meta["ema_t"])
         self.fixed_z = backend.to_device(arrays["fixed_z"])
         self.perm = backend.to_device(arrays["perm"]) if "perm" in arrays else None
         self.epoch, self.step_in_epoch = int(meta["epoch"]), int(meta["step_in_epoch"])
@@ -500,9 +566,9 @@ class Run:
 
     def save_samples(self):
         """The fixed-noise grid of this epoch, the GIF of all of them, the final grid."""
-        self.G.eval()  # BatchNorm with running statistics: as minigan.sample draws them
-        pixels = data.to_pixels(backend.to_host(self.G.forward(self.fixed_z)))  # device -> host
-        self.G.train()
+        self.sampler.eval()  # BatchNorm with running statistics: as minigan.sample draws them
+        pixels = data.to_pixels(backend.to_host(self.sampler.forward(self.fixed_z)))  # -> host
+        self.G.train()  # the EMA's network stays in evaluation mode
         folder = self.dir / "samples"
         folder.mkdir(exist_ok=True)
         pictures.save_grid(folder / f"epoch_{self.epoch:03d}.png", pixels, nrow=8)
@@ -591,6 +657,7 @@ def train_loop(cfg, run, X, steps_per_epoch):
     if run.global_step:
         print(f"resuming {run_dir} at epoch {run.epoch + 1}, step {run.global_step}")
     real_target = 1.0 - cfg.label_smoothing
+    total_steps = cfg.epochs * steps_per_epoch  # instance noise reaches 0 here
     start_step = run.global_step
     session_start = start_time = time.perf_counter()
     with InterruptFlag() as interrupt:
@@ -609,9 +676,14 @@ def train_loop(cfg, run, X, steps_per_epoch):
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
                 step = run.train_step or train_step  # the learner's, with --homework
+                if cfg.instance_noise:
+                    set_instance_noise(run.D, instance_noise_std(
+                        cfg.instance_noise, run.global_step, total_steps))
                 metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k,
                                gen_loss=cfg.gen_loss, real_target=real_target,
                                latent_dim=cfg.latent_dim)
+                if run.ema:
+                    run.ema.update()
                 run.step_in_epoch += 1
                 run.global_step += 1
                 bar.update(1)
@@ -644,8 +716,10 @@ def train_loop(cfg, run, X, steps_per_epoch):
                 run.save_samples()
             if cfg.eval_every and (run.epoch % cfg.eval_every == 0 or run.epoch == cfg.epochs):
                 # eval.csv and quality.png; its own seeded noise, so training's stream is untouched
-                evaluate.log_quality(run_dir, run.G, cfg.latent_dim, cfg.dtype,
+                run.sampler.eval()  # as the grids and minigan.sample draw
+                evaluate.log_quality(run_dir, run.sampler, cfg.latent_dim, cfg.dtype,
                                      cfg.eval_samples, run.epoch, run.global_step)
+                run.G.train()
             pictures.save_curves(run_dir / "curves.png", read_rows(run_dir))
             run.elapsed += time.perf_counter() - start_time
             start_time = time.perf_counter()

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from minigan import backend
 from minigan.conv import Conv2D, ConvTranspose2D
 from minigan.layers import (
-    BatchNorm, Dense, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, frozen_running_stats,
+    BatchNorm, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, frozen_running_stats,
     sigmoid,
 )
 from minigan.losses import GENERATOR_LOSSES, bce_with_logits
+from minigan.tricks import InstanceNoise, MinibatchStd, Pack
 
 
 def make_generator(latent_dim=100, hidden=(256, 512, 1024), out_dim=784, slope=0.2,
@@ -32,13 +33,31 @@ def make_generator(latent_dim=100, hidden=(256, 512, 1024), out_dim=784, slope=0
 
 
 def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
-                       dtype="float32"):
-    """D: image (N, in_dim) -> logit (N, 1); Dense + LeakyReLU, no sigmoid (the loss applies it)."""
-    sizes = [in_dim, *hidden]
-    layers = []
+                       dtype="float32", pack=1, minibatch_std=False, dropout=0.0,
+                       instance_noise=False):
+    """D: image (N, in_dim) -> logit (N, 1); Dense + LeakyReLU, no sigmoid (the loss applies it).
+
+    The options of ``--recipe improved`` (minigan/tricks.py), all off by default:
+
+    - instance_noise: an InstanceNoise layer first, whose std the training loop sets;
+    - pack=m: D judges m samples at once, (N, in_dim) -> (N / m, m * in_dim) -> (N / m, 1);
+    - minibatch_std: the batch's mean feature standard deviation joins the last hidden
+      layer's features, (N, hidden[-1] + 1), before the final Dense;
+    - dropout=p: Dropout(p) after every hidden LeakyReLU.
+
+    InstanceNoise and Dropout draw from rng, so a checkpoint of rng's state covers them.
+    """
+    sizes = [in_dim * pack, *hidden]
+    layers = [InstanceNoise(rng=rng)] if instance_noise else []
+    if pack > 1:
+        layers.append(Pack(pack))
     for d_in, d_out in zip(sizes[:-1], sizes[1:]):
         layers += [Dense(d_in, d_out, rng=rng, dtype=dtype), LeakyReLU(slope)]
-    layers += [Dense(sizes[-1], 1, rng=rng, dtype=dtype)]
+        if dropout:
+            layers.append(Dropout(dropout, rng=rng))
+    if minibatch_std:
+        layers.append(MinibatchStd())
+    layers += [Dense(sizes[-1] + bool(minibatch_std), 1, rng=rng, dtype=dtype)]
     return Sequential(*layers)
 
 

@@ -3,8 +3,9 @@
     python -m minigan.sample RUN_DIR -n 10000 --out samples.npy   # uint8 pixels (N, 28, 28)
     python -m minigan.sample RUN_DIR -n 64 --out grid.png         # one PNG grid
 
-Loads RUN_DIR/config.json and the generator from RUN_DIR/checkpoint.npz; ``--seed`` makes
-the noise, and so the images, repeatable.
+Loads RUN_DIR/config.json and the generator from RUN_DIR/checkpoint.npz (the average of G's
+weights for a run trained with --ema, as its epoch grids); ``--seed`` makes the noise, and so
+the images, repeatable.
 """
 
 import argparse
@@ -43,7 +44,10 @@ def load_generator(run_dir):
         G = make_dcgan_generator(latent_dim, rng=rng, dtype=cfg["dtype"])
     else:
         G = make_generator(latent_dim, tuple(hidden), 784, cfg["slope"], rng, cfg["dtype"])
-    checkpoint.restore_network("G", G, arrays, run_dir / "checkpoint.npz")
+    # --ema: the run's samples come from the average of G's weights, saved as G_ema
+    # (minigan/tricks.py); its config.json says so
+    ema = cfg.get("ema", 0)
+    checkpoint.restore_network("G_ema" if ema else "G", G, arrays, run_dir / "checkpoint.npz")
     G.eval()  # samples come from G in evaluation mode, as train_mnist.py's epoch grids do
     return G, cfg
 

@@ -43,6 +43,7 @@ from minigan.gan import make_discriminator, make_generator, sample_noise, train_
 from minigan.layers import sigmoid  # noqa: E402
 from minigan.losses import GENERATOR_LOSSES  # noqa: E402
 from minigan.optim import Adam  # noqa: E402
+from minigan.tricks import EMA, IMPROVED, instance_noise_std, set_instance_noise  # noqa: E402
 
 
 def ring_means(n=8, radius=1.0):
@@ -99,8 +100,13 @@ def generate(G, n, latent_dim, rng, dataset):
 
 def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, beta1=0.5,
               k=1, gen_loss="nonsaturating", latent_dim=2, hidden=(128, 128), seed=0,
-              frame_every=0, on_frame=None, log_every=100):
+              frame_every=0, on_frame=None, log_every=100, ema=0.0, minibatch_std=False, pack=1,
+              instance_noise=0.0, d_dropout=0.0, label_smoothing=0.0):
     """Train minigan's MLP GAN on a 2-D mixture; returns (G, D, history).
+
+    ema, minibatch_std, pack, instance_noise, d_dropout and label_smoothing are the tricks of
+    train_mnist.py's --recipe improved (minigan/tricks.py), with the same meaning; with ema,
+    the averaged G is scored, drawn and returned (benchmarks/ablate_recipe.py).
 
     history: one dict per log step (step, d_loss, g_loss, d_real, d_fake, modes_covered,
     high_quality), scored on SCORE_SAMPLES samples. on_frame(step, G, D), if given, is called at
@@ -108,11 +114,14 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
     """
     rng = backend.default_rng(seed)
     G = make_generator(latent_dim, hidden, 2, rng=rng)
-    D = make_discriminator(2, hidden[::-1], rng=rng)
+    D = make_discriminator(2, hidden[::-1], rng=rng, pack=pack, minibatch_std=minibatch_std,
+                           dropout=d_dropout, instance_noise=bool(instance_noise))
     opt_G = Adam(G.parameters(), lr=lr_g, betas=(beta1, 0.999))
     opt_D = Adam(D.parameters(), lr=lr_d, betas=(beta1, 0.999))
     data_rng = np.random.default_rng(seed + 1)  # host generator of the real points
     score_rng = backend.default_rng(seed + 2)  # its own noise, so scoring changes nothing
+    average = EMA(G, ema) if ema else None
+    sampler = average.net if average else G  # the network that draws the scored samples
 
     def next_real():
         x = sample_mixture(data_rng, dataset, batch_size) / SCALE[dataset]
@@ -120,14 +129,17 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
 
     history = []
     if on_frame and frame_every:
-        on_frame(0, G, D)
+        on_frame(0, sampler, D)
     for step in range(1, steps + 1):
+        set_instance_noise(D, instance_noise_std(instance_noise, step - 1, steps))
         m = train_step(G, D, opt_G, opt_D, next_real, rng, k=k, gen_loss=gen_loss,
-                       latent_dim=latent_dim)
+                       real_target=1.0 - label_smoothing, latent_dim=latent_dim)
+        if average:
+            average.update()
         if step % log_every == 0 or step == steps:
             row = {"step": step, "d_loss": float(m.d_loss), "g_loss": float(m.g_loss),
                    "d_real": float(m.d_real), "d_fake": float(m.d_fake)}  # host syncs
-            scores = mode_scores(generate(G, SCORE_SAMPLES, latent_dim, score_rng, dataset),
+            scores = mode_scores(generate(sampler, SCORE_SAMPLES, latent_dim, score_rng, dataset),
                                  dataset)
             row.update(modes_covered=scores["modes_covered"], high_quality=scores["high_quality"])
             history.append(row)
@@ -135,8 +147,8 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
                 raise FloatingPointError(f"the loss became {row['d_loss']} (D) / "
                                          f"{row['g_loss']} (G) by step {step}")
         if on_frame and frame_every and step % frame_every == 0:
-            on_frame(step, G, D)
-    return G, D, history
+            on_frame(step, sampler, D)
+    return sampler, D, history
 
 
 # ---- pictures ------------------------------------------------------------------------------
@@ -216,6 +228,22 @@ def parse_args(argv):
     p.add_argument("--hidden", default="128,128",
                    help="hidden widths of G (D mirrors them) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--recipe", choices=("default", "improved"), default="default",
+                   help="improved: train_mnist.py's --recipe improved (its tricks and "
+                        "learning rates) where not given (default: %(default)s)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="decay of the average of G that draws the samples, 0: off "
+                        "(default: %(default)s)")
+    p.add_argument("--minibatch-std", type=int, choices=(0, 1), default=0,
+                   help="1: D sees the batch's feature std (default: %(default)s)")
+    p.add_argument("--pack", type=int, default=1,
+                   help="samples D judges at once (default: %(default)s)")
+    p.add_argument("--instance-noise", type=float, default=0.0,
+                   help="std of the noise on D's inputs, annealed to 0 (default: %(default)s)")
+    p.add_argument("--d-dropout", type=float, default=0.0,
+                   help="dropout after D's hidden layers (default: %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="real target 1 - this (default: %(default)s)")
     p.add_argument("--frames", type=int, default=10,
                    help="pictures over training, 0 for none (default: %(default)s)")
     p.add_argument("--out", default=None,
@@ -225,13 +253,27 @@ def parse_args(argv):
                    help="print modes_covered, modes_total, high_quality as one JSON object on "
                         "the last line")
     args = p.parse_args(argv)
-    for name in ("steps", "batch_size", "k", "latent_dim"):
+    if args.recipe == "improved":  # the settings of train_mnist.py's recipe, unless given
+        for name, value in IMPROVED.items():
+            if f"--{name.replace('_', '-')}" not in (argv if argv is not None else sys.argv):
+                setattr(args, name, value)
+    for name in ("steps", "batch_size", "k", "latent_dim", "pack"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     for name in ("lr_g", "lr_d"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value > 0):
             p.error(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    if args.batch_size % args.pack:
+        p.error(f"--pack {args.pack} needs a --batch-size divisible by it, not "
+                f"{args.batch_size}")
+    if not (args.ema == 0 or 0 < args.ema < 1):
+        p.error(f"--ema must be 0 (off) or in (0, 1), got {args.ema}")
+    for name in ("d_dropout", "label_smoothing"):
+        if not 0 <= getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(args, name)}")
+    if not (math.isfinite(args.instance_noise) and args.instance_noise >= 0):
+        p.error(f"--instance-noise must be a number >= 0, got {args.instance_noise}")
     if not 0 <= args.beta1 < 1:
         p.error(f"--beta1 must lie in [0, 1), got {args.beta1}")
     if not 0 <= args.frames <= args.steps:
@@ -276,7 +318,10 @@ def main(argv=None):
         G, D, history = train_toy(
             args.dataset, args.steps, args.batch_size, args.lr_g, args.lr_d, args.beta1, args.k,
             args.gen_loss, args.latent_dim, args.hidden, args.seed,
-            frame_every=args.steps // args.frames if args.frames else 0, on_frame=on_frame)
+            frame_every=args.steps // args.frames if args.frames else 0, on_frame=on_frame,
+            ema=args.ema, minibatch_std=bool(args.minibatch_std), pack=args.pack,
+            instance_noise=args.instance_noise, d_dropout=args.d_dropout,
+            label_smoothing=args.label_smoothing)
     except FloatingPointError as e:
         print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
               file=sys.stderr)

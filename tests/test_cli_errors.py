@@ -89,6 +89,12 @@ TRAIN_ROWS = {
     "homework": (["--homework", "{tmp}"], ["--homework", "minigan.homework start"]),
     "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
     "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
+    "recipe": (["--recipe", "better"], ["--recipe", "better", "default", "improved"]),
+    "ema": (["--ema", "1.0"], ["--ema", "1.0", "(0, 1)"]),
+    "minibatch_std": (["--minibatch-std", "2"], ["--minibatch-std", "2", "from 0 to 1"]),
+    "pack": (["--pack", "0"], ["--pack", "0", "from 1 to 64"]),
+    "instance_noise": (["--instance-noise", "-0.1"], ["--instance-noise", "-0.1", ">= 0"]),
+    "d_dropout": (["--d-dropout", "1"], ["--d-dropout", "1", "[0, 1)"]),
 }
 MORE_TRAIN_ROWS = [
     (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
@@ -97,6 +103,10 @@ MORE_TRAIN_ROWS = [
     (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
     (["--limit", "16"], ["--batch-size", "--limit"]),
     (["--resume", "{tmp}/nowhere"], ["--resume", "no run there"]),
+    (["--pack", "3"], ["--pack 3", "--batch-size", "32"]),  # 32 rows do not split in threes
+    (["--pack", "32", "--minibatch-std", "1"], ["--minibatch-std", "--pack 32", "gives 1"]),
+    (["--model", "dcgan", "--pack", "2"], ["--pack", "MLP", "--model dcgan"]),
+    (["--model", "dcgan", "--recipe", "improved"], ["--minibatch-std", "MLP", "--model dcgan"]),
     pytest.param(["--device", "gpu"], ["--device gpu", "--device cpu"],
                  marks=pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
                                           reason="CuPy is installed: --device gpu may work")),
@@ -188,6 +198,10 @@ SPEC = {
     "k": lambda v: is_int(v, 1), "log_every": lambda v: is_int(v, 1),
     "sample_every": lambda v: is_int(v, 1), "limit": lambda v: is_int(v, 0),
     "eval_every": lambda v: is_int(v, 0), "eval_samples": lambda v: is_int(v, 5),
+    "recipe": lambda v: v in ("default", "improved") and type(v) is str,
+    "ema": lambda v: v == 0 and type(v) in (int, float) or is_number(v, 0, 1, lo_open=True),
+    "minibatch_std": lambda v: is_int(v, 0, 1), "pack": lambda v: is_int(v, 1, 64),
+    "instance_noise": lambda v: is_number(v, 0, math.inf), "d_dropout": lambda v: is_number(v, 0, 1),
     "latent_dim": lambda v: is_int(v, 1, 100_000), "seed": lambda v: is_int(v, 0, 2**32 - 1),
     "lr_g": lambda v: is_number(v, 0, math.inf, lo_open=True),
     "lr_d": lambda v: is_number(v, 0, math.inf, lo_open=True),
