@@ -1,0 +1,284 @@
+"""The ablation behind --recipe improved: each trick alone, and the chosen combination, against the
+default recipe, on MNIST and on the 2-D lab, over several seeds.
+
+    python benchmarks/ablate_recipe.py                  # everything (about 2 hours on 2 cores)
+    python benchmarks/ablate_recipe.py --stage toy      # the 2-D lab only (a few minutes)
+    python benchmarks/ablate_recipe.py --report         # the tables from the runs done so far
+
+Stages (each skips the runs it finds finished in --out, so an interrupted ablation continues):
+
+- ``tricks``: train_mnist.py with one trick at a time, --epochs 5, scored after epoch 5;
+- ``long``: the default recipe and --recipe improved, --epochs 20, scored every 5 epochs;
+- ``toy``: python -m minigan.toy on the ring and the grid with the same variants;
+- ``speed``: seconds per training step of each recipe, alternating in one process.
+
+Each MNIST run is a subprocess of ``train_mnist.py --eval-every 5`` (10,000 samples scored by
+minigan.evaluate) with OPENBLAS_NUM_THREADS=1, --jobs at a time. The tables give mean +- sample
+standard deviation over the seeds, and are written to --out/ablation.md with every number in
+--out/results.json.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name -> the flags of train_mnist.py (and python -m minigan.toy) that make the variant
+VARIANTS = {
+    "default": [],
+    "ema": ["--ema", "0.999"],
+    "minibatch-std": ["--minibatch-std", "1"],
+    "pack-2": ["--pack", "2"],
+    "label-smoothing": ["--label-smoothing", "0.1"],
+    "instance-noise": ["--instance-noise", "0.1"],
+    "d-dropout": ["--d-dropout", "0.3"],
+    "ttur": ["--lr-d", "4e-4", "--lr-g", "1e-4"],
+    "improved": ["--recipe", "improved"],
+}
+TRICKS = [v for v in VARIANTS if v not in ("improved",)]  # "default" is the baseline
+LONG = ["default", "improved"]
+MNIST_FIELDS = ("fd", "class_entropy", "least_share", "most_share", "precision", "recall")
+TOY_FIELDS = ("modes_covered", "high_quality")
+
+
+def env():
+    # One BLAS thread per run: --jobs runs side by side share the cores without waiting on
+    # each other (on 2 cores, two 1-thread runs beat one 2-thread run at a time).
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
+
+
+def run_dir(out, variant, seed, epochs):
+    return out / f"{variant}-e{epochs}-s{seed}"
+
+
+def eval_rows(folder):
+    path = folder / "eval.csv"
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        return {int(float(r["epoch"])): {k: float(v) for k, v in r.items()}
+                for r in csv.DictReader(f)}
+
+
+def mnist_job(out, variant, seed, epochs):
+    """Train one variant (or find it trained); returns {epoch: scores}."""
+    folder = run_dir(out, variant, seed, epochs)
+    if epochs in eval_rows(folder):
+        return eval_rows(folder)
+    if folder.exists():  # an interrupted run: continue it
+        cmd = [sys.executable, "train_mnist.py", "--resume", str(folder)]
+        if not (folder / "checkpoint.npz").exists():
+            raise SystemExit(f"{folder} holds no checkpoint: delete it and rerun")
+    else:
+        cmd = [sys.executable, "train_mnist.py", *VARIANTS[variant], "--seed", str(seed),
+               "--epochs", str(epochs), "--eval-every", "5", "--out", str(folder)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    print(f"  {folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return eval_rows(folder)
+
+
+def toy_job(out, variant, seed, dataset):
+    folder = out / "toy" / f"{dataset}-{variant}-s{seed}"
+    result = folder / "result.json"
+    if not result.exists():
+        cmd = [sys.executable, "-m", "minigan.toy", "--dataset", dataset, "--seed", str(seed),
+               "--frames", "0", "--out", str(folder), *VARIANTS[variant]]
+        done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    r = json.loads(result.read_text())
+    return {"modes_covered": r["modes_covered"], "modes_total": r["modes_total"],
+            "high_quality": r["high_quality"]}
+
+
+def speed(variants, steps=300, repeats=3):
+    """Seconds per step of each recipe, best of `repeats`, alternating recipes in one process:
+    a recipe's time is measured under the same machine load as the others'."""
+    sys.path.insert(0, str(ROOT))
+    import numpy as np  # noqa: F401  (BLAS threads: the caller's environment)
+
+    import train_mnist as tm
+    from minigan import backend, data
+    from minigan.gan import train_step
+    from minigan.tricks import IMPROVED, instance_noise_std, set_instance_noise
+
+    backend.use("cpu")
+    images, _ = data.load_mnist("train")
+    X = backend.to_device(data.to_model_input(images[:64 * steps], "float32"))
+    best = {v: float("inf") for v in variants}
+    for _ in range(repeats):
+        for v in variants:
+            given, _ = tm.parse_args(VARIANTS[v])
+            if given.get("recipe") == "improved":
+                given = {**IMPROVED, **given}
+            cfg = tm.Config(**given)
+            run = tm.Run(cfg, Path("/nonexistent"), resume=False)  # writes nothing
+            batches = iter(range(steps))
+
+            def next_real():
+                i = next(batches)
+                return X[i * 64:(i + 1) * 64]
+
+            start = time.perf_counter()
+            for step in range(steps):
+                if cfg.instance_noise:
+                    set_instance_noise(run.D, instance_noise_std(cfg.instance_noise, step,
+                                                                 steps))
+                train_step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=1,
+                           gen_loss=cfg.gen_loss, real_target=1 - cfg.label_smoothing,
+                           latent_dim=cfg.latent_dim)
+                if run.ema:
+                    run.ema.update()
+            best[v] = min(best[v], (time.perf_counter() - start) / steps)
+    return best
+
+
+def summary(values):
+    if not values:
+        return None
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": mean, "sd": sd, "n": len(values), "values": values}
+
+
+def fmt(s, digits=2, pct=False):
+    if s is None:
+        return "-"
+    if pct:
+        return f"{100 * s['mean']:.1f} ± {100 * s['sd']:.1f}%"
+    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
+
+
+def collect(out, seeds):
+    """Every finished result under out: {table: {variant: {field: summary}}}."""
+    res = {"mnist_5": {}, "mnist_20": {}, "toy_ring": {}, "toy_grid": {}}
+    for variant in VARIANTS:
+        for key, epochs_run, epoch in (("mnist_5", 5, 5), ("mnist_5", 20, 5),
+                                       ("mnist_20", 20, 20)):
+            rows = [eval_rows(run_dir(out, variant, s, epochs_run)).get(epoch) for s in seeds]
+            rows = [r for r in rows if r]
+            if rows and variant not in res[key]:
+                res[key][variant] = {f: summary([r[f] for r in rows]) for f in MNIST_FIELDS}
+        for dataset in ("ring", "grid"):
+            rows = []
+            for s in seeds:
+                p = out / "toy" / f"{dataset}-{variant}-s{s}" / "result.json"
+                if p.exists():
+                    rows.append(json.loads(p.read_text()))
+            if rows:
+                res[f"toy_{dataset}"][variant] = {
+                    "modes_covered": summary([r["modes_covered"] for r in rows]),
+                    "modes_total": rows[0]["modes_total"],
+                    "high_quality": summary([r["high_quality"] for r in rows])}
+    speed_file = out / "speed.json"
+    if speed_file.exists():
+        res["speed"] = json.loads(speed_file.read_text())
+    return res
+
+
+def report(out, seeds):
+    res = collect(out, seeds)
+    lines = [f"Seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation over the "
+             "seeds (n = runs found). MNIST scores: minigan.evaluate on 10,000 samples "
+             "(FD floor about 3.1).", ""]
+    for key, title in (("mnist_5", "MNIST after 5 epochs"), ("mnist_20", "MNIST after 20 epochs")):
+        if not res[key]:
+            continue
+        lines += [f"### {title}", "",
+                  "| variant | n | Fréchet distance | class entropy | least digit | most digit "
+                  "| precision | recall |", "|---|---|---|---|---|---|---|---|"]
+        for v, s in res[key].items():
+            lines.append(f"| {v} | {s['fd']['n']} | {fmt(s['fd'], 1)} | "
+                         f"{fmt(s['class_entropy'], 3)} | {fmt(s['least_share'], pct=True)} | "
+                         f"{fmt(s['most_share'], pct=True)} | {fmt(s['precision'], 3)} | "
+                         f"{fmt(s['recall'], 3)} |")
+        lines.append("")
+    for dataset in ("ring", "grid"):
+        rows = res[f"toy_{dataset}"]
+        if not rows:
+            continue
+        lines += [f"### 2-D lab, {dataset} (python -m minigan.toy, 4000 steps)", "",
+                  "| variant | n | modes covered | per seed | high quality |",
+                  "|---|---|---|---|---|"]
+        for v, s in rows.items():
+            per_seed = ", ".join(str(int(c)) for c in s["modes_covered"]["values"])
+            lines.append(f"| {v} | {s['modes_covered']['n']} | "
+                         f"{fmt(s['modes_covered'], 1)} of {s['modes_total']} | {per_seed} | "
+                         f"{fmt(s['high_quality'], pct=True)} |")
+        lines.append("")
+    if "speed" in res:
+        sp = res["speed"]
+        base = sp["seconds_per_step"]["default"]
+        lines += ["### Speed (seconds per training step at batch 64, best of 3, one process)",
+                  "", "| variant | ms per step | vs default |", "|---|---|---|"]
+        for v, t in sp["seconds_per_step"].items():
+            lines.append(f"| {v} | {1000 * t:.1f} | {t / base:.2f}x |")
+        lines += ["", f"Measured {sp['when']} on {sp['machine']}.", ""]
+    text = "\n".join(lines)
+    (out / "ablation.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(text)
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", choices=("all", "tricks", "long", "toy", "speed"), default="all")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: %(default)s)")
+    p.add_argument("--variants", default="",
+                   help="comma-separated subset of " + ", ".join(VARIANTS) + " (default: all)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    p.add_argument("--out", default="runs/ablation", help="(default: %(default)s)")
+    p.add_argument("--report", action="store_true", help="only print the tables")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    if not out.is_absolute():
+        out = ROOT / out
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = args.variants.split(",") if args.variants else list(VARIANTS)
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
+    if args.report:
+        report(out, seeds)
+        return 0
+    jobs = []
+    if args.stage in ("all", "long"):  # the long runs first: they are scored at 5 epochs too
+        jobs += [(mnist_job, (out, v, s, 20)) for s in seeds for v in LONG if v in chosen]
+    if args.stage in ("all", "tricks"):
+        jobs += [(mnist_job, (out, v, s, 5)) for s in seeds for v in TRICKS
+                 if v in chosen and v not in LONG]
+    if args.stage in ("all", "toy"):
+        jobs += [(toy_job, (out, v, s, d)) for d in ("ring", "grid") for s in seeds
+                 for v in VARIANTS if v in chosen]
+    print(f"{len(jobs)} runs, {args.jobs} at a time, in {out}", flush=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for f in [pool.submit(fn, *a) for fn, a in jobs]:
+            f.result()
+    if args.stage in ("all", "speed"):
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
+        names = [v for v in VARIANTS if v in chosen]
+        sp = speed(names)
+        (out / "speed.json").write_text(json.dumps({
+            "seconds_per_step": sp, "when": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} CPU cores, OPENBLAS_NUM_THREADS="
+                       f"{os.environ['OPENBLAS_NUM_THREADS']}"}, indent=1))
+    report(out, seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
