@@ -37,7 +37,7 @@ VARIANTS = {
     "ema": ["--ema", "0.999"],
     "minibatch-std": ["--minibatch-std", "1"],
     "pack-2": ["--pack", "2"],
-    "label-smoothing": ["--label-smoothing", "0.1"],
+    "label-smoothing": ["--label-smoothing", "0.2"],
     "instance-noise": ["--instance-noise", "0.1"],
     "d-dropout": ["--d-dropout", "0.3"],
     "ttur": ["--lr-d", "4e-4", "--lr-g", "1e-4"],

@@ -30,7 +30,7 @@ from minigan.layers import Layer, walk
 # --recipe improved (train_mnist.py and python -m minigan.toy): the combination that
 # benchmarks/ablate_recipe.py measured best (BENCHMARKS.md, "A better recipe"). Flags given on
 # the command line override these.
-IMPROVED = {"ema": 0.999, "minibatch_std": 1, "pack": 2, "lr_d": 4e-4, "lr_g": 1e-4}
+IMPROVED = {"pack": 2, "minibatch_std": 1, "label_smoothing": 0.2, "ema": 0.999}
 
 
 class MinibatchStd(Layer):
