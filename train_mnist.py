@@ -502,6 +502,9 @@ class Run:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.perm = None  # this epoch's order, None until drawn
         self.elapsed = 0.0  # training seconds, over every session of this run
+        # --instance-noise anneals to 0 over the steps of --epochs as the run first planned
+        # them: resuming with a larger --epochs does not bring the noise back
+        self.noise_steps = None
         if resume:
             self.load()
 
@@ -527,7 +530,7 @@ class Run:
         meta = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step, "elapsed": self.elapsed,
                 "opt_G_t": self.opt_G.t, "opt_D_t": self.opt_D.t,
-                "ema_t": self.ema.t if self.ema else 0,
+                "ema_t": self.ema.t if self.ema else 0, "noise_steps": self.noise_steps,
                 "rng": checkpoint.rng_state(self.rng), "device": backend.device,
                 "config": asdict(self.cfg)}
         checkpoint.save(self.checkpoint_path(), arrays, meta)
@@ -556,6 +559,7 @@ class Run:
         self.perm = backend.to_device(arrays["perm"]) if "perm" in arrays else None
         self.epoch, self.step_in_epoch = int(meta["epoch"]), int(meta["step_in_epoch"])
         self.global_step, self.elapsed = int(meta["global_step"]), float(meta["elapsed"])
+        self.noise_steps = meta.get("noise_steps")  # None in checkpoints from before the noise
         if meta["rng"] is not None and backend.device == meta["device"] == "cpu":
             checkpoint.set_rng_state(self.rng, meta["rng"])  # exact continuation
         else:
@@ -657,7 +661,8 @@ def train_loop(cfg, run, X, steps_per_epoch):
     if run.global_step:
         print(f"resuming {run_dir} at epoch {run.epoch + 1}, step {run.global_step}")
     real_target = 1.0 - cfg.label_smoothing
-    total_steps = cfg.epochs * steps_per_epoch  # instance noise reaches 0 here
+    if run.noise_steps is None:
+        run.noise_steps = cfg.epochs * steps_per_epoch  # instance noise reaches 0 here
     start_step = run.global_step
     session_start = start_time = time.perf_counter()
     with InterruptFlag() as interrupt:
@@ -678,7 +683,7 @@ def train_loop(cfg, run, X, steps_per_epoch):
                 step = run.train_step or train_step  # the learner's, with --homework
                 if cfg.instance_noise:
                     set_instance_noise(run.D, instance_noise_std(
-                        cfg.instance_noise, run.global_step, total_steps))
+                        cfg.instance_noise, run.global_step, run.noise_steps))
                 metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k,
                                gen_loss=cfg.gen_loss, real_target=real_target,
                                latent_dim=cfg.latent_dim)

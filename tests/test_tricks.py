@@ -3,6 +3,8 @@ backward, their forward values against independent formulas, the D step's route,
 arithmetic, and train_mnist.py / minigan.sample / minigan.toy with the recipe."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -276,11 +278,10 @@ def test_each_trick_flag_puts_its_layer_in_d(flags, kind, tmp_path):
 
 
 def test_improved_run_resumes_bit_exact(tmp_path):
-    """Every trick on, including the random ones (dropout, instance noise) and the EMA."""
-    straight = train_mnist.main([*SMALL, *ALL_TRICKS, "--ema", "0.99", "--epochs", "2",
-                                 "--out", str(tmp_path / "straight")])
-    first = train_mnist.main([*SMALL, *ALL_TRICKS, "--ema", "0.99", "--epochs", "1",
-                              "--out", str(tmp_path / "split")])
+    """The recipe's EMA and packing, plus dropout's masks: straight, or 1 epoch then resumed."""
+    flags = [*SMALL, "--recipe", "improved", "--d-dropout", "0.2", "--ema", "0.99"]
+    straight = train_mnist.main([*flags, "--epochs", "2", "--out", str(tmp_path / "straight")])
+    first = train_mnist.main([*flags, "--epochs", "1", "--out", str(tmp_path / "split")])
     train_mnist.main(["--resume", str(first), "--epochs", "2"])
     a, meta_a = checkpoint.load(straight / "checkpoint.npz")
     b, meta_b = checkpoint.load(first / "checkpoint.npz")
@@ -288,6 +289,34 @@ def test_improved_run_resumes_bit_exact(tmp_path):
     for k in a:
         assert np.array_equal(a[k], b[k]), f"{k} differs after resuming"
     assert meta_a["ema_t"] == meta_b["ema_t"] == 12
+
+
+def test_instance_noise_run_interrupted_and_resumed_is_bit_exact(tmp_path, monkeypatch):
+    """The noise's schedule runs over the run's planned steps: an interrupted run resumes on
+    it exactly; a run resumed with more epochs keeps it (the noise stays 0)."""
+    flags = [*SMALL, *ALL_TRICKS, "--epochs", "2"]
+    straight = train_mnist.main([*flags, "--out", str(tmp_path / "straight")])
+    real_step = train_mnist.train_step
+    calls = {"n": 0}
+
+    def step_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:  # in the middle of epoch 2 (6 steps per epoch)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(train_mnist, "train_step", step_then_interrupt)
+        run = train_mnist.main([*flags, "--out", str(tmp_path / "interrupted")])
+    assert checkpoint.load(run / "checkpoint.npz")[1]["global_step"] == 9
+    train_mnist.main(["--resume", str(run)])
+    a, meta_a = checkpoint.load(straight / "checkpoint.npz")
+    b, meta_b = checkpoint.load(run / "checkpoint.npz")
+    for k in a:
+        assert np.array_equal(a[k], b[k]), f"{k} differs after resuming"
+    assert meta_a["noise_steps"] == meta_b["noise_steps"] == 12
+    train_mnist.main(["--resume", str(run), "--epochs", "3"])
+    assert checkpoint.load(run / "checkpoint.npz")[1]["noise_steps"] == 12
 
 
 def test_resume_cannot_change_a_trick(tmp_path, capsys):
