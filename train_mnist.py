@@ -366,6 +366,12 @@ def check_combination(cfg):
             raise ConfigError(f"--homework trains the default recipe; drop --homework or "
                               f"{flag(tricks[0].name)}")
     if cfg.model == "dcgan":
+        if cfg.recipe == "improved":
+            raise ConfigError(
+                "--recipe improved is the MLP's (its --pack and --minibatch-std change the MLP's "
+                "D, and benchmarks/ablate_recipe.py measured it on the MLP); with --model dcgan, "
+                "pass the tricks that fit its D yourself: --ema and --label-smoothing, "
+                "--instance-noise")
         for name in MLP_ONLY:
             if getattr(cfg, name) != Config.__dataclass_fields__[name].default:
                 raise ConfigError(f"{flag(name)} applies to the MLP's D only; --model dcgan "

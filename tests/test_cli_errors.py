@@ -106,7 +106,7 @@ MORE_TRAIN_ROWS = [
     (["--pack", "3"], ["--pack 3", "--batch-size", "32"]),  # 32 rows do not split in threes
     (["--pack", "32", "--minibatch-std", "1"], ["--minibatch-std", "--pack 32", "gives 1"]),
     (["--model", "dcgan", "--pack", "2"], ["--pack", "MLP", "--model dcgan"]),
-    (["--model", "dcgan", "--recipe", "improved"], ["--minibatch-std", "MLP", "--model dcgan"]),
+    (["--model", "dcgan", "--recipe", "improved"], ["--recipe improved", "MLP", "--ema"]),
     pytest.param(["--device", "gpu"], ["--device gpu", "--device cpu"],
                  marks=pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
                                           reason="CuPy is installed: --device gpu may work")),
