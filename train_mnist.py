@@ -2,13 +2,15 @@
 
     python train_mnist.py                          # 20 epochs on the CPU, outputs in runs/<time>
     python train_mnist.py --model dcgan --epochs 5 # the convolutional GAN (minigan/conv.py)
+    python train_mnist.py --recipe improved        # the better recipe (lessons/13_better_recipe.md)
     python train_mnist.py --device gpu             # the same on CuPy
     python train_mnist.py --epochs 1 --limit 6400  # a quick try on the first 6400 images
     python train_mnist.py --resume runs/<time> --epochs 30   # continue a run exactly
 
 A run folder holds config.json, metrics.csv (every logged step), samples/epoch_NNN.png (a grid
 from one fixed noise batch after every epoch), samples_final.png, samples.gif, curves.png
-and checkpoint.npz (both networks, both optimizers, the random generator, the counters);
+and checkpoint.npz (both networks, both optimizers, the random generator, the counters; with
+--ema, also the average of G's weights that draws every sample);
 with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores every N epochs).
 Ctrl-C saves a checkpoint and exits; a NaN or inf loss stops the run and keeps the last good
 checkpoint. Each epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids
@@ -211,10 +213,14 @@ RULES = {
                " where not given; lessons/13_better_recipe.md)"),
     "ema": ((lambda v: (type(v) in (int, float) and v == 0) or number(0, 1, lo_open=True)[0](v)),
             "0 (off) or a decay in (0, 1), like 0.999"),
-    "minibatch_std": integer(0, 1),
-    "pack": integer(1, 64),
-    "instance_noise": number(0),
-    "d_dropout": number(0, 1),
+    "minibatch_std": (integer(0, 1)[0], "0 or 1: 1 appends the batch's mean feature standard "
+                                        "deviation to the last hidden layer of D (MLP only)"),
+    "pack": (integer(1, 64)[0], "an integer from 1 to 64: samples D judges at once (PacGAN; "
+                                "MLP only; it must divide --batch-size)"),
+    "instance_noise": (number(0)[0], "a number >= 0: std of Gaussian noise added to D's inputs, "
+                                     "annealed to 0 over the run"),
+    "d_dropout": (number(0, 1)[0], "a number in [0, 1): dropout after every hidden layer of D "
+                                   "(MLP only)"),
 }
 
 

@@ -15,7 +15,7 @@ Stages (each skips the runs it finds finished in --out, so an interrupted ablati
 Each MNIST run is a subprocess of ``train_mnist.py --eval-every 5`` (10,000 samples scored by
 minigan.evaluate) with OPENBLAS_NUM_THREADS=1, --jobs at a time. The tables give mean +- sample
 standard deviation over the seeds, and are written to --out/ablation.md with every number in
---out/results.json.
+--out/results.json; --out/grids.png shows the two recipes' sample grids (first seed).
 """
 
 import argparse
@@ -188,8 +188,79 @@ def collect(out, seeds):
     return res
 
 
+def draw_grids(out, seed):
+    """out/grids.png: the fixed-noise grids of the default recipe and of --recipe improved after
+    5 and 20 epochs (the long runs of one seed), side by side."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = [[run_dir(out, v, seed, 20) / "samples" / f"epoch_{e:03d}.png" for e in (5, 20)]
+             for v in LONG]
+    if not all(p.exists() for row in paths for p in row):
+        return None
+    fig, axes = plt.subplots(2, 2, figsize=(8, 8.4))
+    for row, v in zip(axes, LONG):
+        for ax, path, e in zip(row, paths[LONG.index(v)], (5, 20)):
+            ax.imshow(plt.imread(path), cmap="gray")
+            ax.set_title(f"{v} recipe, epoch {e} (seed {seed})", fontsize=10)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "grids.png", dpi=80)
+    plt.close(fig)
+    return out / "grids.png"
+
+
+def targets(out, seeds, res):
+    """The issue's targets for --recipe improved, seed by seed, as Markdown lines."""
+    lines = ["### The targets, seed by seed", "",
+             "| target | " + " | ".join(f"seed {s}" for s in seeds) + " | met |",
+             "|---|" + "---|" * len(seeds) + "---|"]
+
+    def row(name, values, ok):
+        met = "yes" if values and all(ok(v) for v in values if v is not None) and \
+            None not in values else "no"
+        cells = " | ".join("-" if v is None else v if isinstance(v, str) else f"{v:.3f}"
+                           for v in values)
+        lines.append(f"| {name} | {cells} | {met} |")
+
+    def at(variant, epochs_run, epoch, seed):
+        return eval_rows(run_dir(out, variant, seed, epochs_run)).get(epoch)
+
+    for epoch in (5, 20):
+        rows = [at("improved", 20, epoch, s) for s in seeds]
+        row(f"class entropy >= 2.25 (epoch {epoch})",
+            [r and r["class_entropy"] for r in rows], lambda v: v >= 2.25)
+        shares = [r and f"{100 * r['least_share']:.1f}-{100 * r['most_share']:.1f}%"
+                  for r in rows]
+        ok = [r and 0.06 <= r["least_share"] and r["most_share"] <= 0.14 for r in rows]
+        lines.append(f"| every digit 6-14% (epoch {epoch}) | " + " | ".join(
+            "-" if v is None else v for v in shares) + f" | {'yes' if all(ok) else 'no'} |")
+    fd5 = [at("improved", 20, 5, s) for s in seeds]
+    fd20 = [at("default", 20, 20, s) for s in seeds]
+    cells = [a and b and f"{a['fd']:.1f} vs {b['fd']:.1f}" for a, b in zip(fd5, fd20)]
+    ok = all(a and b and a["fd"] <= b["fd"] for a, b in zip(fd5, fd20))
+    lines.append("| FD, improved at 5 epochs <= default at 20 | " + " | ".join(
+        "-" if c is None else c for c in cells) + f" | {'yes' if ok else 'no'} |")
+    ring = []
+    for s in seeds:
+        p = out / "toy" / f"ring-improved-s{s}" / "result.json"
+        ring.append(json.loads(p.read_text())["modes_covered"] if p.exists() else None)
+    lines.append("| 8 of 8 ring modes | " + " | ".join("-" if v is None else str(v)
+                                                       for v in ring)
+                 + f" | {'yes' if all(v == 8 for v in ring) else 'no'} |")
+    if "speed" in res:
+        t = res["speed"]["seconds_per_step"]
+        if "improved" in t and "default" in t:
+            ratio = t["improved"] / t["default"]
+            lines.append(f"| at most 15% slower per step | {ratio:.2f}x (one process) |"
+                         + " |" * (len(seeds) - 1) + f" {'yes' if ratio <= 1.15 else 'no'} |")
+    return lines + [""]
+
+
 def report(out, seeds):
     res = collect(out, seeds)
+    draw_grids(out, seeds[0])
     lines = [f"Seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation over the "
              "seeds (n = runs found). MNIST scores: minigan.evaluate on 10,000 samples "
              "(FD floor about 3.1).", ""]
@@ -218,6 +289,7 @@ def report(out, seeds):
                          f"{fmt(s['modes_covered'], 1)} of {s['modes_total']} | {per_seed} | "
                          f"{fmt(s['high_quality'], pct=True)} |")
         lines.append("")
+    lines += targets(out, seeds, res)
     if "speed" in res:
         sp = res["speed"]
         base = sp["seconds_per_step"]["default"]

@@ -91,7 +91,7 @@ TRAIN_ROWS = {
     "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
     "recipe": (["--recipe", "better"], ["--recipe", "better", "default", "improved"]),
     "ema": (["--ema", "1.0"], ["--ema", "1.0", "(0, 1)"]),
-    "minibatch_std": (["--minibatch-std", "2"], ["--minibatch-std", "2", "from 0 to 1"]),
+    "minibatch_std": (["--minibatch-std", "2"], ["--minibatch-std", "2", "0 or 1"]),
     "pack": (["--pack", "0"], ["--pack", "0", "from 1 to 64"]),
     "instance_noise": (["--instance-noise", "-0.1"], ["--instance-noise", "-0.1", ">= 0"]),
     "d_dropout": (["--d-dropout", "1"], ["--d-dropout", "1", "[0, 1)"]),
