@@ -364,3 +364,17 @@ def test_toy_recipe_improved_takes_the_recipe_unless_a_flag_is_given(tmp_path):
     result = run_command(["-m", "minigan.toy", "--pack", "3", "--out", str(tmp_path)],
                          cwd=tmp_path)
     assert_clean_error(result, "--pack 3", "--batch-size")
+
+
+def test_dcgan_takes_ema_and_instance_noise(tmp_path):
+    run = train_mnist.main(["--model", "dcgan", "--limit", "64", "--batch-size", "16",
+                            "--latent-dim", "16", "--epochs", "1", "--ema", "0.9",
+                            "--instance-noise", "0.1", "--out", str(tmp_path / "run")])
+    arrays, meta = checkpoint.load(run / "checkpoint.npz")
+    assert meta["ema_t"] == 4 and meta["noise_steps"] == 4
+    ema_keys = {k for k in arrays if k.startswith("G_ema/")}
+    assert ema_keys == {"G_ema/" + k[2:] for k in arrays if k.startswith("G/")}
+    assert any(k.endswith("running_mean") for k in ema_keys)  # BatchNorm's statistics too
+    G, _ = sample_cli.load_generator(run)
+    for k, p in G.buffers.items():
+        assert np.array_equal(p, arrays[f"G_ema/{k}"])
