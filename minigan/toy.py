@@ -254,8 +254,10 @@ def parse_args(argv):
                         "the last line")
     args = p.parse_args(argv)
     if args.recipe == "improved":  # the settings of train_mnist.py's recipe, unless given
+        given = sys.argv[1:] if argv is None else argv
         for name, value in IMPROVED.items():
-            if f"--{name.replace('_', '-')}" not in (argv if argv is not None else sys.argv):
+            option = f"--{name.replace('_', '-')}"
+            if not any(a == option or a.startswith(option + "=") for a in given):
                 setattr(args, name, value)
     for name in ("steps", "batch_size", "k", "latent_dim", "pack"):
         if getattr(args, name) < 1:

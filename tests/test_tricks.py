@@ -361,6 +361,8 @@ def test_toy_recipe_improved_takes_the_recipe_unless_a_flag_is_given(tmp_path):
     args = toy.parse_args(["--recipe", "improved", "--pack", "4", "--out", str(tmp_path)])
     for name, value in tricks.IMPROVED.items():
         assert getattr(args, name) == (4 if name == "pack" else value), name
+    args = toy.parse_args(["--recipe", "improved", "--pack=4", "--out", str(tmp_path)])
+    assert args.pack == 4
     result = run_command(["-m", "minigan.toy", "--pack", "3", "--out", str(tmp_path)],
                          cwd=tmp_path)
     assert_clean_error(result, "--pack 3", "--batch-size")
