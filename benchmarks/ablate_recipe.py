@@ -261,7 +261,14 @@ def targets(out, seeds, res):
 def report(out, seeds):
     res = collect(out, seeds)
     draw_grids(out, seeds[0])
-    lines = [f"Seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation over the "
+    lines = ["# The ablation of --recipe improved", "",
+             "Written by `python benchmarks/ablate_recipe.py` (`--report` rewrites it from the "
+             "runs in --out). Each MNIST run is `train_mnist.py --eval-every 5` with the "
+             "variant's flags (`VARIANTS` in the script), two at a time with one BLAS thread "
+             "each; the 2-D lab runs are `python -m minigan.toy` with the same flags. "
+             "How the combination was chosen: [pilots.md](pilots.md); what each trick does: "
+             "lessons/13_better_recipe.md.", "",
+             f"Seeds {', '.join(map(str, seeds))}; mean ± sample standard deviation over the "
              "seeds (n = runs found). MNIST scores: minigan.evaluate on 10,000 samples "
              "(FD floor about 3.1).", ""]
     for key, title in (("mnist_5", "MNIST after 5 epochs"), ("mnist_20", "MNIST after 20 epochs")):
