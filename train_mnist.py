@@ -602,6 +602,24 @@ def log_row(run_dir, row):
         writer.writerow(row)
 
 
+def drop_rows_after(path, column, last):
+    """Keep only the rows of a CSV log whose column is <= last (the checkpoint's step or epoch).
+
+    A run that stopped between two checkpoints (killed, or stopped by a NaN) had logged steps
+    that its resumed run trains and logs again; without this they would appear twice. A log
+    with nothing to drop is not rewritten."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if not lines:
+        return
+    index = next(csv.reader(lines[:1])).index(column)
+    kept = [line for line in lines[1:] if float(next(csv.reader([line]))[index]) <= last]
+    if len(kept) < len(lines) - 1:
+        write_text_atomic(path, "".join(lines[:1] + kept))
+
+
 def read_rows(run_dir):
     with open(run_dir / "metrics.csv", newline="") as f:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
@@ -650,6 +668,9 @@ def train(cfg, run_dir, resume=False):
                            f"it, pass a larger --epochs, like --epochs {run.epoch + 10}.")
         try:
             write_text_atomic(run_dir / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+            if resume:  # rows logged after the checkpoint are trained, and logged, again
+                drop_rows_after(run_dir / "metrics.csv", "step", run.global_step)
+                drop_rows_after(run_dir / "eval.csv", "epoch", run.epoch)
             return train_loop(cfg, run, X, steps_per_epoch)
         except checkpoint.CheckpointError as e:  # checkpoint.save failed: disk full?
             if not run.checkpoint_path().exists():

@@ -82,6 +82,26 @@ def test_resume_is_bit_exact(tmp_path):
     assert [r["step"] for r in train_mnist.read_rows(first)] == list(range(2, 13, 2))
 
 
+def test_resume_drops_the_log_rows_written_after_the_checkpoint(tmp_path):
+    """A run killed between checkpoints had logged steps past its checkpoint: the resumed run
+    logs them again, once."""
+    run = train(tmp_path, "run", "--epochs", "1")
+    with open(run / "metrics.csv", "a") as f:  # as if the killed run had logged step 8
+        f.write("8,2,1.0,1.0,0.5,0.5\n")
+    train_mnist.main(["--resume", str(run), "--epochs", "2"])
+    assert [r["step"] for r in train_mnist.read_rows(run)] == list(range(2, 13, 2))
+
+
+def test_drop_rows_after_leaves_a_clean_log_untouched(tmp_path):
+    path = tmp_path / "eval.csv"
+    path.write_text("epoch,fd\n1,3.5\n2,2.5\n")
+    before = path.stat().st_mtime_ns
+    train_mnist.drop_rows_after(path, "epoch", 2)
+    assert path.stat().st_mtime_ns == before
+    train_mnist.drop_rows_after(path, "epoch", 1)
+    assert path.read_text() == "epoch,fd\n1,3.5\n"
+
+
 def interrupt_at(monkeypatch, step):
     """Deliver a real SIGINT to this process during the given training step."""
     calls = {"n": 0}
