@@ -44,10 +44,9 @@ from minigan.gan import (
     sample_noise, train_step,
 )
 from minigan.homework import capstone
-from minigan.layers import Sequential
 from minigan.losses import GENERATOR_LOSSES
 from minigan.optim import Adam
-from minigan.tricks import EMA, IMPROVED, InstanceNoise, instance_noise_std, set_instance_noise
+from minigan.tricks import EMA, IMPROVED, instance_noise_std, set_instance_noise
 
 try:
     import fcntl  # POSIX file locks
@@ -93,7 +92,6 @@ class Config:
     pack: int = 1  # D judges this many samples at once (PacGAN; 1: off)
     instance_noise: float = 0.0  # std of noise on D's inputs, annealed to 0 (0: off)
     d_dropout: float = 0.0  # dropout after each of D's hidden layers (0: off)
-
 
 
 # ---- the allowed values of every setting, checked in one place: validate() ----------------
@@ -492,9 +490,8 @@ class Run:
                                                      hw.Adam, hw.train_step)
         if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden, d_hidden unused)
             self.G = make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
-            self.D = make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype)
-            if cfg.instance_noise:
-                self.D = Sequential(InstanceNoise(rng=rng), *self.D.layers)
+            self.D = make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
+                                              instance_noise=bool(cfg.instance_noise))
         else:
             self.G = make_G(cfg.latent_dim, cfg.g_hidden, 784, cfg.slope, rng, cfg.dtype)
             # D's tricks (the learner's make_discriminator, with --homework, takes none)
@@ -579,6 +576,25 @@ class Run:
             # reproducible but not the stream an uninterrupted run would have drawn.
             mixed = np.random.SeedSequence([self.cfg.seed, self.global_step]).generate_state(1)
             self.rng = backend.default_rng(int(mixed[0]))  # an int seed: CuPy takes no lists
+
+    def train_one_step(self, next_real):
+        """One training step of the run's recipe, then the counters; returns StepMetrics.
+
+        The instance noise of this step, Algorithm 1's k D steps and one G step (the learner's
+        train_step with --homework), then the update of G's average."""
+        cfg = self.cfg
+        if cfg.instance_noise:
+            set_instance_noise(self.D, instance_noise_std(cfg.instance_noise, self.global_step,
+                                                          self.noise_steps))
+        step = self.train_step or train_step
+        metrics = step(self.G, self.D, self.opt_G, self.opt_D, next_real, self.rng, k=cfg.k,
+                       gen_loss=cfg.gen_loss, real_target=1.0 - cfg.label_smoothing,
+                       latent_dim=cfg.latent_dim)
+        if self.ema:
+            self.ema.update()
+        self.step_in_epoch += 1
+        self.global_step += 1
+        return metrics
 
     def save_samples(self):
         """The fixed-noise grid of this epoch, the GIF of all of them, the final grid."""
@@ -693,7 +709,6 @@ def train_loop(cfg, run, X, steps_per_epoch):
         print(f"  {name:16s} {v}")
     if run.global_step:
         print(f"resuming {run_dir} at epoch {run.epoch + 1}, step {run.global_step}")
-    real_target = 1.0 - cfg.label_smoothing
     if run.noise_steps is None:
         run.noise_steps = cfg.epochs * steps_per_epoch  # instance noise reaches 0 here
     start_step = run.global_step
@@ -713,17 +728,7 @@ def train_loop(cfg, run, X, steps_per_epoch):
             bar = tqdm(total=steps_per_epoch, initial=run.step_in_epoch, unit="step",
                        desc=f"epoch {run.epoch + 1}/{cfg.epochs}", mininterval=1.0)
             while run.step_in_epoch < steps_per_epoch:
-                step = run.train_step or train_step  # the learner's, with --homework
-                if cfg.instance_noise:
-                    set_instance_noise(run.D, instance_noise_std(
-                        cfg.instance_noise, run.global_step, run.noise_steps))
-                metrics = step(run.G, run.D, run.opt_G, run.opt_D, next_real, run.rng, k=k,
-                               gen_loss=cfg.gen_loss, real_target=real_target,
-                               latent_dim=cfg.latent_dim)
-                if run.ema:
-                    run.ema.update()
-                run.step_in_epoch += 1
-                run.global_step += 1
+                metrics = run.train_one_step(next_real)
                 bar.update(1)
                 last = run.step_in_epoch == steps_per_epoch
                 if run.global_step % cfg.log_every == 0 or last or interrupt.requested:

@@ -85,15 +85,19 @@ def make_dcgan_generator(latent_dim=100, channels=(128, 64), rng=None, dtype="fl
     )
 
 
-def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="float32"):
+def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="float32",
+                             instance_noise=False):
     """The DCGAN's D: image (N, 784) -> logit (N, 1), downsampling 28 -> 14 -> 7.
 
     Reshape to (N, 1, 28, 28), Conv2D(1 -> 64, 5x5, stride 2, padding 2), LeakyReLU, BatchNorm,
     Conv2D(64 -> 128, 5x5, stride 2, padding 2), BatchNorm, LeakyReLU, Flatten, Dense(6272 -> 1).
-    No sigmoid at the end, like the MLP's D: the losses work on the logit.
+    No sigmoid at the end, like the MLP's D: the losses work on the logit. instance_noise: an
+    InstanceNoise layer first, as in make_discriminator (the only trick of --recipe improved
+    that fits this D besides those outside D).
     """
     c1, c2 = channels
     return Sequential(
+        *([InstanceNoise(rng=rng)] if instance_noise else []),
         Reshape((1, 28, 28)),  # (N, 1, 28, 28)
         Conv2D(1, c1, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c1, 14, 14)
         LeakyReLU(slope), BatchNorm(c1, dtype=dtype),
