@@ -315,6 +315,49 @@ def test_flatten_and_reshape_round_trip(shape, n):
     assert np.array_equal(back.backward(x), flat)
 
 
+def batch_last(x):
+    """x (N, C, H, W) as a view of a contiguous (C, H, W, N) array: the memory order minigan's
+    convolutions hand on (minigan/conv.py)."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+def is_batch_last(a):
+    return a.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(3, 4, 5, stride=2, padding=2, rng=rng(1), dtype="float64"), (5, 3, 8, 6)),
+    (lambda: ConvTranspose2D(3, 4, 5, stride=2, padding=2, output_padding=1, rng=rng(1),
+                             dtype="float64"), (5, 3, 4, 3)),
+])
+def test_convolutions_hand_on_batch_last_memory_and_layout_changes_no_result(make, shape):
+    x = normal(shape, seed=2)
+    layer = make()
+    out = layer.forward(x)  # from an NCHW-contiguous x
+    dout = normal(out.shape, seed=3)
+    dx = layer.backward(dout)
+    grads = {name: g.copy() for name, g in layer.grads.items()}
+    assert is_batch_last(out) and is_batch_last(dx)  # no copy back to NCHW order
+    layer.zero_grad()
+    out_bl = layer.forward(batch_last(x))  # the same numbers, batch-last in memory
+    dx_bl = layer.backward(batch_last(dout))
+    assert np.array_equal(out_bl, out) and np.array_equal(dx_bl, dx)
+    for name, g in layer.grads.items():  # a sum over the batch may add in another order
+        np.testing.assert_allclose(g, grads[name], rtol=1e-13, atol=0, err_msg=name)
+
+
+def test_flatten_gives_dx_the_memory_order_of_its_input():
+    x = normal((4, 3, 2, 5))
+    dout = normal((4, 30), seed=1)
+    for given in (x, batch_last(x)):
+        layer = layers.Flatten()
+        assert np.array_equal(layer.forward(given), x.reshape(4, 30))  # C, H, W order either way
+        dx = layer.backward(dout)
+        assert np.array_equal(dx, dout.reshape(x.shape))
+        assert is_batch_last(dx) == is_batch_last(given)
+        assert dx.flags.c_contiguous == given.flags.c_contiguous
+
+
 # --- bad inputs --------------------------------------------------------------------------------
 
 
