@@ -1,0 +1,122 @@
+"""Why minigan keeps convolution outputs batch-last in memory: NumPy's speed by memory layout.
+
+    python benchmarks/bench_layouts.py
+
+NumPy only (no torch). Prints, in microseconds (fastest of many calls), at the DCGAN's sizes:
+
+1. An add whose target is a strided slice, by the length of its contiguous runs: the cost of
+   col2im's scatter-add, which writes k * k such slices. NumPy runs an elementwise op on
+   non-contiguous operands through its buffered iterator, several times slower than on
+   contiguous memory unless the contiguous runs are thousands of numbers long.
+2. col2im of D's second convolution's input gradient (64 channels, 18 x 18 padded, batch 64,
+   25 kernel offsets) in minigan's layout, memory (C, H, W, N), against the alternative
+   (H, W, N, C), where the channel and the batch together make runs of 4,096 numbers. The
+   alternative needs its columns by kernel offset, from a batched product: both are timed.
+3. BatchNorm's per-channel operations (a mean, a broadcast subtraction) on the same
+   (64, 64, 14, 14) images stored NCHW, batch-last (C, H, W, N) and (H, W, N, C).
+
+BENCHMARKS.md says what minigan took from it ("The DCGAN step").
+"""
+
+import sys
+import time
+
+import numpy as np
+
+
+def fastest_us(fn, calls=200):
+    """Fastest of `calls` timed calls of fn(), after one untimed call, in microseconds."""
+    fn()
+    best = float("inf")
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e6
+
+
+def strided_adds(rng, total=200_704):
+    print(f"1. target[...] += source, {total:,} float32 numbers (64 x 7 x 7 x 64, one col2im add)")
+    print(f"   {'contiguous run':>15} {'strided target us':>18} {'copy into it us':>16}")
+    for run in (64, 448, 3136, total):
+        rows = total // run
+        buffer = np.zeros((rows, run + 64), np.float32)
+        target = buffer[:, :run]  # rows of `run` contiguous numbers, then a gap
+        source = rng.standard_normal((rows, run), dtype=np.float32)
+        add = fastest_us(lambda: np.add(target, source, out=target))
+        copy = fastest_us(lambda: np.copyto(target, source))
+        print(f"   {run:>15,} {add:>18.1f} {copy:>16.1f}")
+
+
+def col2im_layouts(rng, c_in=64, c_out=128, k=5, s=2, h_out=7, n=64, padded=18):
+    print(f"\n2. col2im, D's conv2 input gradient: {c_in} channels, {padded} x {padded} padded, "
+          f"batch {n}, k = {k}, stride {s} (ms)")
+    dout = rng.standard_normal((c_out, h_out * h_out * n), dtype=np.float32)
+    W = rng.standard_normal((c_out, c_in, k, k), dtype=np.float32)
+
+    # minigan's: one product, columns (C_in, k, k) x (i, j, n), adds into (C, Hp, Wp, N)
+    def chwn_product():
+        return W.reshape(c_out, -1).T @ dout
+
+    cols = chwn_product().reshape(c_in, k, k, h_out, h_out, n)
+
+    def chwn_adds():
+        out = np.zeros((c_in, padded, padded, n), np.float32)
+        for di in range(k):
+            for dj in range(k):
+                out[:, di:di + s * h_out:s, dj:dj + s * h_out:s, :] += cols[:, di, dj]
+        return out
+
+    # the alternative: one product per kernel offset (a batched matmul), blocks (k*k, i*j*n, C_in),
+    # adds into (Hp, Wp, N, C) with runs of N * C contiguous numbers
+    dout_rows = np.ascontiguousarray(dout.T)  # (i*j*n, C_out)
+    W_stack = np.ascontiguousarray(W.transpose(2, 3, 0, 1)).reshape(k * k, c_out, c_in)
+
+    def hwnc_product():
+        return dout_rows @ W_stack
+
+    blocks = hwnc_product().reshape(k, k, h_out, h_out, n, c_in)
+
+    def hwnc_adds():
+        out = np.zeros((padded, padded, n, c_in), np.float32)
+        for di in range(k):
+            for dj in range(k):
+                out[di:di + s * h_out:s, dj:dj + s * h_out:s] += blocks[di, dj]
+        return out
+
+    same = np.allclose(chwn_adds().transpose(3, 0, 1, 2), hwnc_adds().transpose(2, 3, 0, 1),
+                       rtol=1e-4, atol=1e-3)
+    print(f"   {'layout':<28} {'product':>8} {'adds':>8}")
+    for name, product, adds in (("(C, H, W, N), minigan's", chwn_product, chwn_adds),
+                                ("(H, W, N, C), batched product", hwnc_product, hwnc_adds)):
+        print(f"   {name:<28} {fastest_us(product, 20) / 1e3:>8.2f} "
+              f"{fastest_us(adds, 20) / 1e3:>8.2f}")
+    print(f"   (the two give the same gradient: {same})")
+
+
+def batchnorm_layouts(rng, shape=(64, 64, 14, 14)):
+    print(f"\n3. BatchNorm's per-channel work on {shape} float32 images (us)")
+    x = rng.standard_normal(shape, dtype=np.float32)
+    layouts = {
+        "NCHW": x,
+        "batch-last (C, H, W, N)": np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
+        "(H, W, N, C)": np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
+    }
+    print(f"   {'memory':<24} {'mean':>7} {'x - mean':>9} {'x * x':>7}")
+    for name, a in layouts.items():
+        mean = a.mean(axis=(0, 2, 3), keepdims=True)
+        print(f"   {name:<24} {fastest_us(lambda: a.mean(axis=(0, 2, 3), keepdims=True)):>7.0f} "
+              f"{fastest_us(lambda: a - mean):>9.0f} {fastest_us(lambda: a * a):>7.0f}")
+
+
+def main():
+    rng = np.random.default_rng(0)
+    print(f"NumPy {np.__version__}")
+    strided_adds(rng)
+    col2im_layouts(rng)
+    batchnorm_layouts(rng)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
