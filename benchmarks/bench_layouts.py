@@ -97,10 +97,12 @@ def col2im_layouts(rng, c_in=64, c_out=128, k=5, s=2, h_out=7, n=64, padded=18):
 def batchnorm_layouts(rng, shape=(64, 64, 14, 14)):
     print(f"\n3. BatchNorm's per-channel work on {shape} float32 images (us)")
     x = rng.standard_normal(shape, dtype=np.float32)
-    layouts = {
+    chwn = np.ascontiguousarray(x.transpose(1, 2, 3, 0))  # memory (C, H, W, N)
+    hwnc = np.ascontiguousarray(x.transpose(2, 3, 0, 1))  # memory (H, W, N, C)
+    layouts = {  # the same (N, C, H, W) images, three memory orders
         "NCHW": x,
-        "batch-last (C, H, W, N)": np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2),
-        "(H, W, N, C)": np.ascontiguousarray(x.transpose(2, 3, 0, 1)).transpose(2, 3, 0, 1),
+        "batch-last (C, H, W, N)": chwn.transpose(3, 0, 1, 2),
+        "(H, W, N, C)": hwnc.transpose(2, 3, 0, 1),
     }
     print(f"   {'memory':<24} {'mean':>7} {'x - mean':>9} {'x * x':>7}")
     for name, a in layouts.items():

@@ -19,7 +19,9 @@ fastest-moving axis. Nothing outside this file needs to know: a view has the (N,
 and the same numbers, and elementwise layers keep their input's memory order. It pays twice:
 im2col's copy moves runs of N contiguous numbers instead of single ones, and BatchNorm's
 per-channel sums read one contiguous block per channel; and nothing is copied back to NCHW order.
-Measured on the DCGAN's step (benchmarks/profile_dcgan_step.py; BENCHMARKS.md has the whole step).
+col2im alone works in (H, W, N, C) memory, where its adds are fastest, and its result is copied
+to batch-last once. Why each choice: benchmarks/bench_layouts.py; what the step gained:
+BENCHMARKS.md ("The DCGAN step").
 """
 
 import math
@@ -66,8 +68,8 @@ def im2col(x_pad, kernel_size, stride, h_out, w_out):
     (C, k, k) order, the order of a flattened weight ``W[o]``; so ``W.reshape(C_out, -1) @ cols``
     is the whole convolution. The windows are first a strided *view* of x_pad (no copy:
     overlapping windows share memory), laid out (C, k, k, H_out, W_out, N); the one reshape
-    below is the only copy. The batch is the last axis so that col2im, the slow half, adds
-    runs of N contiguous numbers (see there). x_pad may have any memory order; batch-last
+    below is the only copy. The batch is the last axis so that the product with the weights
+    comes out batch-last in memory. x_pad may have any memory order; batch-last
     (:func:`pad_images`'s) makes the copy read N contiguous numbers at a time: 5.5 ms -> 1.7 ms
     on the DCGAN's conv2 (64 -> 128 channels, 14 x 14, batch 64).
     """
@@ -83,23 +85,40 @@ def im2col(x_pad, kernel_size, stride, h_out, w_out):
 def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
     """The adjoint of :func:`im2col`: add every column of cols back onto the window it came from.
 
-    cols (C * k * k, H_out * W_out * N) -> (N, C, Hp, Wp). Windows overlap when stride < k, so
-    the values are *added* (a scatter-add): one vectorised add per kernel offset (k * k of
-    them), none per image or per pixel.
+    cols (C * k * k, H_out * W_out * N), or the same numbers as a (C, k, k, H_out, W_out, N)
+    array -> (N, C, Hp, Wp). Windows overlap when stride < k, so the values are *added* (a
+    scatter-add): one vectorised add per kernel offset (k * k of them), none per image or per
+    pixel. Fast when each offset's block, (H_out, W_out, N, C), is contiguous in memory, as
+    :func:`products_by_offset` lays them out.
     """
     xp = backend.xp
     n, c, hp, wp = x_pad_shape
     k, s = kernel_size, stride
     cols = cols.reshape(c, k, k, h_out, w_out, n)
-    # accumulate in (C, Hp, Wp, N) order: each add below then runs over N contiguous numbers
-    # at a time, not over W_out (7 here) strided ones; 2.7x faster than NCHW order, measured
-    # on the DCGAN's conv2 (18.6 ms -> 6.8 ms)
-    out = xp.zeros((c, hp, wp, n), dtype=cols.dtype)
+    # Accumulate in (Hp, Wp, N, C) memory: the slice each add writes is then made of runs of
+    # N * C contiguous numbers (4,096 on the DCGAN), where (C, Hp, Wp, N) memory gives runs of
+    # N (64). NumPy's add on a strided target is ~3x slower than on contiguous memory unless
+    # the runs are thousands long: 5.5 -> 1.4 ms for D's conv2 (benchmarks/bench_layouts.py).
+    out = xp.zeros((hp, wp, n, c), dtype=cols.dtype)
     for di in range(k):
         for dj in range(k):
             # the pixels kernel offset (di, dj) touched: rows di, di+s, ..., columns dj, dj+s, ...
-            out[:, di:di + s * h_out:s, dj:dj + s * w_out:s, :] += cols[:, di, dj]
-    return out.transpose(3, 0, 1, 2)  # (N, C, Hp, Wp), a view
+            out[di:di + s * h_out:s, dj:dj + s * w_out:s] += cols[:, di, dj].transpose(1, 2, 3, 0)
+    return out.transpose(2, 3, 0, 1)  # (N, C, Hp, Wp), a view
+
+
+def products_by_offset(a_rows, W_offsets, out_channels, kernel_size, h, w, n):
+    """``W_flat.T @ a`` computed one kernel offset at a time, laid out for :func:`col2im`.
+
+    a_rows: (H*W*N, C_a), the transposed image matrix; W_offsets: (k*k, C_a, C_out), the weight
+    of each kernel offset. Returns the (C_out, k, k, H, W, N) column array as a view of
+    (k, k, H, W, N, C_out) memory: one (H, W, N, C_out) block per offset, contiguous, which is
+    what col2im's adds want. One batched product: its k*k matrix products together cost what the
+    single product would (benchmarks/bench_layouts.py).
+    """
+    k = kernel_size
+    blocks = a_rows @ W_offsets  # (k*k, H*W*N, C_out)
+    return blocks.reshape(k, k, h, w, n, out_channels).transpose(5, 0, 1, 2, 3, 4)
 
 
 def _init_uniform(rng, bound, shape, dtype):
@@ -129,7 +148,8 @@ class Conv2D(Layer):
     Forward:  ``out_flat = W_flat @ cols + b``, cols = im2col(x) (C_in*k*k, N*H_out*W_out),
     W_flat = W.reshape(C_out, -1), out_flat = out as (C_out, N*H_out*W_out).
     Backward: ``dW_flat = dout_flat @ cols.T``, ``db = dout.sum((0, 2, 3))``,
-    ``dx = col2im(W_flat.T @ dout_flat)``.
+    ``dx = col2im(W_flat.T @ dout_flat)``, that product taken by kernel offset
+    (:func:`products_by_offset`).
 
     Initialised like torch.nn.Conv2d: W and b uniform in +-1/sqrt(fan_in), fan_in = C_in * k * k.
     """
@@ -194,12 +214,15 @@ class Conv2D(Layer):
             self.grads["b"] += dout_flat.sum(axis=1)
         if not input_grad:
             return None
-        dcols = self.params["W"].reshape(c_out, -1).T @ dout_flat  # (C_in*k*k, Ho*Wo*N)
-        dx_pad = col2im(dcols, x_pad_shape, self.kernel_size, self.stride, h_out, w_out)
+        k = self.kernel_size
+        # W_flat.T @ dout_flat, (C_in*k*k, Ho*Wo*N), by kernel offset (see products_by_offset)
+        W_offsets = self.params["W"].transpose(2, 3, 0, 1).reshape(k * k, c_out, self.in_channels)
+        dcols = products_by_offset(dout_flat.T, W_offsets, self.in_channels, k, h_out, w_out, n)
+        dx_pad = col2im(dcols, x_pad_shape, k, self.stride, h_out, w_out)
         p, (h, w) = self.padding, x_shape[2:]
-        # the padding's gradient is dropped. The cut-out is a strided view; one copy into
-        # contiguous memory makes the layers below (BatchNorm, LeakyReLU) take NumPy's fast
-        # path: about 5 ms off the DCGAN step (fastest of 40 steps, 159 -> 152 ms)
+        # the padding's gradient is dropped. The cut-out is a strided view of col2im's
+        # (H, W, N, C) memory; one copy to contiguous batch-last memory, where the layers below
+        # (BatchNorm, LeakyReLU) run fastest (benchmarks/bench_layouts.py, part 3)
         return batch_last_copy(dx_pad[:, :, p:p + h, p:p + w])
 
 
@@ -209,7 +232,8 @@ class ConvTranspose2D(Layer):
     x: (N, C_in, H, W) -> out: (N, C_out, H_out, W_out); W: (C_in, C_out, k, k), b: (C_out,)
     (PyTorch's ConvTranspose2d shapes). Forward is Conv2D's input gradient:
     ``out = col2im(W_flat.T @ x_flat) + b`` with x_flat = x as (C_in, N*H*W) and
-    W_flat = W.reshape(C_in, -1). Backward is Conv2D's forward: ``cols = im2col(dout)``,
+    W_flat = W.reshape(C_in, -1), the product taken by kernel offset (:func:`products_by_offset`).
+    Backward is Conv2D's forward: ``cols = im2col(dout)``,
     ``dx_flat = W_flat @ cols``, ``dW_flat = x_flat @ cols.T``, ``db = dout.sum((0, 2, 3))``.
     Each input pixel paints a k x k patch of the output, ``stride`` pixels from its neighbour's:
     that is how it upsamples.
@@ -255,14 +279,18 @@ class ConvTranspose2D(Layer):
         p = self.padding
         # (C_in, H*W*N): a view when x is batch-last in memory, else one copy
         x_flat = x.transpose(1, 2, 3, 0).reshape(self.in_channels, -1)
-        cols = self.params["W"].reshape(self.in_channels, -1).T @ x_flat  # (C_out*k*k, H*W*N)
+        k = self.kernel_size
+        # W_flat.T @ x_flat, (C_out*k*k, H*W*N), by kernel offset (see products_by_offset)
+        W_offsets = self.params["W"].transpose(2, 3, 0, 1).reshape(k * k, self.in_channels, c_out)
+        cols = products_by_offset(x_flat.T, W_offsets, c_out, k, h, w, n)
         # the padded output the patches are painted on: output_padding extra rows/cols at the end
         out_pad_shape = (n, c_out, h_out + 2 * p, w_out + 2 * p)
-        out = col2im(cols, out_pad_shape, self.kernel_size, self.stride, h, w)
+        out = col2im(cols, out_pad_shape, k, self.stride, h, w)
         out = out[:, :, p:p + h_out, p:p + w_out]  # drop the padding (N, C_out, H_out, W_out)
         self.cache = (x_flat, x.shape)  # overwritten by the next forward
-        # + b makes the one copy, which keeps col2im's batch-last memory order
-        return out + self.params["b"].reshape(1, -1, 1, 1)
+        out = batch_last_copy(out)  # from col2im's (H, W, N, C) memory to batch-last
+        out += self.params["b"].reshape(1, -1, 1, 1)
+        return out
 
     def backward(self, dout, param_grads=True, input_grad=True):
         """dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W). Adds into grads["W"], grads["b"].

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minigan import backend, layers
-from minigan.conv import Conv2D, ConvTranspose2D, col2im, im2col
+from minigan.conv import Conv2D, ConvTranspose2D, col2im, im2col, products_by_offset
 from minigan.gradcheck import check_layer
 
 # --- one helper per kind of check -------------------------------------------------------------
@@ -313,6 +313,21 @@ def test_flatten_and_reshape_round_trip(shape, n):
     back = layers.Reshape(shape)
     assert np.array_equal(back.forward(flat), x)
     assert np.array_equal(back.backward(x), flat)
+
+
+def test_products_by_offset_is_the_one_product_and_col2im_takes_either_layout():
+    c_a, c_out, k, h, w, n = 3, 4, 3, 2, 3, 5
+    a = normal((c_a, h * w * n))  # an image matrix, columns (i, j, n)
+    W = normal((c_a, c_out, k, k), seed=1)  # a ConvTranspose2D's weight
+    W_offsets = W.transpose(2, 3, 0, 1).reshape(k * k, c_a, c_out)
+    by_offset = products_by_offset(a.T, W_offsets, c_out, k, h, w, n)
+    one = W.reshape(c_a, -1).T @ a  # (C_out*k*k, H*W*N), rows (c, u, v)
+    assert by_offset.shape == (c_out, k, k, h, w, n)
+    np.testing.assert_allclose(by_offset.reshape(one.shape), one, rtol=1e-12, atol=1e-12)
+    # col2im reads the offset-major view and the plain matrix alike: the same adds, same order
+    pad_shape = (n, c_out, (h - 1) * 2 + k, (w - 1) * 2 + k)
+    assert np.array_equal(col2im(by_offset, pad_shape, k, 2, h, w),
+                          col2im(by_offset.reshape(one.shape), pad_shape, k, 2, h, w))
 
 
 def batch_last(x):
