@@ -108,7 +108,7 @@ def accuracy(net, images, labels):
 def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, log=print):
     """Train the classifier on the 60,000 MNIST training images (random 2-pixel shifts, Adam,
     learning rate decayed linearly to 0); returns (net, test accuracy). Deterministic for a seed
-    on the CPU."""
+    on the CPU with a given number of BLAS threads (minigan/weights/README.md)."""
     train_images, train_labels = data.load_mnist("train", data_dir=data_dir)
     test_images, test_labels = data.load_mnist("test", data_dir=data_dir)
     rng = np.random.default_rng(seed)  # host generator: shifts and batch order
