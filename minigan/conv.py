@@ -40,14 +40,13 @@ def conv_transpose_output_size(size, kernel_size, stride, padding, output_paddin
     return (size - 1) * stride - 2 * padding + kernel_size + output_padding
 
 
-def pad_images(x, padding, extra=0):
-    """x (N, C, H, W) with ``padding`` zeros on every side (and ``extra`` more at the bottom and
-    right): (N, C, H + 2p + extra, W + 2p + extra), batch-last in memory (a view of a
-    (C, Hp, Wp, N) array). The array itself when there is nothing to add."""
-    if padding == 0 and extra == 0:
+def pad_images(x, padding):
+    """x (N, C, H, W) with ``padding`` zeros on every side: (N, C, H + 2p, W + 2p), batch-last
+    in memory (a view of a (C, Hp, Wp, N) array). The array itself when padding is 0."""
+    if padding == 0:
         return x
     n, c, h, w = x.shape
-    out = backend.xp.zeros((c, h + 2 * padding + extra, w + 2 * padding + extra, n), dtype=x.dtype)
+    out = backend.xp.zeros((c, h + 2 * padding, w + 2 * padding, n), dtype=x.dtype)
     out = out.transpose(3, 0, 1, 2)  # (N, C, Hp, Wp), a view
     out[:, :, padding:padding + h, padding:padding + w] = x
     return out
@@ -108,18 +107,22 @@ def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
     return out.transpose(2, 3, 0, 1)  # (N, C, Hp, Wp), a view
 
 
-def products_by_offset(a_rows, W_offsets, out_channels, kernel_size, h, w, n):
-    """``W_flat.T @ a`` computed one kernel offset at a time, laid out for :func:`col2im`.
+def products_by_offset(W, a_rows, h, w, n):
+    """``W_flat.T @ a``, W_flat = W.reshape(W.shape[0], -1), one kernel offset at a time, laid
+    out for :func:`col2im`.
 
-    a_rows: (H*W*N, C_a), the transposed image matrix; W_offsets: (k*k, C_a, C_out), the weight
-    of each kernel offset. Returns the (C_out, k, k, H, W, N) column array as a view of
-    (k, k, H, W, N, C_out) memory: one (H, W, N, C_out) block per offset, contiguous, which is
-    what col2im's adds want. One batched product: its k*k matrix products together cost what the
-    single product would (benchmarks/bench_layouts.py).
+    W: (C_a, C_o, k, k), a Conv2D's weight (C_a = C_out, C_o = C_in) or a ConvTranspose2D's
+    (C_a = C_in, C_o = C_out); a_rows: (H*W*N, C_a), the transposed image matrix, rows (i, j, n).
+    Returns the (C_o, k, k, H, W, N) column array as a view of (k, k, H, W, N, C_o) memory: the
+    rows of W_flat.T @ a that belong to offset (u, v) are ``W[:, :, u, v].T @ a``, and each such
+    block, (H, W, N, C_o), lands contiguous, which is what col2im's adds want. One batched
+    product: its k*k matrix products together cost what the single product would
+    (benchmarks/bench_layouts.py).
     """
-    k = kernel_size
-    blocks = a_rows @ W_offsets  # (k*k, H*W*N, C_out)
-    return blocks.reshape(k, k, h, w, n, out_channels).transpose(5, 0, 1, 2, 3, 4)
+    c_a, c_o, k = W.shape[:3]
+    W_offsets = W.transpose(2, 3, 0, 1).reshape(k * k, c_a, c_o)  # W[:, :, u, v] by offset
+    blocks = a_rows @ W_offsets  # (k*k, H*W*N, C_o)
+    return blocks.reshape(k, k, h, w, n, c_o).transpose(5, 0, 1, 2, 3, 4)
 
 
 def _init_uniform(rng, bound, shape, dtype):
@@ -215,11 +218,9 @@ class Conv2D(Layer):
             self.grads["b"] += dout_flat.sum(axis=1)
         if not input_grad:
             return None
-        k = self.kernel_size
         # W_flat.T @ dout_flat, (C_in*k*k, Ho*Wo*N), by kernel offset (see products_by_offset)
-        W_offsets = self.params["W"].transpose(2, 3, 0, 1).reshape(k * k, c_out, self.in_channels)
-        dcols = products_by_offset(dout_flat.T, W_offsets, self.in_channels, k, h_out, w_out, n)
-        dx_pad = col2im(dcols, x_pad_shape, k, self.stride, h_out, w_out)
+        dcols = products_by_offset(self.params["W"], dout_flat.T, h_out, w_out, n)
+        dx_pad = col2im(dcols, x_pad_shape, self.kernel_size, self.stride, h_out, w_out)
         p, (h, w) = self.padding, x_shape[2:]
         # the padding's gradient is dropped. The cut-out is a strided view of col2im's
         # (H, W, N, C) memory; one copy to contiguous batch-last memory, where the layers below
@@ -280,13 +281,11 @@ class ConvTranspose2D(Layer):
         p = self.padding
         # (C_in, H*W*N): a view when x is batch-last in memory, else one copy
         x_flat = x.transpose(1, 2, 3, 0).reshape(self.in_channels, -1)
-        k = self.kernel_size
         # W_flat.T @ x_flat, (C_out*k*k, H*W*N), by kernel offset (see products_by_offset)
-        W_offsets = self.params["W"].transpose(2, 3, 0, 1).reshape(k * k, self.in_channels, c_out)
-        cols = products_by_offset(x_flat.T, W_offsets, c_out, k, h, w, n)
+        cols = products_by_offset(self.params["W"], x_flat.T, h, w, n)
         # the padded output the patches are painted on: output_padding extra rows/cols at the end
         out_pad_shape = (n, c_out, h_out + 2 * p, w_out + 2 * p)
-        out = col2im(cols, out_pad_shape, k, self.stride, h, w)
+        out = col2im(cols, out_pad_shape, self.kernel_size, self.stride, h, w)
         out = out[:, :, p:p + h_out, p:p + w_out]  # drop the padding (N, C_out, H_out, W_out)
         self.cache = (x_flat, x.shape)  # overwritten by the next forward
         out = batch_last_copy(out)  # from col2im's (H, W, N, C) memory to batch-last

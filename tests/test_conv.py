@@ -319,8 +319,7 @@ def test_products_by_offset_is_the_one_product_and_col2im_takes_either_layout():
     c_a, c_out, k, h, w, n = 3, 4, 3, 2, 3, 5
     a = normal((c_a, h * w * n))  # an image matrix, columns (i, j, n)
     W = normal((c_a, c_out, k, k), seed=1)  # a ConvTranspose2D's weight
-    W_offsets = W.transpose(2, 3, 0, 1).reshape(k * k, c_a, c_out)
-    by_offset = products_by_offset(a.T, W_offsets, c_out, k, h, w, n)
+    by_offset = products_by_offset(W, a.T, h, w, n)
     one = W.reshape(c_a, -1).T @ a  # (C_out*k*k, H*W*N), rows (c, u, v)
     assert by_offset.shape == (c_out, k, k, h, w, n)
     np.testing.assert_allclose(by_offset.reshape(one.shape), one, rtol=1e-12, atol=1e-12)
