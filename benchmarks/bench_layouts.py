@@ -9,9 +9,10 @@ NumPy only (no torch). Prints, in microseconds (fastest of many calls), at the D
    non-contiguous operands through its buffered iterator, several times slower than on
    contiguous memory unless the contiguous runs are thousands of numbers long.
 2. col2im of D's second convolution's input gradient (64 channels, 18 x 18 padded, batch 64,
-   25 kernel offsets) in minigan's layout, memory (C, H, W, N), against the alternative
-   (H, W, N, C), where the channel and the batch together make runs of 4,096 numbers. The
-   alternative needs its columns by kernel offset, from a batched product: both are timed.
+   25 kernel offsets) in (C, H, W, N) memory, the batch-last layout of the other layers, against
+   minigan's, (H, W, N, C), where the channel and the batch together make runs of 4,096 numbers.
+   minigan's needs its columns by kernel offset, from a batched product
+   (minigan.conv.products_by_offset, then minigan.conv.col2im): both halves are timed.
 3. BatchNorm's per-channel operations (a mean, a broadcast subtraction) on the same
    (64, 64, 14, 14) images stored NCHW, batch-last (C, H, W, N) and (H, W, N, C).
 
@@ -20,8 +21,14 @@ BENCHMARKS.md says what minigan took from it ("The DCGAN step").
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigan import backend  # noqa: E402
+from minigan.conv import col2im, products_by_offset  # noqa: E402
 
 
 def fastest_us(fn, calls=200):
@@ -54,7 +61,7 @@ def col2im_layouts(rng, c_in=64, c_out=128, k=5, s=2, h_out=7, n=64, padded=18):
     dout = rng.standard_normal((c_out, h_out * h_out * n), dtype=np.float32)
     W = rng.standard_normal((c_out, c_in, k, k), dtype=np.float32)
 
-    # minigan's: one product, columns (C_in, k, k) x (i, j, n), adds into (C, Hp, Wp, N)
+    # the alternative: one product, columns (C_in, k, k) x (i, j, n), adds into (C, Hp, Wp, N)
     def chwn_product():
         return W.reshape(c_out, -1).T @ dout
 
@@ -67,28 +74,19 @@ def col2im_layouts(rng, c_in=64, c_out=128, k=5, s=2, h_out=7, n=64, padded=18):
                 out[:, di:di + s * h_out:s, dj:dj + s * h_out:s, :] += cols[:, di, dj]
         return out
 
-    # the alternative: one product per kernel offset (a batched matmul), blocks (k*k, i*j*n, C_in),
-    # adds into (Hp, Wp, N, C) with runs of N * C contiguous numbers
-    dout_rows = np.ascontiguousarray(dout.T)  # (i*j*n, C_out)
-    W_stack = np.ascontiguousarray(W.transpose(2, 3, 0, 1)).reshape(k * k, c_out, c_in)
-
+    # minigan's (minigan/conv.py): one product per kernel offset, then adds into (Hp, Wp, N, C)
     def hwnc_product():
-        return dout_rows @ W_stack
+        return products_by_offset(W, dout.T, h_out, h_out, n)
 
-    blocks = hwnc_product().reshape(k, k, h_out, h_out, n, c_in)
+    blocks = hwnc_product()
 
     def hwnc_adds():
-        out = np.zeros((padded, padded, n, c_in), np.float32)
-        for di in range(k):
-            for dj in range(k):
-                out[di:di + s * h_out:s, dj:dj + s * h_out:s] += blocks[di, dj]
-        return out
+        return col2im(blocks, (n, c_in, padded, padded), k, s, h_out, h_out)
 
-    same = np.allclose(chwn_adds().transpose(3, 0, 1, 2), hwnc_adds().transpose(2, 3, 0, 1),
-                       rtol=1e-4, atol=1e-3)
+    same = np.allclose(chwn_adds().transpose(3, 0, 1, 2), hwnc_adds(), rtol=1e-4, atol=1e-3)
     print(f"   {'layout':<28} {'product':>8} {'adds':>8}")
-    for name, product, adds in (("(C, H, W, N), minigan's", chwn_product, chwn_adds),
-                                ("(H, W, N, C), batched product", hwnc_product, hwnc_adds)):
+    for name, product, adds in (("(C, H, W, N), one product", chwn_product, chwn_adds),
+                                ("(H, W, N, C), minigan's", hwnc_product, hwnc_adds)):
         print(f"   {name:<28} {fastest_us(product, 20) / 1e3:>8.2f} "
               f"{fastest_us(adds, 20) / 1e3:>8.2f}")
     print(f"   (the two give the same gradient: {same})")
@@ -112,6 +110,7 @@ def batchnorm_layouts(rng, shape=(64, 64, 14, 14)):
 
 
 def main():
+    backend.use("cpu")
     rng = np.random.default_rng(0)
     print(f"NumPy {np.__version__}")
     strided_adds(rng)
