@@ -360,15 +360,15 @@ def make_config(given, resume):
 
 def check_combination(cfg):
     """Raise ConfigError for settings that are each allowed but do not go together."""
-    tricks = [f for f in fields(Config) if f.name in ("recipe", "ema", *MLP_ONLY, "instance_noise")
-              and getattr(cfg, f.name) != f.default]
+    changed = [f.name for f in fields(Config) if getattr(cfg, f.name) != f.default]
+    tricks = [name for name in changed if name in ("recipe", "ema", *MLP_ONLY, "instance_noise")]
     if cfg.homework:
         if cfg.model != "mlp":  # the homework writes the MLP's layers
             raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
                               f"{show(cfg.model)} or --homework")
         if tricks:  # the learner's make_discriminator has the default recipe's arguments
             raise ConfigError(f"--homework trains the default recipe; drop --homework or "
-                              f"{flag(tricks[0].name)}")
+                              f"{flag(tricks[0])}")
     if cfg.model == "dcgan":
         if cfg.recipe == "improved":
             raise ConfigError(
@@ -376,10 +376,10 @@ def check_combination(cfg):
                 "D, and benchmarks/ablate_recipe.py measured it on the MLP); with --model dcgan, "
                 "pass the tricks that fit its D yourself: --ema and --label-smoothing, "
                 "--instance-noise")
-        for name in MLP_ONLY:
-            if getattr(cfg, name) != Config.__dataclass_fields__[name].default:
-                raise ConfigError(f"{flag(name)} applies to the MLP's D only; --model dcgan "
-                                  f"takes --ema and --instance-noise (drop {flag(name)})")
+        mlp_only = [name for name in changed if name in MLP_ONLY]
+        if mlp_only:
+            raise ConfigError(f"{flag(mlp_only[0])} applies to the MLP's D only; --model dcgan "
+                              f"takes --ema and --instance-noise (drop {flag(mlp_only[0])})")
     if cfg.batch_size % cfg.pack:
         raise ConfigError(f"--pack {cfg.pack} needs a --batch-size divisible by it, not "
                           f"{cfg.batch_size}: D judges {cfg.pack} samples at once")
