@@ -1,0 +1,155 @@
+"""A run folder: making one, the lock that keeps a second process out, the signals that stop a
+run cleanly, and the CSV logs (metrics.csv, eval.csv).
+
+Used by train_mnist.py and by every command that writes into a run; the checkpoint's contents
+are minigan/checkpoint.py's, the config's are minigan/settings.py's.
+"""
+
+import contextlib
+import csv
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from minigan import files
+
+try:
+    import fcntl  # POSIX file locks
+except ImportError:  # Windows
+    fcntl = None
+
+
+class RunError(Exception):
+    """A problem with a run's inputs or state; the message says what to do."""
+
+
+# ---- making a run folder ----------------------------------------------------------------------
+
+
+def new_run_path(out=""):
+    """The folder of a new run: ``out``, or runs/<date>-<time> when it is empty."""
+    return Path(out or time.strftime("runs/%Y%m%d-%H%M%S"))
+
+
+def refuse_existing_run(run_dir):
+    """A new run never writes into another run's folder."""
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoint.npz").exists():
+        raise RunError(f"--out {run_dir} already holds a run; continue it with --resume "
+                       f"{run_dir} or choose another --out")
+    for name in ("config.json", "metrics.csv"):
+        if (run_dir / name).exists():
+            raise RunError(
+                f"--out {run_dir} holds a run that stopped before its first checkpoint "
+                f"({name} but no checkpoint.npz), so it cannot be resumed: delete that folder "
+                "or choose another --out"
+            )
+
+
+def create(run_dir):
+    """Make the folder of a new run (and its parents); RunError with the fix if it cannot."""
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"--out {run_dir}: cannot create the run folder ({e}). Check the path and "
+                       "its permissions, or choose another --out.") from None
+
+
+@contextlib.contextmanager
+def lock(run_dir):
+    """Hold an exclusive lock on the run folder while training, so that a second process
+    cannot train into it. The kernel drops the lock when the process ends, even if killed."""
+    if fcntl is None:  # Windows: no flock
+        print(f"warning: cannot lock {run_dir} on this platform; never train twice into it "
+              "at the same time", file=sys.stderr)
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)  # the folder itself: nothing is written to lock it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"another process is training into {run_dir} (it holds the folder's lock). "
+                "Wait for it to finish or stop it, or choose another --out."
+            ) from None
+        except OSError as e:  # a file system without locks (some network shares)
+            print(f"warning: cannot lock {run_dir} ({e}); never train twice into it at the "
+                  "same time", file=sys.stderr)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# ---- stopping cleanly -------------------------------------------------------------------------
+
+
+class StopRequest:
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM (what `timeout`, `kill`, `docker stop` and job
+    schedulers send) into a request to stop after the current step, so the networks are never
+    saved half-updated: the loop checks ``requested``, saves a checkpoint and returns.
+
+    A second signal acts at once: Ctrl-C raises KeyboardInterrupt, SIGTERM ends the process.
+    ``signal_name`` says which one asked ("SIGINT" or "SIGTERM"). Signal handlers can only be set
+    in the main thread; elsewhere this does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested, self.signal_name, self.previous = False, None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested, self.signal_name = True, signal.Signals(signum).name
+        for s, handler in self.previous.items():  # the next signal acts at once
+            signal.signal(s, handler)
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+# ---- the CSV logs -----------------------------------------------------------------------------
+
+
+def append_row(path, row):
+    """Append a dict as one line of a CSV log, writing the header first if the file is new."""
+    new = not Path(path).exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def read_rows(path):
+    """Every line of a CSV log as a dict of floats."""
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def drop_rows_after(path, column, last):
+    """Keep only the rows of a CSV log whose column is <= last (the checkpoint's step or epoch).
+
+    A run that stopped between two checkpoints (killed, or stopped by a NaN) had logged steps
+    that its resumed run trains and logs again; without this they would appear twice. A log
+    with nothing to drop is not rewritten."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if not lines:
+        return
+    index = next(csv.reader(lines[:1])).index(column)
+    kept = [line for line in lines[1:] if float(next(csv.reader([line]))[index]) <= last]
+    if len(kept) < len(lines) - 1:
+        files.write_text(path, "".join(lines[:1] + kept))
