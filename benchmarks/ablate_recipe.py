@@ -106,12 +106,11 @@ def toy_job(out, variant, seed, dataset):
 def speed(variants, steps=300, repeats=3):
     """Seconds per step of each recipe, best of `repeats`, alternating recipes in one process:
     a recipe's time is measured under the same machine load as the others'."""
-    sys.path.insert(0, str(ROOT))
     import numpy as np  # noqa: F401  (BLAS threads: the caller's environment)
 
-    import train_mnist as tm
-    from minigan import backend, data
-    from minigan.tricks import IMPROVED
+    from minigan import backend, data, models, settings
+    from minigan.gan import train_step
+    from minigan.tricks import EMA, instance_noise_std, set_instance_noise
 
     backend.use("cpu")
     images, _ = data.load_mnist("train")
@@ -119,21 +118,22 @@ def speed(variants, steps=300, repeats=3):
     best = {v: float("inf") for v in variants}
     for _ in range(repeats):
         for v in variants:
-            given, _ = tm.parse_args(VARIANTS[v])
-            if given.get("recipe") == "improved":
-                given = {**IMPROVED, **given}
-            cfg = tm.Config(**given)
-            run = tm.Run(cfg, Path("/nonexistent"), resume=False)  # writes nothing
-            batches = iter(range(steps))
+            given, _ = settings.parse_train_args(VARIANTS[v])
+            cfg = settings.Config(**settings.with_recipe(given))
+            rng = backend.default_rng(cfg.seed)
+            G, D = models.build(cfg, rng)
+            opt_G, opt_D = models.optimizers(cfg, G, D)
+            ema = EMA(G, cfg.ema) if cfg.ema else None
+            next_real = data.batch_reader(X, range(64 * steps), 64)  # the images in order
 
-            def next_real():
-                i = next(batches)
-                return X[i * 64:(i + 1) * 64]
-
-            run.noise_steps = steps  # instance noise anneals over the timed steps
             start = time.perf_counter()
-            for _ in range(steps):
-                run.train_one_step(next_real)  # as train_mnist.py's loop runs it
+            for step in range(steps):  # as train_mnist.py's loop runs a step
+                if cfg.instance_noise:  # annealed over the timed steps
+                    set_instance_noise(D, instance_noise_std(cfg.instance_noise, step, steps))
+                train_step(G, D, opt_G, opt_D, next_real, rng, k=cfg.k, gen_loss=cfg.gen_loss,
+                           real_target=1.0 - cfg.label_smoothing, latent_dim=cfg.latent_dim)
+                if ema:
+                    ema.update()
             best[v] = min(best[v], (time.perf_counter() - start) / steps)
     return best
 

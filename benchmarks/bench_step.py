@@ -114,16 +114,15 @@ def build(device, batch_size, seed, model="mlp"):
     """minigan's and the twin's networks, optimizers and step functions, same initial weights."""
     import torch
 
-    from minigan import backend, data
-    from minigan.gan import make_networks, train_step
-    from minigan.optim import Adam
+    from minigan import backend, data, models, settings
+    from minigan.gan import train_step
     from reference.torch_gan import TorchGAN
 
     xp = backend.use(device)
     rng = backend.default_rng(seed)
-    G, D = make_networks(model, rng=rng)
-    opt_G = Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    cfg = settings.Config(model=model)  # the default recipe, as the twin's
+    G, D = models.build(cfg, rng)
+    opt_G, opt_D = models.optimizers(cfg, G, D)
     images, _ = data.load_mnist("train")
     host = data.to_model_input(images[: 16 * batch_size])  # 16 real batches, reused in turn
     X = backend.to_device(host)  # host -> device, once

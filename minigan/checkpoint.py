@@ -8,13 +8,12 @@ or Ctrl-C mid-write leaves the previous checkpoint intact, never a half-written 
 """
 
 import json
-import os
-import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, files
 
 
 class CheckpointError(RuntimeError):
@@ -30,32 +29,15 @@ def save(path, arrays, meta):
     path = Path(path)
     host = {name: backend.to_host(a) for name, a in arrays.items()}  # device -> host copies
     host["meta"] = np.array(json.dumps(meta))
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give it an ordinary file's mode
-        with os.fdopen(fd, "wb") as f:
+        with files.atomic_write(path) as f:
             np.savez(f, **host)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            kept = "the previous checkpoint there is intact" if path.exists() else \
-                "nothing was saved"
-            raise CheckpointError(
-                f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. Free some "
-                "disk space or check the folder's permissions."
-            ) from None
-        raise
-
-
-def _umask():
-    mask = os.umask(0)  # the only way to read the umask is to set it; put it straight back
-    os.umask(mask)
-    return mask
+    except OSError as e:
+        kept = "the previous checkpoint there is intact" if path.exists() else "nothing was saved"
+        raise CheckpointError(
+            f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. Free some "
+            "disk space or check the folder's permissions."
+        ) from None
 
 
 def load(path):
@@ -155,3 +137,84 @@ def rng_state(rng):
 
 def set_rng_state(rng, state):
     rng.bit_generator.state = state
+
+
+# ---- a training run's checkpoint: everything train_mnist.py needs to continue exactly ----------
+
+
+@dataclass
+class Progress:
+    """Where a run is: the counters a checkpoint carries besides the arrays."""
+
+    epoch: int = 0  # epochs finished
+    step_in_epoch: int = 0  # steps of the current epoch done
+    global_step: int = 0
+    elapsed: float = 0.0  # training seconds, over every session of this run
+    # --instance-noise anneals to 0 over the steps of --epochs as the run first planned them:
+    # resuming with a larger --epochs does not bring the noise back
+    noise_steps: object = None
+    perm: object = None  # this epoch's order of the images (device array), None until drawn
+
+
+def save_run(path, state):
+    """Write a run's state: a dict with the networks G and D, the optimizers opt_G and opt_D,
+    ema (an EMA or None), rng, fixed_z, progress (a Progress) and config (a settings.Config).
+    Refuses to overwrite the last good checkpoint with non-finite parameters."""
+    xp = backend.xp
+    for name in ("G", "D"):
+        if not all(bool(xp.isfinite(p).all()) for p in state[name].params.values()):
+            raise CheckpointError(f"{name}'s parameters are not finite; not overwriting the "
+                                  f"last good checkpoint {path}")
+    progress, ema = state["progress"], state["ema"]
+    arrays = {**network_arrays("G", state["G"]), **network_arrays("D", state["D"]),
+              **optimizer_arrays("opt_G", state["opt_G"]),
+              **optimizer_arrays("opt_D", state["opt_D"]), "fixed_z": state["fixed_z"]}
+    if ema:
+        arrays.update(network_arrays("G_ema", ema.net))
+    if progress.perm is not None:
+        arrays["perm"] = progress.perm
+    meta = {"epoch": progress.epoch, "step_in_epoch": progress.step_in_epoch,
+            "global_step": progress.global_step, "elapsed": progress.elapsed,
+            "opt_G_t": state["opt_G"].t, "opt_D_t": state["opt_D"].t,
+            "ema_t": ema.t if ema else 0, "noise_steps": progress.noise_steps,
+            "rng": rng_state(state["rng"]), "device": backend.device,
+            "config": asdict(state["config"])}
+    save(path, arrays, meta)
+
+
+def restore_run(path, state):
+    """Load a checkpoint of save_run into ``state``'s objects, in place; returns the random
+    generator to continue with (the saved stream on the CPU; reseeded where it cannot be)."""
+    arrays, meta = load(path)
+    try:
+        return _restore_run(path, state, arrays, meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged or not from train_mnist.py ({type(e).__name__}: "
+            f"{e}). Resume from a copy, or start a new run."
+        ) from None
+
+
+def _restore_run(path, state, arrays, meta):
+    restore_network("G", state["G"], arrays, path)
+    restore_network("D", state["D"], arrays, path)
+    restore_optimizer("opt_G", state["opt_G"], arrays, meta["opt_G_t"])
+    restore_optimizer("opt_D", state["opt_D"], arrays, meta["opt_D_t"])
+    if state["ema"]:
+        restore_network("G_ema", state["ema"].net, arrays, path)
+        state["ema"].t = int(meta["ema_t"])
+    state["fixed_z"][...] = backend.to_device(arrays["fixed_z"])
+    progress = state["progress"]
+    progress.perm = backend.to_device(arrays["perm"]) if "perm" in arrays else None
+    progress.epoch, progress.step_in_epoch = int(meta["epoch"]), int(meta["step_in_epoch"])
+    progress.global_step, progress.elapsed = int(meta["global_step"]), float(meta["elapsed"])
+    progress.noise_steps = meta.get("noise_steps")  # None in checkpoints from before the noise
+    rng = state["rng"]
+    if meta["rng"] is not None and backend.device == meta["device"] == "cpu":
+        set_rng_state(rng, meta["rng"])  # exact continuation
+        return rng
+    # CuPy's generator state cannot be saved: reseed from (seed, step), which is reproducible
+    # but not the stream an uninterrupted run would have drawn.
+    seed = state["config"].seed
+    mixed = np.random.SeedSequence([seed, progress.global_step]).generate_state(1)
+    return backend.default_rng(int(mixed[0]))  # an int seed: CuPy takes no lists

@@ -108,21 +108,6 @@ def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="flo
     )
 
 
-def make_networks(model="mlp", latent_dim=100, g_hidden=(256, 512, 1024),
-                  d_hidden=(1024, 512, 256), slope=0.2, rng=None, dtype="float32"):
-    """(G, D) of a model by name: "mlp" (the hidden widths apply) or "dcgan" (fixed channels).
-
-    G is built first, then D, both drawing from rng: the same seed gives the same networks.
-    """
-    if model == "mlp":
-        return (make_generator(latent_dim, g_hidden, 784, slope, rng, dtype),
-                make_discriminator(784, d_hidden, slope, rng, dtype))
-    if model == "dcgan":
-        return (make_dcgan_generator(latent_dim, rng=rng, dtype=dtype),
-                make_dcgan_discriminator(slope=slope, rng=rng, dtype=dtype))
-    raise ValueError(f"unknown model {model!r}: use 'mlp' or 'dcgan'")
-
-
 @dataclass
 class StepMetrics:
     """What one training step reports, as 0-d device arrays (read them with float() at log
@@ -132,6 +117,12 @@ class StepMetrics:
     g_loss: object  # the generator loss
     d_real: object  # mean D(x) on the real batch, last D step
     d_fake: object  # mean D(G(z)) on the fake batch, last D step (before D's update)
+
+    def read(self):
+        """The four numbers as Python floats: a copy to the host, so on the GPU a sync (the
+        training loop calls it at log steps only)."""
+        return {name: float(getattr(self, name)) for name in ("d_loss", "g_loss", "d_real",
+                                                               "d_fake")}
 
 
 def discriminator_step(G, D, opt_D, real, z, real_target=1.0):

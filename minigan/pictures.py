@@ -6,9 +6,16 @@ Pillow, which matplotlib itself depends on; curves with matplotlib's Agg backend
 """
 
 import math
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from minigan import files
+
+# The GIF of a run's epoch grids shows at most this many of them, spread evenly from the first
+# to the last, so that writing it costs the same at epoch 500 as at epoch 5.
+MAX_GIF_FRAMES = 40
 
 
 def image_grid(pixels, nrow=None, pad=2):
@@ -30,16 +37,39 @@ def image_grid(pixels, nrow=None, pad=2):
 def save_grid(path, pixels, nrow=None, scale=2):
     """Write uint8 images (N, H, W) as one PNG grid, enlarged ``scale`` times for viewing."""
     grid = image_grid(pixels, nrow)
-    Image.fromarray(grid).resize(
-        (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST
-    ).save(path)
+    picture = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
+                                           Image.NEAREST)
+    with files.atomic_write(path) as f:
+        picture.save(f, format="PNG")
+
+
+def spread(items, most=MAX_GIF_FRAMES):
+    """At most ``most`` of the items, evenly spaced, the first and the last always among them."""
+    if len(items) <= most:
+        return list(items)
+    picks = np.linspace(0, len(items) - 1, most).round().astype(int)  # increasing, no repeats
+    return [items[i] for i in picks]
 
 
 def save_gif(path, frame_paths, ms_per_frame=400):
-    """Animate PNG files (one per epoch) into a looping GIF; the last frame lingers."""
-    frames = [Image.open(p).convert("L") for p in frame_paths]
+    """Animate PNG files (one per epoch) into a looping GIF; the last frame lingers. Long runs
+    show MAX_GIF_FRAMES of their grids (``spread``): the cost does not grow with the run."""
+    frames = [Image.open(p).convert("L") for p in spread(list(frame_paths))]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with files.atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=durations, loop=0)
+
+
+def save_epoch_grid(run_dir, epoch, pixels):
+    """An epoch's fixed-noise grid (uint8 (64, 28, 28)) as samples/epoch_NNN.png and
+    samples_final.png, and samples.gif of the grids so far (at most MAX_GIF_FRAMES of them)."""
+    folder = Path(run_dir) / "samples"
+    folder.mkdir(exist_ok=True)
+    save_grid(folder / f"epoch_{epoch:03d}.png", pixels, nrow=8)
+    save_grid(Path(run_dir) / "samples_final.png", pixels, nrow=8)
+    grids = sorted(folder.glob("epoch_*.png"), key=lambda p: int(p.stem.split("_")[1]))
+    save_gif(Path(run_dir) / "samples.gif", grids)
 
 
 def save_curves(path, rows):
@@ -64,7 +94,8 @@ def save_curves(path, rows):
     ax_d.set_title("discriminator outputs")
     ax_d.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with files.atomic_write(path) as f:
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -94,5 +125,6 @@ def save_quality_curve(path, rows):
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with files.atomic_write(path) as f:
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)

@@ -7,6 +7,7 @@ are minigan/checkpoint.py's, the config's are minigan/settings.py's.
 
 import contextlib
 import csv
+import math
 import os
 import signal
 import sys
@@ -82,6 +83,46 @@ def lock(run_dir):
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def opened(run_dir, new):
+    """Train into run_dir: make it (a new run), hold its lock, and turn a failed write into a
+    RunError that says the last checkpoint is intact and how to continue.
+
+    A new run's folder is checked again under the lock: another process may have just
+    finished a run there."""
+    from minigan.checkpoint import CheckpointError  # checkpoint.py writes through files.py too
+
+    if new:
+        create(run_dir)
+    with lock(run_dir):
+        if new:
+            refuse_existing_run(run_dir)
+        checkpoint = Path(run_dir) / "checkpoint.npz"
+        try:
+            yield
+        except CheckpointError as e:  # checkpoint.save failed: disk full?
+            if not checkpoint.exists():
+                raise
+            raise CheckpointError(f"{e} Then continue with --resume {run_dir}.") from None
+        except OSError as e:
+            raise RunError(
+                f"cannot write in {run_dir} ({e}). The last checkpoint, if any, is intact at "
+                f"{checkpoint}. Free some disk space or check the folder's permissions, then "
+                f"continue with --resume {run_dir}."
+            ) from None
+
+
+def check_finite(row, run_dir):
+    """Raise RunError if a logged loss is NaN or inf: the run has diverged."""
+    if not all(math.isfinite(row[name]) for name in ("d_loss", "g_loss")):
+        raise RunError(
+            f"the loss became {row['d_loss']} (D) / {row['g_loss']} (G) by step {row['step']}: "
+            f"training diverged. The last good checkpoint is kept at {run_dir}/checkpoint.npz. "
+            "Try a lower learning rate (--lr-g/--lr-d) or label smoothing "
+            "(--label-smoothing 0.1)."
+        )
 
 
 # ---- stopping cleanly -------------------------------------------------------------------------

@@ -9,45 +9,37 @@ the images, repeatable.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, data, pictures
-from minigan.gan import make_dcgan_generator, make_generator, sample_noise
+from minigan import backend, checkpoint, data, files, models, pictures, settings
+from minigan.gan import sample_noise
 
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
+
+
+# The settings that rebuild G; the others (data, outputs) do not matter for sampling.
+GENERATOR_SETTINGS = ("model", "latent_dim", "g_hidden", "slope", "dtype", "ema")
 
 
 def load_generator(run_dir):
     """Build the run's generator from config.json and load its checkpointed weights.
     Raises CheckpointError when either file is missing, damaged or they do not match."""
     run_dir = Path(run_dir)
-    cfg = checkpoint.read_config(run_dir)
-    latent_dim, hidden = cfg.get("latent_dim"), cfg.get("g_hidden")
-    model = cfg.get("model", "mlp")  # runs from before --model existed were MLP runs
-    widths = [latent_dim] + (hidden if isinstance(hidden, list) else [None])
-    if not (all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 100_000
-                for w in widths) and isinstance(cfg.get("slope"), (int, float))
-            and cfg.get("dtype") in ("float32", "float64") and model in ("mlp", "dcgan")):
-        raise checkpoint.CheckpointError(
-            f"{run_dir / 'config.json'}: model, latent_dim, g_hidden, slope or dtype is missing "
-            "or invalid. The file is damaged: restore it from a copy of the run."
-        )
+    try:
+        cfg = settings.saved_config(run_dir)
+        settings.validate(cfg, flags=(), config_file=run_dir / "config.json",
+                          only=GENERATOR_SETTINGS)
+    except settings.ConfigError as e:
+        raise checkpoint.CheckpointError(str(e)) from None
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
-    rng = backend.default_rng(0)  # the initialisation is overwritten below
-    if model == "dcgan":
-        G = make_dcgan_generator(latent_dim, rng=rng, dtype=cfg["dtype"])
-    else:
-        G = make_generator(latent_dim, tuple(hidden), 784, cfg["slope"], rng, cfg["dtype"])
+    G = models.build_generator(cfg, backend.default_rng(0))  # weights overwritten below
     # --ema: the run's samples come from the average of G's weights, saved as G_ema
     # (minigan/tricks.py); its config.json says so
-    ema = cfg.get("ema", 0)
-    checkpoint.restore_network("G_ema" if ema else "G", G, arrays, run_dir / "checkpoint.npz")
+    checkpoint.restore_network("G_ema" if cfg.ema else "G", G, arrays, run_dir / "checkpoint.npz")
     G.eval()  # samples come from G in evaluation mode, as train_mnist.py's epoch grids do
     return G, cfg
 
@@ -78,19 +70,13 @@ def check_out(out, n):
     return None
 
 
-def write_atomic(out, pixels):
-    """Write the images to a temporary file beside ``out``, then rename it over ``out``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        if out.suffix == ".npy":
-            np.save(tmp, pixels)
-        else:
-            pictures.save_grid(tmp, pixels)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_images(out, pixels):
+    """The images as a .npy array or a PNG grid, written atomically (minigan/files.py)."""
+    if out.suffix == ".npy":
+        with files.atomic_write(out) as f:
+            np.save(f, pixels)
+    else:
+        pictures.save_grid(out, pixels)
 
 
 def main(argv=None):
@@ -111,13 +97,15 @@ def main(argv=None):
         problem = f"--out {args.out!r}: not a usable file name ({e})"
     if problem:
         p.error(problem)
-    if not 0 <= args.seed < 2**32:
-        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
+    try:
+        settings.check("seed", args.seed, settings.SEED)
+    except settings.ConfigError as e:
+        p.error(str(e))
     try:
         backend.use(args.device)
         G, cfg = load_generator(args.run_dir)
-        pixels = generate(G, args.n, cfg["latent_dim"], args.seed, cfg["dtype"])
-        write_atomic(out, pixels)
+        pixels = generate(G, args.n, cfg.latent_dim, args.seed, cfg.dtype)
+        write_images(out, pixels)
     except (backend.DeviceError, checkpoint.CheckpointError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2

@@ -22,7 +22,6 @@ inside (-1, 1); samples are multiplied back before they are scored or drawn. The
 :func:`train_toy` (returns the networks and a history) and :func:`mode_scores`.
 """
 
-import argparse
 import json
 import math
 import os
@@ -38,12 +37,10 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-from minigan import backend  # noqa: E402
-from minigan.gan import make_discriminator, make_generator, sample_noise, train_step  # noqa: E402
+from minigan import backend, files, models, settings  # noqa: E402
+from minigan.gan import sample_noise, train_step  # noqa: E402
 from minigan.layers import sigmoid  # noqa: E402
-from minigan.losses import GENERATOR_LOSSES  # noqa: E402
-from minigan.optim import Adam  # noqa: E402
-from minigan.tricks import EMA, IMPROVED, instance_noise_std, set_instance_noise  # noqa: E402
+from minigan.tricks import EMA, instance_noise_std, set_instance_noise  # noqa: E402
 
 
 def ring_means(n=8, radius=1.0):
@@ -112,12 +109,13 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
     high_quality), scored on SCORE_SAMPLES samples. on_frame(step, G, D), if given, is called at
     step 0 and every frame_every steps (frame_every > 0).
     """
+    cfg = settings.ToyConfig(dataset, steps, batch_size, lr_g, lr_d, beta1, k, gen_loss,
+                             latent_dim, tuple(hidden), seed, ema=ema,
+                             minibatch_std=int(minibatch_std), pack=pack,
+                             instance_noise=instance_noise, d_dropout=d_dropout)
     rng = backend.default_rng(seed)
-    G = make_generator(latent_dim, hidden, 2, rng=rng)
-    D = make_discriminator(2, hidden[::-1], rng=rng, pack=pack, minibatch_std=minibatch_std,
-                           dropout=d_dropout, instance_noise=bool(instance_noise))
-    opt_G = Adam(G.parameters(), lr=lr_g, betas=(beta1, 0.999))
-    opt_D = Adam(D.parameters(), lr=lr_d, betas=(beta1, 0.999))
+    G, D = models.build(cfg, rng, data_dim=2)  # G: (N, latent_dim) -> (N, 2), D: (N, 2) -> (N, 1)
+    opt_G, opt_D = models.optimizers(cfg, G, D)
     data_rng = np.random.default_rng(seed + 1)  # host generator of the real points
     score_rng = backend.default_rng(seed + 2)  # its own noise, so scoring changes nothing
     average = EMA(G, ema) if ema else None
@@ -191,7 +189,8 @@ def draw_frame(path, G, D, dataset, step, latent_dim, seed=0, n=2000):
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with files.atomic_write(path) as f:
+        fig.savefig(f, dpi=80, format="png")
     plt.close(fig)
 
 
@@ -201,129 +200,56 @@ def save_color_gif(path, frame_paths, ms_per_frame=500):
 
     frames = [Image.open(p).convert("RGB").quantize(colors=128) for p in frame_paths]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with files.atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=durations, loop=0)
 
 
 # ---- the command ---------------------------------------------------------------------------
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
-        prog="python -m minigan.toy",
-        description="Train minigan's MLP GAN on a 2-D mixture of Gaussians and watch for mode "
-                    "collapse (lessons/10_mode_collapse.md).")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="ring",
-                   help="ring: 8 Gaussians, std 0.01; grid: 25 Gaussians, std 0.05 (default: "
-                        "%(default)s)")
-    p.add_argument("--steps", type=int, default=4000, help="training steps (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
-    p.add_argument("--lr-g", type=float, default=2e-4, help="G's Adam rate (default: %(default)s)")
-    p.add_argument("--lr-d", type=float, default=2e-4, help="D's Adam rate (default: %(default)s)")
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam's beta1 (default: %(default)s)")
-    p.add_argument("--k", type=int, default=1,
-                   help="discriminator steps per generator step (default: %(default)s)")
-    p.add_argument("--gen-loss", choices=sorted(GENERATOR_LOSSES), default="nonsaturating",
-                   help="(default: %(default)s)")
-    p.add_argument("--latent-dim", type=int, default=2, help="(default: %(default)s)")
-    p.add_argument("--hidden", default="128,128",
-                   help="hidden widths of G (D mirrors them) (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--recipe", choices=("default", "improved"), default="default",
-                   help="improved: train_mnist.py's --recipe improved (its tricks and "
-                        "learning rates) where not given (default: %(default)s)")
-    p.add_argument("--ema", type=float, default=0.0,
-                   help="decay of the average of G that draws the samples, 0: off "
-                        "(default: %(default)s)")
-    p.add_argument("--minibatch-std", type=int, choices=(0, 1), default=0,
-                   help="1: D sees the batch's feature std (default: %(default)s)")
-    p.add_argument("--pack", type=int, default=1,
-                   help="samples D judges at once (default: %(default)s)")
-    p.add_argument("--instance-noise", type=float, default=0.0,
-                   help="std of the noise on D's inputs, annealed to 0 (default: %(default)s)")
-    p.add_argument("--d-dropout", type=float, default=0.0,
-                   help="dropout after D's hidden layers (default: %(default)s)")
-    p.add_argument("--label-smoothing", type=float, default=0.0,
-                   help="real target 1 - this (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=10,
-                   help="pictures over training, 0 for none (default: %(default)s)")
-    p.add_argument("--out", default=None,
-                   help="folder for the pictures and result.json (default: "
-                        "runs/toy-DATASET-SEED)")
+    """The lab's ToyConfig and --json from the flags; a bad value exits with status 2."""
+    p = settings.parser(settings.ToyConfig, settings.TOY_RULES, "python -m minigan.toy",
+                        "Train minigan's MLP GAN on a 2-D mixture of Gaussians and watch for "
+                        "mode collapse (lessons/10_mode_collapse.md).")
     p.add_argument("--json", action="store_true",
                    help="print modes_covered, modes_total, high_quality as one JSON object on "
                         "the last line")
-    args = p.parse_args(argv)
-    if args.recipe == "improved":  # the settings of train_mnist.py's recipe, unless given
-        given = sys.argv[1:] if argv is None else argv
-        for name, value in IMPROVED.items():
-            option = f"--{name.replace('_', '-')}"
-            if not any(a == option or a.startswith(option + "=") for a in given):
-                setattr(args, name, value)
-    for name in ("steps", "batch_size", "k", "latent_dim", "pack"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    for name in ("lr_g", "lr_d"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value > 0):
-            p.error(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if args.batch_size % args.pack:
-        p.error(f"--pack {args.pack} needs a --batch-size divisible by it, not "
-                f"{args.batch_size}")
-    if not (args.ema == 0 or 0 < args.ema < 1):
-        p.error(f"--ema must be 0 (off) or in (0, 1), got {args.ema}")
-    for name in ("d_dropout", "label_smoothing"):
-        if not 0 <= getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(args, name)}")
-    if not (math.isfinite(args.instance_noise) and args.instance_noise >= 0):
-        p.error(f"--instance-noise must be a number >= 0, got {args.instance_noise}")
-    if not 0 <= args.beta1 < 1:
-        p.error(f"--beta1 must lie in [0, 1), got {args.beta1}")
-    if not 0 <= args.frames <= args.steps:
-        p.error(f"--frames must lie between 0 and --steps ({args.steps}), got {args.frames}")
+    given = vars(p.parse_args(argv))
+    as_json = given.pop("json")
     try:
-        args.hidden = tuple(int(v) for v in args.hidden.split(","))
-    except ValueError:
-        p.error(f"--hidden {args.hidden}: give widths separated by commas, like 128,128")
-    if not args.hidden or min(args.hidden) < 1:
-        p.error(f"--hidden {args.hidden}: every width must be at least 1")
-    if not 0 <= args.seed < 2**32:
-        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
-    args.out = Path(args.out or f"runs/toy-{args.dataset}-{args.seed}")
-    try:
-        for folder in (args.out, *args.out.parents):
-            if folder.exists():
-                if not folder.is_dir():
-                    p.error(f"--out {args.out}: {folder} is a file; give a folder")
-                break
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte
-        p.error(f"--out {str(args.out)!r}: not a usable folder name ({e})")
-    return args
+        cfg = settings.toy_config(given)
+    except settings.ConfigError as e:
+        p.error(str(e))
+    return cfg, as_json
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    cfg, as_json = parse_args(argv)
+    out = Path(cfg.out)
     backend.use("cpu")
     start = time.perf_counter()
     frame_paths = []
     try:
-        (args.out / "frames" if args.frames else args.out).mkdir(parents=True, exist_ok=True)
+        (out / "frames" if cfg.frames else out).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        print(f"python -m minigan.toy: error: cannot create {args.out} ({e})", file=sys.stderr)
+        print(f"python -m minigan.toy: error: cannot create {out} ({e})", file=sys.stderr)
         return 2
 
     def on_frame(step, G, D):
-        path = args.out / "frames" / f"step_{step:06d}.png"
-        draw_frame(path, G, D, args.dataset, step, args.latent_dim, args.seed)
+        path = out / "frames" / f"step_{step:06d}.png"
+        draw_frame(path, G, D, cfg.dataset, step, cfg.latent_dim, cfg.seed)
         frame_paths.append(path)
 
     try:
         G, D, history = train_toy(
-            args.dataset, args.steps, args.batch_size, args.lr_g, args.lr_d, args.beta1, args.k,
-            args.gen_loss, args.latent_dim, args.hidden, args.seed,
-            frame_every=args.steps // args.frames if args.frames else 0, on_frame=on_frame,
-            ema=args.ema, minibatch_std=bool(args.minibatch_std), pack=args.pack,
-            instance_noise=args.instance_noise, d_dropout=args.d_dropout,
-            label_smoothing=args.label_smoothing)
+            cfg.dataset, cfg.steps, cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.k,
+            cfg.gen_loss, cfg.latent_dim, cfg.hidden, cfg.seed,
+            frame_every=cfg.steps // cfg.frames if cfg.frames else 0, on_frame=on_frame,
+            ema=cfg.ema, minibatch_std=bool(cfg.minibatch_std), pack=cfg.pack,
+            instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
+            label_smoothing=cfg.label_smoothing)
     except FloatingPointError as e:
         print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
               file=sys.stderr)
@@ -331,14 +257,14 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     final = history[-1]
     result = {"modes_covered": final["modes_covered"],
-              "modes_total": len(DATASETS[args.dataset][0]),
-              "high_quality": final["high_quality"], "dataset": args.dataset, "seed": args.seed,
-              "steps": args.steps, "d_real": final["d_real"], "d_fake": final["d_fake"],
+              "modes_total": len(DATASETS[cfg.dataset][0]),
+              "high_quality": final["high_quality"], "dataset": cfg.dataset, "seed": cfg.seed,
+              "steps": cfg.steps, "d_real": final["d_real"], "d_fake": final["d_fake"],
               "seconds": round(seconds, 1)}
     if frame_paths:
-        save_color_gif(args.out / "training.gif", frame_paths)
-    (args.out / "result.json").write_text(json.dumps({**result, "history": history}, indent=1))
-    print(f"minigan.toy: {args.dataset}, {args.steps} steps, seed {args.seed} ({seconds:.1f} s)")
+        save_color_gif(out / "training.gif", frame_paths)
+    files.write_text(out / "result.json", json.dumps({**result, "history": history}, indent=1))
+    print(f"minigan.toy: {cfg.dataset}, {cfg.steps} steps, seed {cfg.seed} ({seconds:.1f} s)")
     print(f"{'step':>6s} {'d_loss':>7s} {'g_loss':>7s} {'D(x)':>5s} {'D(G(z))':>7s} "
           f"{'modes':>6s} {'high quality':>12s}")
     for r in history[:: max(1, len(history) // 10)] + ([] if len(history) % 10 == 1 else
@@ -347,8 +273,8 @@ def main(argv=None):
               f"{r['d_fake']:7.2f} {r['modes_covered']:3d}/{result['modes_total']:<2d} "
               f"{r['high_quality']:12.1%}")
     print(f"{result['modes_covered']} of {result['modes_total']} modes covered, "
-          f"{result['high_quality']:.1%} of samples high quality; pictures in {args.out}/")
-    if args.json:
+          f"{result['high_quality']:.1%} of samples high quality; pictures in {out}/")
+    if as_json:
         print(json.dumps({k: result[k] for k in ("modes_covered", "modes_total",
                                                  "high_quality")}))
     return 0

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, models, settings
 from minigan.data import load_mnist, to_model_input
-from minigan.gan import make_discriminator, make_generator, sample_noise, train_step
+from minigan.gan import sample_noise, train_step
 from minigan.optim import Adam
+from reference import torch_gan
 from reference.torch_gan import TorchGAN, parse_config
 
 
@@ -50,13 +51,16 @@ class Config:
     out: str = "runs/compare/compare_losses.png"
 
 
-CHOICES = {"gen_loss": ["nonsaturating", "minimax"], "dtype": ["float32", "float64"]}
+RULES = {**{name: torch_gan.RULES[name] for name in (
+    "batch_size", "latent_dim", "lr", "beta1", "beta2", "k", "gen_loss", "real_target", "seed",
+    "dtype", "limit")}, "steps": settings.integer(1), "every": settings.integer(1),
+    "out": settings.explained(settings.folder(want_dir=False), "a .png file name")}
 
 
 def parse_args(argv=None):
     return parse_config(
-        Config, "Train minigan and its PyTorch twin side by side and compare their losses.",
-        CHOICES, argv)
+        Config, RULES, "Train minigan and its PyTorch twin side by side and compare their losses.",
+        argv)
 
 
 def real_batches(x, batch_size, rng):
@@ -112,8 +116,7 @@ def main(argv=None):
 
     # One initialisation: minigan draws the weights, the twin copies them.
     rng = backend.default_rng(cfg.seed)
-    G = make_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
-    D = make_discriminator(rng=rng, dtype=cfg.dtype)
+    G, D = models.build(settings.Config(latent_dim=cfg.latent_dim, dtype=cfg.dtype), rng)
     twin = TorchGAN.from_minigan(G, D, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                  gen_loss=cfg.gen_loss)
     betas = (cfg.beta1, cfg.beta2)

@@ -26,17 +26,16 @@ as minigan's generator_step does; plain PyTorch code would let them move in D's 
 Needs PyTorch: ``pip install -e '.[reference]'``.
 """
 
-import argparse
 import contextlib
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from minigan import backend
+from minigan import backend, settings
 from minigan.data import load_mnist, to_model_input, to_pixels
 from minigan.gan import StepMetrics
 from minigan.conv import Conv2D, ConvTranspose2D
@@ -352,23 +351,31 @@ class Config:
     out: str = "runs/torch_gan"
 
 
-CHOICES = {"device": ["cpu", "cuda"], "model": ["mlp", "dcgan"],
-           "gen_loss": ["nonsaturating", "minimax"],
-           "dtype": list(DTYPES)}
+# The allowed values, checked by minigan's settings module like every command's (one rule each).
+RULES = {
+    "device": settings.one_of("cpu", "cuda"), "model": settings.RULES["model"],
+    "epochs": settings.integer(1), "batch_size": settings.integer(1),
+    "latent_dim": settings.RULES["latent_dim"], "lr": settings.number(0, lo_open=True),
+    "beta1": settings.number(0, 1), "beta2": settings.number(0, 1), "k": settings.integer(1),
+    "gen_loss": settings.RULES["gen_loss"], "real_target": ((lambda v: settings.number(0)[0](v) and v <= 1), "a number in [0, 1]"),
+    "seed": settings.SEED, "dtype": settings.one_of(*DTYPES), "limit": settings.integer(0),
+    "log_every": settings.integer(1), "out": settings.folder(want_dir=False),
+}
 
 
-def parse_config(config_class, description, choices, argv=None):
-    """A config dataclass filled from command-line flags, one flag per field (--batch-size)."""
-    parser = argparse.ArgumentParser(description=description)
-    for f in fields(config_class):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
-                            default=f.default, choices=choices.get(f.name),
-                            help=f"(default: {f.default})")
-    return config_class(**vars(parser.parse_args(argv)))
+def parse_config(config_class, rules, description, argv=None, prog=None):
+    """A config dataclass filled from command-line flags, one flag per field (--batch-size),
+    each checked against its rule; a bad value exits with status 2 and a message."""
+    parser = settings.parser(config_class, rules, prog, description)
+    given = vars(parser.parse_args(argv))
+    try:
+        return settings.validate(config_class(**given), flags=given, rules=rules)
+    except settings.ConfigError as e:
+        parser.error(str(e))
 
 
 def parse_args(argv=None):
-    return parse_config(Config, "Train the PyTorch twin of minigan's GAN on MNIST.", CHOICES, argv)
+    return parse_config(Config, RULES, "Train the PyTorch twin of minigan's GAN on MNIST.", argv)
 
 
 def main(argv=None):

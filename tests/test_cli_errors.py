@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import train_mnist
 from clitest import ROOT, assert_clean_error, run_command, snapshot
-from minigan import backend, checkpoint
+from minigan import backend, checkpoint, rundir, settings
 from minigan import sample as sample_cli
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
@@ -83,6 +83,7 @@ TRAIN_ROWS = {
     "dtype": (["--dtype", "float16"], ["--dtype", "float16", "float32"]),
     "limit": (["--limit", "-10"], ["--limit", "-10", ">= 0"]),
     "data_dir": (["--data-dir", "{tmp}/nowhere"], ["--data-dir", "nowhere", "folder"]),
+    "images": (["--images", "{tmp}/nowhere.npy"], ["--images", "nowhere.npy", ".npy", "uint8"]),
     "out": (["--out", "{tmp}/a_file"], ["--out", "a_file", "not a file"]),
     "log_every": (["--log-every", "0"], ["--log-every", "0", ">= 1"]),
     "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
@@ -114,10 +115,10 @@ MORE_TRAIN_ROWS = [
 
 
 def test_every_setting_has_a_rule_and_a_bad_value_here():
-    names = [f.name for f in fields(train_mnist.Config)]
-    assert sorted(train_mnist.RULES) == sorted(names)
+    names = [f.name for f in fields(settings.Config)]
+    assert sorted(settings.RULES) == sorted(names)
     assert sorted(TRAIN_ROWS) == sorted(names)
-    train_mnist.validate(train_mnist.Config())  # the defaults are allowed
+    settings.validate(settings.Config())  # the defaults are allowed
 
 
 @pytest.mark.parametrize("flags,needles", [*TRAIN_ROWS.values(), *MORE_TRAIN_ROWS],
@@ -134,6 +135,34 @@ def test_train_bad_flag_is_a_clean_error_that_writes_nothing(flags, needles, tmp
     assert_clean_error(result, *needles)
     assert result.stderr.startswith("train_mnist.py: error:") or "usage:" in result.stderr
     assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+IMAGE_FILES = {  # a file --images refuses -> words its message must contain
+    "floats.npy": (np.zeros((8, 28, 28), np.float32), ["float32", "uint8", "(N, 28, 28)"]),
+    "flat.npy": (np.zeros((8, 784), np.uint8), ["(8, 784)", "(N, 28, 28)"]),
+    "color.npy": (np.zeros((8, 28, 28, 3), np.uint8), ["(8, 28, 28, 3)", "(N, 28, 28)"]),
+    "empty.npy": (np.zeros((0, 28, 28), np.uint8), ["no images"]),
+    "pickled.npy": (np.array([{"a": 1}], dtype=object), ["pickle"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_FILES))
+def test_images_of_the_wrong_kind_are_a_clean_error_that_writes_nothing(name, tmp_path, capsys):
+    array, needles = IMAGE_FILES[name]
+    np.save(tmp_path / name, array, allow_pickle=True)
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / name), "--out",
+                                    str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--images", name, *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_file_that_is_not_npy_is_a_clean_error(tmp_path, capsys):
+    (tmp_path / "text.npy").write_text("not an array")
+    result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / "text.npy"), "--out",
+                                    str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--images", "text.npy", "not a .npy array")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("flags,needles", [
@@ -190,7 +219,7 @@ def is_number(v, lo, hi, lo_open=False):
     return finite and (lo < v if lo_open else lo <= v) and v < hi
 
 
-# The allowed values, written out here independently of train_mnist.RULES.
+# The allowed values, written out here independently of settings.RULES.
 SPEC = {
     "device": lambda v: v in ("cpu", "gpu") and type(v) is str,
     "model": lambda v: v in ("mlp", "dcgan") and type(v) is str,
@@ -215,6 +244,8 @@ SPEC = {
     "dtype": lambda v: v in ("float32", "float64") and type(v) is str,
     # Paths: text; data_dir empty or an existing folder; out no file, nor under one.
     "data_dir": lambda v: type(v) is str and (v == "" or os.path.isdir(os.path.expanduser(v))),
+    "images": lambda v: type(v) is str and (v == "" or v.endswith(".npy") and "\0" not in v
+                                            and os.path.isfile(os.path.expanduser(v))),
     "out": lambda v: type(v) is str and (v == "" or out_ok(os.path.expanduser(v))),
     "homework": lambda v: type(v) is str and (v == "" or "\0" not in v and all(
         os.path.isfile(os.path.join(os.path.expanduser(v), f))
@@ -233,22 +264,22 @@ def out_ok(v):
 
 @given(st.dictionaries(st.sampled_from(sorted(SPEC)), ANY, max_size=4))
 def test_validator_gives_a_clean_error_or_a_valid_config(changes):
-    cfg = replace(train_mnist.Config(), **changes)
+    cfg = replace(settings.Config(), **changes)
     bad = [f.name for f in fields(cfg) if not SPEC[f.name](getattr(cfg, f.name))]
     if not bad:
-        assert train_mnist.validate(cfg) is cfg
+        assert settings.validate(cfg) is cfg
         return
-    with pytest.raises(train_mnist.ConfigError) as e:
-        train_mnist.validate(cfg)
+    with pytest.raises(settings.ConfigError) as e:
+        settings.validate(cfg)
     first = "--" + bad[0].replace("_", "-")
     assert str(e.value).startswith(first + " "), str(e.value)
     assert len(str(e.value)) < 400
 
 
 def test_validator_of_a_resumed_config_names_the_file():
-    cfg = replace(train_mnist.Config(), batch_size="64")
-    with pytest.raises(train_mnist.ConfigError, match=r"cfg\.json: batch_size is 64.*damaged"):
-        train_mnist.validate(cfg, flags={"epochs"}, config_file="cfg.json")
+    cfg = replace(settings.Config(), batch_size="64")
+    with pytest.raises(settings.ConfigError, match=r"cfg\.json: batch_size is 64.*damaged"):
+        settings.validate(cfg, flags={"epochs"}, config_file="cfg.json")
 
 
 # ---- a failed --resume changes nothing ------------------------------------------------------
@@ -323,10 +354,10 @@ def test_damaged_config_in_a_real_terminal(run, tmp_path):
 
 # ---- the lock: one training per run folder --------------------------------------------------
 
-@pytest.mark.skipif(train_mnist.fcntl is None, reason="no fcntl (file locks) on this platform")
+@pytest.mark.skipif(rundir.fcntl is None, reason="no fcntl (file locks) on this platform")
 def test_a_second_training_into_a_locked_folder_is_refused(run, tmp_path, capsys):
     before = snapshot(run)
-    with train_mnist.run_lock(run):  # as if another process were training into it
+    with rundir.lock(run):  # as if another process were training into it
         result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2"], capsys)
         assert_clean_error(result, "another process is training into", str(run))
         assert snapshot(run) == before
@@ -345,23 +376,23 @@ def test_a_second_training_into_a_locked_folder_is_refused(run, tmp_path, capsys
     assert json.loads((run / "config.json").read_text())["log_every"] == 3
 
 
-@pytest.mark.skipif(train_mnist.fcntl is None, reason="no fcntl (file locks) on this platform")
+@pytest.mark.skipif(rundir.fcntl is None, reason="no fcntl (file locks) on this platform")
 def test_the_lock_dies_with_a_killed_process(tmp_path):
-    code = ("import sys, time, train_mnist; from pathlib import Path\n"
-            "with train_mnist.run_lock(Path(sys.argv[1])):\n"
+    code = ("import sys, time; from pathlib import Path; from minigan import rundir\n"
+            "with rundir.lock(Path(sys.argv[1])):\n"
             "    print('locked', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(train_mnist.RunError, match="another process"):
-            with train_mnist.run_lock(tmp_path):
+        with pytest.raises(rundir.RunError, match="another process"):
+            with rundir.lock(tmp_path):
                 pass
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
         holder.stdout.close()
-    with train_mnist.run_lock(tmp_path):  # free again, with no clean-up by the dead process
+    with rundir.lock(tmp_path):  # free again, with no clean-up by the dead process
         pass
     assert os.listdir(tmp_path) == []  # the lock wrote nothing
 
@@ -432,7 +463,7 @@ def test_sample_write_failure_leaves_the_old_output(run, tmp_path, monkeypatch, 
     out.write_bytes(b"an earlier output")
 
     def disk_full(file, arr, *args, **kwargs):
-        Path(file).write_bytes(b"half")
+        file.write(b"half")  # the open temporary file beside the output
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "save", disk_full)

@@ -12,7 +12,7 @@ import strict_xp
 import train_mnist
 from clitest import assert_clean_error, run_command
 from clitest import snapshot as folder_snapshot
-from minigan import backend, checkpoint, data, gan, layers, losses, optim
+from minigan import backend, checkpoint, data, gan, layers, losses, optim, rundir
 from minigan import sample as sample_cli
 
 LATENT, N = 8, 6
@@ -129,7 +129,7 @@ def test_dcgan_run_folder_and_exact_resume(tmp_path):
     assert a["G/0.W"].shape == (16, 128 * 49) and a["D/1.W"].shape == (64, 1, 5, 5)
     assert {"G/2.running_mean", "G/5.running_var", "D/3.running_mean", "D/5.running_var"} <= set(a)
     assert not np.array_equal(a["D/3.running_var"], np.ones(64))  # they moved, and were saved
-    rows = train_mnist.read_rows(straight)
+    rows = rundir.read_rows(straight / "metrics.csv")
     assert [r["step"] for r in rows] == [2, 4, 6, 8]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
 
@@ -139,7 +139,7 @@ def test_dcgan_run_folder_and_exact_resume(tmp_path):
     assert sorted(a) == sorted(b)
     for name in a:
         assert np.array_equal(a[name], b[name]), f"{name} differs after resume"
-    with pytest.raises(train_mnist.RunError, match="--model mlp differs"):
+    with pytest.raises(rundir.RunError, match="--model mlp differs"):
         train_mnist.main(["--resume", str(first), "--model", "mlp", "--epochs", "3"])
 
 
@@ -151,8 +151,8 @@ def test_dcgan_samples_come_from_g_in_eval_mode(tmp_path):
     G, cfg = sample_cli.load_generator(run)
     assert not any(layer.training for layer in layers.walk(G))
     buffers = snapshot(G.buffers)
-    whole = sample_cli.generate(G, 64, cfg["latent_dim"], seed=cfg["seed"] + 1, chunk=64)
-    chunks = sample_cli.generate(G, 64, cfg["latent_dim"], seed=cfg["seed"] + 1, chunk=5)
+    whole = sample_cli.generate(G, 64, cfg.latent_dim, seed=cfg.seed + 1, chunk=64)
+    chunks = sample_cli.generate(G, 64, cfg.latent_dim, seed=cfg.seed + 1, chunk=5)
     assert np.array_equal(whole, chunks)
     assert_unchanged(buffers, G.buffers, "G running statistic")
     arrays, _ = checkpoint.load(Path(run) / "checkpoint.npz")

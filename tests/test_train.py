@@ -6,13 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import train_mnist
-from minigan import backend, checkpoint
+from minigan import backend, checkpoint, models, rundir
 from minigan import sample as sample_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def test_script_writes_a_complete_run_folder(tmp_path):
         assert (out / name).is_file(), f"missing {name}"
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["g_hidden"] == [32, 64] and cfg["epochs"] == 2 and cfg["limit"] == 192
-    rows = train_mnist.read_rows(out)
+    rows = rundir.read_rows(out / "metrics.csv")
     assert [r["step"] for r in rows] == [2, 4, 6, 8, 10, 12]  # 6 steps per epoch, logged every 2
     for r in rows:
         assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
@@ -79,7 +80,7 @@ def test_resume_is_bit_exact(tmp_path):
     assert_same_arrays(a, b)
     assert meta_a["rng"] == meta_b["rng"] and meta_a["global_step"] == meta_b["global_step"]
     # The resumed run's metrics continue where the first session stopped.
-    assert [r["step"] for r in train_mnist.read_rows(first)] == list(range(2, 13, 2))
+    assert [r["step"] for r in rundir.read_rows(first / "metrics.csv")] == list(range(2, 13, 2))
 
 
 def test_resume_drops_the_log_rows_written_after_the_checkpoint(tmp_path):
@@ -89,31 +90,31 @@ def test_resume_drops_the_log_rows_written_after_the_checkpoint(tmp_path):
     with open(run / "metrics.csv", "a") as f:  # as if the killed run had logged step 8
         f.write("8,2,1.0,1.0,0.5,0.5\n")
     train_mnist.main(["--resume", str(run), "--epochs", "2"])
-    assert [r["step"] for r in train_mnist.read_rows(run)] == list(range(2, 13, 2))
+    assert [r["step"] for r in rundir.read_rows(run / "metrics.csv")] == list(range(2, 13, 2))
 
 
 def test_drop_rows_after_leaves_a_clean_log_untouched(tmp_path):
     path = tmp_path / "eval.csv"
     path.write_text("epoch,fd\n1,3.5\n2,2.5\n")
     before = path.stat().st_mtime_ns
-    train_mnist.drop_rows_after(path, "epoch", 2)
+    rundir.drop_rows_after(path, "epoch", 2)
     assert path.stat().st_mtime_ns == before
-    train_mnist.drop_rows_after(path, "epoch", 1)
+    rundir.drop_rows_after(path, "epoch", 1)
     assert path.read_text() == "epoch,fd\n1,3.5\n"
 
 
-def interrupt_at(monkeypatch, step):
-    """Deliver a real SIGINT to this process during the given training step."""
+def interrupt_at(monkeypatch, step, signum=signal.SIGINT):
+    """Deliver a real signal (SIGINT: Ctrl-C) to this process during the given training step."""
     calls = {"n": 0}
-    real_step = train_mnist.train_step
+    real_step = models.MINIGAN.train_step
 
     def step_then_interrupt(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == step:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_mnist, "train_step", step_then_interrupt)
+    monkeypatch.setattr(models.MINIGAN, "train_step", step_then_interrupt)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_stays_exact(tmp_path, monkeypatch, capsys):
@@ -123,7 +124,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_stays_exact(tmp_path, monkeypatch,
     with monkeypatch.context() as m:
         interrupt_at(m, 9)  # in the middle of epoch 2 (6 steps per epoch)
         run = train(tmp_path, "interrupted", "--epochs", "2")
-    assert "interrupted: checkpoint saved at step 9" in capsys.readouterr().out
+    assert "stopped by SIGINT: checkpoint saved at step 9" in capsys.readouterr().out
     _, meta = checkpoint_arrays(run)
     assert meta["global_step"] == 9 and meta["step_in_epoch"] == 3
     assert signal.getsignal(signal.SIGINT) is handler_before  # the handler is restored
@@ -131,17 +132,61 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_stays_exact(tmp_path, monkeypatch,
     assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
 
 
+def test_sigterm_in_the_first_epoch_saves_its_steps_and_resume_stays_exact(tmp_path, monkeypatch,
+                                                                           capsys):
+    """SIGTERM (timeout, kill, docker stop, job schedulers) stops a run as the first Ctrl-C
+    does: the steps of an unfinished first epoch are saved, not lost."""
+    straight = train(tmp_path, "straight", "--epochs", "2")
+    handler_before = signal.getsignal(signal.SIGTERM)
+    with monkeypatch.context() as m:
+        interrupt_at(m, 4, signal.SIGTERM)  # epoch 1 of 2: no checkpoint written yet
+        run = train(tmp_path, "terminated", "--epochs", "2")
+    out = capsys.readouterr().out
+    assert "stopped by SIGTERM: checkpoint saved at step 4" in out
+    assert f"--resume {run}" in out
+    _, meta = checkpoint_arrays(run)
+    assert meta["global_step"] == 4 and meta["epoch"] == 0 and meta["step_in_epoch"] == 4
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
+    train_mnist.main(["--resume", str(run)])
+    assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
+
+
+def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    """As `timeout` or a scheduler would: a real process, a real SIGTERM, mid-training."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train_mnist.py"), *SMALL, "--epochs", "1000", "--log-every",
+         "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.csv").exists():  # training has started
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "stopped by SIGTERM" in stdout and f"--resume {out}" in stdout
+    _, meta = checkpoint_arrays(out)
+    assert meta["global_step"] >= 1
+    rows = rundir.read_rows(out / "metrics.csv")
+    assert rows[-1]["step"] == meta["global_step"]  # the last step trained is saved and logged
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     run = train(tmp_path, "run", "--epochs", "1")
     good = (run / "checkpoint.npz").read_bytes()
-    real_step = train_mnist.train_step
+    real_step = models.MINIGAN.train_step
 
     def poisoned_step(G, D, *args, **kwargs):
         G.params["0.W"][0, 0] = np.nan  # a NaN weight makes every later loss NaN
         return real_step(G, D, *args, **kwargs)
 
-    monkeypatch.setattr(train_mnist, "train_step", poisoned_step)
-    with pytest.raises(train_mnist.RunError, match="diverged.*last good checkpoint"):
+    monkeypatch.setattr(models.MINIGAN, "train_step", poisoned_step)
+    with pytest.raises(rundir.RunError, match="diverged.*last good checkpoint"):
         train_mnist.main(["--resume", str(run), "--epochs", "2"])
     assert (run / "checkpoint.npz").read_bytes() == good
 
@@ -171,7 +216,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resume_rejects_a_different_architecture(tmp_path):
     run = train(tmp_path, "run", "--epochs", "1")
-    with pytest.raises(train_mnist.RunError, match="--g-hidden.*architecture"):
+    with pytest.raises(rundir.RunError, match="--g-hidden.*architecture"):
         train_mnist.main(["--resume", str(run), "--g-hidden", "64,64", "--epochs", "2"])
     # A config edited by hand no longer matches the checkpoint's arrays.
     cfg = json.loads((run / "config.json").read_text())
@@ -189,7 +234,7 @@ def test_resume_of_a_missing_folder_is_a_clear_error(tmp_path, capsys):
 
 def test_new_run_refuses_to_overwrite_an_existing_one(tmp_path):
     train(tmp_path, "run", "--epochs", "1")
-    with pytest.raises(train_mnist.RunError, match="--resume"):
+    with pytest.raises(rundir.RunError, match="--resume"):
         train(tmp_path, "run", "--epochs", "1")
 
 
@@ -217,7 +262,7 @@ def test_sample_cli_writes_npy_and_png(tmp_path):
 def test_label_smoothing_and_minimax_and_k2_run(tmp_path):
     run = train(tmp_path, "run", "--epochs", "1", "--k", "2", "--gen-loss", "minimax",
                 "--label-smoothing", "0.1")
-    rows = train_mnist.read_rows(run)
+    rows = rundir.read_rows(run / "metrics.csv")
     assert rows[-1]["step"] == 3  # 6 batches per epoch, 2 per step
     assert all(r["g_loss"] < 0 for r in rows)  # mean log(1 - D(G(z))) is negative
 

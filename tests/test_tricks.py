@@ -12,7 +12,8 @@ import pytest
 import strict_xp
 import train_mnist
 from clitest import assert_clean_error, run_command
-from minigan import backend, checkpoint, gan, gradcheck, losses, optim, toy, tricks
+from minigan import (backend, checkpoint, gan, gradcheck, losses, models, optim, settings, toy,
+                     tricks)
 from minigan import sample as sample_cli
 from minigan.layers import Dense, Dropout, Sequential, walk
 
@@ -269,12 +270,12 @@ def test_recipe_improved_fills_in_its_settings_and_flags_override(tmp_path):
     (["--d-dropout", "0.3"], Dropout), (["--instance-noise", "0.1"], tricks.InstanceNoise),
 ])
 def test_each_trick_flag_puts_its_layer_in_d(flags, kind, tmp_path):
-    given, _ = train_mnist.parse_args([*SMALL, *flags])
-    run = train_mnist.Run(train_mnist.Config(**given), tmp_path, resume=False)
-    assert [type(layer) for layer in walk(run.D)].count(kind) >= 1
-    plain = train_mnist.Run(train_mnist.Config(**train_mnist.parse_args(SMALL)[0]), tmp_path,
-                            resume=False)
-    assert kind not in [type(layer) for layer in walk(plain.D)]
+    given, _ = settings.parse_train_args([*SMALL, *flags])
+    _, D = models.build(settings.new_config(given), backend.default_rng(0))
+    assert [type(layer) for layer in walk(D)].count(kind) >= 1
+    _, plain = models.build(settings.new_config(settings.parse_train_args(SMALL)[0]),
+                            backend.default_rng(0))
+    assert kind not in [type(layer) for layer in walk(plain)]
 
 
 def test_improved_run_resumes_bit_exact(tmp_path):
@@ -296,7 +297,7 @@ def test_instance_noise_run_interrupted_and_resumed_is_bit_exact(tmp_path, monke
     it exactly; a run resumed with more epochs keeps it (the noise stays 0)."""
     flags = [*SMALL, *ALL_TRICKS, "--epochs", "2"]
     straight = train_mnist.main([*flags, "--out", str(tmp_path / "straight")])
-    real_step = train_mnist.train_step
+    real_step = models.MINIGAN.train_step
     calls = {"n": 0}
 
     def step_then_interrupt(*args, **kwargs):
@@ -306,7 +307,7 @@ def test_instance_noise_run_interrupted_and_resumed_is_bit_exact(tmp_path, monke
         return real_step(*args, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(train_mnist, "train_step", step_then_interrupt)
+        m.setattr(models.MINIGAN, "train_step", step_then_interrupt)
         run = train_mnist.main([*flags, "--out", str(tmp_path / "interrupted")])
     assert checkpoint.load(run / "checkpoint.npz")[1]["global_step"] == 9
     train_mnist.main(["--resume", str(run)])
@@ -358,10 +359,10 @@ def test_toy_with_every_trick_trains_and_scores_the_average():
 
 
 def test_toy_recipe_improved_takes_the_recipe_unless_a_flag_is_given(tmp_path):
-    args = toy.parse_args(["--recipe", "improved", "--pack", "4", "--out", str(tmp_path)])
+    args, _ = toy.parse_args(["--recipe", "improved", "--pack", "4", "--out", str(tmp_path)])
     for name, value in tricks.IMPROVED.items():
         assert getattr(args, name) == (4 if name == "pack" else value), name
-    args = toy.parse_args(["--recipe", "improved", "--pack=4", "--out", str(tmp_path)])
+    args, _ = toy.parse_args(["--recipe", "improved", "--pack=4", "--out", str(tmp_path)])
     assert args.pack == 4
     result = run_command(["-m", "minigan.toy", "--pack", "3", "--out", str(tmp_path)],
                          cwd=tmp_path)

@@ -1,0 +1,64 @@
+"""G and D from a run's settings: the one place a Config becomes networks.
+
+Training (train_mnist.py), sampling (minigan.sample), scoring (minigan.evaluate), the 2-D lab
+(minigan.toy), the capstone and the benchmarks all build their networks here, so a run's
+config.json always rebuilds the networks its checkpoint holds. The layer stacks themselves are
+in minigan/gan.py (the MLP of the 2014 paper, the DCGAN); this module only chooses among them.
+
+``cfg`` is any object with the fields of settings.Config that a network depends on: model,
+latent_dim, g_hidden, d_hidden, slope, dtype and the tricks of D (pack, minibatch_std,
+d_dropout, instance_noise); settings.ToyConfig has them too.
+"""
+
+from types import SimpleNamespace
+
+from minigan import gan, optim
+
+# The functions a run is built and trained with: minigan's own, or (train_mnist.py --homework)
+# the learner's, from minigan.homework.capstone.load, which has the same names.
+MINIGAN = SimpleNamespace(
+    make_generator=gan.make_generator, make_discriminator=gan.make_discriminator,
+    Adam=optim.Adam, train_step=gan.train_step,
+    discriminator_step=gan.discriminator_step, generator_step=gan.generator_step)
+
+
+def code_for(cfg):
+    """minigan's functions, or the learner's homework with --homework (lessons/08_homework.md)."""
+    if getattr(cfg, "homework", ""):
+        from minigan.homework import capstone  # the homework imports minigan: load it late
+
+        return capstone.load(cfg.homework)
+    return MINIGAN
+
+
+def build_generator(cfg, rng, data_dim=784, code=MINIGAN):
+    """G: z (N, latent_dim) -> sample (N, data_dim) in [-1, 1]."""
+    if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden does not apply)
+        return gan.make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
+    return code.make_generator(cfg.latent_dim, tuple(cfg.g_hidden), data_dim, cfg.slope, rng,
+                               cfg.dtype)
+
+
+def build_discriminator(cfg, rng, data_dim=784, code=MINIGAN):
+    """D: sample (N, data_dim) -> logit (N, 1), with the tricks of D that cfg turns on."""
+    if cfg.model == "dcgan":  # d_hidden does not apply; of D's tricks, instance noise fits
+        return gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
+                                            instance_noise=bool(cfg.instance_noise))
+    if code is not MINIGAN:  # the learner's make_discriminator takes the default recipe only
+        return code.make_discriminator(data_dim, tuple(cfg.d_hidden), cfg.slope, rng, cfg.dtype)
+    return gan.make_discriminator(data_dim, tuple(cfg.d_hidden), cfg.slope, rng, cfg.dtype,
+                                  pack=cfg.pack, minibatch_std=bool(cfg.minibatch_std),
+                                  dropout=cfg.d_dropout, instance_noise=bool(cfg.instance_noise))
+
+
+def build(cfg, rng, data_dim=784, code=MINIGAN):
+    """(G, D), G first, both drawing their initial weights from rng: one seed, one pair."""
+    G = build_generator(cfg, rng, data_dim, code)
+    return G, build_discriminator(cfg, rng, data_dim, code)
+
+
+def optimizers(cfg, G, D, code=MINIGAN):
+    """(opt_G, opt_D): Adam for each player, with its own learning rate (lessons/05)."""
+    betas = (cfg.beta1, getattr(cfg, "beta2", 0.999))
+    return (code.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
+            code.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))

@@ -1,0 +1,481 @@
+"""Every command's settings: the Config of a training run, the allowed value of each setting,
+the command-line flags made from them, and the merge of a resumed run's config.json with new
+flags. train_mnist.py, minigan.toy, minigan.sample, minigan.evaluate and the PyTorch twin all
+check their settings here, so a bad value gets the same kind of message everywhere:
+
+    train_mnist.py: error: --batch-size 0: not allowed; use an integer >= 1 (default: 64).
+
+A rule is a pair (check(value) -> bool, the allowed values in words). Every setting is checked
+before anything is written; a failure raises ConfigError, which the commands print as one line
+and exit with status 2.
+"""
+
+import argparse
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from minigan.losses import GENERATOR_LOSSES
+from minigan.rundir import RunError
+from minigan.tricks import IMPROVED
+
+
+class ConfigError(RunError):
+    """A setting outside its allowed values; the message names the flag, the value, the range."""
+
+
+# ---- rules --------------------------------------------------------------------------------------
+
+
+def integer(lo, hi=None):
+    """A rule: an int (not a bool) with lo <= value (<= hi)."""
+    allowed = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v
+            and (hi is None or v <= hi)), allowed
+
+
+def number(lo, hi=None, lo_open=False):
+    """A rule: a finite int or float with lo <= value < hi (lo < value if lo_open)."""
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):  # NaN, inf
+            return False
+        return (lo < v if lo_open else lo <= v) and (hi is None or v < hi)
+    if hi is None:
+        return check, f"a number {'>' if lo_open else '>='} {lo}"
+    return check, f"a number in {'(' if lo_open else '['}{lo}, {hi})"
+
+
+def one_of(*choices):
+    return (lambda v: isinstance(v, str) and v in choices), "one of " + ", ".join(choices)
+
+
+def explained(rule, words):
+    """The same check, with other words for what is allowed."""
+    return rule[0], words
+
+
+SEED = integer(0, 2**32 - 1)  # what NumPy's and CuPy's generators take
+MAX_WIDTH = 100_000  # a layer wider than this would not fit in memory anyway
+
+
+def widths():
+    """A rule: a non-empty tuple of layer widths."""
+    ok = integer(1, MAX_WIDTH)[0]
+    return (lambda v: isinstance(v, tuple) and len(v) > 0 and all(ok(w) for w in v)), (
+        f"comma-separated layer widths, each an integer from 1 to {MAX_WIDTH}, like 256,512,1024")
+
+
+def path_problem(value, want="folder"):
+    """Why a path setting cannot be used, or None. want: "folder" (must exist), "out" (a folder
+    made if missing: nothing above it may be a file) or "file" (must exist)."""
+    if not isinstance(value, str):
+        return "not text"
+    if not value:
+        return None
+    if "\0" in value:
+        return "a NUL character in the name"
+    try:
+        path = Path(value).expanduser()
+        if want == "folder" and not path.is_dir():
+            return "no such folder"
+        if want == "file":
+            return None if path.is_file() else "no such file"
+        for p in (path, *path.parents):  # --out: the folder and the ones above it
+            if p.exists():
+                return None if p.is_dir() else f"{p} is a file, not a folder"
+    except (OSError, ValueError) as e:  # a name too long
+        return str(e)
+    return None
+
+
+def folder(want_dir):
+    return (lambda v: path_problem(v, "folder" if want_dir else "out") is None), (
+        "an existing folder, or empty to search" if want_dir else
+        "a folder name (created if missing), not a file, or empty for runs/<time>")
+
+
+def images_file():
+    return (lambda v: v == "" or (str(v).endswith(".npy") and path_problem(v, "file") is None)), (
+        "an existing .npy file of uint8 images, shape (N, 28, 28), or empty for MNIST")
+
+
+def homework_folder():
+    """A rule: empty (minigan's own code) or a folder written by ``minigan.homework start``."""
+    from minigan.homework import capstone  # the homework imports the library: load it late
+
+    return (lambda v: v == "" or (path_problem(v, "folder") is None
+                                  and capstone.is_homework(v))), (
+        "a folder written by `python -m minigan.homework start`, or empty for minigan's code")
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def show(value):
+    """A setting's value as the user would type it (short, and safe for any value)."""
+    if isinstance(value, str) and not value:
+        return '""'
+    try:
+        if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            value = ",".join(map(str, value))
+        text = repr(value) if isinstance(value, str) and not value.isprintable() else str(value)
+    except ValueError:  # an int too long to print
+        text = f"a {type(value).__name__} too long to print"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check(name, value, rule, default=None):
+    """Raise ConfigError unless value passes rule: the one message every command prints."""
+    ok, allowed = rule
+    if not ok(value):
+        tail = "" if default is None else f" (default: {show(default)})"
+        raise ConfigError(f"{flag(name)} {show(value)}: not allowed; use {allowed}{tail}.")
+
+
+# ---- a training run: train_mnist.py -------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """Every knob of a run, with the default recipe (the benchmarks and the PyTorch twin use it)."""
+
+    device: str = "cpu"  # "cpu" (NumPy) or "gpu" (CuPy)
+    model: str = "mlp"  # "mlp" or "dcgan" (convolutional; g_hidden and d_hidden do not apply)
+    epochs: int = 20
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    latent_dim: int = 100
+    g_hidden: tuple = (256, 512, 1024)
+    d_hidden: tuple = (1024, 512, 256)
+    slope: float = 0.2  # LeakyReLU negative slope
+    k: int = 1  # discriminator steps per generator step
+    gen_loss: str = "nonsaturating"  # or "minimax"
+    label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing
+    seed: int = 0
+    dtype: str = "float32"
+    limit: int = 0  # train on the first N images only (0, or N >= all of them: all)
+    data_dir: str = ""  # where the MNIST files are ("" : search, see minigan/data.py)
+    images: str = ""  # a .npy file of uint8 images (N, 28, 28) to train on instead of MNIST
+    out: str = ""  # run folder ("" : runs/<timestamp>)
+    log_every: int = 100  # steps between logged metrics (a host sync on the GPU)
+    sample_every: int = 1  # epochs between sample grids
+    homework: str = ""  # a homework folder: train on the learner's code (lessons/08_homework.md)
+    eval_every: int = 0  # epochs between sample-quality scores (minigan.evaluate; 0: off)
+    eval_samples: int = 10000  # samples each of those scores draws
+    # The tricks of --recipe improved (minigan/tricks.py, lessons/13_better_recipe.md); all off
+    # in the default recipe. The MLP's D takes all of them; the DCGAN takes ema and
+    # instance_noise only.
+    recipe: str = "default"  # "improved": the IMPROVED settings below, for those not given
+    ema: float = 0.0  # decay of an average of G's weights that draws the samples (0: off)
+    minibatch_std: int = 0  # 1: D sees the batch's feature standard deviation (Karras et al.)
+    pack: int = 1  # D judges this many samples at once (PacGAN; 1: off)
+    instance_noise: float = 0.0  # std of noise on D's inputs, annealed to 0 (0: off)
+    d_dropout: float = 0.0  # dropout after each of D's hidden layers (0: off)
+
+
+RECIPE = explained(one_of("default", "improved"), (
+    "default (the paper's and the PyTorch twin's) or improved (sets " +
+    ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in IMPROVED.items()) +
+    " where not given; lessons/13_better_recipe.md)"))
+TRICKS = {  # the rules of the tricks, shared by train_mnist.py and minigan.toy
+    "ema": ((lambda v: (type(v) in (int, float) and v == 0) or number(0, 1, lo_open=True)[0](v)),
+            "0 (off) or a decay in (0, 1), like 0.999"),
+    "minibatch_std": explained(integer(0, 1), "0 or 1: 1 appends the batch's mean feature "
+                               "standard deviation to the last hidden layer of D (MLP only)"),
+    "pack": explained(integer(1, 64), "an integer from 1 to 64: samples D judges at once "
+                      "(PacGAN; MLP only; it must divide --batch-size)"),
+    "instance_noise": explained(number(0), "a number >= 0: std of Gaussian noise added to D's "
+                                "inputs, annealed to 0 over the run"),
+    "d_dropout": explained(number(0, 1), "a number in [0, 1): dropout after every hidden layer "
+                           "of D (MLP only)"),
+    "label_smoothing": number(0, 1),
+}
+
+# One entry per Config field. A new setting adds its rule here; tests/test_cli_errors.py checks
+# that every field has one.
+RULES = {
+    "device": one_of("cpu", "gpu"),
+    "model": one_of("mlp", "dcgan"),
+    "epochs": integer(1),
+    "batch_size": integer(1),
+    "lr_g": number(0, lo_open=True),
+    "lr_d": number(0, lo_open=True),
+    "beta1": number(0, 1),
+    "beta2": number(0, 1),
+    "latent_dim": integer(1, MAX_WIDTH),
+    "g_hidden": widths(),
+    "d_hidden": widths(),
+    "slope": number(0, 1),
+    "k": integer(1),
+    "gen_loss": one_of(*sorted(GENERATOR_LOSSES)),
+    "seed": SEED,
+    "dtype": one_of("float32", "float64"),
+    "limit": integer(0),  # 0, or more than the images there are: all of them
+    "data_dir": folder(want_dir=True),
+    "images": images_file(),
+    "out": folder(want_dir=False),
+    "log_every": integer(1),
+    "sample_every": integer(1),
+    "homework": homework_folder(),
+    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
+    # half an epoch on a 2-core CPU (README, "Scoring a run").
+    "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
+                            "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
+                            "is off, the default, as each scoring costs about half an epoch"),
+    "eval_samples": explained(integer(5), "an integer >= 5: samples each --eval-every scoring "
+                              "draws (10000 for figures you compare)"),
+    "recipe": RECIPE,
+    **TRICKS,
+}
+
+# Settings added after the first release (0.1.0): a run folder made before one existed has no
+# entry for it in config.json, and resumes with its default (an MLP run on MNIST, minigan's own
+# code, no scoring, no tricks), which is what that run did.
+ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples", "recipe", "ema",
+                   "minibatch_std", "pack", "instance_noise", "d_dropout", "images")
+# Settings of D that --model dcgan does not take (its D is convolutional: minigan/gan.py).
+MLP_ONLY = ("minibatch_std", "pack", "d_dropout")
+# What a checkpoint's arrays depend on: these cannot change when resuming.
+ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype", "ema",
+                "minibatch_std", "pack")
+# What may change when resuming (a data folder or file that moved, the device, the outputs);
+# everything else must match the run's config.json.
+RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "images", "homework",
+             "eval_every", "eval_samples")
+
+
+def validate(cfg, flags=None, config_file=None, rules=RULES, only=None):
+    """Return cfg, or raise ConfigError for the first setting that breaks its rule.
+
+    flags: the names given on the command line (default: all); the others came from
+    config_file (a resumed run's config.json), and the message says so. only: check just
+    these names (minigan.sample needs the generator's settings, not the data's).
+    """
+    for f in fields(cfg):
+        if only is not None and f.name not in only:
+            continue
+        value = getattr(cfg, f.name)
+        if rules[f.name][0](value):
+            continue
+        if flags is None or f.name in flags:
+            check(f.name, value, rules[f.name], f.default)
+        allowed = rules[f.name][1]
+        if f.name in RESUMABLE:  # e.g. a data folder that has moved since
+            raise ConfigError(f"{config_file}: {f.name} is {show(value)}, but it must be "
+                              f"{allowed}: pass {flag(f.name)} with a new value.")
+        raise ConfigError(
+            f"{config_file}: {f.name} is {show(value)}, but it must be {allowed}. The file is "
+            "damaged: restore it from a copy (it must match checkpoint.npz), or start a new run."
+        )
+    return cfg
+
+
+def check_combination(cfg):
+    """Raise ConfigError for settings that are each allowed but do not go together."""
+    changed = [f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default]
+    tricks = [name for name in changed if name in ("recipe", "ema", *MLP_ONLY, "instance_noise")]
+    if cfg.homework:
+        if cfg.model != "mlp":  # the homework writes the MLP's layers
+            raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
+                              f"{show(cfg.model)} or --homework")
+        if tricks:  # the learner's make_discriminator has the default recipe's arguments
+            raise ConfigError(f"--homework trains the default recipe; drop --homework or "
+                              f"{flag(tricks[0])}")
+    if cfg.model == "dcgan":
+        if cfg.recipe == "improved":
+            raise ConfigError(
+                "--recipe improved is the MLP's (its --pack and --minibatch-std change the MLP's "
+                "D, and benchmarks/ablate_recipe.py measured it on the MLP); with --model dcgan, "
+                "pass the tricks that fit its D yourself: --ema and --label-smoothing, "
+                "--instance-noise")
+        mlp_only = [name for name in changed if name in MLP_ONLY]
+        if mlp_only:
+            raise ConfigError(f"{flag(mlp_only[0])} applies to the MLP's D only; --model dcgan "
+                              f"takes --ema and --instance-noise (drop {flag(mlp_only[0])})")
+    check_batch_for_d(cfg)
+
+
+def check_batch_for_d(cfg):
+    """Raise ConfigError unless D's batch tricks fit the batch size (--pack, --minibatch-std)."""
+    if cfg.batch_size % cfg.pack:
+        raise ConfigError(f"--pack {cfg.pack} needs a --batch-size divisible by it, not "
+                          f"{cfg.batch_size}: D judges {cfg.pack} samples at once")
+    if cfg.minibatch_std and cfg.batch_size // cfg.pack < 2:
+        raise ConfigError(f"--minibatch-std 1 needs at least 2 inputs of D per batch; "
+                          f"--batch-size {cfg.batch_size} with --pack {cfg.pack} gives "
+                          f"{cfg.batch_size // cfg.pack}")
+
+
+def with_recipe(given):
+    """The flags given, over --recipe improved's settings when that recipe is asked for: the
+    one place a recipe is merged (train_mnist.py and minigan.toy)."""
+    return {**IMPROVED, **given} if given.get("recipe") == "improved" else dict(given)
+
+
+# ---- flags --------------------------------------------------------------------------------------
+
+
+def layer_widths(text):
+    """Parse "256,512,1024" into (256, 512, 1024)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of widths: use integers separated by commas, like 256,512,1024"
+        ) from None
+
+
+def parser(config_class, rules, prog, description):
+    """An ArgumentParser with one flag per field of config_class (--batch-size for batch_size).
+    A flag not given is absent from the parsed namespace (so a resume can tell them apart)."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in fields(config_class):
+        kind = {tuple: layer_widths}.get(f.type, f.type)
+        p.add_argument(flag(f.name), default=argparse.SUPPRESS, type=kind,
+                       help=f"{rules[f.name][1]} (default: {show(f.default)})")
+    return p
+
+
+def parse_train_args(argv=None):
+    """train_mnist.py's flags; returns (dict of only the flags given, resume folder or None)."""
+    p = parser(Config, RULES, "train_mnist.py", "Train the MLP GAN (or the DCGAN) on MNIST "
+               "with minigan: the project's main job.")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the run in RUN_DIR from its checkpoint")
+    given = vars(p.parse_args(argv))
+    return given, given.pop("resume")
+
+
+def new_config(given):
+    """A new run's Config from the flags given; checks them all, writes nothing."""
+    given = with_recipe(given)
+    cfg = validate(Config(**given), flags=given)
+    check_combination(cfg)
+    cfg.out = str(Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S")))
+    return cfg
+
+
+def saved_config(run_dir):
+    """The Config a run was trained with, from its config.json (checked like flags).
+    Raises CheckpointError (missing or unreadable file) or ConfigError (a bad value)."""
+    from minigan import checkpoint
+
+    path = Path(run_dir) / "config.json"
+    saved = checkpoint.read_config(run_dir)
+    for name in ADDED_SINCE_0_1:  # a run from before the setting existed had its default
+        saved.setdefault(name, Config.__dataclass_fields__[name].default)
+    names = [f.name for f in fields(Config)]
+    missing = [n for n in names if n not in saved]
+    unknown = [n for n in saved if n not in names]
+    if missing or unknown:
+        raise ConfigError(
+            f"{path}: " + "; ".join(filter(None, [
+                missing and "settings missing: " + ", ".join(missing),
+                unknown and "unknown settings: " + ", ".join(map(show, unknown))])) +
+            ". The file is damaged or from another version of minigan: restore it from a "
+            "copy, or start a new run."
+        )
+    for name in ("g_hidden", "d_hidden"):
+        if isinstance(saved[name], list):
+            saved[name] = tuple(saved[name])
+    return Config(**saved)
+
+
+def resumed_config(given, resume):
+    """The resumed run's Config: its config.json, with the flags that may change (RESUMABLE)."""
+    run_dir = Path(resume)
+    if not (run_dir / "checkpoint.npz").is_file():
+        raise ConfigError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
+                          f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by "
+                          "default.")
+    saved = asdict(saved_config(run_dir))
+    for name, value in given.items():
+        if name == "out" and value != saved[name]:
+            raise ConfigError(f"--resume {resume}: a resumed run stays in its folder; drop "
+                              f"--out {show(value)}")
+        if name not in RESUMABLE and value != saved[name]:
+            what = "the architecture" if name in ARCHITECTURE else "the training recipe"
+            raise ConfigError(
+                f"--resume {resume}: {flag(name)} {show(value)} differs from the run's "
+                f"{show(saved[name])} ({what} of a run cannot change). Drop the flag, or start "
+                "a new run."
+            )
+    saved.update(given)
+    return validate(Config(**saved), flags=given, config_file=run_dir / "config.json")
+
+
+# ---- the 2-D lab: minigan.toy -------------------------------------------------------------------
+
+
+@dataclass
+class ToyConfig:
+    """The 2-D lab's settings (python -m minigan.toy; lessons/10_mode_collapse.md)."""
+
+    dataset: str = "ring"  # ring: 8 Gaussians, std 0.01; grid: 25 Gaussians, std 0.05
+    steps: int = 4000
+    batch_size: int = 256
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    k: int = 1
+    gen_loss: str = "nonsaturating"
+    latent_dim: int = 2
+    hidden: tuple = (128, 128)  # G's hidden widths; D mirrors them
+    seed: int = 0
+    recipe: str = "default"
+    ema: float = 0.0
+    minibatch_std: int = 0
+    pack: int = 1
+    instance_noise: float = 0.0
+    d_dropout: float = 0.0
+    label_smoothing: float = 0.0
+    frames: int = 10  # pictures over training (0: none)
+    out: str = ""  # "": runs/toy-DATASET-SEED
+    # What models.build reads and the lab does not vary: minigan's MLP, float32.
+    model = "mlp"
+    slope = 0.2
+    dtype = "float32"
+
+    @property
+    def g_hidden(self):
+        return self.hidden
+
+    @property
+    def d_hidden(self):
+        return self.hidden[::-1]
+
+
+TOY_RULES = {
+    "dataset": explained(one_of("grid", "ring"), "ring (8 Gaussians, std 0.01) or grid (25 "
+                         "Gaussians, std 0.05)"),
+    "steps": integer(1), "batch_size": integer(1), "lr_g": RULES["lr_g"],
+    "lr_d": RULES["lr_d"], "beta1": RULES["beta1"], "k": integer(1),
+    "gen_loss": RULES["gen_loss"], "latent_dim": RULES["latent_dim"],
+    "hidden": explained(widths(), "comma-separated widths of G's hidden layers, like 128,128 "
+                        "(D mirrors them)"),
+    "seed": SEED, "recipe": RECIPE, **TRICKS,
+    "frames": explained(integer(0), "an integer from 0 to --steps: pictures over training"),
+    "out": explained(folder(want_dir=False), "a folder name (created if missing), not a "
+                     "file, or empty for runs/toy-DATASET-SEED"),
+}
+
+
+def toy_config(given):
+    """The lab's ToyConfig from the flags given (the recipe merged as train_mnist.py merges it);
+    raises ConfigError."""
+    given = with_recipe(given)
+    cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
+    check_batch_for_d(cfg)
+    if cfg.frames > cfg.steps:
+        raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
+                          f"({cfg.steps})")
+    cfg.out = cfg.out or f"runs/toy-{cfg.dataset}-{cfg.seed}"
+    return cfg
