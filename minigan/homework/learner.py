@@ -18,6 +18,7 @@ import numpy as np
 
 from minigan.gradcheck import GradientCheckError
 from minigan.homework.parts import todo_message
+from minigan.homework.skeleton import SkeletonError, _find
 
 
 class LearnerError(Exception):
@@ -52,13 +53,10 @@ def attempted(folder, part):
     except SyntaxError:
         return True  # the learner is editing it
     for name in part.functions:
-        body, node = tree.body, None
-        for piece in name.split("."):
-            node = next((n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef))
-                         and n.name == piece), None)
-            if node is None:
-                return True
-            body = node.body
+        try:
+            node = _find(tree, name, part.file)  # the skeleton's own lookup of a def
+        except SkeletonError:
+            return True  # renamed or removed: the learner has been at work
         statements = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(
             s.value, ast.Constant) and isinstance(s.value.value, str))]
         todo = todo_message(part, name)
