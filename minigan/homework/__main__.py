@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from minigan.homework import grader, skeleton
+from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS, TOTAL
 
 PROG = "python -m minigan.homework"
@@ -70,7 +71,7 @@ def scoreboard(folder, results, verbose=False):
         if r.status == "failed":
             lines.append(f"{'':6}{r.check}: {r.message}".replace("\n", "\n" + " " * 6))
             for h in r.hints:
-                lines.append(f"{'':6}hint: {grader.HINTS[h]}")
+                lines.append(f"{'':6}hint: {HINTS[h]}")
             if verbose and r.error is not None:
                 tb = "".join(traceback.format_exception(r.error))
                 lines.append(" " * 6 + tb.rstrip().replace("\n", "\n" + " " * 6))

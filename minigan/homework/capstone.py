@@ -24,7 +24,7 @@ from minigan import gan as mg_gan
 from minigan import layers as mg_layers
 from minigan import losses as mg_losses
 from minigan import optim as mg_optim
-from minigan.homework import grader
+from minigan.homework import checks, learner
 from minigan.homework.parts import FILES
 
 MINIGAN = SimpleNamespace(
@@ -54,8 +54,8 @@ def load(folder):
         raise CapstoneError(f"{folder} is not a homework folder (no {', '.join(missing)}); "
                             "create one with `python -m minigan.homework start DIR`")
     try:
-        mods = {f[:-3]: grader.load_module(folder, f) for f in FILES}
-    except grader.LearnerError as e:
+        mods = {f[:-3]: learner.load_module(folder, f) for f in FILES}
+    except learner.LearnerError as e:
         raise CapstoneError(f"your homework does not import: {e}, at {e.where}") from e
     gan = mods["gan"]
     for mg_module, own in ((mg_layers, mods["layers"]), (mg_losses, mods["losses"])):
@@ -119,7 +119,7 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
     for code in (own, MINIGAN):
         rng = backend.default_rng(seed)
         out_dim = batches.shape[-1]
-        run = grader.Runner(folder)
+        run = learner.Runner(folder)
         G = run("make_generator", code.make_generator, latent_dim, tuple(g_hidden), out_dim, slope,
                 rng, "float64")
         D = run("make_discriminator", code.make_discriminator, out_dim, tuple(d_hidden), slope,
@@ -133,7 +133,7 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
 
     def compare(step, what, values):
         mine, theirs = (backend.to_host(xp.asarray(v)) for v in values)
-        err = grader.rel(mine, theirs)
+        err = checks.rel(mine, theirs)
         if not err <= tol:
             raise _Parted((step, what, err))
         if err >= report.worst:
@@ -168,7 +168,7 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
             compare_net(step, "D", 3, "grads", "gradient", "generator")  # untouched
     except _Parted as p:
         report.parted = p.args[0]
-    except grader.LearnerError as e:
+    except learner.LearnerError as e:
         report.error = f"in {e.what}: {type(e.error).__name__}: {e.error}" + (
             f", at {e.where}" if e.where else "")
     return report

@@ -1,0 +1,127 @@
+"""What the graders share: the hints, the comparisons that name a mistake, the result records.
+
+When a check fails, ``diagnose`` compares the learner's numbers with the variants a classic
+mistake would produce (a transpose, a factor N, a sign, a missing derivative factor, ...) and
+names the one that matches, in one sentence of ``HINTS``; the expected array is never printed.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minigan.gradcheck import rel_error
+
+HINTS = {
+    "transpose": "A transpose is missing or extra: with x (N, in) and W (in, out), dW = x.T @ "
+                 "dout has W's shape and dx = dout @ W.T has x's shape; let the shapes decide.",
+    "mean": "Off by a constant factor (the batch size N, or 2 for two batches): a sum where a "
+            "mean belongs, or a missing or extra 1/N.",
+    "sign": "The right size with the opposite sign: check the sign of the derivative, and that "
+            "a step goes against the gradient (p = p - lr * g).",
+    "derivative": "dx equals dout: the activation's derivative factor is missing "
+                  "(dx = dout * f'(x), lessons/04_backprop_layers.md).",
+    "assign": "The gradient was assigned, not added: write self.grads[...] += ... into the "
+              "existing array (backward accumulates, and the optimizer holds those very arrays).",
+    "overflow": "Overflow at large |x|: a naive sigmoid 1 / (1 + exp(-x)) or softplus "
+                "log(1 + exp(x)) overflows exp; use the stable forms, where exp only sees -|x| "
+                "(lessons/02_losses.md).",
+    "adam_t0": "Adam's bias correction counts t from 0: on the first step 1 - beta1**0 = 0; "
+               "increment t before using it, so the first step has t = 1.",
+    "eps_sqrt": "eps is inside the square root: Adam divides by sqrt(v_hat) + eps, "
+                "not by sqrt(v_hat + eps).",
+    "d_touched": "The generator step changed D (its weights or grads): backpropagate through "
+                 "D with D.backward(dout, param_grads=False) and step only opt_G.",
+    "zero_grad": "Gradients left from before the step leaked in: call zero_grad() on the "
+                 "network before its backward pass.",
+    "in_place": "Update each parameter array in place, p.data[...] = p.data - lr * g: the "
+                "layers hold these very arrays and never see a new one (and p.data -= ... "
+                "fails: a NamedTuple's field cannot be reassigned).",
+}
+
+TOL = 1e-7  # the gradient check's, and agreement's: a real bug is off by far more
+MATCH = 1e-6  # how close the learner's numbers must be to a mistake's variant to name it
+
+
+class Failed(Exception):
+    """A check failed: ``check`` is its name, ``hints`` the classic mistakes recognised."""
+
+    def __init__(self, check, message, hints=(), error=None):
+        super().__init__(message)
+        self.check, self.message, self.hints, self.error = check, message, list(hints), error
+
+
+@dataclass
+class Result:
+    """One part's grade: what ``check`` prints on its line of the scoreboard."""
+
+    part: object
+    status: str  # "passed", "failed", "not attempted"
+    points: int = 0
+    check: str = ""
+    message: str = ""
+    hints: list = field(default_factory=list)
+    error: object = None  # the learner's exception, for --verbose
+
+
+# --- comparing numbers --------------------------------------------------------------------------
+
+def rel(a, b):
+    """rel_error, infinite when the shapes differ or anything is not finite."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return np.inf
+    return rel_error(a, b)
+
+
+def same(a, b, tol=MATCH):
+    """a matches b: equal where not finite (inf, nan), within tol elsewhere."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    bad_a, bad_b = ~np.isfinite(a), ~np.isfinite(b)
+    if not np.array_equal(bad_a, bad_b):
+        return False
+    if bad_a.any() and not np.array_equal(np.nan_to_num(a[bad_a]), np.nan_to_num(b[bad_b])):
+        return False
+    return rel(a[~bad_a], b[~bad_b]) < tol if (~bad_a).any() else True
+
+
+def diagnose(got, expected, variants):
+    """The names of the variants ({hint: array}) that ``got`` matches, when it is wrong."""
+    if same(got, expected, TOL):
+        return []
+    return [name for name, v in variants.items() if v is not None and same(got, v)]
+
+
+def factors(expected, *ks):
+    """'mean' variants: expected scaled up and down by each factor."""
+    return [expected * k for k in ks] + [expected / k for k in ks]
+
+
+def diagnose_all(got, expected, extra=None, ks=()):
+    """The classic mistakes ``got`` matches: the opposite sign ("sign"), a factor k or 1/k
+    for each k in ks ("mean"), and the extra variants ({hint: array})."""
+    expected = np.asarray(expected)
+    names = diagnose(got, expected, {"sign": -expected, **(extra or {})})
+    wrong = not same(got, expected, TOL)
+    if not names and wrong and any(same(got, v) for v in factors(expected, *ks)):
+        names = ["mean"]
+    return names
+
+
+def require(ok, check, message, hints=()):
+    """The check named ``check`` passes when ok; otherwise it fails with message and hints."""
+    if not ok:
+        raise Failed(check, message, hints)
+
+
+# --- inputs the graders share -------------------------------------------------------------------
+
+EXTREMES = np.array([[-1e4], [-50.0], [-1.0], [0.0], [1.0], [50.0], [1e4]])  # logits, inputs
+
+
+def reference_copy(ref, layer):
+    """Give minigan's layer ``ref`` copies of ``layer``'s parameters."""
+    for k in ref.params:
+        ref.params[k][...] = layer.params[k]
+    return ref

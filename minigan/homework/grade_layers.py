@@ -1,0 +1,253 @@
+"""Parts 2-6: the layers (Dense, LeakyReLU, Tanh, sigmoid and Sigmoid, Sequential.backward).
+
+``grade_layer`` runs every layer part's checks, in the order of ``minigan.homework.grader``.
+What is fair about the cache: the grader never changes an array after handing it to forward
+(minigan's Dense keeps a reference to x, not a copy, and so may yours). It does check that
+backward can run twice after one forward (backward must not damage the cache) and that two
+instances of a layer do not share one (the cache lives on ``self``).
+"""
+
+import numpy as np
+
+from minigan import layers as mg_layers
+from minigan.gradcheck import GradientCheckError, check_layer
+from minigan.homework.checks import (EXTREMES, TOL, Failed, diagnose_all, reference_copy, rel,
+                                     require, same)
+from minigan.homework.learner import LearnerError
+
+
+def layer_run(run, layer, x, dout, **kw):
+    """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy})."""
+    name = type(layer).__name__
+    run(f"{name}.zero_grad()", layer.zero_grad)
+    out = run(f"{name}.forward", layer.forward, x)
+    dx = run(f"{name}.backward", layer.backward, dout, **kw)
+    return out, dx, {k: np.array(g, copy=True) for k, g in layer.grads.items()}
+
+
+def check_shapes(name, x, out, dx, grads, out_shape, params):
+    require(np.shape(out) == out_shape, "shapes",
+            f"{name}.forward returned shape {np.shape(out)}, expected {out_shape}")
+    hints = ["transpose"] if np.shape(dx) == x.shape[::-1] else []
+    require(np.shape(dx) == x.shape, "shapes",
+            f"{name}.backward returned dx of shape {np.shape(dx)}, expected x's {x.shape}", hints)
+    for k, g in grads.items():
+        want = np.shape(params[k])
+        hints = ["transpose"] if np.shape(g) == want[::-1] and len(want) == 2 else []
+        require(np.shape(g) == want, "shapes",
+                f"{name}: grads[{k!r}] has shape {np.shape(g)}, expected {want}", hints)
+
+
+def layer_hints(got_dx, got_grads, ref_dx, ref_grads, dout, N, params):
+    """Diagnose dx and each gradient against a layer's classic mistakes."""
+    extra = {"derivative": dout if dout.shape == ref_dx.shape else None}
+    if "W" in params and params["W"].shape[0] == params["W"].shape[1]:
+        extra["transpose"] = dout @ params["W"]
+    names = diagnose_all(got_dx, ref_dx, extra, ks=(N,))
+    for k, g in got_grads.items():
+        t = {"transpose": ref_grads[k].T} if ref_grads[k].ndim == 2 else {}
+        names += diagnose_all(g, ref_grads[k], t, ks=(N,))
+    return sorted(set(names))
+
+
+def grade_layer(run, make, make_ref, x, square=None):
+    """Grade one layer class: make() builds the learner's (float64), make_ref() minigan's."""
+    rng = np.random.default_rng(2)
+    layer = make()
+    name = type(layer).__name__
+    params = {k: np.array(p) for k, p in layer.params.items()}
+    ref = reference_copy(make_ref(), layer)
+    ref_out = ref.forward(x)
+    dout = rng.standard_normal(ref_out.shape)
+    ref_dx = ref.backward(dout)
+    ref_grads = {k: g.copy() for k, g in ref.grads.items()}
+
+    try:
+        out, dx, grads = layer_run(run, layer, x.copy(), dout)
+    except LearnerError as e:
+        if square is not None:  # a missing transpose fails in matmul unless the shapes agree
+            hints = square_diagnosis(run, *square)
+            if hints:
+                raise Failed("your code raised", f"{e}\n  at {e.where}", hints, e.error) from None
+        raise
+    check_shapes(name, x, out, dx, grads, ref_out.shape, layer.params)
+
+    try:
+        run(f"gradient check of {name}", check_layer, layer, x.copy(), dout)
+    except GradientCheckError as e:
+        _, dx, grads = layer_run(run, layer, x.copy(), dout)
+        raise Failed("gradient check", str(e),
+                     layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params))
+
+    out, dx, grads = layer_run(run, layer, x.copy(), dout)
+    require(same(out, ref_out, TOL), "agreement", f"{name}.forward differs from minigan's "
+            f"(relative error {rel(out, ref_out):.1e})")
+    for what, got, want in [("dx", dx, ref_dx)] + [(f"grads[{k!r}]", grads[k], ref_grads[k])
+                                                    for k in grads]:
+        require(same(got, want, TOL), "agreement",
+                f"{name}.backward: {what} differs from minigan's (relative error "
+                f"{rel(got, want):.1e})",
+                layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params))
+
+    # backward adds into the very same arrays, and can run twice after one forward
+    arrays = dict(layer.grads)
+    run(f"{name}.zero_grad()", layer.zero_grad)
+    run(f"{name}.forward", layer.forward, x.copy())
+    dx1 = run(f"{name}.backward", layer.backward, dout)
+    dx2 = run(f"{name}.backward (a second time)", layer.backward, dout)
+    for k in arrays:
+        require(layer.grads[k] is arrays[k], "backward adds into grads",
+                f"{name}.backward replaced grads[{k!r}] with a new array", ["assign"])
+        require(same(layer.grads[k], 2 * ref_grads[k], TOL), "backward adds into grads",
+                f"{name}: two backward calls after one forward should leave twice the "
+                f"gradient in grads[{k!r}]", ["assign"])
+    require(same(dx2, dx1, 1e-12) and same(dx1, ref_dx, TOL), "the cache",
+            f"{name}.backward gave a different dx the second time: backward must not change "
+            "what forward cached")
+    other = make()  # a second instance: its forward must not disturb the first one's cache
+    run(f"{name}.forward", layer.forward, x.copy())
+    run(f"{name}.forward", other.forward, rng.standard_normal(x.shape))
+    dx3 = run(f"{name}.backward", layer.backward, dout)
+    require(same(dx3, ref_dx, TOL), "the cache",
+            f"{name}: another {name}'s forward changed this one's backward: keep the cache "
+            "on self")
+
+    big = x * 1e4 / np.abs(x).max()
+    out, over = run.overflow_free(f"{name}.forward(+-1e4)", layer.forward, big)
+    require(not over and np.isfinite(out).all(), "inputs of +-1e4",
+            f"{name}.forward overflows (or is not finite) on inputs of +-1e4", ["overflow"])
+    ref_big = reference_copy(make_ref(), layer).forward(big)
+    require(same(out, ref_big, TOL), "inputs of +-1e4",
+            f"{name}.forward on inputs of +-1e4 differs from minigan's")
+    if layer.params:  # Dense and Sequential take the two switches
+        grade_switches(run, layer, x, dout, ref_dx, ref_grads)
+    return layer
+
+
+def grade_switches(run, layer, x, dout, ref_dx, ref_grads):
+    """param_grads=False leaves grads untouched; input_grad=False returns None."""
+    name = type(layer).__name__
+    run(f"{name}.forward", layer.forward, x.copy())
+    for g in layer.grads.values():
+        g.fill(7.0)
+    dx = run(f"{name}.backward(dout, param_grads=False)", layer.backward, dout,
+             param_grads=False)
+    require(all(np.all(g == 7.0) for g in layer.grads.values()), "param_grads=False",
+            f"{name}.backward(dout, param_grads=False) changed grads: it must leave them "
+            "untouched")
+    require(same(dx, ref_dx, TOL), "param_grads=False",
+            f"{name}.backward(dout, param_grads=False) returned a wrong dx")
+    run(f"{name}.zero_grad()", layer.zero_grad)
+    dx = run(f"{name}.backward(dout, input_grad=False)", layer.backward, dout, input_grad=False)
+    require(dx is None, "input_grad=False",
+            f"{name}.backward(dout, input_grad=False) must return None")
+    for k, g in layer.grads.items():
+        require(same(g, ref_grads[k], TOL), "input_grad=False",
+                f"{name}.backward(dout, input_grad=False) left a wrong grads[{k!r}]")
+
+
+def square_diagnosis(run, make, make_ref, x):
+    """On a square Dense (in == out), a missing transpose runs: recognise its numbers."""
+    try:
+        grade_layer(run, make, make_ref, x)
+    except Failed as f:
+        return [h for h in f.hints if h == "transpose"]
+    except LearnerError:
+        return []
+    return []
+
+
+def away_from_zero(rng, shape, scale=2.0):
+    """Normal inputs nudged at least 0.1 away from 0, LeakyReLU's kink."""
+    x = rng.normal(0, scale, shape)
+    return np.where(np.abs(x) < 0.1, np.sign(x) * 0.1 + x, x)  # no entry near a kink
+
+
+def grade_dense(run, learner_layers):
+    rng = np.random.default_rng(3)
+
+    def dense(d_in, d_out):
+        def make():
+            return run("Dense(...)", learner_layers.Dense, d_in, d_out, np.random.default_rng(4),
+                       "float64")
+
+        def make_ref():
+            return mg_layers.Dense(d_in, d_out, rng=np.random.default_rng(5), dtype="float64")
+        return make, make_ref
+
+    square = (*dense(4, 4), rng.standard_normal((3, 4)))
+    grade_layer(run, *dense(5, 3), rng.standard_normal((4, 5)), square=square)
+
+
+def grade_activation(run, make, make_ref):
+    rng = np.random.default_rng(6)
+    grade_layer(run, make, make_ref, away_from_zero(rng, (4, 6)))
+
+
+def grade_leaky(run, learner_layers):
+    grade_activation(run, lambda: run("LeakyReLU(0.2)", learner_layers.LeakyReLU, 0.2),
+                     lambda: mg_layers.LeakyReLU(0.2))
+
+
+def grade_tanh(run, learner_layers):
+    grade_activation(run, lambda: run("Tanh()", learner_layers.Tanh), mg_layers.Tanh)
+
+
+def grade_sigmoid(run, learner_layers):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 3, (5, 4))
+    s = run("sigmoid(x)", learner_layers.sigmoid, x)
+    require(np.shape(s) == x.shape, "shapes", f"sigmoid(x) has shape {np.shape(s)}, "
+            f"expected {x.shape}")
+    require(same(s, mg_layers.sigmoid(x), TOL), "agreement", "sigmoid(x) differs from "
+            "minigan's", diagnose_all(s, mg_layers.sigmoid(x)))
+    s, over = run.overflow_free("sigmoid(+-1e4)", learner_layers.sigmoid, EXTREMES)
+    require(not over and np.isfinite(s).all(), "inputs of +-1e4",
+            "sigmoid overflows (or is not finite) on inputs of +-1e4", ["overflow"])
+    grade_activation(run, lambda: run("Sigmoid()", learner_layers.Sigmoid), mg_layers.Sigmoid)
+
+
+def as_learner_class(cls, ref_cls):
+    """A subclass of the learner's ``cls`` whose forward and backward are minigan's: the layers
+    of part 6, correct whatever parts 2-5 hold, and instances of the learner's classes."""
+    return type(cls.__name__, (cls,), {"forward": ref_cls.forward, "backward": ref_cls.backward})
+
+
+def grade_sequential(run, learner_layers):
+    rng = np.random.default_rng(8)
+    Sequential = learner_layers.Sequential  # graded: the layers below are correct
+    Dense = as_learner_class(learner_layers.Dense, mg_layers.Dense)
+    LeakyReLU = as_learner_class(learner_layers.LeakyReLU, mg_layers.LeakyReLU)
+    Tanh = as_learner_class(learner_layers.Tanh, mg_layers.Tanh)
+
+    def make():
+        r = np.random.default_rng(9)
+        inner = run("Sequential(...)", Sequential, Dense(3, 2, r, "float64"), Tanh())
+        return run("Sequential(...)", Sequential, Dense(5, 4, r, "float64"), LeakyReLU(0.2),
+                   Dense(4, 3, r, "float64"), inner)
+
+    def make_ref():
+        r = np.random.default_rng(10)
+        return mg_layers.Sequential(
+            mg_layers.Dense(5, 4, r, "float64"), mg_layers.LeakyReLU(0.2),
+            mg_layers.Dense(4, 3, r, "float64"),
+            mg_layers.Sequential(mg_layers.Dense(3, 2, r, "float64"), mg_layers.Tanh()))
+
+    x = away_from_zero(rng, (6, 5))
+    net = grade_layer(run, make, make_ref, x)
+    # input_grad=False with an activation first: still None, and the Dense's grads right
+    first = run("Sequential(...)", Sequential, LeakyReLU(0.2),
+                Dense(5, 2, np.random.default_rng(11), "float64"))
+    ref = reference_copy(mg_layers.Sequential(mg_layers.LeakyReLU(0.2), mg_layers.Dense(5, 2)),
+                         first)
+    dout = rng.standard_normal((6, 2))
+    ref.forward(x)
+    ref.backward(dout)
+    out, dx, grads = layer_run(run, first, x, dout, input_grad=False)
+    require(dx is None, "input_grad=False", "Sequential(LeakyReLU, Dense).backward(dout, "
+            "input_grad=False) must return None")
+    for k in grads:
+        require(same(grads[k], ref.grads[k], TOL), "input_grad=False",
+                f"Sequential(LeakyReLU, Dense).backward(dout, input_grad=False) left a wrong "
+                f"grads[{k!r}]")
+    return net

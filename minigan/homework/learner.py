@@ -1,0 +1,108 @@
+"""The learner's side of the grader: load their files, run their code, name their line.
+
+Everything the grader calls in the learner's code goes through a ``Runner``: an exception there
+becomes a ``LearnerError`` that names the learner's own file and line, never the grader's.
+
+Parts are graded by behaviour only, never by reading the learner's source; the source is read
+for one thing, whether a part was attempted at all (some function no longer raises the TODO).
+"""
+
+import ast
+import importlib.util
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from minigan.gradcheck import GradientCheckError
+from minigan.homework.parts import todo_message
+from minigan.homework.skeleton import SkeletonError, _find
+
+
+class LearnerError(Exception):
+    """The learner's code raised: ``where`` is its own file and line, ``error`` the exception."""
+
+    def __init__(self, error, where, what):
+        super().__init__(f"{what}: {type(error).__name__}: {error}")
+        self.error, self.where, self.what = error, where, what
+
+
+def load_module(folder, file):
+    """Import the learner's file fresh (a new module object on every call)."""
+    path = Path(folder) / file
+    name = f"minigan_homework_{Path(file).stem}_{id(path)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses (gan.py's StepMetrics) look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise LearnerError(e, learner_line(e, folder), f"importing {file}") from e
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def attempted(folder, part):
+    """True when some function of the part no longer has just its TODO body."""
+    path = Path(folder) / part.file
+    try:
+        tree = ast.parse(path.read_text())
+    except SyntaxError:
+        return True  # the learner is editing it
+    for name in part.functions:
+        try:
+            node = _find(tree, name, part.file)  # the skeleton's own lookup of a def
+        except SkeletonError:
+            return True  # renamed or removed: the learner has been at work
+        statements = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(
+            s.value, ast.Constant) and isinstance(s.value.value, str))]
+        todo = todo_message(part, name)
+        if not (len(statements) == 1 and isinstance(statements[0], ast.Raise)
+                and todo in ast.unparse(statements[0])):
+            return True
+    return False
+
+
+def learner_line(error, folder):
+    """'layers.py, line 93, in backward: <the line>' for the innermost frame in the learner's
+    folder (a SyntaxError: its own file and line)."""
+    folder = Path(folder).resolve()
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{Path(error.filename).name}, line {error.lineno}: {(error.text or '').strip()}"
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if Path(f.filename).resolve().parent == folder]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{Path(f.filename).name}, line {f.lineno}, in {f.name}: {f.line}"
+
+
+class Runner:
+    """Calls into the learner's code: an exception becomes a LearnerError naming their line."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __call__(self, what, fn, *args, **kwargs):
+        try:
+            with np.errstate(all="ignore"):
+                return fn(*args, **kwargs)
+        except GradientCheckError:
+            raise  # the gradient check's verdict on the learner's numbers, not their crash
+        except Exception as e:
+            raise LearnerError(e, learner_line(e, self.folder), what) from e
+
+    def overflow_free(self, what, fn, *args):
+        """Run fn with floating-point warnings recorded; (result, overflowed?)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
+                try:
+                    result = fn(*args)
+                except Exception as e:
+                    raise LearnerError(e, learner_line(e, self.folder), what) from e
+        overflowed = any(issubclass(w.category, RuntimeWarning) for w in caught)
+        return result, overflowed
