@@ -115,6 +115,8 @@ class StrictArray(_NDArrayOperatorsMixin):
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         """Every ufunc (``+``, ``np.exp``, ``np.add.reduce``, ``@``, ...) lands here."""
         who = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        if ufunc.__name__ in _NUMPY_ONLY:  # CuPy looks up cupy.<name>, finds none, refuses
+            raise TypeError(f"numpy.{who} on a strict_xp array: CuPy has no cupy.{ufunc.__name__}")
         args = _unwrap(inputs, who)
         kwargs = {k: _unwrap(v, who) for k, v in kwargs.items()}
         if out is not None:  # numpy passes out= as a tuple; outputs must be ours too

@@ -173,6 +173,8 @@ def test_strict_stand_in_refuses_numpy_only_names():
         np.insert(s, 0, 1.0)
     with pytest.raises(TypeError, match=r"numpy\.nanpercentile on a strict_xp array"):
         np.nanpercentile(s, 50)
+    with pytest.raises(TypeError, match=r"numpy\.spacing on a strict_xp array"):  # a ufunc
+        np.spacing(s)
     assert isinstance(np.mean(s), strict_xp.ndarray)  # cupy.mean exists: it runs
     # Names CuPy has but the stand-in leaves out say so, rather than claiming CuPy lacks them.
     with pytest.raises(AttributeError, match="CuPy has it, but the stand-in does not model it"):
