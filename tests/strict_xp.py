@@ -21,7 +21,13 @@ can be compared bit for bit with a NumPy run), but:
   is not allowed"); the explicit ways across are :func:`asarray` (host -> "device") and
   :func:`asnumpy` / ``StrictArray.get()`` (the other way), as in CuPy;
 - reductions and scalar indexing return 0-d StrictArrays, not NumPy scalars, as CuPy does:
-  turning one into a Python number takes an explicit ``float(...)`` / ``int(...)``.
+  turning one into a Python number takes an explicit ``float(...)`` / ``int(...)``;
+- it offers only what CuPy offers. Every public name of this module is one of CuPy's (checked
+  against ``cupy/__init__.py``), its generator has only methods of ``cupy.random.Generator``
+  (``cupy/random/_generator_api.pyx``), and anything else raises: ``xp.errstate`` and
+  ``rng.normal`` / ``rng.permutation`` (NumPy has them, CuPy does not) raise ``AttributeError``,
+  and ``numpy.insert(device_array, ...)`` raises ``TypeError``, as ``cupy.insert`` does not
+  exist. The names CuPy has but minigan does not use are left out too; their error says so.
 
 How it works: :class:`StrictArray` does *not* subclass ``numpy.ndarray``. It implements NumPy's
 two override protocols, ``__array_ufunc__`` (every ufunc: ``+``, ``*``, ``np.exp``, ``@``, ...;
@@ -34,8 +40,10 @@ One place where it is stricter than CuPy: ``strict[...] = numpy_array`` raises h
 would copy silently; minigan writes ``a[...] = xp.asarray(host)`` so the copy is visible.
 """
 
-import numpy as np
-from numpy.lib.mixins import NDArrayOperatorsMixin
+import sys as _sys
+
+import numpy as _np
+from numpy.lib.mixins import NDArrayOperatorsMixin as _NDArrayOperatorsMixin
 
 
 def _unwrap(obj, who):
@@ -47,7 +55,7 @@ def _unwrap(obj, who):
     """
     if isinstance(obj, StrictArray):
         return obj._a
-    if isinstance(obj, np.ndarray) and obj.ndim > 0:
+    if isinstance(obj, _np.ndarray) and obj.ndim > 0:
         raise TypeError(
             f"strict_xp.{who}: got a numpy.ndarray of shape {obj.shape} among strict_xp "
             "arrays; mixing host and device arrays is not allowed (as in CuPy). Copy it "
@@ -60,10 +68,10 @@ def _unwrap(obj, who):
 
 def _wrap(result):
     """Wrap NumPy results as StrictArrays; NumPy scalars become 0-d arrays, as in CuPy."""
-    if isinstance(result, np.ndarray):
+    if isinstance(result, _np.ndarray):
         return StrictArray(result)
-    if isinstance(result, np.generic):
-        return StrictArray(np.asarray(result))
+    if isinstance(result, _np.generic):
+        return StrictArray(_np.asarray(result))
     if isinstance(result, tuple):  # np.unravel_index, np.nonzero, ...
         return tuple(_wrap(r) for r in result)
     return result
@@ -78,7 +86,19 @@ def _call_numpy(func, args, kwargs):
     return _wrap(result)
 
 
-class StrictArray(NDArrayOperatorsMixin):
+class _Flags:
+    """``x.flags`` as ``cupy.ndarray`` has them (cupy/_core/flags.pyx): c_contiguous,
+    f_contiguous and owndata; NumPy's writeable, aligned, ... raise."""
+
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+
+    def __init__(self, numpy_flags):
+        self.c_contiguous = numpy_flags.c_contiguous
+        self.f_contiguous = numpy_flags.f_contiguous
+        self.owndata = numpy_flags.owndata
+
+
+class StrictArray(_NDArrayOperatorsMixin):
     """An array of the stand-in "device": NumPy's arithmetic, CuPy's refusal to mix.
 
     Holds one private ``numpy.ndarray`` in ``_a``; never hand ``_a`` to library code.
@@ -87,7 +107,7 @@ class StrictArray(NDArrayOperatorsMixin):
     __slots__ = ("_a",)
 
     def __init__(self, a):
-        assert isinstance(a, np.ndarray), "build StrictArrays with strict_xp.asarray"
+        assert isinstance(a, _np.ndarray), "build StrictArrays with strict_xp.asarray"
         self._a = a
 
     # --- NumPy's override protocols -------------------------------------------------------
@@ -95,6 +115,8 @@ class StrictArray(NDArrayOperatorsMixin):
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         """Every ufunc (``+``, ``np.exp``, ``np.add.reduce``, ``@``, ...) lands here."""
         who = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        if ufunc.__name__ in _NUMPY_ONLY:  # CuPy looks up cupy.<name>, finds none, refuses
+            raise TypeError(f"numpy.{who} on a strict_xp array: CuPy has no cupy.{ufunc.__name__}")
         args = _unwrap(inputs, who)
         kwargs = {k: _unwrap(v, who) for k, v in kwargs.items()}
         if out is not None:  # numpy passes out= as a tuple; outputs must be ours too
@@ -111,8 +133,20 @@ class StrictArray(NDArrayOperatorsMixin):
         return _wrap(result)
 
     def __array_function__(self, func, types, args, kwargs):
-        """Every overridable NumPy function (``np.where``, ``np.sum``, ...) lands here."""
-        return _call_numpy(func, args, kwargs)
+        """Every overridable NumPy function (``np.where``, ``np.sum``, ...) lands here.
+
+        As in CuPy (``ndarray.__array_function__`` in cupy/_core/core.pyx), ``numpy.f(x)`` on a
+        device array runs the array module's own ``f`` (``cupy.f``; ``cupy.lib.f`` for
+        ``numpy.lib.f``), and fails where the module has none.
+        """
+        ours = _sys.modules[__name__]
+        try:
+            for name in [*func.__module__.split(".")[1:], func.__name__]:
+                ours = getattr(ours, name)
+        except AttributeError as e:
+            who = f"{func.__module__}.{func.__name__}"
+            raise TypeError(f"{who} on a strict_xp array: {e}") from None
+        return ours(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
         # What np.asarray(x), np.array(x) and numpy_array[...] = x call: refuse, as CuPy does.
@@ -130,7 +164,7 @@ class StrictArray(NDArrayOperatorsMixin):
     size = property(lambda self: self._a.size)
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
-    flags = property(lambda self: self._a.flags)
+    flags = property(lambda self: _Flags(self._a.flags))  # cupy's three, not NumPy's seven
     strides = property(lambda self: self._a.strides)  # bytes, as cupy.ndarray.strides
     T = property(lambda self: StrictArray(self._a.T))  # a view
 
@@ -186,25 +220,25 @@ class StrictArray(NDArrayOperatorsMixin):
         return self._a.item()
 
     def sum(self, *args, **kwargs):
-        return _call_numpy(np.sum, (self, *args), kwargs)
+        return _call_numpy(_np.sum, (self, *args), kwargs)
 
     def mean(self, *args, **kwargs):
-        return _call_numpy(np.mean, (self, *args), kwargs)
+        return _call_numpy(_np.mean, (self, *args), kwargs)
 
     def max(self, *args, **kwargs):
-        return _call_numpy(np.max, (self, *args), kwargs)
+        return _call_numpy(_np.max, (self, *args), kwargs)
 
     def min(self, *args, **kwargs):
-        return _call_numpy(np.min, (self, *args), kwargs)
+        return _call_numpy(_np.min, (self, *args), kwargs)
 
     def argmax(self, *args, **kwargs):
-        return _call_numpy(np.argmax, (self, *args), kwargs)
+        return _call_numpy(_np.argmax, (self, *args), kwargs)
 
     def any(self, *args, **kwargs):
-        return _call_numpy(np.any, (self, *args), kwargs)
+        return _call_numpy(_np.any, (self, *args), kwargs)
 
     def all(self, *args, **kwargs):
-        return _call_numpy(np.all, (self, *args), kwargs)
+        return _call_numpy(_np.all, (self, *args), kwargs)
 
 
 # --- the module's namespace: what ``xp.<name>`` finds ---------------------------------------
@@ -213,18 +247,18 @@ class StrictArray(NDArrayOperatorsMixin):
 
 ndarray = StrictArray  # backend.check_array tests isinstance(x, xp.ndarray)
 
-float16, float32, float64 = np.float16, np.float32, np.float64
-int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
-uint8, bool_ = np.uint8, np.bool_
-dtype, finfo, iinfo = np.dtype, np.finfo, np.iinfo  # describe dtypes; no arrays involved
-pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, np.newaxis
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+int8, int16, int32, int64 = _np.int8, _np.int16, _np.int32, _np.int64
+uint8, bool_ = _np.uint8, _np.bool_
+dtype, finfo, iinfo = _np.dtype, _np.finfo, _np.iinfo  # describe dtypes; no arrays involved
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
 
 
 def asarray(a, dtype=None):
     """Explicit host -> device copy (like ``cupy.asarray``); a StrictArray passes through."""
     if isinstance(a, StrictArray):
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-    return StrictArray(np.array(a, dtype=dtype, copy=True))  # a copy: "device" memory
+    return StrictArray(_np.array(a, dtype=dtype, copy=True))  # a copy: "device" memory
 
 
 array = asarray
@@ -234,7 +268,7 @@ def asnumpy(a):
     """Explicit device -> host copy (like ``cupy.asnumpy``)."""
     if isinstance(a, StrictArray):
         return a._a.copy()
-    return np.asarray(a)
+    return _np.asarray(a)
 
 
 def _numpy_function(func):
@@ -249,58 +283,58 @@ def _numpy_function(func):
 
 
 # Creation: the results live on the "device".
-zeros = _numpy_function(np.zeros)
-ones = _numpy_function(np.ones)
-empty = _numpy_function(np.empty)
-full = _numpy_function(np.full)
-arange = _numpy_function(np.arange)
-zeros_like = _numpy_function(np.zeros_like)
-ones_like = _numpy_function(np.ones_like)
-empty_like = _numpy_function(np.empty_like)
-full_like = _numpy_function(np.full_like)
+zeros = _numpy_function(_np.zeros)
+ones = _numpy_function(_np.ones)
+empty = _numpy_function(_np.empty)
+full = _numpy_function(_np.full)
+arange = _numpy_function(_np.arange)
+zeros_like = _numpy_function(_np.zeros_like)
+ones_like = _numpy_function(_np.ones_like)
+empty_like = _numpy_function(_np.empty_like)
+full_like = _numpy_function(_np.full_like)
 # Elementwise (ufuncs; called through the module they accept out=).
-add = _numpy_function(np.add)
-subtract = _numpy_function(np.subtract)
-multiply = _numpy_function(np.multiply)
-divide = _numpy_function(np.divide)
-negative = _numpy_function(np.negative)
-power = _numpy_function(np.power)
-maximum = _numpy_function(np.maximum)
-minimum = _numpy_function(np.minimum)
-exp = _numpy_function(np.exp)
-log = _numpy_function(np.log)
-log1p = _numpy_function(np.log1p)
-expm1 = _numpy_function(np.expm1)
-tanh = _numpy_function(np.tanh)
-abs = _numpy_function(np.abs)  # noqa: A001  (the module mirrors numpy's names)
-sqrt = _numpy_function(np.sqrt)
-square = _numpy_function(np.square)
-sign = _numpy_function(np.sign)
-clip = _numpy_function(np.clip)
-isfinite = _numpy_function(np.isfinite)
-isnan = _numpy_function(np.isnan)
-where = _numpy_function(np.where)
-matmul = _numpy_function(np.matmul)
-dot = _numpy_function(np.dot)
+add = _numpy_function(_np.add)
+subtract = _numpy_function(_np.subtract)
+multiply = _numpy_function(_np.multiply)
+divide = _numpy_function(_np.divide)
+negative = _numpy_function(_np.negative)
+power = _numpy_function(_np.power)
+maximum = _numpy_function(_np.maximum)
+minimum = _numpy_function(_np.minimum)
+exp = _numpy_function(_np.exp)
+log = _numpy_function(_np.log)
+log1p = _numpy_function(_np.log1p)
+expm1 = _numpy_function(_np.expm1)
+tanh = _numpy_function(_np.tanh)
+abs = _numpy_function(_np.abs)  # noqa: A001  (the module mirrors numpy's names)
+sqrt = _numpy_function(_np.sqrt)
+square = _numpy_function(_np.square)
+sign = _numpy_function(_np.sign)
+clip = _numpy_function(_np.clip)
+isfinite = _numpy_function(_np.isfinite)
+isnan = _numpy_function(_np.isnan)
+where = _numpy_function(_np.where)
+matmul = _numpy_function(_np.matmul)
+dot = _numpy_function(_np.dot)
 # Reductions: 0-d StrictArrays, not Python numbers.
-sum = _numpy_function(np.sum)  # noqa: A001
-mean = _numpy_function(np.mean)
-max = _numpy_function(np.max)  # noqa: A001
-min = _numpy_function(np.min)  # noqa: A001
-argmax = _numpy_function(np.argmax)
-argmin = _numpy_function(np.argmin)
-any = _numpy_function(np.any)  # noqa: A001
-all = _numpy_function(np.all)  # noqa: A001
-allclose = _numpy_function(np.allclose)
-array_equal = _numpy_function(np.array_equal)
+sum = _numpy_function(_np.sum)  # noqa: A001
+mean = _numpy_function(_np.mean)
+max = _numpy_function(_np.max)  # noqa: A001
+min = _numpy_function(_np.min)  # noqa: A001
+argmax = _numpy_function(_np.argmax)
+argmin = _numpy_function(_np.argmin)
+any = _numpy_function(_np.any)  # noqa: A001
+all = _numpy_function(_np.all)  # noqa: A001
+allclose = _numpy_function(_np.allclose)
+array_equal = _numpy_function(_np.array_equal)
 # Shapes and indices.
-reshape = _numpy_function(np.reshape)
-ascontiguousarray = _numpy_function(np.ascontiguousarray)
-transpose = _numpy_function(np.transpose)
-concatenate = _numpy_function(np.concatenate)
-stack = _numpy_function(np.stack)
-argsort = _numpy_function(np.argsort)
-shares_memory = _numpy_function(np.shares_memory)
+reshape = _numpy_function(_np.reshape)
+ascontiguousarray = _numpy_function(_np.ascontiguousarray)
+transpose = _numpy_function(_np.transpose)
+concatenate = _numpy_function(_np.concatenate)
+stack = _numpy_function(_np.stack)
+argsort = _numpy_function(_np.argsort)
+shares_memory = _numpy_function(_np.shares_memory)
 
 
 def unravel_index(indices, shape):
@@ -312,7 +346,54 @@ def unravel_index(indices, shape):
             f"strict_xp.unravel_index: indices must be a strict_xp array (as in CuPy), got "
             f"{type(indices).__name__}; unravel a host int with numpy.unravel_index"
         )
-    return _call_numpy(np.unravel_index, (indices, shape), {})
+    return _call_numpy(_np.unravel_index, (indices, shape), {})
+
+
+# --- what CuPy lacks: every other name raises ------------------------------------------------
+# The names of the stand-in are a subset of CuPy's. Where a name is missing, the error says
+# which of two cases it is: CuPy lacks it too (the library must do without it, or the code
+# fails on a real GPU), or CuPy has it and the stand-in does not model it yet (add it here,
+# after checking that CuPy's version takes the same arguments).
+
+# NumPy names that cupy/__init__.py (cupy/cupy at 6b6d956, August 2026) does not define,
+# compared with NumPy 2.4's namespace; older CuPy releases lack more.
+_NUMPY_ONLY = frozenset("""
+    False_ ScalarType True_ asmatrix block bmat busday_count busday_offset busdaycalendar bytes_
+    char character clongdouble complex256 ctypeslib datetime64 datetime_as_string datetime_data
+    einsum_path emath errstate flexible float128 frompyfunc fromregex geomspace getbufsize geterr
+    geterrcall histogram_bin_edges insert is_busday isnat little_endian longdouble ma matrix
+    matvec memmap nanpercentile nanquantile ndenumerate nditer nested_iters object_ polyder
+    polydiv polyint rec recarray record sctypeDict setbufsize seterr seterrcall spacing str_
+    strings timedelta64 typecodes unstack vecdot vecmat void
+""".split())
+
+# cupy.random.Generator's methods (cupy/random/_generator_api.pyx at the same commit). NumPy's
+# Generator has these and more: normal, permutation, shuffle, permuted, choice, bytes,
+# lognormal, ..., which CuPy's lacks.
+_CUPY_GENERATOR_METHODS = frozenset("""
+    beta binomial chisquare dirichlet exponential f gamma geometric hypergeometric integers
+    logseries poisson power random standard_exponential standard_gamma standard_normal uniform
+""".split())
+_GENERATOR_HINTS = {  # how to draw what CuPy's Generator lacks with what it has
+    "normal": "draw loc + scale * rng.standard_normal(size, dtype=...) instead",
+    "permutation": "draw xp.argsort(rng.random(n)) instead (train_mnist.epoch_permutation)",
+    "shuffle": "index with xp.argsort(rng.random(n)) instead",
+    "permuted": "index with xp.argsort(rng.random(n)) instead",
+    "choice": "draw indices with rng.integers(0, n, size) instead",
+}
+
+
+def _missing(owner, name, cupy_has, hint=""):
+    """The AttributeError for a name the stand-in does not offer; cupy_has: True, False or None
+    (not known here)."""
+    if name.startswith("__"):  # copy, pickle, NumPy and pytest probe dunders: a plain refusal
+        return AttributeError(f"{owner} has no attribute {name!r}")
+    why = {True: "CuPy has it, but the stand-in does not model it: add it to tests/strict_xp.py "
+                 "with CuPy's signature",
+           False: "CuPy has no such name, so code that uses it fails on a GPU",
+           None: "not offered by the stand-in; before adding it, check that CuPy has it "
+                 "(docs.cupy.dev/en/stable/reference/comparison.html)"}[cupy_has]
+    return AttributeError(f"{owner}.{name}: {why}{'; ' + hint if hint else ''}")
 
 
 class _StrideTricks:
@@ -324,7 +405,10 @@ class _StrideTricks:
         if not isinstance(x, StrictArray):
             raise TypeError(f"strict_xp.as_strided: x must be a strict_xp array, got "
                             f"{type(x).__module__}.{type(x).__name__}")
-        return StrictArray(np.lib.stride_tricks.as_strided(x._a, shape=shape, strides=strides))
+        return StrictArray(_np.lib.stride_tricks.as_strided(x._a, shape=shape, strides=strides))
+
+    def __getattr__(self, name):
+        raise _missing("strict_xp.lib.stride_tricks", name, name == "sliding_window_view" or None)
 
 
 class _LibModule:
@@ -332,45 +416,83 @@ class _LibModule:
 
     stride_tricks = _StrideTricks()
 
+    def __getattr__(self, name):
+        raise _missing("strict_xp.lib", name, cupy_has=False)
+
 
 lib = _LibModule()
+
+
+class _BitGenerator:
+    """``rng.bit_generator``. CuPy's (XORWOW, on cuRAND) has no state dict to save and restore:
+    its ``state()`` is a method that returns a device pointer. This one returns a number too,
+    so checkpoint code sees what it would see on a GPU."""
+
+    def state(self):
+        return id(self)  # stands in for the device pointer
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"strict_xp: rng.bit_generator.{name} cannot be set (CuPy's "
+                             "generator state lives on the device and is not a dict)")
 
 
 class _Generator:
     """``strict_xp.random.default_rng(seed)``: NumPy's PCG64 stream, drawn as StrictArrays.
 
     The same seed gives the same numbers as ``numpy.random.default_rng(seed)``, so a strict run
-    can be compared with a NumPy run bit for bit.
+    can be compared with a NumPy run bit for bit. Only ``cupy.random.Generator``'s methods
+    exist, with its signatures: ``normal`` and ``permutation``, for instance, raise.
     """
 
     def __init__(self, seed):
-        self._rng = np.random.default_rng(seed)
+        self._rng = _np.random.default_rng(seed)
+        self.bit_generator = _BitGenerator()
 
-    def standard_normal(self, size=None, dtype=np.float64):
-        return _wrap(self._rng.standard_normal(size, dtype=dtype))
+    # Each draw is an array, a 0-d one for size=None (NumPy's Generator returns a Python float
+    # there, CuPy's a 0-d device array).
 
-    def normal(self, loc=0.0, scale=1.0, size=None):
-        return _wrap(self._rng.normal(loc, scale, size))
+    def standard_normal(self, size=None, dtype=_np.float64):
+        return StrictArray(_np.asarray(self._rng.standard_normal(size, dtype=dtype)))
 
-    def uniform(self, low=0.0, high=1.0, size=None):
-        return _wrap(self._rng.uniform(low, high, size))
+    def uniform(self, low=0.0, high=1.0, size=None, dtype=_np.float64):
+        # NumPy's uniform has no dtype: draw float64 and cast (CuPy draws float32 directly).
+        low, high = _unwrap((low, high), "uniform")
+        return StrictArray(_np.asarray(self._rng.uniform(low, high, size), dtype=dtype))
 
-    def random(self, size=None, dtype=np.float64):
-        return _wrap(self._rng.random(size, dtype=dtype))
+    def random(self, size=None, dtype=_np.float64):
+        return StrictArray(_np.asarray(self._rng.random(size, dtype=dtype)))
 
-    def integers(self, low, high=None, size=None, dtype=np.int64):
-        return _wrap(self._rng.integers(low, high, size, dtype=dtype))
+    def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
+        # CuPy's bounds are Python ints (int(low), int(high)): arrays of bounds raise there.
+        low, high = int(low), None if high is None else int(high)
+        draws = self._rng.integers(low, high, size, dtype=dtype, endpoint=endpoint)
+        return StrictArray(_np.asarray(draws))
 
-    def permutation(self, x):
-        return _wrap(self._rng.permutation(_unwrap(x, "permutation")))
+    def __getattr__(self, name):
+        raise _missing("strict_xp.random.Generator", name, name in _CUPY_GENERATOR_METHODS,
+                       _GENERATOR_HINTS.get(name, ""))
 
 
 class _RandomModule:
-    """``strict_xp.random``: only the explicit-generator API (no global random state)."""
+    """``strict_xp.random``: only the explicit-generator API. CuPy also has NumPy's legacy
+    functions on a global state (``cupy.random.normal``, ``.permutation``, ``.seed``), but
+    minigan draws from an explicit generator only, so the stand-in leaves them out."""
 
     @staticmethod
     def default_rng(seed=None):
-        return _Generator(seed)
+        return seed if isinstance(seed, _Generator) else _Generator(seed)  # as cupy's does
+
+    def __getattr__(self, name):
+        raise AttributeError(f"strict_xp.random.{name}: the stand-in offers default_rng only; "
+                             "minigan draws from an explicit generator (backend.default_rng), "
+                             "never from global random state")
 
 
 random = _RandomModule()
+
+
+def __getattr__(name):
+    """``xp.<name>`` for a name this module does not define (PEP 562): say why it is missing."""
+    if name in _NUMPY_ONLY:
+        raise _missing("strict_xp", name, cupy_has=False)
+    raise _missing("strict_xp", name, cupy_has=True if hasattr(_np, name) else None)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import strict_xp
-from minigan import backend, gan, layers, losses, optim
+import train_mnist
+from minigan import backend, checkpoint, gan, layers, losses, optim
 
 # --- device selection -------------------------------------------------------------------------
 
@@ -151,6 +152,71 @@ def test_strict_stand_in_computes_like_numpy():
     assert np.array_equal(a.get(), b)
 
 
+@pytest.mark.parametrize("name", ["normal", "permutation", "shuffle", "permuted", "choice"])
+def test_strict_generator_refuses_what_cupys_generator_lacks(name):
+    """numpy.random.Generator has these, cupy.random.Generator does not: library code that
+    calls one passes on NumPy and fails on a GPU, so it must fail on the stand-in too."""
+    rng = strict_xp.random.default_rng(0)
+    with pytest.raises(AttributeError, match=rf"Generator\.{name}: CuPy has no such name"):
+        getattr(rng, name)
+    assert hasattr(np.random.default_rng(0), name)  # NumPy's has it: the test means something
+
+
+def test_strict_stand_in_refuses_numpy_only_names():
+    s = strict_xp.ones(3)
+    for name in ["errstate", "insert", "geomspace", "nanpercentile"]:  # NumPy's, not CuPy's
+        assert hasattr(np, name)
+        with pytest.raises(AttributeError, match=rf"strict_xp\.{name}: CuPy has no such name"):
+            getattr(strict_xp, name)
+    # A NumPy function on a device array runs the module's own, as in CuPy, or fails.
+    with pytest.raises(TypeError, match=r"numpy\.insert on a strict_xp array.*CuPy has no"):
+        np.insert(s, 0, 1.0)
+    with pytest.raises(TypeError, match=r"numpy\.nanpercentile on a strict_xp array"):
+        np.nanpercentile(s, 50)
+    with pytest.raises(TypeError, match=r"numpy\.spacing on a strict_xp array"):  # a ufunc
+        np.spacing(s)
+    assert isinstance(np.mean(s), strict_xp.ndarray)  # cupy.mean exists: it runs
+    # Names CuPy has but the stand-in leaves out say so, rather than claiming CuPy lacks them.
+    with pytest.raises(AttributeError, match="CuPy has it, but the stand-in does not model it"):
+        strict_xp.random.default_rng(0).gamma
+    with pytest.raises(AttributeError, match="CuPy has it, but the stand-in does not model it"):
+        strict_xp.linspace
+    # cupy.random.normal draws from a hidden global state: minigan never does.
+    with pytest.raises(AttributeError, match="explicit generator"):
+        strict_xp.random.normal
+    with pytest.raises(AttributeError, match="writeable"):  # cupy's flags: three, not seven
+        s.flags.writeable
+    with pytest.raises(TypeError):  # cupy's integers takes int bounds: int(low) of 2 numbers
+        strict_xp.random.default_rng(0).integers(strict_xp.asarray([1, 2]), 5)
+
+
+def test_strict_names_are_all_cupys():
+    """Every public name of the stand-in is one CuPy has: NumPy's minus what CuPy lacks, plus
+    cupy.asnumpy (and StrictArray, the class, which library code never names)."""
+    public = {n for n in dir(strict_xp) if not n.startswith("_")}
+    for name in public - {"asnumpy", "StrictArray"}:
+        assert hasattr(np, name) and name not in strict_xp._NUMPY_ONLY, name
+    rng = strict_xp.random.default_rng(0)
+    methods = {n for n in dir(rng) if not n.startswith("_")}
+    assert methods - {"bit_generator"} <= strict_xp._CUPY_GENERATOR_METHODS
+    assert {"standard_normal", "uniform", "random", "integers"} <= methods
+
+
+def test_strict_generator_state_cannot_be_saved_as_on_cupy():
+    """CuPy's bit_generator.state is a method returning a device pointer, not NumPy's dict: the
+    checkpoint keeps no generator state, and resuming reseeds (train_mnist.Run._restore)."""
+    backend.use_module(strict_xp, "strict")
+    assert checkpoint.rng_state(backend.default_rng(0)) is None
+    backend.use("cpu")
+    assert checkpoint.rng_state(backend.default_rng(0))["bit_generator"] == "PCG64"
+
+
+def test_size_none_draws_are_0d_device_arrays():
+    rng = strict_xp.random.default_rng(0)
+    for draw in (rng.random(), rng.standard_normal(), rng.uniform(), rng.integers(3)):
+        assert isinstance(draw, strict_xp.ndarray) and draw.shape == ()
+
+
 # --- the key test: the whole library on the strict module equals the NumPy run ------------------
 
 
@@ -247,3 +313,35 @@ def test_gan_train_step_on_the_strict_module_like_on_numpy(gen_loss):
     for k in on_numpy:
         assert np.array_equal(on_strict[k], on_numpy[k]), k
     assert 0 < on_strict["d_real"] < 1 and 0 < on_strict["d_fake"] < 1
+
+
+SCRIPT = ["--limit", "64", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
+          "--latent-dim", "8", "--log-every", "1", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--recipe", "improved", "--label-smoothing", "0.1", "--k", "2"],  # every trick, k = 2
+    ["--model", "dcgan", "--limit", "32", "--batch-size", "16"],  # convolutions, BatchNorm
+], ids=["mlp-improved", "dcgan"])
+def test_training_script_on_the_strict_module_like_on_numpy(tmp_path, monkeypatch, flags):
+    """train_mnist.py end to end with --device swapped for the stand-in: epoch order, noise,
+    dropout, instance noise, the steps, the checkpoint and the samples all run on it, and the
+    checkpoint equals the NumPy run's to the bit. Resuming the strict run takes the GPU's path:
+    no generator state was saved, so it reseeds."""
+    def run(name):
+        return train_mnist.main([*SCRIPT, *flags, "--out", str(tmp_path / name)])
+
+    on_numpy = run("numpy")
+    monkeypatch.setattr(backend, "use", lambda device: backend.use_module(strict_xp, "strict"))
+    on_strict = run("strict")
+    numpy_arrays, numpy_meta = checkpoint.load(on_numpy / "checkpoint.npz")
+    strict_arrays, strict_meta = checkpoint.load(on_strict / "checkpoint.npz")
+    assert numpy_meta["rng"] is not None and strict_meta["rng"] is None
+    assert sorted(strict_arrays) == sorted(numpy_arrays)
+    for k in numpy_arrays:
+        assert np.array_equal(strict_arrays[k], numpy_arrays[k]), k
+
+    train_mnist.main(["--resume", str(on_strict), "--epochs", "2"])
+    resumed, meta = checkpoint.load(on_strict / "checkpoint.npz")
+    assert meta["global_step"] == 2 * strict_meta["global_step"]
+    assert not np.array_equal(resumed["G/0.W"], strict_arrays["G/0.W"])

@@ -128,6 +128,57 @@ def test_discriminator_gradient(xp, real_target):
     assert_unchanged(G_grads, G.grads, "G grad")
 
 
+def sigmoid(s):
+    return 1 / (1 + np.exp(-s))
+
+
+def bce_closed_form(s, t):
+    """BCE on host logits s from its definition: mean(-t log p - (1 - t) log(1 - p)), p = sig(s)."""
+    p = sigmoid(s)
+    return np.mean(-t * np.log(p) - (1 - t) * np.log(1 - p))
+
+
+@pytest.mark.parametrize("real_target", [0.9, 0.75])
+def test_train_step_trains_d_on_the_smoothed_real_target(xp, real_target):
+    """train_step's real_target (one-sided label smoothing) reaches D's loss on real images.
+
+    With lr 0 nothing moves, and D's grads after the step are those of its D step (the G step
+    leaves them alone). D's last layer is Dense(5 -> 1) on features h, so the closed form of
+    BCE(real, t) + BCE(fake, 0) gives its bias gradient mean(sig(s_real) - t) + mean(sig(s_fake))
+    and its weight gradient (h_real.T (sig(s_real) - t) + h_fake.T sig(s_fake)) / N. A step
+    that trained D on target 1 would be off by 1 - t in the bias gradient.
+    """
+    G, D, real, _ = tiny_gan(seed=4)
+    sgd = {net: optim.SGD(net.parameters(), lr=0.0) for net in (G, D)}
+    metrics = gan.train_step(G, D, sgd[G], sgd[D], lambda: real, backend.default_rng(21), k=1,
+                             real_target=real_target, latent_dim=LATENT)
+    z = backend.default_rng(21).standard_normal((N, LATENT))  # the D step's noise: first draw
+
+    def logits_and_features(x):
+        h = x
+        for layer in D.layers[:-1]:
+            h = layer.forward(h)
+        return backend.to_host(D.layers[-1].forward(h)), backend.to_host(h)
+
+    s_real, h_real = logits_and_features(real)  # (N, 1), (N, 5)
+    s_fake, h_fake = logits_and_features(G.forward(z))
+
+    def last_layer_grads(t):
+        r, f = sigmoid(s_real) - t, sigmoid(s_fake)  # (N, 1): dBCE/ds times N
+        return {"2.b": (r.sum(axis=0) + f.sum(axis=0)) / N,  # (1,)
+                "2.W": (h_real.T @ r + h_fake.T @ f) / N}  # (5, 1)
+
+    expected, unsmoothed = last_layer_grads(real_target), last_layer_grads(1.0)
+    for k in ("2.b", "2.W"):
+        got = backend.to_host(D.grads[k])
+        np.testing.assert_allclose(got, expected[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    got_b = backend.to_host(D.grads["2.b"])
+    assert abs(got_b - unsmoothed["2.b"]).max() > 0.9 * (1 - real_target)  # the target is used
+    np.testing.assert_allclose(float(metrics.d_loss), bce_closed_form(s_real, real_target)
+                               + bce_closed_form(s_fake, 0.0), rtol=1e-12)
+    np.testing.assert_allclose(float(metrics.d_real), sigmoid(s_real).mean(), rtol=1e-12)
+
+
 def test_train_step_needs_at_least_one_discriminator_step():
     G, D, real, z = tiny_gan(seed=0)
     opt = optim.SGD(G.parameters(), lr=0.1)
