@@ -217,4 +217,4 @@ def _restore_run(path, state, arrays, meta):
     # but not the stream an uninterrupted run would have drawn.
     seed = state["config"].seed
     mixed = np.random.SeedSequence([seed, progress.global_step]).generate_state(1)
-    return backend.default_rng(int(mixed[0]))  # an int seed: CuPy takes no lists
+    return backend.default_rng(int(mixed[0]))

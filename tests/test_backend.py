@@ -204,7 +204,7 @@ def test_strict_names_are_all_cupys():
 
 def test_strict_generator_state_cannot_be_saved_as_on_cupy():
     """CuPy's bit_generator.state is a method returning a device pointer, not NumPy's dict: the
-    checkpoint keeps no generator state, and resuming reseeds (train_mnist.Run._restore)."""
+    checkpoint keeps no generator state, and resuming reseeds (checkpoint.restore_run)."""
     backend.use_module(strict_xp, "strict")
     assert checkpoint.rng_state(backend.default_rng(0)) is None
     backend.use("cpu")

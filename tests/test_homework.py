@@ -16,7 +16,7 @@ import pytest
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from homework_answers import ANSWERS, PLANTED, body, fill, planted
-from minigan import gan, layers, losses
+from minigan import gan, layers, losses, rundir
 from minigan.homework import capstone, grader, learner, skeleton
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
@@ -276,7 +276,7 @@ def test_train_mnist_trains_on_the_homework(answered, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "they agree to 1e-06" in out
     assert (Path(run_dir) / "checkpoint.npz").is_file()
-    rows = train_mnist.read_rows(Path(run_dir))
+    rows = rundir.read_rows(Path(run_dir) / "metrics.csv")
     assert rows and all(np.isfinite(r["d_loss"]) for r in rows)
 
 

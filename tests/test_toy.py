@@ -134,23 +134,26 @@ def test_command_writes_pictures_and_prints_json(tmp_path):
         assert last[name] == saved[name] == saved["history"][0][name], name
 
 
-BAD_FLAGS = [  # (flags, words the message must contain)
-    (["--steps", "0"], ["--steps"]),
-    (["--batch-size", "-1"], ["--batch-size"]),
-    (["--k", "0"], ["--k"]),
-    (["--latent-dim", "0"], ["--latent-dim"]),
-    (["--lr-g", "0"], ["--lr-g", "positive"]),
-    (["--lr-d", "nan"], ["--lr-d", "positive"]),
-    (["--beta1", "1"], ["--beta1"]),
-    (["--dataset", "moons"], ["--dataset", "moons"]),
-    (["--gen-loss", "hinge"], ["--gen-loss"]),
-    (["--frames", "-1"], ["--frames"]),
-    (["--steps", "5", "--frames", "6"], ["--frames"]),
-    (["--hidden", "64,x"], ["--hidden"]),
-    (["--hidden", "64,0"], ["--hidden"]),
-    (["--out", "a_file"], ["--out", "is a file"]),
-    (["--out", "a_file/lab"], ["--out", "is a file"]),
-    (["--seed", "-1"], ["--seed", "-1"]),
+BAD_FLAGS = [  # (flags, words the message must contain): settings.py's words, as train_mnist.py's
+    (["--steps", "0"], ["--steps 0", ">= 1"]),
+    (["--batch-size", "-1"], ["--batch-size -1", ">= 1"]),
+    (["--k", "0"], ["--k 0", ">= 1"]),
+    (["--latent-dim", "0"], ["--latent-dim 0", "from 1 to"]),
+    (["--lr-g", "0"], ["--lr-g 0", "> 0"]),
+    (["--lr-d", "nan"], ["--lr-d nan", "> 0"]),
+    (["--beta1", "1"], ["--beta1 1", "[0, 1)"]),
+    (["--dataset", "moons"], ["--dataset moons", "ring", "grid"]),
+    (["--gen-loss", "hinge"], ["--gen-loss hinge", "nonsaturating"]),
+    (["--frames", "-1"], ["--frames -1", "0 to --steps"]),
+    (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5)"]),
+    (["--hidden", "64,x"], ["--hidden", "64,x", "commas"]),
+    (["--hidden", "64,0"], ["--hidden 64,0", "widths"]),
+    (["--out", "a_file"], ["--out a_file", "not a file"]),
+    (["--out", "a_file/lab"], ["--out a_file/lab", "not a file"]),
+    (["--seed", "-1"], ["--seed -1", "from 0 to 4294967295"]),
+    (["--pack", "3"], ["--pack 3", "--batch-size", "256"]),
+    (["--ema", "1"], ["--ema 1", "(0, 1)"]),
+    (["--recipe", "best"], ["--recipe best", "improved"]),
 ]
 
 

@@ -259,12 +259,25 @@ def test_sample_cli_writes_npy_and_png(tmp_path):
     assert sample_cli.main([str(tmp_path / "nope"), "--out", str(npy)]) == 2
 
 
-def test_label_smoothing_and_minimax_and_k2_run(tmp_path):
-    run = train(tmp_path, "run", "--epochs", "1", "--k", "2", "--gen-loss", "minimax",
-                "--label-smoothing", "0.1")
+def test_minimax_and_k2_run(tmp_path):
+    run = train(tmp_path, "run", "--epochs", "1", "--k", "2", "--gen-loss", "minimax")
     rows = rundir.read_rows(run / "metrics.csv")
     assert rows[-1]["step"] == 3  # 6 batches per epoch, 2 per step
     assert all(r["g_loss"] < 0 for r in rows)  # mean log(1 - D(G(z))) is negative
+
+
+def test_label_smoothing_reaches_every_step_as_the_real_target(tmp_path, monkeypatch):
+    """--label-smoothing 0.1 trains D on the real target 0.9 at every step (what the target
+    does to D's gradient: tests/test_gan_grad.py)."""
+    seen, real_step = [], models.MINIGAN.train_step
+
+    def recording_step(*args, real_target, **kwargs):
+        seen.append(real_target)
+        return real_step(*args, real_target=real_target, **kwargs)
+
+    monkeypatch.setattr(models.MINIGAN, "train_step", recording_step)
+    train(tmp_path, "run", "--epochs", "1", "--label-smoothing", "0.1")
+    assert seen == [0.9] * 6
 
 
 def test_resume_without_a_saved_generator_state_reseeds_reproducibly(tmp_path, monkeypatch):

@@ -19,18 +19,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, models, settings
 from minigan import gan as mg_gan
 from minigan import layers as mg_layers
 from minigan import losses as mg_losses
-from minigan import optim as mg_optim
 from minigan.homework import checks, learner
 from minigan.homework.parts import FILES
 
-MINIGAN = SimpleNamespace(
-    make_generator=mg_gan.make_generator, make_discriminator=mg_gan.make_discriminator,
-    Adam=mg_optim.Adam, train_step=mg_gan.train_step,
-    discriminator_step=mg_gan.discriminator_step, generator_step=mg_gan.generator_step)
+MINIGAN = models.MINIGAN  # minigan's own functions, beside which the learner's run
 
 
 class CapstoneError(Exception):
@@ -115,17 +111,17 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
     """
     own = load(folder)
     report = Replay(steps, tol, seed)
+    cfg = settings.Config(latent_dim=latent_dim, g_hidden=tuple(g_hidden),
+                          d_hidden=tuple(d_hidden), slope=slope, lr_g=lr_g, lr_d=lr_d,
+                          beta1=betas[0], beta2=betas[1], dtype="float64")
     sides = []
-    for code in (own, MINIGAN):
+    for code in (own, MINIGAN):  # the same builder (minigan/models.py), each side's functions
         rng = backend.default_rng(seed)
         out_dim = batches.shape[-1]
         run = learner.Runner(folder)
-        G = run("make_generator", code.make_generator, latent_dim, tuple(g_hidden), out_dim, slope,
-                rng, "float64")
-        D = run("make_discriminator", code.make_discriminator, out_dim, tuple(d_hidden), slope,
-                rng, "float64")
-        opt_G = run("Adam(...)", code.Adam, G.parameters(), lr=lr_g, betas=betas)
-        opt_D = run("Adam(...)", code.Adam, D.parameters(), lr=lr_d, betas=betas)
+        G = run("make_generator", models.build_generator, cfg, rng, out_dim, code)
+        D = run("make_discriminator", models.build_discriminator, cfg, rng, out_dim, code)
+        opt_G, opt_D = run("Adam(...)", models.optimizers, cfg, G, D, code)
         sides.append((code, run, G, D, opt_G, opt_D))
     noise = backend.default_rng(seed + 1)
     xp = backend.xp
