@@ -12,16 +12,15 @@ and exit with status 2.
 
 import argparse
 import math
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from minigan.losses import GENERATOR_LOSSES
-from minigan.rundir import RunError
+from minigan import rundir
 from minigan.tricks import IMPROVED
 
 
-class ConfigError(RunError):
+class ConfigError(rundir.RunError):
     """A setting outside its allowed values; the message names the flag, the value, the range."""
 
 
@@ -53,8 +52,7 @@ def one_of(*choices):
 
 
 def explained(rule, words):
-    """The same check, with other words for what is allowed."""
-    return rule[0], words
+    return rule[0], words  # the same check, with other words for what is allowed
 
 
 SEED = integer(0, 2**32 - 1)  # what NumPy's and CuPy's generators take
@@ -68,47 +66,36 @@ def widths():
         f"comma-separated layer widths, each an integer from 1 to {MAX_WIDTH}, like 256,512,1024")
 
 
-def path_problem(value, want="folder"):
-    """Why a path setting cannot be used, or None. want: "folder" (must exist), "out" (a folder
-    made if missing: nothing above it may be a file) or "file" (must exist)."""
-    if not isinstance(value, str):
-        return "not text"
-    if not value:
-        return None
-    if "\0" in value:
-        return "a NUL character in the name"
+def path_ok(value, want):
+    """Whether a path setting can be used: text without NUL, and "" (the default) or, with want
+    "folder" or "file", one that exists; with want "out", a folder made if missing, so that
+    nothing above it may be a file."""
+    if not isinstance(value, str) or "\0" in value:
+        return False
     try:
         path = Path(value).expanduser()
-        if want == "folder" and not path.is_dir():
-            return "no such folder"
-        if want == "file":
-            return None if path.is_file() else "no such file"
-        for p in (path, *path.parents):  # --out: the folder and the ones above it
-            if p.exists():
-                return None if p.is_dir() else f"{p} is a file, not a folder"
-    except (OSError, ValueError) as e:  # a name too long
-        return str(e)
-    return None
+        if not value or want == "out":  # the first folder up the path that exists is a folder
+            return next((p.is_dir() for p in (path, *path.parents) if p.exists()), True)
+        return path.is_dir() if want == "folder" else path.is_file()
+    except (OSError, ValueError):  # a name too long
+        return False
 
 
 def folder(want_dir):
-    return (lambda v: path_problem(v, "folder" if want_dir else "out") is None), (
+    return (lambda v: path_ok(v, "folder" if want_dir else "out")), (
         "an existing folder, or empty to search" if want_dir else
         "a folder name (created if missing), not a file, or empty for runs/<time>")
 
 
-def images_file():
-    return (lambda v: v == "" or (str(v).endswith(".npy") and path_problem(v, "file") is None)), (
-        "an existing .npy file of uint8 images, shape (N, 28, 28), or empty for MNIST")
+IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
+          "an existing .npy file of uint8 images, shape (N, 28, 28), or empty for MNIST")
 
 
-def homework_folder():
-    """A rule: empty (minigan's own code) or a folder written by ``minigan.homework start``."""
+def is_homework(value):
+    """A rule's check: empty (minigan's own code) or a folder of ``minigan.homework start``."""
     from minigan.homework import capstone  # the homework imports the library: load it late
 
-    return (lambda v: v == "" or (path_problem(v, "folder") is None
-                                  and capstone.is_homework(v))), (
-        "a folder written by `python -m minigan.homework start`, or empty for minigan's code")
+    return value == "" or (path_ok(value, "folder") and capstone.is_homework(value))
 
 
 def flag(name):
@@ -180,11 +167,32 @@ class Config:
     d_dropout: float = 0.0  # dropout after each of D's hidden layers (0: off)
 
 
-RECIPE = explained(one_of("default", "improved"), (
-    "default (the paper's and the PyTorch twin's) or improved (sets " +
-    ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in IMPROVED.items()) +
-    " where not given; lessons/13_better_recipe.md)"))
-TRICKS = {  # the rules of the tricks, shared by train_mnist.py and minigan.toy
+# One entry per Config field: a new setting adds its rule here (tests/test_cli_errors.py checks
+# that every field has one); minigan.toy takes the rules of the settings it shares.
+RULES = {
+    "device": one_of("cpu", "gpu"), "model": one_of("mlp", "dcgan"),
+    "epochs": integer(1), "batch_size": integer(1),
+    "lr_g": number(0, lo_open=True), "lr_d": number(0, lo_open=True),
+    "beta1": number(0, 1), "beta2": number(0, 1),
+    "latent_dim": integer(1, MAX_WIDTH), "g_hidden": widths(), "d_hidden": widths(),
+    "slope": number(0, 1), "k": integer(1), "gen_loss": one_of(*sorted(GENERATOR_LOSSES)),
+    "label_smoothing": number(0, 1), "seed": SEED, "dtype": one_of("float32", "float64"),
+    "limit": integer(0),  # 0, or more than the images there are: all of them
+    "data_dir": folder(want_dir=True), "images": IMAGES, "out": folder(want_dir=False),
+    "log_every": integer(1), "sample_every": integer(1),
+    "homework": (is_homework, "a folder written by `python -m minigan.homework start`, or empty "
+                              "for minigan's code"),
+    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
+    # half an epoch on a 2-core CPU (README, "Scoring a run").
+    "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
+                            "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
+                            "is off, the default, as each scoring costs about half an epoch"),
+    "eval_samples": explained(integer(5), "an integer >= 5: samples each --eval-every scoring "
+                              "draws (10000 for figures you compare)"),
+    "recipe": explained(one_of("default", "improved"), (
+        "default (the paper's and the PyTorch twin's) or improved (sets " +
+        ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in IMPROVED.items()) +
+        " where not given; lessons/13_better_recipe.md)")),
     "ema": ((lambda v: (type(v) in (int, float) and v == 0) or number(0, 1, lo_open=True)[0](v)),
             "0 (off) or a decay in (0, 1), like 0.999"),
     "minibatch_std": explained(integer(0, 1), "0 or 1: 1 appends the batch's mean feature "
@@ -195,44 +203,6 @@ TRICKS = {  # the rules of the tricks, shared by train_mnist.py and minigan.toy
                                 "inputs, annealed to 0 over the run"),
     "d_dropout": explained(number(0, 1), "a number in [0, 1): dropout after every hidden layer "
                            "of D (MLP only)"),
-    "label_smoothing": number(0, 1),
-}
-
-# One entry per Config field. A new setting adds its rule here; tests/test_cli_errors.py checks
-# that every field has one.
-RULES = {
-    "device": one_of("cpu", "gpu"),
-    "model": one_of("mlp", "dcgan"),
-    "epochs": integer(1),
-    "batch_size": integer(1),
-    "lr_g": number(0, lo_open=True),
-    "lr_d": number(0, lo_open=True),
-    "beta1": number(0, 1),
-    "beta2": number(0, 1),
-    "latent_dim": integer(1, MAX_WIDTH),
-    "g_hidden": widths(),
-    "d_hidden": widths(),
-    "slope": number(0, 1),
-    "k": integer(1),
-    "gen_loss": one_of(*sorted(GENERATOR_LOSSES)),
-    "seed": SEED,
-    "dtype": one_of("float32", "float64"),
-    "limit": integer(0),  # 0, or more than the images there are: all of them
-    "data_dir": folder(want_dir=True),
-    "images": images_file(),
-    "out": folder(want_dir=False),
-    "log_every": integer(1),
-    "sample_every": integer(1),
-    "homework": homework_folder(),
-    # --eval-every is off by default (0): each scoring of --eval-samples images takes about
-    # half an epoch on a 2-core CPU (README, "Scoring a run").
-    "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
-                            "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
-                            "is off, the default, as each scoring costs about half an epoch"),
-    "eval_samples": explained(integer(5), "an integer >= 5: samples each --eval-every scoring "
-                              "draws (10000 for figures you compare)"),
-    "recipe": RECIPE,
-    **TRICKS,
 }
 
 # Settings added after the first release (0.1.0): a run folder made before one existed has no
@@ -359,7 +329,7 @@ def new_config(given):
     given = with_recipe(given)
     cfg = validate(Config(**given), flags=given)
     check_combination(cfg)
-    cfg.out = str(Path(cfg.out or time.strftime("runs/%Y%m%d-%H%M%S")))
+    cfg.out = str(rundir.new_run_path(cfg.out))
     return cfg
 
 
@@ -419,7 +389,7 @@ def resumed_config(given, resume):
 class ToyConfig:
     """The 2-D lab's settings (python -m minigan.toy; lessons/10_mode_collapse.md)."""
 
-    dataset: str = "ring"  # ring: 8 Gaussians, std 0.01; grid: 25 Gaussians, std 0.05
+    dataset: str = "ring"
     steps: int = 4000
     batch_size: int = 256
     lr_g: float = 2e-4
@@ -453,15 +423,13 @@ class ToyConfig:
         return self.hidden[::-1]
 
 
-TOY_RULES = {
+TOY_RULES = {  # train_mnist.py's rule for every setting of the same name, and the lab's own
+    **{f.name: RULES[f.name] for f in fields(ToyConfig) if f.name in RULES},
     "dataset": explained(one_of("grid", "ring"), "ring (8 Gaussians, std 0.01) or grid (25 "
                          "Gaussians, std 0.05)"),
-    "steps": integer(1), "batch_size": integer(1), "lr_g": RULES["lr_g"],
-    "lr_d": RULES["lr_d"], "beta1": RULES["beta1"], "k": integer(1),
-    "gen_loss": RULES["gen_loss"], "latent_dim": RULES["latent_dim"],
+    "steps": integer(1),
     "hidden": explained(widths(), "comma-separated widths of G's hidden layers, like 128,128 "
                         "(D mirrors them)"),
-    "seed": SEED, "recipe": RECIPE, **TRICKS,
     "frames": explained(integer(0), "an integer from 0 to --steps: pictures over training"),
     "out": explained(folder(want_dir=False), "a folder name (created if missing), not a "
                      "file, or empty for runs/toy-DATASET-SEED"),

@@ -470,7 +470,7 @@ def test_download_truncated_file_leaves_nothing(mnist, tmp_path, serve, monkeypa
     with pytest.raises(DataError, match="gzip stream is truncated") as info:
         data.download_mnist(tmp_path / "dl")
     assert data.MIRRORS[0] in str(info.value)
-    assert leftovers(tmp_path / "dl") == []  # no final file, no .part
+    assert leftovers(tmp_path / "dl") == []  # no final file, no temporary file
 
 
 def test_download_corrupt_file_fails_its_checksum(mnist, tmp_path, serve, monkeypatch):
@@ -484,7 +484,7 @@ def test_download_corrupt_file_fails_its_checksum(mnist, tmp_path, serve, monkey
     assert f"{name}.gz" in str(info.value)
     assert sha256(idx_bytes(wrong)) in str(info.value)
     assert f"{name}.gz" not in leftovers(tmp_path / "dl")
-    assert not any(p.endswith(".part") for p in leftovers(tmp_path / "dl"))
+    assert not any(p.endswith(".tmp") for p in leftovers(tmp_path / "dl"))
 
 
 def test_download_silent_mirror_times_out(mnist, tmp_path, serve, monkeypatch):
@@ -522,7 +522,7 @@ def test_download_stalled_midway_leaves_no_partial_file(mnist, tmp_path, serve, 
     time.sleep(0.2)  # let the client take in the bytes it was sent
     during = leftovers(tmp_path / "dl")
     thread.join(10)
-    assert during and all(name.endswith(".part") for name in during)
+    assert during and all(name.endswith(".tmp") for name in during)  # files.atomic_write
     assert len(errors) == 1 and "timed out" in str(errors[0])
     assert leftovers(tmp_path / "dl") == []
 

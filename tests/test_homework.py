@@ -203,7 +203,7 @@ def test_start_writes_a_fresh_folder_and_refuses_to_overwrite(tmp_path):
 BAD = [
     (["start"], "folder"),
     (["start", "afile"], "is a file"),
-    (["start", "afile/sub"], "cannot write"),
+    (["start", "afile/sub"], "inside one"),
     (["check", "nowhere"], "no homework folder"),
     (["check", "empty"], "missing"),
     (["check", "hw", "11"], "no part '11'"),

@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from minigan import files, settings
 from minigan.homework import grader, skeleton
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS, TOTAL
@@ -22,9 +23,10 @@ class UsageError(Exception):
 
 
 def start(folder):
+    if not settings.path_ok(str(folder), "out"):  # the folder, or one above it, is a file
+        raise UsageError(f"{folder} is a file, or inside one, not a folder: choose a folder name "
+                         "for the homework")
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is a file, not a folder: choose a folder name for the homework")
     texts = skeleton.files()  # generate before writing anything: a failure leaves no half folder
     taken = sorted(name for name in texts if (folder / name).exists())
     if taken:
@@ -33,7 +35,7 @@ def start(folder):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
-            (folder / name).write_text(text)
+            files.write_text(folder / name, text)
     except OSError as e:
         raise UsageError(f"cannot write the homework into {folder}: {e.strerror}") from e
     print(f"homework written to {folder}/: {', '.join(texts)}")
@@ -42,7 +44,7 @@ def start(folder):
 
 def check_folder(folder):
     folder = Path(folder)
-    if not folder.is_dir():
+    if not settings.path_ok(str(folder), "folder"):
         raise UsageError(f"no homework folder at {folder}: create one with `{PROG} start "
                          f"{folder}`")
     missing = [f for f in FILES if not (folder / f).is_file()]
@@ -53,8 +55,9 @@ def check_folder(folder):
 
 def parse_parts(values):
     numbers = []
+    is_part = settings.integer(1, len(PARTS))[0]  # the rule every command's numbers use
     for v in values:
-        if not v.isdigit() or not 1 <= int(v) <= len(PARTS):
+        if not (v.isdigit() and is_part(int(v))):
             raise UsageError(f"no part {v!r}: parts are numbered 1 to {len(PARTS)}")
         numbers.append(int(v))
     return sorted(set(numbers)) or None
