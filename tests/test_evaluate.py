@@ -1,7 +1,8 @@
-"""minigan.evaluate: the matrix square root and the Fréchet distance against closed forms, precision
-and recall on hand-made point sets, the shipped classifier (its checksum and its accuracy), the
-scores of real, single-class and damaged MNIST images, the command's bad inputs, and
-train_mnist.py --eval-every on a tiny run."""
+"""minigan.scores, minigan.classifier and minigan.evaluate: the matrix square root and the Fréchet
+distance against closed forms, precision and recall on hand-made point sets with a known answer,
+the class histogram of known labels, the shipped classifier (its checksum and its accuracy), the
+scores of real, single-class and damaged MNIST images, the per-class grid, the command's bad
+inputs, and train_mnist.py --eval-every on a tiny run."""
 
 import json
 import math
@@ -11,7 +12,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
-from minigan import backend, data, evaluate
+from minigan import backend, classifier, data, evaluate, rundir, scores
 
 # --- linear algebra against closed forms ------------------------------------------------------
 
@@ -24,17 +25,17 @@ def random_spd(d, seed, rank=None):
 
 def test_sqrtm_psd_squares_back_and_is_symmetric():
     S = random_spd(20, 0)
-    R = evaluate.sqrtm_psd(S)
+    R = scores.sqrtm_psd(S)
     np.testing.assert_allclose(R, R.T, atol=1e-14)
     np.testing.assert_allclose(R @ R, S, atol=1e-12)
     assert np.linalg.eigvalsh(R).min() > 0  # the principal (PSD) root, not another one
 
 
 def test_sqrtm_psd_of_a_diagonal_and_of_a_singular_matrix():
-    np.testing.assert_allclose(evaluate.sqrtm_psd(np.diag([4.0, 9.0, 0.25])),
+    np.testing.assert_allclose(scores.sqrtm_psd(np.diag([4.0, 9.0, 0.25])),
                                np.diag([2.0, 3.0, 0.5]), atol=1e-15)
     S = random_spd(10, 1, rank=3)  # singular: rounding leaves eigenvalues like -1e-17
-    R = evaluate.sqrtm_psd(S)
+    R = scores.sqrtm_psd(S)
     assert np.isfinite(R).all()
     np.testing.assert_allclose(R @ R, S, atol=1e-12)
 
@@ -50,7 +51,7 @@ def test_frechet_distance_of_diagonal_covariances():
     rng = np.random.default_rng(2)
     mu1, mu2 = rng.standard_normal(8), rng.standard_normal(8)
     a, b = rng.uniform(0.1, 3, 8), rng.uniform(0.1, 3, 8)
-    fd = evaluate.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    fd = scores.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
     assert math.isclose(fd, closed_form_fd(mu1, a, mu2, b), rel_tol=1e-12)
 
 
@@ -59,27 +60,27 @@ def test_frechet_distance_of_commuting_covariances():
     Q, _ = np.linalg.qr(rng.standard_normal((12, 12)))  # a random rotation, shared
     a, b = rng.uniform(0.1, 3, 12), rng.uniform(0.1, 3, 12)
     mu1, mu2 = rng.standard_normal(12), rng.standard_normal(12)
-    fd = evaluate.frechet_distance(mu1, Q @ np.diag(a) @ Q.T, mu2, Q @ np.diag(b) @ Q.T)
+    fd = scores.frechet_distance(mu1, Q @ np.diag(a) @ Q.T, mu2, Q @ np.diag(b) @ Q.T)
     assert math.isclose(fd, closed_form_fd(mu1, a, mu2, b), rel_tol=1e-10)
 
 
 def test_frechet_distance_of_one_dimension_and_of_equal_gaussians():
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2
-    assert math.isclose(evaluate.frechet_distance(np.array([1.0]), np.array([[4.0]]),
+    assert math.isclose(scores.frechet_distance(np.array([1.0]), np.array([[4.0]]),
                                                   np.array([-2.0]), np.array([[1.0]])),
                         9.0 + 1.0, rel_tol=1e-14)
     S = random_spd(30, 4, rank=10)  # equal and singular: the distance is 0, not NaN
     # 20 zero eigenvalues come out of eigh as +-1e-16; their square roots, 1e-8 each, are what
     # remains: rounding, not a bug (a wrong formula is off by O(tr S) = O(1)).
-    assert abs(evaluate.frechet_distance(np.zeros(30), S, np.zeros(30), S)) < 1e-6 * np.trace(S)
+    assert abs(scores.frechet_distance(np.zeros(30), S, np.zeros(30), S)) < 1e-6 * np.trace(S)
 
 
 def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
     S1, S2 = random_spd(15, 5), random_spd(15, 6)
     mu = np.random.default_rng(7).standard_normal(15)
-    d12 = evaluate.frechet_distance(mu, S1, -mu, S2)
+    d12 = scores.frechet_distance(mu, S1, -mu, S2)
     assert d12 > 0
-    assert math.isclose(d12, evaluate.frechet_distance(-mu, S2, mu, S1), rel_tol=1e-10)
+    assert math.isclose(d12, scores.frechet_distance(-mu, S2, mu, S1), rel_tol=1e-10)
 
 
 # --- precision, recall and the class histogram on hand-made data --------------------------------
@@ -88,11 +89,11 @@ def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
 def test_precision_recall_of_identical_disjoint_and_collapsed_sets():
     rng = np.random.default_rng(8)
     real = rng.standard_normal((400, 5))
-    assert evaluate.precision_recall(real, real.copy()) == (1.0, 1.0)  # every point in its ball
-    assert evaluate.precision_recall(real, real + 100.0) == (0.0, 0.0)  # nowhere near
+    assert scores.precision_recall(real, real.copy()) == (1.0, 1.0)  # every point in its ball
+    assert scores.precision_recall(real, real + 100.0) == (0.0, 0.0)  # nowhere near
     # All samples on one real point (mode collapse): perfect precision, recall near 0.
     collapsed = real[:1] + 1e-3 * rng.standard_normal((400, 5))
-    precision, recall = evaluate.precision_recall(real, collapsed)
+    precision, recall = scores.precision_recall(real, collapsed)
     assert precision == 1.0 and recall < 0.02
 
 
@@ -102,21 +103,21 @@ def test_precision_recall_of_half_the_support():
     real = rng.standard_normal((2000, 2))
     fake = rng.standard_normal((2000, 2))
     fake[:, 0] = np.abs(fake[:, 0])  # only x > 0
-    precision, recall = evaluate.precision_recall(real, fake)
+    precision, recall = scores.precision_recall(real, fake)
     assert precision > 0.95 and 0.4 < recall < 0.65
 
 
 def test_knn_radii_skip_the_point_itself():
     x = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
     # squared distance to the 3rd nearest other point
-    np.testing.assert_array_equal(evaluate.knn_radii(x, k=3), [36.0, 25.0, 9.0, 25.0, 81.0])
+    np.testing.assert_array_equal(scores.knn_radii(x, k=3), [36.0, 25.0, 9.0, 25.0, 81.0])
 
 
 def test_class_scores_of_one_class_and_of_a_uniform_histogram():
-    one = evaluate.class_scores(np.full(50, 7))
+    one = scores.class_scores(np.full(50, 7))
     assert one["class_entropy"] == 0.0 and one["class_share"][7] == 1.0
     assert math.isclose(one["kl_uniform"], math.log(10), rel_tol=1e-15)
-    uniform = evaluate.class_scores(np.arange(1000) % 10)
+    uniform = scores.class_scores(np.arange(1000) % 10)
     assert math.isclose(uniform["class_entropy"], math.log(10), rel_tol=1e-14)
     assert abs(uniform["kl_uniform"]) < 1e-14 and uniform["class_share"] == [0.1] * 10
 
@@ -124,14 +125,14 @@ def test_class_scores_of_one_class_and_of_a_uniform_histogram():
 def test_features_on_every_array_module(xp):
     """The classifier runs on the device and hands host arrays back (CuPy, its strict stand-in)."""
     backend.use("cpu")
-    host_net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    host_net = classifier.make_classifier((16, 8), rng=backend.default_rng(0))
     x = np.random.default_rng(10).uniform(-1, 1, (30, 784)).astype(np.float32)
-    expected = evaluate.features_and_logits(host_net, x, chunk=7)
+    expected = classifier.features_and_logits(host_net, x, chunk=7)
     backend.use_module(xp, "under test")
-    net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    net = classifier.make_classifier((16, 8), rng=backend.default_rng(0))
     for k, p in net.params.items():
         p[...] = backend.to_device(host_net.params[k])
-    feats, logits = evaluate.features_and_logits(net, x, chunk=7)
+    feats, logits = classifier.features_and_logits(net, x, chunk=7)
     assert type(feats) is np.ndarray and feats.shape == (30, 8) and logits.shape == (30, 10)
     np.testing.assert_allclose(feats, expected[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logits, expected[1], rtol=1e-5, atol=1e-6)
@@ -152,20 +153,20 @@ def test_set():
 
 def test_shipped_classifier_reaches_98_percent(ref, test_set):
     images, labels = test_set
-    assert evaluate.accuracy(ref.net, images, labels) >= 0.98
+    assert classifier.accuracy(ref.net, images, labels) >= 0.98
 
 
 def test_damaged_weights_are_refused(tmp_path, monkeypatch):
     damaged = tmp_path / "mnist_classifier.npz"
-    raw = bytearray(evaluate.WEIGHTS.read_bytes())
+    raw = bytearray(classifier.WEIGHTS.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # flip one byte
     damaged.write_bytes(bytes(raw))
-    monkeypatch.setattr(evaluate, "WEIGHTS", damaged)
-    with pytest.raises(evaluate.EvalError, match="SHA-256"):
-        evaluate.load_classifier()
-    monkeypatch.setattr(evaluate, "WEIGHTS", tmp_path / "missing.npz")
-    with pytest.raises(evaluate.EvalError, match="git checkout -- minigan/weights"):
-        evaluate.load_classifier()
+    monkeypatch.setattr(classifier, "WEIGHTS", damaged)
+    with pytest.raises(classifier.ClassifierError, match="SHA-256"):
+        classifier.load_classifier()
+    monkeypatch.setattr(classifier, "WEIGHTS", tmp_path / "missing.npz")
+    with pytest.raises(classifier.ClassifierError, match="git checkout -- minigan/weights"):
+        classifier.load_classifier()
 
 
 N = 1000  # images per scored set: enough to rank, small enough to keep each score under a second
@@ -319,16 +320,16 @@ def _generator(run_dir):
 
 
 def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path, monkeypatch):
-    net = evaluate.make_classifier(rng=backend.default_rng(0))
+    net = classifier.make_classifier(rng=backend.default_rng(0))
     out = tmp_path / "clf.npz"
     out.write_bytes(b"the earlier weights")
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(evaluate.np, "savez", disk_full)
-    with pytest.raises(evaluate.EvalError, match="No space left.*nothing was written"):
-        evaluate.save_classifier(out, net)
+    monkeypatch.setattr(classifier.np, "savez", disk_full)
+    with pytest.raises(classifier.ClassifierError, match="No space left.*nothing was written"):
+        classifier.save_classifier(out, net)
     assert out.read_bytes() == b"the earlier weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.npz"]  # no temporary file left
 
@@ -341,7 +342,7 @@ def test_train_classifier_refuses_an_unwritable_out_before_training(tmp_path, mo
     # A folder without write permission (faked: the tests may run as root, who may write anywhere)
     monkeypatch.setattr(evaluate.os, "access", lambda path, mode: False)
     trained = []
-    monkeypatch.setattr(evaluate, "train_classifier", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: trained.append(1))
     assert evaluate.main(["--train-classifier", "--out", str(tmp_path / "clf.npz")]) == 2
     assert not trained  # refused before any training
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
