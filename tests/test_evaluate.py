@@ -79,8 +79,12 @@ def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
     S1, S2 = random_spd(15, 5), random_spd(15, 6)
     mu = np.random.default_rng(7).standard_normal(15)
     d12 = scores.frechet_distance(mu, S1, -mu, S2)
-    assert d12 > 0
     assert math.isclose(d12, scores.frechet_distance(-mu, S2, mu, S1), rel_tol=1e-10)
+    # tr (S1 S2)^(1/2) straight from the eigenvalues of the non-symmetric S1 S2 (real and >= 0:
+    # it is similar to a PSD matrix), without the symmetric detour the code takes
+    tr_sqrt = np.sqrt(np.linalg.eigvals(S1 @ S2).real.clip(0)).sum()
+    expected = 4 * mu @ mu + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt
+    assert math.isclose(d12, expected, rel_tol=1e-9)
 
 
 # --- precision, recall and the class histogram on hand-made data --------------------------------
@@ -91,20 +95,24 @@ def test_precision_recall_of_identical_disjoint_and_collapsed_sets():
     real = rng.standard_normal((400, 5))
     assert scores.precision_recall(real, real.copy()) == (1.0, 1.0)  # every point in its ball
     assert scores.precision_recall(real, real + 100.0) == (0.0, 0.0)  # nowhere near
-    # All samples on one real point (mode collapse): perfect precision, recall near 0.
-    collapsed = real[:1] + 1e-3 * rng.standard_normal((400, 5))
-    precision, recall = scores.precision_recall(real, collapsed)
-    assert precision == 1.0 and recall < 0.02
+    # Every sample is one real image (mode collapse): all inside the real manifold, and the
+    # samples' balls (radius 0) hold that one real image only: recall 1/400.
+    collapsed = np.repeat(real[:1], 400, axis=0)
+    assert scores.precision_recall(real, collapsed) == (1.0, 1 / 400)
 
 
-def test_precision_recall_of_half_the_support():
-    """Samples from one half of the real data: precision stays high, recall drops to about half."""
-    rng = np.random.default_rng(9)
-    real = rng.standard_normal((2000, 2))
-    fake = rng.standard_normal((2000, 2))
-    fake[:, 0] = np.abs(fake[:, 0])  # only x > 0
-    precision, recall = scores.precision_recall(real, fake)
-    assert precision > 0.95 and 0.4 < recall < 0.65
+def test_precision_recall_of_points_on_a_line():
+    """A hand-worked case. Real points 0, 1, ..., 9 with k = 1: each ball has radius 1. Samples
+    at 0.5, 3, 40, 50, 51: the first two lie within 1 of a real point, the other three do not,
+    so precision = 2/5. The samples' radii (nearest other sample) are 2.5, 2.5, 10, 1, 1: the
+    balls [-2, 3] and [0.5, 5.5] hold the real points 0..5, the rest hold none, so recall =
+    6/10. Every value is exact in float32; chunk=2 runs the chunked loops."""
+    real = np.arange(10.0)[:, None]
+    fake = np.array([0.5, 3.0, 40.0, 50.0, 51.0])[:, None]
+    assert scores.precision_recall(real, fake, k=1, chunk=2) == (2 / 5, 6 / 10)
+    # the samples' squared radii, as worked out above
+    np.testing.assert_array_equal(scores.knn_radii(fake, k=1, chunk=2),
+                                  [6.25, 6.25, 100.0, 1.0, 1.0])
 
 
 def test_knn_radii_skip_the_point_itself():
@@ -120,6 +128,16 @@ def test_class_scores_of_one_class_and_of_a_uniform_histogram():
     uniform = scores.class_scores(np.arange(1000) % 10)
     assert math.isclose(uniform["class_entropy"], math.log(10), rel_tol=1e-14)
     assert abs(uniform["kl_uniform"]) < 1e-14 and uniform["class_share"] == [0.1] * 10
+
+
+def test_class_scores_of_known_labels():
+    """Five 0s and fifteen 3s: shares 1/4 and 3/4, H = -(1/4) log(1/4) - (3/4) log(3/4)."""
+    labels = np.array([3] * 15 + [0] * 5)[np.random.default_rng(11).permutation(20)]
+    histogram = scores.class_scores(labels)
+    assert histogram["class_share"] == [0.25, 0, 0, 0.75, 0, 0, 0, 0, 0, 0]
+    entropy = 0.25 * math.log(4) + 0.75 * math.log(4 / 3)
+    assert math.isclose(histogram["class_entropy"], entropy, rel_tol=1e-14)
+    assert math.isclose(histogram["kl_uniform"], math.log(10) - entropy, rel_tol=1e-14)
 
 
 def test_features_on_every_array_module(xp):
@@ -173,26 +191,30 @@ N = 1000  # images per scored set: enough to rank, small enough to keep each sco
 
 
 def test_real_test_images_score_near_the_floor(ref, test_set):
-    images, _ = test_set
+    images, labels = test_set
     # A random subset, as the floor's is: MNIST's test set is two halves by different writers
     # (NIST's SD-3 and SD-1), and the last 1000 images alone score 32 against a floor of 12.
     idx = np.random.default_rng(123).permutation(len(images))[:N]
-    scores = evaluate.evaluate_pixels(images[idx], ref, seed=0)
+    result = evaluate.evaluate_pixels(images[idx], ref, seed=0)
+    # The histogram is of the classifier's labels; a 98%-accurate classifier moves at most 2%
+    # of the images, so each class's share is within 0.02 of the true labels' share.
+    true_share = np.bincount(labels[idx], minlength=10) / N
+    np.testing.assert_allclose(result["class_share"], true_share, atol=0.02)
     # the floor is another random N test images' distance: the two differ by sampling noise
-    assert scores["fd"] < 1.3 * scores["fd_floor"]
-    assert scores["class_entropy"] > 2.28 and scores["kl_uniform"] < 0.03
-    assert scores["precision"] > 0.7 and scores["recall"] > 0.7
+    assert result["fd"] < 1.3 * result["fd_floor"]
+    assert result["class_entropy"] > 2.28 and result["kl_uniform"] < 0.03
+    assert result["precision"] > 0.7 and result["recall"] > 0.7
 
 
 def test_one_class_scores_near_zero_entropy_and_low_recall(ref, test_set):
     images, labels = test_set
     ones = images[labels == 1][:N]
-    scores = evaluate.evaluate_pixels(ones, ref, seed=0)
-    assert scores["class_entropy"] < 0.1
-    assert scores["class_share"][1] > 0.98 and min(scores["class_share"]) == 0.0
-    assert scores["recall"] < 0.2  # the other nine digits are missed...
-    assert scores["precision"] > 0.7  # ...though every sample is a real-looking 1
-    assert scores["fd"] > 10 * scores["fd_floor"]
+    result = evaluate.evaluate_pixels(ones, ref, seed=0)
+    assert result["class_entropy"] < 0.1
+    assert result["class_share"][1] > 0.98 and min(result["class_share"]) == 0.0
+    assert result["recall"] < 0.2  # the other nine digits are missed...
+    assert result["precision"] > 0.7  # ...though every sample is a real-looking 1
+    assert result["fd"] > 10 * result["fd_floor"]
 
 
 def blur(images, passes):
@@ -213,9 +235,9 @@ def noise(images, sigma, seed=0):
 @pytest.mark.parametrize("damage,levels", [(blur, [0, 1, 2, 4]), (noise, [0, 40, 80, 160])])
 def test_more_damage_scores_worse(ref, test_set, damage, levels):
     images = test_set[0][:N]
-    scores = [evaluate.evaluate_pixels(damage(images, level), ref, seed=0) for level in levels]
-    fd = [s["fd"] for s in scores]
-    recall = [s["recall"] for s in scores]
+    results = [evaluate.evaluate_pixels(damage(images, level), ref, seed=0) for level in levels]
+    fd = [s["fd"] for s in results]
+    recall = [s["recall"] for s in results]
     assert all(a < b for a, b in zip(fd, fd[1:])), f"FD not increasing with damage: {fd}"
     assert all(a > b for a, b in zip(recall, recall[1:])), (
         f"recall not decreasing with damage: {recall}")
@@ -242,6 +264,49 @@ def test_scores_repeat_and_the_command_prints_json(ref, test_set, tmp_path, caps
     written.pop("seconds")
     assert written == last
     assert "Fréchet distance" in outputs[0] and "class shares" in outputs[0]
+
+
+# --- the per-class grid --------------------------------------------------------------------------
+
+
+def test_class_grid_of_known_labels():
+    """Image i is filled with the value i, so each cell of the grid says which image it holds."""
+    labels = np.array([2] * 12 + [5] * 3 + [9] * 15)[np.random.default_rng(12).permutation(30)]
+    pixels = np.repeat(np.arange(30, dtype=np.uint8), 28 * 28).reshape(30, 28, 28)
+    grid = evaluate.class_grid(pixels, labels, per_class=10)
+    assert grid.shape == (100, 28, 28) and grid.dtype == np.uint8
+    cells = grid.reshape(10, 10, 28 * 28)
+    assert (cells == cells[:, :, :1]).all()  # every cell is one whole image (or black)
+    held = cells[:, :, 0]  # (10 digits, 10 cells): the value, that is the index, of each image
+    for digit, count in ((2, 10), (5, 3), (9, 10)):  # twelve 2s: the first ten are drawn
+        np.testing.assert_array_equal(held[digit, :count], np.flatnonzero(labels == digit)[:count])
+    # black elsewhere: the seven cells after the three 5s, and every other digit's row (an image
+    # 0 would be black too, but image 0 is a 2 or a 9 and is drawn in its own row)
+    assert (held[5, 3:] == 0).all()
+    assert all((held[d] == 0).all() for d in (0, 1, 3, 4, 6, 7, 8))
+
+
+def test_the_command_draws_each_digit_in_its_row(ref, test_set, tmp_path, capsys):
+    from PIL import Image
+
+    images, labels = test_set[0][:400], test_set[1][:400]
+    np.save(tmp_path / "real.npy", images)
+    grid_path = tmp_path / "per_class.png"
+    assert evaluate.main([str(tmp_path / "real.npy"), "--class-grid", str(grid_path)]) == 0
+    assert f"wrote {grid_path}" in capsys.readouterr().out
+    picture = np.asarray(Image.open(grid_path))
+    scale = picture.shape[0] // (10 * 30 + 2)  # 28-pixel images, 2-pixel gaps, then enlarged
+    assert picture.shape == (302 * scale, 302 * scale)
+    # Find each cell's image among the 400 real ones: its true label is its row's digit, but for
+    # the classifier's rare mistakes (99% accurate: at most a few of the 100 cells).
+    wrong = 0
+    for digit in range(10):
+        for c in range(10):
+            top, left = (2 + 30 * digit) * scale, (2 + 30 * c) * scale
+            cell = picture[top:top + 28 * scale:scale, left:left + 28 * scale:scale]
+            (which,) = np.flatnonzero((images == cell).all(axis=(1, 2)))[:1]
+            wrong += labels[which] != digit
+    assert wrong <= 3
 
 
 # --- the command's bad inputs -------------------------------------------------------------------
@@ -275,6 +340,14 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("--out folder missing", lambda d: ["x", "--out", "no/e.json"], ["does not exist"]),
     ("train with input", lambda d: ["--train-classifier", "x"], ["takes no input"]),
     ("train 0 epochs", lambda d: ["--train-classifier", "--epochs", "0"], ["--epochs"]),
+    ("--class-grid not png", lambda d: ["x", "--class-grid", "grid.jpg"],
+     ["--class-grid", "grid.jpg", ".png"]),
+    ("--class-grid a folder", lambda d: (d / "g.png").mkdir() or ["x", "--class-grid", "g.png"],
+     ["--class-grid", "g.png", "is a folder"]),
+    ("--class-grid folder missing", lambda d: ["x", "--class-grid", "no/g.png"],
+     ["--class-grid", "does not exist"]),
+    ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
+     ["--class-grid", "--train-classifier"]),
 ]
 
 
@@ -307,9 +380,15 @@ def test_eval_every_scores_the_run_and_leaves_training_alone(ref, tmp_path):
     for name in a.files:
         if name.startswith(("G.", "D.")):
             assert np.array_equal(a[name], b[name]), name
-    # the run folder itself is an input of the command, through minigan.sample's generator
+    # The last row scores the final generator with 100 samples of seed 0: the same numbers as
+    # scoring the checkpoint's generator again (a row that mixed up or dropped a column fails).
     result = evaluate.evaluate_generator(*_generator(scored), n=100, ref=ref)
-    assert result["n"] == 100 and 0 <= result["precision"] <= 1
+    last = rundir.read_rows(scored / "eval.csv")[-1]
+    assert result["n"] == 100 and (last["epoch"], last["step"]) == (3, 18)
+    for key in ("fd", "fd_floor", "class_entropy", "kl_uniform", "precision", "recall"):
+        assert last[key] == result[key], key
+    assert (last["least_share"], last["most_share"]) == (min(result["class_share"]),
+                                                         max(result["class_share"]))
 
 
 def _generator(run_dir):
