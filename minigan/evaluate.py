@@ -307,7 +307,8 @@ def load_input(path, n, seed):
         from minigan.sample import generate, load_generator
 
         G, cfg = load_generator(path)
-        return generate(G, n, cfg["latent_dim"], seed, cfg["dtype"]), path / "eval.json"
+        pixels = generate(G, n, cfg["latent_dim"], seed, cfg["dtype"])
+        return check_pixels(pixels, str(path)), path / "eval.json"
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")
     if path.suffix != ".npy":
