@@ -1,12 +1,14 @@
-"""Score what a generator learned: a Fréchet distance, the class histogram, precision and recall.
+"""Score what a generator learned: the command and Python API over minigan.scores' formulas.
 
     python -m minigan.evaluate RUN_DIR                 # 10,000 samples from the run's generator
     python -m minigan.evaluate samples.npy             # uint8 (N, 28, 28), as minigan.sample writes
     python -m minigan.evaluate RUN_DIR --json          # the scores as JSON on the last line
+    python -m minigan.evaluate RUN_DIR --class-grid per_class.png   # ten samples of each digit
     python -m minigan.evaluate --train-classifier      # retrain the MNIST classifier (minutes)
 
-Every score is measured through one MNIST classifier built from minigan's own layers (an MLP,
-784 -> 512 -> 256 -> 10, ReLU), whose weights ship in ``minigan/weights/`` with their SHA-256:
+Every score is measured through one MNIST classifier built from minigan's own layers
+(minigan/classifier.py: an MLP, 784 -> 512 -> 256 -> 10, whose weights ship in
+``minigan/weights/`` with their SHA-256); the formulas are in minigan/scores.py:
 
 - ``fd``: the Fréchet distance between Gaussians fitted to the classifier's penultimate features
   (256 numbers per image) of the samples and of the 60,000 MNIST training images. ``fd_floor``
@@ -21,10 +23,10 @@ Every score is measured through one MNIST classifier built from minigan's own la
 Derivations and how to read the numbers: lessons/11_measuring_samples.md. The Python API is
 :func:`evaluate_pixels` (uint8 images) and :func:`evaluate_generator` (a generator network);
 both share one :class:`Reference`, which is built once per process and cached.
+:func:`log_quality` is train_mnist.py --eval-every's row of eval.csv.
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -34,253 +36,30 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, data
-from minigan.layers import Dense, ReLU, Sequential
-from minigan.losses import softmax_cross_entropy
-from minigan.optim import Adam
+from minigan import backend, checkpoint, classifier, data, files, pictures, rundir
+from minigan.classifier import features_and_logits
+from minigan.scores import (CLASSES, K, class_scores, frechet_distance, gaussian_stats,
+                            knn_radii, precision_recall)
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.npz"
-# SHA-256 of the shipped weights file; python -m minigan.evaluate --train-classifier prints the
-# hash of the file it writes.
-WEIGHTS_SHA256 = "32ad6d5333f8c54c2cc6ddb35d64323e9f131df0001ecd683f7d3415c544e387"
-HIDDEN = (512, 256)  # the classifier's hidden widths; the features are the last hidden layer's
-CLASSES = 10
-K = 3  # neighbours for the precision/recall manifolds, as Kynkäänniemi et al. recommend
 DEFAULT_SAMPLES = 10_000
 MAX_PR = 10_000  # precision and recall use at most this many samples and real images: O(n^2)
 MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
+PER_CLASS = 10  # --class-grid: images in each digit's row
 
 
 class EvalError(RuntimeError):
-    """Bad input to the evaluation (a file, an array, weights); the message says what to do."""
+    """Bad input to the evaluation (a file, an array); the message says what to do."""
 
 
-# ---- the classifier ------------------------------------------------------------------------
-
-
-def make_classifier(hidden=HIDDEN, rng=None, dtype="float32"):
-    """The MNIST classifier: x (N, 784) in [-1, 1] -> logits (N, 10); Dense + ReLU layers."""
-    sizes = [784, *hidden]
-    layers = []
-    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(d_in, d_out, rng=rng, dtype=dtype), ReLU()]
-    layers += [Dense(sizes[-1], CLASSES, rng=rng, dtype=dtype)]
-    return Sequential(*layers)
-
-
-def features_and_logits(net, x, chunk=2000):
-    """Penultimate features (N, hidden[-1]) and logits (N, 10) of host inputs x (N, 784), on the
-    host. Runs the network on the current device, chunk by chunk."""
-    feats, logits = [], []
-    body, head = net.layers[:-1], net.layers[-1]
-    for start in range(0, len(x), chunk):
-        h = backend.to_device(x[start:start + chunk])  # host -> device
-        for layer in body:
-            h = layer.forward(h)
-        feats.append(backend.to_host(h))  # device -> host
-        logits.append(backend.to_host(head.forward(h)))
-    return np.concatenate(feats), np.concatenate(logits)
-
-
-def shift_images(images, rng, max_shift=2):
-    """Each uint8 image (N, 28, 28) moved by a random whole-pixel offset in [-max_shift,
-    max_shift] along each axis, filling with black: the augmentation the classifier trains on."""
-    n = len(images)
-    pad = max_shift
-    padded = np.zeros((n, 28 + 2 * pad, 28 + 2 * pad), dtype=images.dtype)
-    padded[:, pad:pad + 28, pad:pad + 28] = images
-    dy = rng.integers(0, 2 * pad + 1, n)
-    dx = rng.integers(0, 2 * pad + 1, n)
-    out = np.empty_like(images)
-    for oy in range(2 * pad + 1):
-        for ox in range(2 * pad + 1):
-            idx = np.flatnonzero((dy == oy) & (dx == ox))
-            out[idx] = padded[idx, oy:oy + 28, ox:ox + 28]
-    return out
-
-
-def accuracy(net, images, labels):
-    """Share of uint8 images (N, 28, 28) whose arg-max logit equals the label."""
-    _, logits = features_and_logits(net, data.to_model_input(images))
-    return float(np.mean(logits.argmax(axis=1) == labels))
-
-
-def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, log=print):
-    """Train the classifier on the 60,000 MNIST training images (random 2-pixel shifts, Adam,
-    learning rate decayed linearly to 0); returns (net, test accuracy). Deterministic for a seed
-    on the CPU with a given number of BLAS threads (minigan/weights/README.md)."""
-    train_images, train_labels = data.load_mnist("train", data_dir=data_dir)
-    test_images, test_labels = data.load_mnist("test", data_dir=data_dir)
-    rng = np.random.default_rng(seed)  # host generator: shifts and batch order
-    net = make_classifier(rng=backend.default_rng(seed))
-    opt = Adam(net.parameters(), lr=lr)
-    n = len(train_images)
-    steps = n // batch_size
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        x_all = data.to_model_input(shift_images(train_images, rng))  # (60000, 784)
-        order = rng.permutation(n)
-        total = 0.0
-        for i in range(steps):
-            opt.lr = lr * (1 - (epoch * steps + i) / (epochs * steps))  # linear decay to 0
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            x = backend.to_device(x_all[idx])  # (B, 784), host -> device
-            y = backend.to_device(train_labels[idx].astype(np.int64))
-            net.zero_grad()
-            loss, dlogits = softmax_cross_entropy(net.forward(x), y)
-            net.backward(dlogits, input_grad=False)
-            opt.step()
-            total += float(loss)  # a sync on the GPU; this loop is short
-        acc = accuracy(net, test_images, test_labels)
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / steps:.4f}, test accuracy "
-            f"{acc:.2%} ({time.perf_counter() - start:.1f} s)")
-    return net, accuracy(net, test_images, test_labels)
-
-
-def save_classifier(path, net):
-    """Write the classifier's weights as a plain .npz (float32); returns the file's SHA-256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: backend.to_host(v) for k, v in net.params.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        tmp.replace(path)  # atomic: an earlier file at path stays whole until this rename
-    except OSError as e:  # disk full, permission denied
-        tmp.unlink(missing_ok=True)
-        raise EvalError(f"cannot write the classifier's weights to {path} ({e}); nothing was "
-                        "written there. Free some space, or pass --out elsewhere.") from None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def load_classifier(path=None):
-    """The classifier with weights from ``path`` (default: the shipped file, whose SHA-256 must
-    equal WEIGHTS_SHA256). Raises EvalError naming the file and the fix."""
-    shipped = path is None
-    path = Path(WEIGHTS if shipped else path)
-    if not path.is_file():
-        hint = ("restore the shipped file with `git checkout -- minigan/weights` or retrain "
-                "with python -m minigan.evaluate --train-classifier" if shipped else
-                "pass a file written by python -m minigan.evaluate --train-classifier")
-        raise EvalError(f"classifier weights {path} not found; {hint}")
-    raw = path.read_bytes()
-    if shipped:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != WEIGHTS_SHA256:
-            raise EvalError(
-                f"classifier weights {path} are damaged: SHA-256 {digest} differs from the "
-                f"expected {WEIGHTS_SHA256}. Restore them with `git checkout -- "
-                "minigan/weights` (a Git LFS pointer or a partial download also fails this).")
-    net = make_classifier(rng=backend.default_rng(0))  # the init is overwritten below
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise EvalError(f"classifier weights {path}: not a readable .npz file ({e})") from None
-    if sorted(arrays) != sorted(net.params) or any(
-            arrays[k].shape != net.params[k].shape for k in net.params):
-        raise EvalError(f"classifier weights {path}: expected arrays "
-                        f"{ {k: v.shape for k, v in net.params.items()} }, found "
-                        f"{ {k: v.shape for k, v in arrays.items()} }")
-    for k, p in net.params.items():
-        p[...] = backend.to_device(arrays[k])  # in place: the layers share these arrays
-    return net
-
-
-# ---- the scores ----------------------------------------------------------------------------
-
-
-def gaussian_stats(feats):
-    """Mean (D,) and covariance (D, D) of features (N, D), in float64 (the 1/(N-1) estimate)."""
-    feats = np.asarray(feats, dtype=np.float64)
-    return feats.mean(axis=0), np.cov(feats, rowvar=False)
-
-
-def sqrtm_psd(S):
-    """The symmetric square root of a symmetric positive semi-definite matrix S (D, D).
-
-    S = V diag(w) V^T (eigh)  ->  S^(1/2) = V diag(sqrt(w)) V^T, with w clipped at 0 (rounding
-    makes tiny eigenvalues of a singular S slightly negative). lessons/11_measuring_samples.md.
-    """
-    w, V = np.linalg.eigh(S)
-    return (V * np.sqrt(np.clip(w, 0, None))) @ V.T
-
-
-def frechet_distance(mu1, S1, mu2, S2):
-    """Fréchet (2-Wasserstein) distance squared between N(mu1, S1) and N(mu2, S2):
-
-        |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr (S1 S2)^(1/2)
-
-    tr (S1 S2)^(1/2) is computed as tr (S1^(1/2) S2 S1^(1/2))^(1/2): that matrix is symmetric
-    PSD and has the same eigenvalues as S1 S2, so eigh applies (no scipy.linalg.sqrtm).
-    """
-    r1 = sqrtm_psd(S1)
-    T = r1 @ S2 @ r1
-    T = (T + T.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(T), 0, None)).sum()
-    diff = np.asarray(mu1) - np.asarray(mu2)
-    return float(diff @ diff + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt)
-
-
-def class_scores(labels):
-    """The class histogram of predicted labels (N,): entropy and KL to uniform in nats, shares."""
-    share = np.bincount(labels, minlength=CLASSES) / len(labels)  # (10,)
-    nonzero = share[share > 0]
-    entropy = float(-(nonzero * np.log(nonzero)).sum())  # 0 log 0 = 0
-    return {"class_entropy": entropy, "kl_uniform": math.log(CLASSES) - entropy,
-            "class_share": [float(s) for s in share]}
-
-
-def squared_distances(a, b):
-    """|a_i - b_j|^2 for rows of a (M, D) and b (N, D): (M, N), never negative.
-
-    In float32: the (M, D) @ (D, N) product is most of the evaluation's time, and float32 halves
-    it; its rounding (~1e-7 of |a|^2) only matters for near-ties, and is the same every run.
-    """
-    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
-    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
-    return np.maximum(d, 0)
-
-
-def knn_radii(feats, k=K, chunk=2000):
-    """Squared distance from each row of feats (N, D) to its k-th nearest other row: (N,)."""
-    feats = np.asarray(feats)
-    radii = np.empty(len(feats))
-    for start in range(0, len(feats), chunk):
-        d = squared_distances(feats[start:start + chunk], feats)
-        radii[start:start + chunk] = np.partition(d, k, axis=1)[:, k]  # index 0 is the row itself
-    return radii
-
-
-def precision_recall(real, fake, k=K, chunk=2000, real_radii=None):
-    """Improved precision and recall (Kynkäänniemi et al. 2019) of features real (M, D), fake (N, D).
-
-    Each set's manifold is the union of balls around its points, of radius the distance to the
-    point's k-th nearest neighbour in the same set. precision = share of fake points inside the
-    real manifold; recall = share of real points inside the fake manifold. real_radii: the real
-    set's knn_radii, when the caller has them already.
-    """
-    real, fake = np.asarray(real), np.asarray(fake)
-    if len(real) <= k or len(fake) <= k:
-        raise ValueError(f"precision_recall needs more than k={k} points in each set")
-    r_real = knn_radii(real, k, chunk) if real_radii is None else real_radii
-    r_fake = knn_radii(fake, k, chunk)
-    fake_in = np.zeros(len(fake), dtype=bool)
-    real_in = np.zeros(len(real), dtype=bool)
-    for start in range(0, len(fake), chunk):
-        d = squared_distances(fake[start:start + chunk], real)  # (chunk, M)
-        fake_in[start:start + chunk] = (d <= r_real[None, :]).any(axis=1)
-        real_in |= (d <= r_fake[start:start + chunk, None]).any(axis=0)
-    return float(fake_in.mean()), float(real_in.mean())
+# ---- what every score compares against ----------------------------------------------------
 
 
 class Reference:
     """What every score compares against, computed once: the classifier, the features of the
     60,000 MNIST training images (their Gaussian), and of the 10,000 test images (the floor)."""
 
-    def __init__(self, classifier=None, data_dir=None):
-        self.net = classifier if classifier is not None else load_classifier()
+    def __init__(self, net=None, data_dir=None):
+        self.net = net if net is not None else classifier.load_classifier()
         train_images, _ = data.load_mnist("train", data_dir=data_dir)
         test_images, _ = data.load_mnist("test", data_dir=data_dir)
         self.train_feats, _ = features_and_logits(self.net, data.to_model_input(train_images))
@@ -327,7 +106,7 @@ def reference(classifier_path=None, data_dir=None):
     """The Reference for a classifier file (default: the shipped one), built once per process."""
     key = (str(classifier_path), str(data_dir))
     if key not in _REFERENCES:
-        net = load_classifier(classifier_path)
+        net = classifier.load_classifier(classifier_path)
         _REFERENCES[key] = Reference(net, data_dir)
     return _REFERENCES[key]
 
@@ -358,12 +137,27 @@ def evaluate_pixels(pixels, ref=None, seed=0, k=K):
     pixels = check_pixels(pixels)
     ref = reference() if ref is None else ref
     feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
+    return evaluate_features(feats, logits, ref, seed, k)
+
+
+def evaluate_features(feats, logits, ref, seed=0, k=K):
+    """evaluate_pixels' scores from the classifier's features (N, D) and logits (N, 10)."""
     scores = ref.score_features(feats, logits, seed, k)
-    real = ref.real_scores(len(pixels), seed, k)
+    real = ref.real_scores(len(feats), seed, k)
     return {"fd": scores["fd"], "fd_floor": real["fd"],
             "class_entropy": scores["class_entropy"], "kl_uniform": scores["kl_uniform"],
             "class_share": scores["class_share"], "precision": scores["precision"],
-            "recall": scores["recall"], "n": len(pixels), "seed": seed, "k": k, "real": real}
+            "recall": scores["recall"], "n": len(feats), "seed": seed, "k": k, "real": real}
+
+
+def class_grid(pixels, labels, per_class=PER_CLASS):
+    """One row per digit 0..9 of the first per_class images (N, 28, 28) with that label (N,);
+    a digit with fewer images is padded with black. Returns (10 * per_class, 28, 28) uint8."""
+    rows = np.zeros((CLASSES, per_class, 28, 28), dtype=np.uint8)
+    for c in range(CLASSES):
+        chosen = pixels[labels == c][:per_class]
+        rows[c, :len(chosen)] = chosen
+    return rows.reshape(-1, 28, 28)
 
 
 def evaluate_generator(G, latent_dim, n=DEFAULT_SAMPLES, seed=0, dtype="float32", ref=None):
@@ -373,18 +167,10 @@ def evaluate_generator(G, latent_dim, n=DEFAULT_SAMPLES, seed=0, dtype="float32"
     return evaluate_pixels(generate(G, n, latent_dim, seed, dtype), ref, seed)
 
 
-QUALITY_FIELDS = ("epoch", "step", "fd", "fd_floor", "class_entropy", "kl_uniform",
-                  "least_share", "most_share", "precision", "recall", "seconds")
-
-
 def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0):
     """Score G (train_mnist.py --eval-every): append a row to run_dir/eval.csv, redraw
     run_dir/quality.png from every row; returns the row. The noise comes from its own generator
     seeded with seed, so the training's random stream is untouched."""
-    import csv
-
-    from minigan import pictures
-
     start = time.perf_counter()
     scores = evaluate_generator(G, latent_dim, n, seed, dtype)
     row = {"epoch": epoch, "step": step, "fd": scores["fd"], "fd_floor": scores["fd_floor"],
@@ -392,16 +178,9 @@ def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0):
            "least_share": min(scores["class_share"]), "most_share": max(scores["class_share"]),
            "precision": scores["precision"], "recall": scores["recall"],
            "seconds": round(time.perf_counter() - start, 2)}
-    path = Path(run_dir) / "eval.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=QUALITY_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    with open(path, newline="") as f:
-        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    pictures.save_quality_curve(Path(run_dir) / "quality.png", rows)
+    rundir.append_row(Path(run_dir) / "eval.csv", row)
+    pictures.save_quality_curve(Path(run_dir) / "quality.png",
+                                rundir.read_rows(Path(run_dir) / "eval.csv"))
     print(f"epoch {epoch}: Fréchet distance {row['fd']:.2f} (floor {row['fd_floor']:.2f}), "
           f"class entropy {row['class_entropy']:.3f}, precision {row['precision']:.3f}, "
           f"recall {row['recall']:.3f} ({row['seconds']:.0f} s)")
@@ -457,6 +236,9 @@ def parse_args(argv):
                         "runs/mnist_classifier.npz)")
     p.add_argument("--json", action="store_true",
                    help="print the scores as one JSON object on the last line")
+    p.add_argument("--class-grid", default=None, metavar="FILE.png",
+                   help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
+                        "them, one row per digit 0-9, into this PNG")
     p.add_argument("--classifier", default=None,
                    help="classifier weights to score with (default: the shipped, checksummed "
                         "minigan/weights/mnist_classifier.npz)")
@@ -474,6 +256,9 @@ def parse_args(argv):
             p.error(f"--epochs must be at least 1, got {args.epochs}")
         if args.out is not None and not args.out.endswith(".npz"):
             p.error(f"--out {args.out}: the classifier's weights are written as .npz")
+        if args.class_grid is not None:
+            p.error(f"--class-grid {args.class_grid}: draws the samples of a run or .npy; it "
+                    "does not go with --train-classifier")
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
@@ -481,40 +266,38 @@ def parse_args(argv):
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         if args.out is not None and not args.out.endswith(".json"):
             p.error(f"--out {args.out}: the scores are written as .json")
+        if args.class_grid is not None and not args.class_grid.lower().endswith(".png"):
+            p.error(f"--class-grid {args.class_grid}: the grid is written as a PNG; name a "
+                    "file ending in .png")
     if not 0 <= args.seed < 2**32:
         p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
-    if args.out is not None:
-        try:
-            problem = (f"--out {args.out} is a folder; name a file in it"
-                       if Path(args.out).is_dir() else
-                       None if Path(args.out).resolve().parent.is_dir() else
-                       f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
-        except (OSError, ValueError) as e:  # a name too long, a NUL byte
-            problem = f"--out {args.out!r}: not a usable file name ({e})"
+    for flag, value in (("--out", args.out), ("--class-grid", args.class_grid)):
+        problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
     return args
 
 
-def writable_or_raise(path):
+def file_problem(flag, value):
+    """What is wrong with a file name to write (a folder, a missing folder), or None."""
+    try:
+        if Path(value).is_dir():
+            return f"{flag} {value} is a folder; name a file in it"
+        if not Path(value).resolve().parent.is_dir():
+            return f"{flag} {value}: the folder {Path(value).parent} does not exist"
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        return f"{flag} {value!r}: not a usable file name ({e})"
+    return None
+
+
+def writable_or_raise(path, flag="--out"):
     """Raise EvalError unless path's folder (or the nearest one that exists) is writable."""
     folder = Path(path).resolve().parent
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise EvalError(f"cannot write {path}: {folder} is not a writable folder; pass --out "
+        raise EvalError(f"cannot write {path}: {folder} is not a writable folder; pass {flag} "
                         "with a file in a folder you can write to")
-
-
-def write_atomic(path, text):
-    """Write text to a temporary file beside path, then rename it over path (never half-written)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_input(path, n, seed):
@@ -524,7 +307,8 @@ def load_input(path, n, seed):
         from minigan.sample import generate, load_generator
 
         G, cfg = load_generator(path)
-        return generate(G, n, cfg["latent_dim"], seed, cfg["dtype"]), path / "eval.json"
+        pixels = generate(G, n, cfg["latent_dim"], seed, cfg["dtype"])
+        return check_pixels(pixels, str(path)), path / "eval.json"
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")
     if path.suffix != ".npy":
@@ -546,16 +330,21 @@ def main(argv=None):
             out = Path(args.out or "runs/mnist_classifier.npz")
             writable_or_raise(out)  # before minutes of training, not after
             start = time.perf_counter()
-            net, acc = train_classifier(args.epochs, seed=args.seed, data_dir=args.data_dir)
-            digest = save_classifier(out, net)
+            net, acc = classifier.train_classifier(args.epochs, seed=args.seed,
+                                                   data_dir=args.data_dir)
+            digest = classifier.save_classifier(out, net)
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
             return 0
+        if args.class_grid:
+            writable_or_raise(args.class_grid, "--class-grid")  # before the scoring, not after
         start = time.perf_counter()
         pixels, default_out = load_input(args.input, args.n, args.seed)
         ref = reference(args.classifier, args.data_dir)
-        scores = evaluate_pixels(pixels, ref, args.seed)
-    except (EvalError, data.DataError, backend.DeviceError, checkpoint.CheckpointError) as e:
+        feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
+        scores = evaluate_features(feats, logits, ref, args.seed)
+    except (EvalError, classifier.ClassifierError, data.DataError, backend.DeviceError,
+            checkpoint.CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except ValueError as e:  # to_pixels: a generator whose weights went NaN
@@ -564,15 +353,26 @@ def main(argv=None):
     scores["seconds"] = round(time.perf_counter() - start, 1)
     out = Path(args.out) if args.out else default_out
     try:
-        write_atomic(out, json.dumps(scores, indent=2) + "\n")
+        files.write_text(out, json.dumps(scores, indent=2) + "\n")
     except OSError as e:
         print(f"{prog}: error: cannot write {out} ({e}); pass --out to write elsewhere",
               file=sys.stderr)
         return 2
+    if args.class_grid:
+        try:
+            pictures.save_grid(args.class_grid, class_grid(pixels, logits.argmax(axis=1)),
+                               nrow=PER_CLASS)  # (100, 28, 28): ten images of each digit
+        except OSError as e:
+            print(f"{prog}: error: cannot write {args.class_grid} ({e}); pass --class-grid "
+                  "to write elsewhere", file=sys.stderr)
+            return 2
     print(f"minigan.evaluate: {scores['n']} images from {args.input} (seed {args.seed}), "
           f"{scores['seconds']} s")
     print("\n".join(format_table(scores)))
     print(f"wrote {out}")
+    if args.class_grid:
+        print(f"wrote {args.class_grid}: {PER_CLASS} samples of each digit as the classifier "
+              "labels them, one row per digit 0-9 (black where a digit has fewer)")
     if args.json:
         print(json.dumps(scores))
     return 0

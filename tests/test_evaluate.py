@@ -1,7 +1,8 @@
-"""minigan.evaluate: the matrix square root and the Fréchet distance against closed forms, precision
-and recall on hand-made point sets, the shipped classifier (its checksum and its accuracy), the
-scores of real, single-class and damaged MNIST images, the command's bad inputs, and
-train_mnist.py --eval-every on a tiny run."""
+"""minigan.scores, minigan.classifier and minigan.evaluate: the matrix square root and the Fréchet
+distance against closed forms, precision and recall on hand-made point sets with a known answer,
+the class histogram of known labels, the shipped classifier (its checksum and its accuracy), the
+scores of real, single-class and damaged MNIST images, the per-class grid, the command's bad
+inputs, and train_mnist.py --eval-every on a tiny run."""
 
 import json
 import math
@@ -11,7 +12,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
-from minigan import backend, data, evaluate
+from minigan import backend, classifier, data, evaluate, rundir, scores
 
 # --- linear algebra against closed forms ------------------------------------------------------
 
@@ -24,17 +25,17 @@ def random_spd(d, seed, rank=None):
 
 def test_sqrtm_psd_squares_back_and_is_symmetric():
     S = random_spd(20, 0)
-    R = evaluate.sqrtm_psd(S)
+    R = scores.sqrtm_psd(S)
     np.testing.assert_allclose(R, R.T, atol=1e-14)
     np.testing.assert_allclose(R @ R, S, atol=1e-12)
     assert np.linalg.eigvalsh(R).min() > 0  # the principal (PSD) root, not another one
 
 
 def test_sqrtm_psd_of_a_diagonal_and_of_a_singular_matrix():
-    np.testing.assert_allclose(evaluate.sqrtm_psd(np.diag([4.0, 9.0, 0.25])),
+    np.testing.assert_allclose(scores.sqrtm_psd(np.diag([4.0, 9.0, 0.25])),
                                np.diag([2.0, 3.0, 0.5]), atol=1e-15)
     S = random_spd(10, 1, rank=3)  # singular: rounding leaves eigenvalues like -1e-17
-    R = evaluate.sqrtm_psd(S)
+    R = scores.sqrtm_psd(S)
     assert np.isfinite(R).all()
     np.testing.assert_allclose(R @ R, S, atol=1e-12)
 
@@ -50,7 +51,7 @@ def test_frechet_distance_of_diagonal_covariances():
     rng = np.random.default_rng(2)
     mu1, mu2 = rng.standard_normal(8), rng.standard_normal(8)
     a, b = rng.uniform(0.1, 3, 8), rng.uniform(0.1, 3, 8)
-    fd = evaluate.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    fd = scores.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
     assert math.isclose(fd, closed_form_fd(mu1, a, mu2, b), rel_tol=1e-12)
 
 
@@ -59,27 +60,31 @@ def test_frechet_distance_of_commuting_covariances():
     Q, _ = np.linalg.qr(rng.standard_normal((12, 12)))  # a random rotation, shared
     a, b = rng.uniform(0.1, 3, 12), rng.uniform(0.1, 3, 12)
     mu1, mu2 = rng.standard_normal(12), rng.standard_normal(12)
-    fd = evaluate.frechet_distance(mu1, Q @ np.diag(a) @ Q.T, mu2, Q @ np.diag(b) @ Q.T)
+    fd = scores.frechet_distance(mu1, Q @ np.diag(a) @ Q.T, mu2, Q @ np.diag(b) @ Q.T)
     assert math.isclose(fd, closed_form_fd(mu1, a, mu2, b), rel_tol=1e-10)
 
 
 def test_frechet_distance_of_one_dimension_and_of_equal_gaussians():
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2
-    assert math.isclose(evaluate.frechet_distance(np.array([1.0]), np.array([[4.0]]),
+    assert math.isclose(scores.frechet_distance(np.array([1.0]), np.array([[4.0]]),
                                                   np.array([-2.0]), np.array([[1.0]])),
                         9.0 + 1.0, rel_tol=1e-14)
     S = random_spd(30, 4, rank=10)  # equal and singular: the distance is 0, not NaN
     # 20 zero eigenvalues come out of eigh as +-1e-16; their square roots, 1e-8 each, are what
     # remains: rounding, not a bug (a wrong formula is off by O(tr S) = O(1)).
-    assert abs(evaluate.frechet_distance(np.zeros(30), S, np.zeros(30), S)) < 1e-6 * np.trace(S)
+    assert abs(scores.frechet_distance(np.zeros(30), S, np.zeros(30), S)) < 1e-6 * np.trace(S)
 
 
 def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
     S1, S2 = random_spd(15, 5), random_spd(15, 6)
     mu = np.random.default_rng(7).standard_normal(15)
-    d12 = evaluate.frechet_distance(mu, S1, -mu, S2)
-    assert d12 > 0
-    assert math.isclose(d12, evaluate.frechet_distance(-mu, S2, mu, S1), rel_tol=1e-10)
+    d12 = scores.frechet_distance(mu, S1, -mu, S2)
+    assert math.isclose(d12, scores.frechet_distance(-mu, S2, mu, S1), rel_tol=1e-10)
+    # tr (S1 S2)^(1/2) straight from the eigenvalues of the non-symmetric S1 S2 (real and >= 0:
+    # it is similar to a PSD matrix), without the symmetric detour the code takes
+    tr_sqrt = np.sqrt(np.linalg.eigvals(S1 @ S2).real.clip(0)).sum()
+    expected = 4 * mu @ mu + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt
+    assert math.isclose(d12, expected, rel_tol=1e-9)
 
 
 # --- precision, recall and the class histogram on hand-made data --------------------------------
@@ -88,50 +93,64 @@ def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
 def test_precision_recall_of_identical_disjoint_and_collapsed_sets():
     rng = np.random.default_rng(8)
     real = rng.standard_normal((400, 5))
-    assert evaluate.precision_recall(real, real.copy()) == (1.0, 1.0)  # every point in its ball
-    assert evaluate.precision_recall(real, real + 100.0) == (0.0, 0.0)  # nowhere near
-    # All samples on one real point (mode collapse): perfect precision, recall near 0.
-    collapsed = real[:1] + 1e-3 * rng.standard_normal((400, 5))
-    precision, recall = evaluate.precision_recall(real, collapsed)
-    assert precision == 1.0 and recall < 0.02
+    assert scores.precision_recall(real, real.copy()) == (1.0, 1.0)  # every point in its ball
+    assert scores.precision_recall(real, real + 100.0) == (0.0, 0.0)  # nowhere near
+    # Every sample is one real image (mode collapse): all inside the real manifold, and the
+    # samples' balls (radius 0) hold that one real image only: recall 1/400.
+    collapsed = np.repeat(real[:1], 400, axis=0)
+    assert scores.precision_recall(real, collapsed) == (1.0, 1 / 400)
 
 
-def test_precision_recall_of_half_the_support():
-    """Samples from one half of the real data: precision stays high, recall drops to about half."""
-    rng = np.random.default_rng(9)
-    real = rng.standard_normal((2000, 2))
-    fake = rng.standard_normal((2000, 2))
-    fake[:, 0] = np.abs(fake[:, 0])  # only x > 0
-    precision, recall = evaluate.precision_recall(real, fake)
-    assert precision > 0.95 and 0.4 < recall < 0.65
+def test_precision_recall_of_points_on_a_line():
+    """A hand-worked case. Real points 0, 1, ..., 9 with k = 1: each ball has radius 1. Samples
+    at 0.5, 3, 40, 50, 51: the first two lie within 1 of a real point, the other three do not,
+    so precision = 2/5. The samples' radii (nearest other sample) are 2.5, 2.5, 10, 1, 1: the
+    balls [-2, 3] and [0.5, 5.5] hold the real points 0..5, the rest hold none, so recall =
+    6/10. Every value is exact in float32; chunk=2 runs the chunked loops."""
+    real = np.arange(10.0)[:, None]
+    fake = np.array([0.5, 3.0, 40.0, 50.0, 51.0])[:, None]
+    assert scores.precision_recall(real, fake, k=1, chunk=2) == (2 / 5, 6 / 10)
+    # the samples' squared radii, as worked out above
+    np.testing.assert_array_equal(scores.knn_radii(fake, k=1, chunk=2),
+                                  [6.25, 6.25, 100.0, 1.0, 1.0])
 
 
 def test_knn_radii_skip_the_point_itself():
     x = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
     # squared distance to the 3rd nearest other point
-    np.testing.assert_array_equal(evaluate.knn_radii(x, k=3), [36.0, 25.0, 9.0, 25.0, 81.0])
+    np.testing.assert_array_equal(scores.knn_radii(x, k=3), [36.0, 25.0, 9.0, 25.0, 81.0])
 
 
 def test_class_scores_of_one_class_and_of_a_uniform_histogram():
-    one = evaluate.class_scores(np.full(50, 7))
+    one = scores.class_scores(np.full(50, 7))
     assert one["class_entropy"] == 0.0 and one["class_share"][7] == 1.0
     assert math.isclose(one["kl_uniform"], math.log(10), rel_tol=1e-15)
-    uniform = evaluate.class_scores(np.arange(1000) % 10)
+    uniform = scores.class_scores(np.arange(1000) % 10)
     assert math.isclose(uniform["class_entropy"], math.log(10), rel_tol=1e-14)
     assert abs(uniform["kl_uniform"]) < 1e-14 and uniform["class_share"] == [0.1] * 10
+
+
+def test_class_scores_of_known_labels():
+    """Five 0s and fifteen 3s: shares 1/4 and 3/4, H = -(1/4) log(1/4) - (3/4) log(3/4)."""
+    labels = np.array([3] * 15 + [0] * 5)[np.random.default_rng(11).permutation(20)]
+    histogram = scores.class_scores(labels)
+    assert histogram["class_share"] == [0.25, 0, 0, 0.75, 0, 0, 0, 0, 0, 0]
+    entropy = 0.25 * math.log(4) + 0.75 * math.log(4 / 3)
+    assert math.isclose(histogram["class_entropy"], entropy, rel_tol=1e-14)
+    assert math.isclose(histogram["kl_uniform"], math.log(10) - entropy, rel_tol=1e-14)
 
 
 def test_features_on_every_array_module(xp):
     """The classifier runs on the device and hands host arrays back (CuPy, its strict stand-in)."""
     backend.use("cpu")
-    host_net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    host_net = classifier.make_classifier((16, 8), rng=backend.default_rng(0))
     x = np.random.default_rng(10).uniform(-1, 1, (30, 784)).astype(np.float32)
-    expected = evaluate.features_and_logits(host_net, x, chunk=7)
+    expected = classifier.features_and_logits(host_net, x, chunk=7)
     backend.use_module(xp, "under test")
-    net = evaluate.make_classifier((16, 8), rng=backend.default_rng(0))
+    net = classifier.make_classifier((16, 8), rng=backend.default_rng(0))
     for k, p in net.params.items():
         p[...] = backend.to_device(host_net.params[k])
-    feats, logits = evaluate.features_and_logits(net, x, chunk=7)
+    feats, logits = classifier.features_and_logits(net, x, chunk=7)
     assert type(feats) is np.ndarray and feats.shape == (30, 8) and logits.shape == (30, 10)
     np.testing.assert_allclose(feats, expected[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logits, expected[1], rtol=1e-5, atol=1e-6)
@@ -152,46 +171,50 @@ def test_set():
 
 def test_shipped_classifier_reaches_98_percent(ref, test_set):
     images, labels = test_set
-    assert evaluate.accuracy(ref.net, images, labels) >= 0.98
+    assert classifier.accuracy(ref.net, images, labels) >= 0.98
 
 
 def test_damaged_weights_are_refused(tmp_path, monkeypatch):
     damaged = tmp_path / "mnist_classifier.npz"
-    raw = bytearray(evaluate.WEIGHTS.read_bytes())
+    raw = bytearray(classifier.WEIGHTS.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # flip one byte
     damaged.write_bytes(bytes(raw))
-    monkeypatch.setattr(evaluate, "WEIGHTS", damaged)
-    with pytest.raises(evaluate.EvalError, match="SHA-256"):
-        evaluate.load_classifier()
-    monkeypatch.setattr(evaluate, "WEIGHTS", tmp_path / "missing.npz")
-    with pytest.raises(evaluate.EvalError, match="git checkout -- minigan/weights"):
-        evaluate.load_classifier()
+    monkeypatch.setattr(classifier, "WEIGHTS", damaged)
+    with pytest.raises(classifier.ClassifierError, match="SHA-256"):
+        classifier.load_classifier()
+    monkeypatch.setattr(classifier, "WEIGHTS", tmp_path / "missing.npz")
+    with pytest.raises(classifier.ClassifierError, match="git checkout -- minigan/weights"):
+        classifier.load_classifier()
 
 
 N = 1000  # images per scored set: enough to rank, small enough to keep each score under a second
 
 
 def test_real_test_images_score_near_the_floor(ref, test_set):
-    images, _ = test_set
+    images, labels = test_set
     # A random subset, as the floor's is: MNIST's test set is two halves by different writers
     # (NIST's SD-3 and SD-1), and the last 1000 images alone score 32 against a floor of 12.
     idx = np.random.default_rng(123).permutation(len(images))[:N]
-    scores = evaluate.evaluate_pixels(images[idx], ref, seed=0)
+    result = evaluate.evaluate_pixels(images[idx], ref, seed=0)
+    # The histogram is of the classifier's labels; a 98%-accurate classifier moves at most 2%
+    # of the images, so each class's share is within 0.02 of the true labels' share.
+    true_share = np.bincount(labels[idx], minlength=10) / N
+    np.testing.assert_allclose(result["class_share"], true_share, atol=0.02)
     # the floor is another random N test images' distance: the two differ by sampling noise
-    assert scores["fd"] < 1.3 * scores["fd_floor"]
-    assert scores["class_entropy"] > 2.28 and scores["kl_uniform"] < 0.03
-    assert scores["precision"] > 0.7 and scores["recall"] > 0.7
+    assert result["fd"] < 1.3 * result["fd_floor"]
+    assert result["class_entropy"] > 2.28 and result["kl_uniform"] < 0.03
+    assert result["precision"] > 0.7 and result["recall"] > 0.7
 
 
 def test_one_class_scores_near_zero_entropy_and_low_recall(ref, test_set):
     images, labels = test_set
     ones = images[labels == 1][:N]
-    scores = evaluate.evaluate_pixels(ones, ref, seed=0)
-    assert scores["class_entropy"] < 0.1
-    assert scores["class_share"][1] > 0.98 and min(scores["class_share"]) == 0.0
-    assert scores["recall"] < 0.2  # the other nine digits are missed...
-    assert scores["precision"] > 0.7  # ...though every sample is a real-looking 1
-    assert scores["fd"] > 10 * scores["fd_floor"]
+    result = evaluate.evaluate_pixels(ones, ref, seed=0)
+    assert result["class_entropy"] < 0.1
+    assert result["class_share"][1] > 0.98 and min(result["class_share"]) == 0.0
+    assert result["recall"] < 0.2  # the other nine digits are missed...
+    assert result["precision"] > 0.7  # ...though every sample is a real-looking 1
+    assert result["fd"] > 10 * result["fd_floor"]
 
 
 def blur(images, passes):
@@ -212,9 +235,9 @@ def noise(images, sigma, seed=0):
 @pytest.mark.parametrize("damage,levels", [(blur, [0, 1, 2, 4]), (noise, [0, 40, 80, 160])])
 def test_more_damage_scores_worse(ref, test_set, damage, levels):
     images = test_set[0][:N]
-    scores = [evaluate.evaluate_pixels(damage(images, level), ref, seed=0) for level in levels]
-    fd = [s["fd"] for s in scores]
-    recall = [s["recall"] for s in scores]
+    results = [evaluate.evaluate_pixels(damage(images, level), ref, seed=0) for level in levels]
+    fd = [s["fd"] for s in results]
+    recall = [s["recall"] for s in results]
     assert all(a < b for a, b in zip(fd, fd[1:])), f"FD not increasing with damage: {fd}"
     assert all(a > b for a, b in zip(recall, recall[1:])), (
         f"recall not decreasing with damage: {recall}")
@@ -241,6 +264,49 @@ def test_scores_repeat_and_the_command_prints_json(ref, test_set, tmp_path, caps
     written.pop("seconds")
     assert written == last
     assert "Fréchet distance" in outputs[0] and "class shares" in outputs[0]
+
+
+# --- the per-class grid --------------------------------------------------------------------------
+
+
+def test_class_grid_of_known_labels():
+    """Image i is filled with the value i, so each cell of the grid says which image it holds."""
+    labels = np.array([2] * 12 + [5] * 3 + [9] * 15)[np.random.default_rng(12).permutation(30)]
+    pixels = np.repeat(np.arange(30, dtype=np.uint8), 28 * 28).reshape(30, 28, 28)
+    grid = evaluate.class_grid(pixels, labels, per_class=10)
+    assert grid.shape == (100, 28, 28) and grid.dtype == np.uint8
+    cells = grid.reshape(10, 10, 28 * 28)
+    assert (cells == cells[:, :, :1]).all()  # every cell is one whole image (or black)
+    held = cells[:, :, 0]  # (10 digits, 10 cells): the value, that is the index, of each image
+    for digit, count in ((2, 10), (5, 3), (9, 10)):  # twelve 2s: the first ten are drawn
+        np.testing.assert_array_equal(held[digit, :count], np.flatnonzero(labels == digit)[:count])
+    # black elsewhere: the seven cells after the three 5s, and every other digit's row (an image
+    # 0 would be black too, but image 0 is a 2 or a 9 and is drawn in its own row)
+    assert (held[5, 3:] == 0).all()
+    assert all((held[d] == 0).all() for d in (0, 1, 3, 4, 6, 7, 8))
+
+
+def test_the_command_draws_each_digit_in_its_row(ref, test_set, tmp_path, capsys):
+    from PIL import Image
+
+    images, labels = test_set[0][:400], test_set[1][:400]
+    np.save(tmp_path / "real.npy", images)
+    grid_path = tmp_path / "per_class.png"
+    assert evaluate.main([str(tmp_path / "real.npy"), "--class-grid", str(grid_path)]) == 0
+    assert f"wrote {grid_path}" in capsys.readouterr().out
+    picture = np.asarray(Image.open(grid_path))
+    scale = picture.shape[0] // (10 * 30 + 2)  # 28-pixel images, 2-pixel gaps, then enlarged
+    assert picture.shape == (302 * scale, 302 * scale)
+    # Find each cell's image among the 400 real ones: its true label is its row's digit, but for
+    # the classifier's rare mistakes (99% accurate: at most a few of the 100 cells).
+    wrong = 0
+    for digit in range(10):
+        for c in range(10):
+            top, left = (2 + 30 * digit) * scale, (2 + 30 * c) * scale
+            cell = picture[top:top + 28 * scale:scale, left:left + 28 * scale:scale]
+            (which,) = np.flatnonzero((images == cell).all(axis=(1, 2)))[:1]
+            wrong += labels[which] != digit
+    assert wrong <= 3
 
 
 # --- the command's bad inputs -------------------------------------------------------------------
@@ -274,6 +340,14 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("--out folder missing", lambda d: ["x", "--out", "no/e.json"], ["does not exist"]),
     ("train with input", lambda d: ["--train-classifier", "x"], ["takes no input"]),
     ("train 0 epochs", lambda d: ["--train-classifier", "--epochs", "0"], ["--epochs"]),
+    ("--class-grid not png", lambda d: ["x", "--class-grid", "grid.jpg"],
+     ["--class-grid", "grid.jpg", ".png"]),
+    ("--class-grid a folder", lambda d: (d / "g.png").mkdir() or ["x", "--class-grid", "g.png"],
+     ["--class-grid", "g.png", "is a folder"]),
+    ("--class-grid folder missing", lambda d: ["x", "--class-grid", "no/g.png"],
+     ["--class-grid", "does not exist"]),
+    ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
+     ["--class-grid", "--train-classifier"]),
 ]
 
 
@@ -306,9 +380,15 @@ def test_eval_every_scores_the_run_and_leaves_training_alone(ref, tmp_path):
     for name in a.files:
         if name.startswith(("G.", "D.")):
             assert np.array_equal(a[name], b[name]), name
-    # the run folder itself is an input of the command, through minigan.sample's generator
+    # The last row scores the final generator with 100 samples of seed 0: the same numbers as
+    # scoring the checkpoint's generator again (a row that mixed up or dropped a column fails).
     result = evaluate.evaluate_generator(*_generator(scored), n=100, ref=ref)
-    assert result["n"] == 100 and 0 <= result["precision"] <= 1
+    last = rundir.read_rows(scored / "eval.csv")[-1]
+    assert result["n"] == 100 and (last["epoch"], last["step"]) == (3, 18)
+    for key in ("fd", "fd_floor", "class_entropy", "kl_uniform", "precision", "recall"):
+        assert last[key] == result[key], key
+    assert (last["least_share"], last["most_share"]) == (min(result["class_share"]),
+                                                         max(result["class_share"]))
 
 
 def _generator(run_dir):
@@ -319,16 +399,16 @@ def _generator(run_dir):
 
 
 def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path, monkeypatch):
-    net = evaluate.make_classifier(rng=backend.default_rng(0))
+    net = classifier.make_classifier(rng=backend.default_rng(0))
     out = tmp_path / "clf.npz"
     out.write_bytes(b"the earlier weights")
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(evaluate.np, "savez", disk_full)
-    with pytest.raises(evaluate.EvalError, match="No space left.*nothing was written"):
-        evaluate.save_classifier(out, net)
+    monkeypatch.setattr(classifier.np, "savez", disk_full)
+    with pytest.raises(classifier.ClassifierError, match="No space left.*nothing was written"):
+        classifier.save_classifier(out, net)
     assert out.read_bytes() == b"the earlier weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.npz"]  # no temporary file left
 
@@ -341,7 +421,7 @@ def test_train_classifier_refuses_an_unwritable_out_before_training(tmp_path, mo
     # A folder without write permission (faked: the tests may run as root, who may write anywhere)
     monkeypatch.setattr(evaluate.os, "access", lambda path, mode: False)
     trained = []
-    monkeypatch.setattr(evaluate, "train_classifier", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: trained.append(1))
     assert evaluate.main(["--train-classifier", "--out", str(tmp_path / "clf.npz")]) == 2
     assert not trained  # refused before any training
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
