@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, classifier, data, files, pictures, rundir
+from minigan import backend, checkpoint, classifier, data, files, pictures, rundir, settings
 from minigan.classifier import features_and_logits
 from minigan.scores import (CLASSES, K, class_scores, frechet_distance, gaussian_stats,
                             knn_radii, precision_recall)
@@ -252,8 +252,7 @@ def parse_args(argv):
     if args.train_classifier:
         if args.input is not None:
             p.error("--train-classifier takes no input; drop the run folder or .npy")
-        if args.epochs < 1:
-            p.error(f"--epochs must be at least 1, got {args.epochs}")
+        rules = [("epochs", args.epochs, settings.integer(1))]
         if args.out is not None and not args.out.endswith(".npz"):
             p.error(f"--out {args.out}: the classifier's weights are written as .npz")
         if args.class_grid is not None:
@@ -264,13 +263,17 @@ def parse_args(argv):
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
         if not K + 1 < args.n <= MAX_SAMPLES:
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
+        rules = []
         if args.out is not None and not args.out.endswith(".json"):
             p.error(f"--out {args.out}: the scores are written as .json")
         if args.class_grid is not None and not args.class_grid.lower().endswith(".png"):
             p.error(f"--class-grid {args.class_grid}: the grid is written as a PNG; name a "
                     "file ending in .png")
-    if not 0 <= args.seed < 2**32:
-        p.error(f"--seed {args.seed}: use an integer from 0 to {2**32 - 1}")
+    try:  # the rules every command shares (minigan/settings.py)
+        for name, value, rule in [*rules, ("seed", args.seed, settings.SEED)]:
+            settings.check(name, value, rule)
+    except settings.ConfigError as e:
+        p.error(str(e))
     for flag, value in (("--out", args.out), ("--class-grid", args.class_grid)):
         problem = value is not None and file_problem(flag, value)
         if problem:
@@ -307,7 +310,7 @@ def load_input(path, n, seed):
         from minigan.sample import generate, load_generator
 
         G, cfg = load_generator(path)
-        pixels = generate(G, n, cfg["latent_dim"], seed, cfg["dtype"])
+        pixels = generate(G, n, cfg.latent_dim, seed, cfg.dtype)
         return check_pixels(pixels, str(path)), path / "eval.json"
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")

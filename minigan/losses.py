@@ -78,7 +78,7 @@ def generator_loss_nonsaturating(fake_logits):
 
 def softmax_cross_entropy(logits, labels):
     """Cross-entropy of class logits against integer labels, the same value as
-    ``torch.nn.CrossEntropyLoss()`` (the MNIST classifier of minigan/evaluate.py trains on it).
+    ``torch.nn.CrossEntropyLoss()`` (the MNIST classifier of minigan/classifier.py trains on it).
 
     logits: (N, C) any real; labels: (N,) integers in [0, C). Unlike the losses above, the mean
     is over the N rows, not over the N * C elements.

@@ -395,7 +395,7 @@ def _generator(run_dir):
     from minigan.sample import load_generator
 
     G, cfg = load_generator(run_dir)
-    return G, cfg["latent_dim"]
+    return G, cfg.latent_dim
 
 
 def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path, monkeypatch):

@@ -5,6 +5,8 @@ gradient checks grade them, and the GAN trains on their own code (lessons/08_hom
     python -m minigan.homework check DIR [PART..]  # the scoreboard, with hints
     python train_mnist.py --homework DIR           # the capstone: train on the learner's code
 
-Modules: ``parts`` (what each part holds), ``skeleton`` (writes DIR), ``grader`` (grades it),
+Modules: ``parts`` (what each part holds), ``skeleton`` (writes DIR), ``grader`` (grades it,
+part by part: ``grade_losses``, ``grade_layers``, ``grade_optim``, ``grade_gan``, over
+``learner``, which loads and runs the learner's code, and ``checks``, the comparisons and hints),
 ``capstone`` (builds the GAN from DIR and replays it against minigan's own).
 """
