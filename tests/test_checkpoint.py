@@ -2,8 +2,10 @@
 file leaves the previous checkpoint byte-identical, no temporary file, and a named error."""
 
 import errno
+import json
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +103,30 @@ def test_config_json_that_cannot_be_written_changes_nothing(tmp_path, monkeypatc
     result = type("R", (), {"returncode": code, "stdout": "", "stderr": capsys.readouterr().err})
     assert_clean_error(result, "cannot write in", "Permission denied")
     assert snapshot(run) == before
+
+
+# A run folder written by train_mnist.py before the house was rebuilt (commit 24f0063, made with
+# --limit 64 --batch-size 32 --g-hidden 8 --d-hidden 8 --latent-dim 4 --epochs 1 --ema 0.9
+# --pack 2): its config.json and checkpoint.npz as that version wrote them.
+BEFORE_REBUILD = Path(__file__).resolve().parent / "data" / "run_before_rebuild"
+
+
+def test_a_run_from_before_the_rebuild_resumes_bit_exact_and_samples(tmp_path):
+    import shutil
+
+    from minigan import sample
+
+    old = tmp_path / "old"
+    shutil.copytree(BEFORE_REBUILD, old)
+    assert "images" not in json.loads((old / "config.json").read_text())  # a later setting
+    train_mnist.main(["--resume", str(old), "--epochs", "2"])
+    straight = train_mnist.main(["--limit", "64", "--batch-size", "32", "--g-hidden", "8",
+                                 "--d-hidden", "8", "--latent-dim", "4", "--epochs", "2",
+                                 "--ema", "0.9", "--pack", "2", "--out", str(tmp_path / "new")])
+    a, _ = checkpoint.load(old / "checkpoint.npz")
+    b, _ = checkpoint.load(straight / "checkpoint.npz")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), f"{name} differs"
+    assert sample.main([str(BEFORE_REBUILD), "-n", "8", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (8, 28, 28)
