@@ -69,11 +69,12 @@ class Layer:
         for g in self.grads.values():
             g.fill(0)
 
-    def _cached(self, dout):
-        """The cache of the last forward, after checking backward's input against it."""
+    def _cached(self, dout, out_shape=lambda cache: cache.shape):
+        """The cache of the last forward, after checking that there was one and that dout has
+        the shape forward returned: ``out_shape(cache)``, by default the cache's own shape."""
         if self.cache is None:
             raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        expected = self.cache.shape
+        expected = tuple(out_shape(self.cache))
         if dout.shape != expected:
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {expected} (the shape forward "
@@ -115,9 +116,7 @@ class Dense(Layer):
                 f"received {x.shape}"
             )
         self.cache = x  # overwritten by the next forward
-        out = x @ self.params["W"]  # (N, out)
-        out += self.params["b"]  # in place: one (N, out) array per call, not two
-        return out
+        return x @ self.params["W"] + self.params["b"]  # (N, out)
 
     def backward(self, dout, param_grads=True, input_grad=True):
         """dout: (N, out) -> dx: (N, in). Adds into grads["W"], grads["b"].
@@ -126,14 +125,7 @@ class Dense(Layer):
         discriminator during the generator step); ``input_grad=False`` returns None instead
         of dx (the first layer of a network).
         """
-        x = self.cache
-        if x is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        if dout.shape != (x.shape[0], self.out_features):
-            raise ValueError(
-                f"{self!r}.backward: expected dout of shape ({x.shape[0]}, "
-                f"{self.out_features}), received {dout.shape}"
-            )
+        x = self._cached(dout, lambda x: (x.shape[0], self.out_features))
         if param_grads:
             self.grads["W"] += x.T @ dout  # (in, out)
             self.grads["b"] += dout.sum(axis=0)  # (out,)
@@ -420,12 +412,7 @@ class BatchNorm(Layer):
 
         ``param_grads=False`` leaves ``grads`` untouched; ``input_grad=False`` returns None.
         """
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        x_hat, inv_std, training = self.cache
-        if dout.shape != x_hat.shape:
-            raise ValueError(f"{self!r}.backward: expected dout of shape {x_hat.shape}, "
-                             f"received {dout.shape}")
+        x_hat, inv_std, training = self._cached(dout, lambda cache: cache[0].shape)
         axes, shape = self._axes(dout)
         sum_dout = dout.sum(axis=axes, keepdims=True)  # (1, C[, 1, 1])
         sum_dout_xhat = (dout * x_hat).sum(axis=axes, keepdims=True)
@@ -461,7 +448,6 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
         self.rng = backend.default_rng(None) if rng is None else rng
-        self.shape = None  # x's shape at the last forward (eval mode caches no mask)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.p})"
@@ -469,8 +455,7 @@ class Dropout(Layer):
     def forward(self, x, mask=None):
         backend.check_array(x, f"{self!r}.forward")
         if not self.training:
-            self.cache = None  # backward passes dout through
-            self.shape = x.shape
+            self.cache = (None, x.shape)  # no mask: backward passes dout through
             return x
         if mask is None:
             mask = self.rng.random(x.shape) >= self.p  # keep with probability 1 - p
@@ -479,17 +464,12 @@ class Dropout(Layer):
         scale = mask.astype(x.dtype)
         if self.p < 1:  # p = 1 drops everything: the mask is all zeros, nothing to rescale
             scale *= 1 / (1 - self.p)
-        self.cache = scale  # overwritten by the next forward
-        self.shape = x.shape
+        self.cache = (scale, x.shape)  # overwritten by the next forward
         return x * scale
 
     def backward(self, dout):
-        if self.cache is None:
-            if dout.shape != self.shape:
-                raise ValueError(f"{self!r}.backward: dout {dout.shape} does not match the "
-                                 "last forward (or no forward yet)")
-            return dout
-        return dout * self._cached(dout)
+        scale, _ = self._cached(dout, lambda cache: cache[1])
+        return dout if scale is None else dout * scale
 
 
 class Flatten(Layer):
@@ -504,13 +484,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        x = self.cache
-        n, rest = x.shape[0], math.prod(x.shape[1:])
-        if dout.shape != (n, rest):
-            raise ValueError(f"{self!r}.backward: expected dout of shape {(n, rest)}, "
-                             f"received {dout.shape}")
+        x = self._cached(dout, lambda x: (x.shape[0], math.prod(x.shape[1:])))
         if x.flags.c_contiguous:
             return dout.reshape(x.shape)
         # x was batch-last in memory (a convolution's output, see minigan/conv.py): dx gets the
@@ -545,9 +519,5 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        if dout.shape != (self.cache[0], *self.shape):
-            raise ValueError(f"{self!r}.backward: expected dout of shape "
-                             f"{(self.cache[0], *self.shape)}, received {dout.shape}")
-        return dout.reshape(self.cache)
+        x_shape = self._cached(dout, lambda x_shape: (x_shape[0], *self.shape))
+        return dout.reshape(x_shape)
