@@ -13,8 +13,6 @@ block. Derivations: lessons/05_optimizers.md.
 """
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 from minigan import backend
 
@@ -148,11 +146,8 @@ class Adam(Optimizer):
         # Workspaces, allocated once so that step() allocates nothing: g with weight decay, and
         # `work`, which holds each line's intermediate in turn (one array rather than four:
         # 1.15x, benchmarks/bench_levers.py adam).
-        self.decayed_grad = [xp.empty_like(p.data) if weight_decay else None
-                             for p in self.params]
+        self.wd_grad = [xp.empty_like(p.data) if weight_decay else None for p in self.params]
         self.work = [xp.empty_like(p.data) for p in self.params]
-        self.row_blocks = RowBlocks([(p.data, p.grad, m, v, g, work) for p, m, v, g, work in zip(
-            self.params, self.m, self.v, self.decayed_grad, self.work)])
 
     def _state_arrays(self):
         return {"m": self.m, "v": self.v}
@@ -162,13 +157,11 @@ class Adam(Optimizer):
         xp = backend.xp
         self.t += 1  # bias correction starts at t = 1
         beta1, beta2, t = *self.betas, self.t
-
-        def update(p, grad, m, v, decayed_grad, work):  # one parameter, or a row block of one
-            g = grad
+        for param, m, v, work, wd_grad in zip(self.params, self.m, self.v, self.work,
+                                              self.wd_grad):
+            p, g = param.data, param.grad
             if self.weight_decay:  # g = grad + weight_decay * p
-                xp.multiply(p, self.weight_decay, out=decayed_grad)
-                decayed_grad += grad
-                g = decayed_grad
+                g = self._grad_with_weight_decay(param, wd_grad)
             # m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m), torch's lerp
             xp.subtract(g, m, out=work)
             work *= 1 - beta1
@@ -186,53 +179,3 @@ class Adam(Optimizer):
             xp.divide(m, work, out=work)
             work *= self.lr / (1 - beta1**t)
             p -= work
-
-        self.row_blocks.run(update)
-
-
-class RowBlocks:
-    """Speed, NumPy only: run an elementwise update over each parameter's arrays, the large ones
-    cut into row blocks, one block per core, on a pool of threads.
-
-    groups: one tuple of same-shaped arrays per parameter (None for an unused one).
-    ``run(update)`` calls ``update(*arrays)`` once per block, with views of the block's rows:
-    element by element the same arithmetic, so the results are bit-identical to one call per
-    parameter. NumPy runs each elementwise pass on one core but releases the GIL inside it, so
-    the blocks run on every core at once: 1.37x on the idle 2-core machine (BENCHMARKS.md). CuPy
-    already runs each pass on the whole GPU, and one core gains nothing: there each parameter is
-    one block, on the calling thread.
-    """
-
-    split_above = 1 << 16  # elements: smaller arrays are not worth a thread hand-off
-
-    def __init__(self, groups, threads=None):
-        import numpy
-
-        threads = threads or os.cpu_count() or 1
-        self.groups = list(groups)  # whole parameters
-        self.blocks, self.pool = self.groups, None
-        if backend.xp is not numpy or threads == 1:
-            return
-        self.blocks = []
-        for arrays in self.groups:
-            rows = arrays[0].shape[0] if arrays[0].ndim else 0
-            if arrays[0].size < self.split_above or rows < threads:
-                self.blocks.append(arrays)
-                continue
-            edges = [rows * i // threads for i in range(threads + 1)]
-            self.blocks += [tuple(None if a is None else a[lo:hi] for a in arrays)
-                            for lo, hi in zip(edges[:-1], edges[1:])]
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minigan-optim")
-        self.pool = _POOLS[threads]
-
-    def run(self, update):
-        if self.pool is None:
-            for arrays in self.blocks:
-                update(*arrays)
-        else:  # consume the results, to re-raise any error from a worker
-            for _ in self.pool.map(lambda arrays: update(*arrays), self.blocks):
-                pass
-
-
-_POOLS = {}  # one pool of threads per size, shared by every optimizer
