@@ -145,7 +145,7 @@ class Adam(Optimizer):
         self.v = [xp.zeros_like(p.data) for p in self.params]  # running mean of g**2
         # Workspaces, allocated once so that step() allocates nothing: g with weight decay, and
         # `work`, which holds each line's intermediate in turn (one array rather than four:
-        # 1.15x, benchmarks/bench_levers.py adam).
+        # 1.17x, benchmarks/bench_levers.py adam).
         self.wd_grad = [xp.empty_like(p.data) if weight_decay else None for p in self.params]
         self.work = [xp.empty_like(p.data) for p in self.params]
 
