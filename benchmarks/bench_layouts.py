@@ -12,7 +12,7 @@ NumPy only (no torch). Prints, in microseconds (fastest of many calls), at the D
    25 kernel offsets) in (C, H, W, N) memory, the batch-last layout of the other layers, against
    minigan's, (H, W, N, C), where the channel and the batch together make runs of 4,096 numbers.
    minigan's needs its columns by kernel offset, from a batched product
-   (minigan.conv.products_by_offset, then minigan.conv.col2im): both halves are timed.
+   (minigan.im2col.products_by_offset, then minigan.im2col.col2im): both halves are timed.
 3. BatchNorm's per-channel operations (a mean, a broadcast subtraction) on the same
    (64, 64, 14, 14) images stored NCHW, batch-last (C, H, W, N) and (H, W, N, C).
 
@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigan import backend  # noqa: E402
-from minigan.conv import col2im, products_by_offset  # noqa: E402
+from minigan.im2col import col2im, products_by_offset  # noqa: E402
 
 
 def fastest_us(fn, calls=200):
@@ -74,7 +74,7 @@ def col2im_layouts(rng, c_in=64, c_out=128, k=5, s=2, h_out=7, n=64, padded=18):
                 out[:, di:di + s * h_out:s, dj:dj + s * h_out:s, :] += cols[:, di, dj]
         return out
 
-    # minigan's (minigan/conv.py): one product per kernel offset, then adds into (Hp, Wp, N, C)
+    # minigan's (minigan/im2col.py): one product per kernel offset, then adds into (Hp, Wp, N, C)
     def hwnc_product():
         return products_by_offset(W, dout.T, h_out, h_out, n)
 

@@ -1,14 +1,21 @@
-"""What each CPU optimisation in minigan buys: the plain version against the one in the library.
+"""What each CPU optimisation in minigan buys: the plain version against the trick, A/B.
 
-    python benchmarks/bench_levers.py
+    python benchmarks/bench_levers.py              # every row
+    python benchmarks/bench_levers.py adam conv    # only the rows whose group is named
 
 Each row times the straightforward form of one piece of the training step (what a first version
-would write) against the form minigan uses, in the same process, alternating, and prints the
-medians. Default recipe sizes, float32, batch 64 unless said.
+would write) against the trick, in the same process, one call of each in turn, in several
+rounds, and prints the median of each over all rounds and the range of the per-round ratio.
+Default recipe sizes, float32, batch 64 unless said. The house rule (STYLE.md): a trick that buys
+less than 5% goes back to the plain form; the last column says which one minigan ships.
 """
 
+import math
+import os
 import statistics
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +23,36 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigan import backend, optim  # noqa: E402
+from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
 from minigan.gan import (  # noqa: E402
-    discriminator_step, make_discriminator, make_generator)
-from minigan.layers import LeakyReLU  # noqa: E402
+    discriminator_step, make_discriminator, make_generator, train_step)
+from minigan.im2col import batch_last_copy, col2im, im2col, pad_images, unpad  # noqa: E402
+from minigan.layers import BatchNorm, LeakyReLU, Param  # noqa: E402
 from minigan.losses import bce_with_logits  # noqa: E402
-from bench_step import step_times  # noqa: E402  (beside this script)
 
 N = 64
+ROUNDS, CALLS = 8, 15  # per round, each form is called CALLS times, alternating with the other
 
 
-def median_ms(fn, repeats=40, warmup=5):
-    return 1e3 * statistics.median(step_times(fn, lambda: None, repeats, warmup))
-
-
-def compare(name, plain, fast, repeats=40):
-    """Alternate the two in rounds so that load changes hit both; report both medians."""
-    a, b = [], []
-    for _ in range(4):
-        a.append(median_ms(plain, repeats // 4))
-        b.append(median_ms(fast, repeats // 4))
-    pa, pb = statistics.median(a), statistics.median(b)
-    print(f"{name:52s} {pa:9.3f} {pb:9.3f} {pa / pb:6.2f}x")
+def compare(name, plain, trick, ships, rounds=ROUNDS, calls=CALLS):
+    """Alternate plain() and trick() call by call, so that load changes hit both alike."""
+    for _ in range(3):  # warm-up
+        plain(), trick()
+    times = {plain: [], trick: []}
+    ratios = []
+    for _ in range(rounds):
+        this_round = {plain: [], trick: []}
+        for _ in range(calls):
+            for fn in (plain, trick):
+                start = time.perf_counter()
+                fn()
+                this_round[fn].append(time.perf_counter() - start)
+        for fn in (plain, trick):
+            times[fn] += this_round[fn]
+        ratios.append(statistics.median(this_round[plain]) / statistics.median(this_round[trick]))
+    pa, pb = (1e3 * statistics.median(times[fn]) for fn in (plain, trick))
+    print(f"{name:58s} {pa:9.3f} {pb:9.3f} {pa / pb:6.2f}x "
+          f"({min(ratios):.2f}-{max(ratios):.2f})  {ships}", flush=True)
 
 
 def two_pass_discriminator_step(G, D, opt_D, real, z, real_target=1.0):
@@ -53,26 +69,74 @@ def two_pass_discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     return loss_real + loss_fake
 
 
-def main():
-    backend.use("cpu")
-    rng = backend.default_rng(0)
+class AdamRowBlocks:
+    """The thread split minigan dropped: each large parameter cut into row blocks, one per core,
+    each block updated by its own Adam (views of the parameter's rows, so the same arithmetic),
+    the blocks stepped on one thread per core. NumPy releases the GIL inside each pass."""
+
+    def __init__(self, params, cores=os.cpu_count() or 1, split_above=1 << 16, **kwargs):
+        blocks = []
+        for p in params:
+            rows = p.data.shape[0]
+            if p.data.size < split_above or rows < cores:
+                blocks.append(p)
+                continue
+            edges = [rows * i // cores for i in range(cores + 1)]
+            blocks += [Param(f"{p.name}[{lo}:{hi}]", p.data[lo:hi], p.grad[lo:hi])
+                       for lo, hi in zip(edges[:-1], edges[1:])]
+        self.optimizers = [optim.Adam([block], **kwargs) for block in blocks]
+        self.pool = ThreadPoolExecutor(cores)
+
+    def step(self):
+        for _ in self.pool.map(lambda opt: opt.step(), self.optimizers):
+            pass
+
+
+class AdamFourWorkspaces(optim.Adam):
+    """Adam's rule with a workspace per intermediate, (g - m), g**2, the denominator and the
+    step, instead of one array holding each in turn. Same arithmetic, whole parameters."""
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.spare = [[np.empty_like(p.data) for _ in range(3)] for p in self.params]
+
+    def step(self):
+        self.t += 1
+        beta1, beta2, t = *self.betas, self.t
+        for p, m, v, m_change, (v_change, denom, update) in zip(
+                self.params, self.m, self.v, self.work, self.spare):
+            g = p.grad
+            np.subtract(g, m, out=m_change)
+            m_change *= 1 - beta1
+            m += m_change
+            np.multiply(g, g, out=v_change)
+            v_change *= 1 - beta2
+            v *= beta2
+            v += v_change
+            np.sqrt(v, out=denom)
+            denom /= math.sqrt(1 - beta2**t)
+            denom += self.eps
+            np.divide(m, denom, out=update)
+            update *= self.lr / (1 - beta1**t)
+            np.subtract(p.data, update, out=p.data)
+
+
+def mlp_rows(rng):
     G, D = make_generator(rng=rng), make_discriminator(rng=rng)
     opt_D = optim.Adam(D.parameters(), lr=0.0)  # lr 0: the networks stay as they are
     real = rng.standard_normal((N, 784), dtype="float32")
     z = rng.standard_normal((N, 100), dtype="float32")
-    print(f"{'piece of the step':52s} {'plain ms':>9} {'minigan':>9} {'gain':>7}")
-
     compare("D step: two passes of N vs one pass of 2N stacked",
             lambda: two_pass_discriminator_step(G, D, opt_D, real, z),
-            lambda: discriminator_step(G, D, opt_D, real, z))
+            lambda: discriminator_step(G, D, opt_D, real, z), "trick")
 
     x = rng.standard_normal((2 * N, 1024), dtype="float32")
     layer = LeakyReLU(0.2)
     compare("LeakyReLU forward (2N, 1024): xp.where vs slope mask",
-            lambda: np.where(x > 0, x, 0.2 * x), lambda: layer.forward(x))
+            lambda: np.where(x > 0, x, 0.2 * x), lambda: layer.forward(x), "trick")
     layer.forward(x)
     compare("LeakyReLU backward (2N, 1024): xp.where vs slope mask",
-            lambda: np.where(x > 0, x, 0.2 * x), lambda: layer.backward(x))
+            lambda: np.where(x > 0, x, 0.2 * x), lambda: layer.backward(x), "trick")
 
     W, b = G.params["6.W"], G.params["6.b"]
     h = rng.standard_normal((N, 1024), dtype="float32")
@@ -83,16 +147,98 @@ def main():
         return out
 
     compare("Dense forward (N,1024)@(1024,784): x @ W + b vs += b",
-            lambda: h @ W + b, bias_in_place)
+            lambda: h @ W + b, bias_in_place, "plain")
 
+
+def adam_rows(rng):
+    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
     params = G.parameters() + [p._replace(name="D" + p.name) for p in D.parameters()]
     for p in params:
         p.grad[...] = rng.standard_normal(p.grad.shape, dtype="float32")
-    threaded = optim.Adam(params, lr=1e-6)
-    one_thread = optim.Adam(params, lr=1e-6)
-    one_thread.blocks, one_thread.pool = one_thread.slots, None  # whole parameters, no threads
-    compare(f"Adam step, G and D ({sum(p.data.size for p in params) / 1e6:.1f}M params): "
-            "1 thread vs blocks", one_thread.step, threaded.step)
+    size = f"{sum(p.data.size for p in params) / 1e6:.1f}M params"
+    whole, split = optim.Adam(params, lr=1e-6), AdamRowBlocks(params, lr=1e-6)
+    compare(f"Adam step ({size}): 1 thread vs row blocks on threads", whole.step,
+            split.step, "plain")
+    four = AdamFourWorkspaces(params, lr=1e-6)
+    compare(f"Adam step ({size}): four workspaces vs one", four.step, whole.step, "trick")
+
+    # the whole MLP step (default recipe), with and without the split, same networks
+    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    real = rng.standard_normal((N, 784), dtype="float32")
+
+    def step_with(make):
+        opt_G, opt_D = make(G), make(D)
+        return lambda: train_step(G, D, opt_G, opt_D, lambda: real, rng)
+
+    compare("MLP train step: Adam 1 thread vs row blocks on threads",
+            step_with(lambda net: optim.Adam(net.parameters(), lr=1e-6)),
+            step_with(lambda net: AdamRowBlocks(net.parameters(), lr=1e-6)), "plain")
+
+
+def conv_rows(rng):
+    # D's conv2 on the stacked D step: 64 -> 128 channels, 14 x 14 -> 7 x 7, 2N images
+    conv = Conv2D(64, 128, 5, stride=2, padding=2, rng=rng)
+    x = batch_last_copy(rng.standard_normal((2 * N, 64, 14, 14), dtype="float32"))
+    cols = im2col(pad_images(x, 2), 5, 2, 7, 7)
+    W_flat, b = conv.params["W"].reshape(128, -1), conv.params["b"].reshape(-1, 1)
+
+    def conv_bias_in_place():
+        out = W_flat @ cols
+        out += b
+        return out
+
+    compare("Conv2D conv2 (2N): W_flat @ cols + b vs += b", lambda: W_flat @ cols + b,
+            conv_bias_in_place, "plain")
+
+    # G's first transposed convolution: 128 -> 64 channels, 7 x 7 -> 14 x 14, N images
+    convT = ConvTranspose2D(128, 64, 5, stride=2, padding=2, output_padding=1, rng=rng)
+    cols = rng.standard_normal((64 * 25, 7 * 7 * N), dtype="float32")
+    out_pad = col2im(cols, (N, 64, 18, 18), 5, 2, 7, 7)
+    bT = convT.params["b"].reshape(1, -1, 1, 1)
+
+    def convT_bias_in_place():
+        out = unpad(out_pad, 2)
+        out += bT
+        return out
+
+    compare("ConvTranspose2D 1 (N): unpad(out) + b vs += b", lambda: unpad(out_pad, 2) + bT,
+            convT_bias_in_place, "trick")
+
+    # BatchNorm forward after D's conv1 (2N, 64, 14, 14), batch-last: its two in-place steps
+    norm = BatchNorm(64)
+    x = batch_last_copy(rng.standard_normal((2 * N, 64, 14, 14), dtype="float32"))
+    axes, shape = norm._axes(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt((x - mean).var(axis=axes, keepdims=True) + norm.eps)
+    gamma, beta = norm.params["gamma"].reshape(shape), norm.params["beta"].reshape(shape)
+
+    def normalise_in_place():
+        x_hat = x - mean
+        x_hat *= inv_std
+        return x_hat
+
+    compare("BatchNorm x_hat (2N,64,14,14): (x - mean) * inv_std vs *=",
+            lambda: (x - mean) * inv_std, normalise_in_place, "trick")
+    x_hat = normalise_in_place()
+
+    def shift_in_place():
+        out = x_hat * gamma
+        out += beta
+        return out
+
+    compare("BatchNorm out (2N,64,14,14): x_hat * gamma + beta vs +=",
+            lambda: x_hat * gamma + beta, shift_in_place, "trick")
+
+
+def main():
+    backend.use("cpu")
+    rng = backend.default_rng(0)
+    groups = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows}
+    chosen = sys.argv[1:] or list(groups)
+    print(f"{'piece of the step':58s} {'plain ms':>9} {'trick ms':>9} {'gain':>7} "
+          "(per round)  minigan ships")
+    for name in chosen:
+        groups[name](rng)
 
 
 if __name__ == "__main__":

@@ -2,23 +2,18 @@
 
 Every layer follows one contract (cs231n's, with micrograd's accumulating gradients):
 
-- ``params`` and ``grads`` are dicts with the same keys (``"W"``, ``"b"``); each gradient
-  array is allocated once, has its parameter's shape, and ``backward`` adds into it (``+=``),
-  so call ``zero_grad()`` before each new backward pass.
-- ``forward(x)`` returns ``out`` and keeps what ``backward`` needs in ``self.cache``; the next
-  ``forward`` overwrites it.
-- ``backward(dout)`` takes the upstream gradient dL/dout and returns ``dx = dL/dx``.
-
+- ``params`` and ``grads`` are dicts with the same keys (``"W"``, ``"b"``); ``backward`` adds
+  into each gradient (``+=``), so call ``zero_grad()`` before each new backward pass.
+- ``forward(x)`` returns ``out`` and keeps what ``backward`` needs in ``self.cache`` (the next
+  ``forward`` overwrites it); ``backward(dout)`` takes dL/dout and returns ``dx = dL/dx``.
 - A layer that owns parameters takes ``backward(dout, param_grads=True, input_grad=True)``:
   ``param_grads=False`` must leave ``grads`` untouched (the generator step backpropagates
-  through D without touching D's grads), ``input_grad=False`` may return None. Sequential
-  refuses, when it is built, a layer with parameters whose backward lacks ``param_grads``.
-  Layers without parameters (activations) keep the plain ``backward(dout)``.
-- ``train()`` and ``eval()`` set ``training``; only BatchNorm and Dropout behave differently.
-  ``buffers`` holds arrays that are state but not trained (BatchNorm's running statistics).
+  through D without touching D's grads), ``input_grad=False`` may return None.
+- ``train()`` and ``eval()`` set ``training`` (BatchNorm and Dropout differ); ``buffers`` holds
+  state that is not trained (BatchNorm's running statistics).
 
-Shapes use ``N`` for the batch size: Dense maps ``(N, D_in) -> (N, D_out)``; activations keep
-any shape. Derivations: lessons/04_backprop_layers.md; BatchNorm: lessons/12_convolutions.md.
+Shapes use ``N`` for the batch size. Derivations: lessons/04_backprop_layers.md; BatchNorm:
+lessons/12_convolutions.md.
 """
 
 import contextlib
@@ -52,6 +47,9 @@ class Layer:
     def __call__(self, x):
         return self.forward(x)
 
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
     def train(self, mode=True):
         """Training mode (the default): BatchNorm uses batch statistics, Dropout drops."""
         self.training = bool(mode)
@@ -69,11 +67,12 @@ class Layer:
         for g in self.grads.values():
             g.fill(0)
 
-    def _cached(self, dout):
-        """The cache of the last forward, after checking backward's input against it."""
+    def _cached(self, dout, out_shape=lambda cache: cache.shape):
+        """The cache of the last forward, after checking that there was one and that dout has
+        the shape forward returned: ``out_shape(cache)``, by default the cache's own shape."""
         if self.cache is None:
             raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        expected = self.cache.shape
+        expected = tuple(out_shape(self.cache))
         if dout.shape != expected:
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {expected} (the shape forward "
@@ -87,10 +86,8 @@ class Dense(Layer):
 
     x: (N, in_features) -> out: (N, out_features); W: (in_features, out_features), b: (out_features,).
     Backward: ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = dout.sum(axis=0)``.
-
     Initialised like torch.nn.Linear: W and b uniform in +-1/sqrt(in_features), drawn from
-    ``rng`` (an explicit generator from ``backend.default_rng(seed)``; without one, a fresh
-    unseeded generator is used and the weights are not reproducible).
+    ``rng`` (``backend.default_rng(seed)``; without one the weights are not reproducible).
     """
 
     def __init__(self, in_features, out_features, rng=None, dtype="float32"):
@@ -110,30 +107,18 @@ class Dense(Layer):
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"{self!r}.forward: expected x of shape (N, {self.in_features}), "
-                f"received {x.shape}"
-            )
+            raise ValueError(f"{self!r}.forward: expected x of shape (N, {self.in_features}), "
+                             f"received {x.shape}")
         self.cache = x  # overwritten by the next forward
-        out = x @ self.params["W"]  # (N, out)
-        out += self.params["b"]  # in place: one (N, out) array per call, not two
-        return out
+        return x @ self.params["W"] + self.params["b"]  # (N, out)
 
     def backward(self, dout, param_grads=True, input_grad=True):
         """dout: (N, out) -> dx: (N, in). Adds into grads["W"], grads["b"].
 
-        Skip work nobody uses: ``param_grads=False`` leaves ``grads`` untouched (the
-        discriminator during the generator step); ``input_grad=False`` returns None instead
-        of dx (the first layer of a network).
+        Skips work nobody uses: ``param_grads=False`` leaves ``grads`` untouched (D in the
+        generator step); ``input_grad=False`` returns None (the first layer of a network).
         """
-        x = self.cache
-        if x is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        if dout.shape != (x.shape[0], self.out_features):
-            raise ValueError(
-                f"{self!r}.backward: expected dout of shape ({x.shape[0]}, "
-                f"{self.out_features}), received {dout.shape}"
-            )
+        x = self._cached(dout, lambda x: (x.shape[0], self.out_features))
         if param_grads:
             self.grads["W"] += x.T @ dout  # (in, out)
             self.grads["b"] += dout.sum(axis=0)  # (out,)
@@ -143,10 +128,8 @@ class Dense(Layer):
 
 
 class LeakyReLU(Layer):
-    """``out = x if x > 0 else negative_slope * x``; ``dx = dout * (1 if x > 0 else slope)``.
-
-    Any shape. At exactly x = 0 the slope branch is used, as in PyTorch.
-    """
+    """``out = x if x > 0 else slope * x``; ``dx = dout * (1 if x > 0 else slope)``. Any shape;
+    at exactly x = 0 the slope branch is used, as in PyTorch."""
 
     def __init__(self, negative_slope=0.2):
         super().__init__()
@@ -157,10 +140,9 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")
-        # The local slope d(out)/dx: 1 where x > 0, negative_slope elsewhere. Built from the
-        # boolean mask with arithmetic rather than xp.where, which runs about 8x slower on
-        # NumPy for random signs (benchmarks/bench_step.py); the products are exactly x and
-        # slope * x, the same numbers xp.where(x > 0, x, slope * x) gives.
+        # The local slope d(out)/dx: 1 where x > 0, negative_slope elsewhere, from the mask by
+        # arithmetic: the same numbers as xp.where(x > 0, x, slope * x), 8.7x faster on NumPy
+        # (benchmarks/bench_levers.py)
         slope = (x > 0).astype(x.dtype)
         slope *= 1 - self.negative_slope
         slope += self.negative_slope
@@ -184,9 +166,6 @@ class ReLU(LeakyReLU):
 
 class Tanh(Layer):
     """``out = tanh(x)``; ``dx = dout * (1 - out**2)``. Any shape."""
-
-    def __repr__(self):
-        return "Tanh()"
 
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")
@@ -213,9 +192,6 @@ def sigmoid(x):
 class Sigmoid(Layer):
     """``out = sigmoid(x)`` (the stable two-branch form); ``dx = dout * out * (1 - out)``."""
 
-    def __repr__(self):
-        return "Sigmoid()"
-
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")
         out = sigmoid(x)
@@ -240,12 +216,9 @@ class Sequential(Layer):
     """Layers applied in order; backward runs them in reverse.
 
     ``params`` and ``grads`` hold every layer's arrays under keys ``"<index>.<name>"``
-    (``"0.W"``, ``"0.b"``, ``"2.W"``, ...), the same arrays the layers own, so optimizers,
-    checkpoints and the layers all see one copy; ``buffers`` likewise (``"2.running_mean"``).
-
-    Raises TypeError for a layer that owns parameters but whose ``backward`` has no
-    ``param_grads`` keyword: ``backward(dout, param_grads=False)`` could not keep its promise
-    to leave every ``grads`` array untouched.
+    (``"0.W"``, ``"2.W"``, ...), the same arrays the layers own: optimizers, checkpoints and the
+    layers all see one copy; ``buffers`` likewise (``"2.running_mean"``). Raises TypeError for a
+    layer with parameters whose ``backward`` has no ``param_grads`` keyword.
     """
 
     def __init__(self, *layers):
@@ -255,12 +228,10 @@ class Sequential(Layer):
             if layer.params and not takes_param_grads(layer):
                 raise TypeError(
                     f"Sequential: layer {i}, {layer!r}, owns parameters {sorted(layer.params)} "
-                    "but its backward takes no param_grads keyword. The generator step calls "
-                    "D.backward(dout, param_grads=False) to leave D's grads untouched, which "
-                    "this layer could not honour. Write its backward as "
+                    "but its backward takes no param_grads keyword, so the generator step's "
+                    "D.backward(dout, param_grads=False) would change D's grads. Write it as "
                     "backward(self, dout, param_grads=True, input_grad=True), adding into "
-                    "grads only when param_grads is true (input_grad=False may return None)."
-                )
+                    "grads only when param_grads is true (input_grad=False may return None).")
             for k in layer.params:
                 self.params[f"{i}.{k}"] = layer.params[k]
                 self.grads[f"{i}.{k}"] = layer.grads[k]
@@ -294,10 +265,9 @@ class Sequential(Layer):
     def backward(self, dout, param_grads=True, input_grad=True):
         """Backpropagate dout through every layer, last to first; returns dx (or None).
 
-        ``param_grads=False``: compute only dx, leaving every ``grads`` array untouched.
-        ``input_grad=False``: skip the first layer's dx, which nobody uses, and return None.
-        Layers with parameters get both keywords (Sequential checked they take them); layers
-        without parameters are called as ``backward(dout)``.
+        ``param_grads=False``: only dx, every ``grads`` array untouched. ``input_grad=False``:
+        skip the first layer's dx, which nobody uses, and return None. Layers without
+        parameters are called as ``backward(dout)``.
         """
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
@@ -322,12 +292,9 @@ def walk(layer):
 
 @contextlib.contextmanager
 def frozen_running_stats(net):
-    """Within the block, BatchNorm layers in net keep their running statistics as they are.
-
-    They still normalise with the batch's own statistics in training mode, so the forward
-    pass is unchanged; only the update of ``running_mean``/``running_var`` is skipped. The
-    generator step uses it: it reads D and must leave every part of D as it found it.
-    """
+    """Within the block, BatchNorm layers in net keep their running statistics as they are
+    (they still normalise with the batch's statistics in training mode). The generator step
+    uses it: it reads D and must leave every part of D as it found it."""
     norms = [layer for layer in walk(net) if isinstance(layer, BatchNorm)]
     before = [layer.update_running_stats for layer in norms]
     for layer in norms:
@@ -343,14 +310,9 @@ class BatchNorm(Layer):
     """Batch normalisation over (N, C) or (N, C, H, W) inputs, one mean and variance per channel.
 
     Training mode: ``x_hat = (x - mean) / sqrt(var + eps)``, ``out = gamma * x_hat + beta``,
-    mean and (biased) var over every axis but C (n values per channel), and the running
-    estimates move as torch moves them::
-
-        running_mean = (1 - momentum) * running_mean + momentum * mean
-        running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)  # unbiased
-
-    Evaluation mode normalises with the running estimates instead. Backward, in its compact
-    form (lessons/12_convolutions.md), with sums over the n values of each channel::
+    mean and (biased) var over the n values of each channel; the running estimates move as
+    torch's (``running_var`` with the unbiased ``var * n / (n - 1)``), and evaluation mode
+    normalises with them. Backward, in its compact form (lessons/12_convolutions.md)::
 
         dx = gamma / (n * sqrt(var + eps)) * (n * dout - sum(dout) - x_hat * sum(dout * x_hat))
         dgamma = sum(dout * x_hat),  dbeta = sum(dout)
@@ -377,8 +339,7 @@ class BatchNorm(Layer):
         return f"{type(self).__name__}({self.num_features})"
 
     def _axes(self, x):
-        """The axes a channel's statistics run over and the (1, C[, 1, 1]) shape of per-channel
-        arrays, for x (N, C) or (N, C, H, W)."""
+        """The axes of a channel's statistics and the (1, C[, 1, 1]) shape of per-channel arrays."""
         if x.ndim == 2:
             return (0,), (1, self.num_features)
         return (0, 2, 3), (1, self.num_features, 1, 1)
@@ -408,24 +369,16 @@ class BatchNorm(Layer):
             centered = x - self.running_mean.reshape(shape)
             var = self.running_var.reshape(shape)
         inv_std = 1 / xp.sqrt(var + self.eps)  # (1, C[, 1, 1])
-        x_hat = centered  # normalised in place: `centered` is not needed again, and a new
-        x_hat *= inv_std  # array per call costs more than the arithmetic (see backward)
+        x_hat = centered  # normalised in place, as `centered` is not needed again: 1.44x over
+        x_hat *= inv_std  # a new array (benchmarks/bench_levers.py conv)
         self.cache = (x_hat, inv_std, self.training)  # overwritten by the next forward
         out = x_hat * self.params["gamma"].reshape(shape)
-        out += self.params["beta"].reshape(shape)
+        out += self.params["beta"].reshape(shape)  # in place: 1.39x over `+ beta` (likewise)
         return out
 
     def backward(self, dout, param_grads=True, input_grad=True):
-        """dout: x's shape -> dx: x's shape. Adds into grads["gamma"], grads["beta"].
-
-        ``param_grads=False`` leaves ``grads`` untouched; ``input_grad=False`` returns None.
-        """
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        x_hat, inv_std, training = self.cache
-        if dout.shape != x_hat.shape:
-            raise ValueError(f"{self!r}.backward: expected dout of shape {x_hat.shape}, "
-                             f"received {dout.shape}")
+        """dout: x's shape -> dx: x's shape. Adds into grads["gamma"], grads["beta"]."""
+        x_hat, inv_std, training = self._cached(dout, lambda cache: cache[0].shape)
         axes, shape = self._axes(dout)
         sum_dout = dout.sum(axis=axes, keepdims=True)  # (1, C[, 1, 1])
         sum_dout_xhat = (dout * x_hat).sum(axis=axes, keepdims=True)
@@ -446,14 +399,10 @@ class BatchNorm(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training mode ``out = x * keep / (1 - p)``, keep ~ Bernoulli(1 - p).
-
-    Evaluation mode passes x through unchanged (the 1 / (1 - p) in training keeps the expected
-    output equal to x, so nothing needs rescaling at test time). ``dx = dout * keep / (1 - p)``.
-    ``forward(x, mask=keep)`` uses the given 0/1 mask of x's shape instead of drawing one (parity
-    tests feed torch's; evaluation mode ignores it). Masks are drawn from ``rng``, an explicit
-    generator.
-    """
+    """Inverted dropout: in training mode ``out = x * keep / (1 - p)``, keep ~ Bernoulli(1 - p)
+    drawn from ``rng``, and ``dx = dout * keep / (1 - p)``; evaluation mode passes x through (the
+    1 / (1 - p) keeps the expected output x). ``forward(x, mask=keep)`` takes a given 0/1 mask
+    instead of drawing one (the parity tests feed torch's)."""
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
@@ -461,7 +410,6 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
         self.rng = backend.default_rng(None) if rng is None else rng
-        self.shape = None  # x's shape at the last forward (eval mode caches no mask)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.p})"
@@ -469,8 +417,7 @@ class Dropout(Layer):
     def forward(self, x, mask=None):
         backend.check_array(x, f"{self!r}.forward")
         if not self.training:
-            self.cache = None  # backward passes dout through
-            self.shape = x.shape
+            self.cache = (None, x.shape)  # no mask: backward passes dout through
             return x
         if mask is None:
             mask = self.rng.random(x.shape) >= self.p  # keep with probability 1 - p
@@ -479,24 +426,16 @@ class Dropout(Layer):
         scale = mask.astype(x.dtype)
         if self.p < 1:  # p = 1 drops everything: the mask is all zeros, nothing to rescale
             scale *= 1 / (1 - self.p)
-        self.cache = scale  # overwritten by the next forward
-        self.shape = x.shape
+        self.cache = (scale, x.shape)  # overwritten by the next forward
         return x * scale
 
     def backward(self, dout):
-        if self.cache is None:
-            if dout.shape != self.shape:
-                raise ValueError(f"{self!r}.backward: dout {dout.shape} does not match the "
-                                 "last forward (or no forward yet)")
-            return dout
-        return dout * self._cached(dout)
+        scale, _ = self._cached(dout, lambda cache: cache[1])
+        return dout if scale is None else dout * scale
 
 
 class Flatten(Layer):
     """(N, C, H, W) (or any (N, ...)) -> (N, C * H * W); backward reshapes dout back."""
-
-    def __repr__(self):
-        return "Flatten()"
 
     def forward(self, x):
         backend.check_array(x, f"{self!r}.forward")
@@ -504,20 +443,13 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        x = self.cache
-        n, rest = x.shape[0], math.prod(x.shape[1:])
-        if dout.shape != (n, rest):
-            raise ValueError(f"{self!r}.backward: expected dout of shape {(n, rest)}, "
-                             f"received {dout.shape}")
+        x = self._cached(dout, lambda x: (x.shape[0], math.prod(x.shape[1:])))
         if x.flags.c_contiguous:
             return dout.reshape(x.shape)
-        # x was batch-last in memory (a convolution's output, see minigan/conv.py): dx gets the
-        # same memory order, one copy, so that the layers below combine arrays of one layout.
-        # NumPy's elementwise ops on mixed layouts take a slow path: the DCGAN D's last
-        # BatchNorm and LeakyReLU backward took 7.3 ms a step on mixed layouts, 2.2 ms on one,
-        # plus 0.8 ms for this copy (benchmarks/profile_dcgan_step.py).
+        # x was batch-last in memory (a convolution's output, minigan/im2col.py): dx gets the
+        # same memory order, one copy, since NumPy's elementwise ops on mixed layouts are slow:
+        # D's last BatchNorm and LeakyReLU backward took 7.3 ms a step on mixed layouts, 2.2 ms
+        # on one, plus 0.8 ms for this copy (benchmarks/profile_dcgan_step.py).
         dx = backend.xp.empty_like(x)  # x's memory order
         dx[...] = dout.reshape(x.shape)
         return dx
@@ -525,9 +457,7 @@ class Flatten(Layer):
 
 class Reshape(Layer):
     """(N, D) -> (N, *shape), with D = prod(shape); backward reshapes dout back.
-
-    ``Reshape((128, 7, 7))`` turns the generator's Dense output into 128 images of 7 x 7.
-    """
+    ``Reshape((128, 7, 7))`` turns the generator's Dense output into 128 images of 7 x 7."""
 
     def __init__(self, shape):
         super().__init__()
@@ -545,9 +475,5 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        if dout.shape != (self.cache[0], *self.shape):
-            raise ValueError(f"{self!r}.backward: expected dout of shape "
-                             f"{(self.cache[0], *self.shape)}, received {dout.shape}")
-        return dout.reshape(self.cache)
+        x_shape = self._cached(dout, lambda x_shape: (x_shape[0], *self.shape))
+        return dout.reshape(x_shape)

@@ -13,9 +13,6 @@ block. Derivations: lessons/05_optimizers.md.
 """
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 from minigan import backend
 
@@ -132,8 +129,8 @@ class Adam(Optimizer):
         m_hat = m / (1 - beta1**t)                  bias corrections
         v_hat = v / (1 - beta2**t)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
-    ``_update`` computes exactly this, in this order, in place. eps is added after the square
-    root and after the bias correction of v, as torch does. Derivation: lessons/05_optimizers.md.
+    ``step`` computes exactly this, in this order, in place. eps is added after the square root
+    and after the bias correction of v, as torch does. Derivation: lessons/05_optimizers.md.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -146,117 +143,39 @@ class Adam(Optimizer):
         xp = backend.xp
         self.m = [xp.zeros_like(p.data) for p in self.params]  # running mean of g
         self.v = [xp.zeros_like(p.data) for p in self.params]  # running mean of g**2
-        # Per parameter, every array its update touches, by name, the workspace for the
-        # intermediates included: allocated here once, so that step() allocates nothing.
-        self.slots = [AdamSlots.allocate(p, m, v, bool(weight_decay))
-                      for p, m, v in zip(self.params, self.m, self.v)]
-        # Speed (NumPy only; see the end of this file): large parameters are cut into row
-        # blocks, and step() updates the blocks on one thread per core.
-        self.blocks, self.pool = _split_for_threads(self.slots)
+        # Workspaces, allocated once so that step() allocates nothing: g with weight decay, and
+        # `work`, which holds each line's intermediate in turn (one array rather than four:
+        # 1.17x, benchmarks/bench_levers.py adam).
+        self.wd_grad = [xp.empty_like(p.data) if weight_decay else None for p in self.params]
+        self.work = [xp.empty_like(p.data) for p in self.params]
 
     def _state_arrays(self):
         return {"m": self.m, "v": self.v}
 
     def step(self):
-        """One Adam update of every parameter, in place."""
-        self.t += 1  # bias correction starts at t = 1
-        _run(self.pool, self._update, self.blocks)
-
-    def _update(self, slots):
-        """Adam's rule on one parameter, or one row block of it (an AdamSlots), in place."""
+        """One Adam update of every parameter, in place: the rule above, line by line."""
         xp = backend.xp
-        beta1, beta2 = self.betas
-        t = self.t
-        p, grad, m, v, decayed_grad, m_change, v_change, denom, update = slots
-        g = grad
-        if self.weight_decay:  # g = grad + weight_decay * p
-            xp.multiply(p, self.weight_decay, out=decayed_grad)
-            decayed_grad += grad
-            g = decayed_grad
-        # m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m), torch's lerp
-        xp.subtract(g, m, out=m_change)
-        m_change *= 1 - beta1
-        m += m_change
-        # v = beta2 * v + (1 - beta2) * g**2
-        xp.multiply(g, g, out=v_change)
-        v_change *= 1 - beta2
-        v *= beta2
-        v += v_change
-        # denom = sqrt(v_hat) + eps, with sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2**t)
-        xp.sqrt(v, out=denom)
-        denom /= math.sqrt(1 - beta2**t)
-        denom += self.eps
-        # p = p - lr * m_hat / denom, with lr * m_hat = lr / (1 - beta1**t) * m
-        xp.divide(m, denom, out=update)
-        update *= self.lr / (1 - beta1**t)
-        p -= update
-
-
-class AdamSlots(NamedTuple):
-    """The arrays of one Adam update, all of one parameter's shape (or one row block of it)."""
-
-    p: object  # the parameter, updated in place
-    grad: object  # its gradient, as backward left it
-    m: object  # running mean of g
-    v: object  # running mean of g**2
-    decayed_grad: object  # g = grad + weight_decay * p (None without weight decay)
-    m_change: object  # (1 - beta1) * (g - m), added to m
-    v_change: object  # (1 - beta2) * g**2, added to beta2 * v
-    denom: object  # sqrt(v_hat) + eps
-    update: object  # lr * m_hat / denom, subtracted from p
-
-    @classmethod
-    def allocate(cls, param, m, v, weight_decay):
-        def workspace():
-            return backend.xp.empty_like(param.data)
-
-        # The four intermediates are never needed at the same time, so they share one array:
-        # a workspace each made Adam.step 11% slower (more memory traffic, same arithmetic).
-        shared = workspace()
-        return cls(param.data, param.grad, m, v, workspace() if weight_decay else None,
-                   m_change=shared, v_change=shared, denom=shared, update=shared)
-
-    def rows(self, lo, hi):
-        """The same arrays' rows lo..hi-1, as views: writes reach the whole arrays."""
-        return AdamSlots(*(None if a is None else a[lo:hi] for a in self))
-
-
-# Speed, NumPy only: Adam's dozen elementwise passes over every parameter took a quarter of the
-# GAN step on the CPU, and NumPy runs each pass on one core. NumPy releases the GIL inside
-# these operations, so splitting the large arrays into row blocks and updating the blocks on one
-# thread per core uses every core (benchmarks/bench_step.py, BENCHMARKS.md). The blocks are views
-# made once; the arithmetic is the same, element by element, so results do not change.
-_SPLIT_ABOVE = 1 << 16  # elements: smaller arrays are not worth a thread hand-off
-_POOLS = {}
-
-
-def _split_for_threads(slots):
-    """Cut each parameter's AdamSlots into row blocks, one per core, for large parameters.
-
-    Returns (blocks, pool), or (slots, None) where threads would not help.
-    """
-    import numpy
-
-    threads = os.cpu_count() or 1
-    if backend.xp is not numpy or threads == 1:  # CuPy already runs each pass on the whole GPU
-        return slots, None
-    blocks = []
-    for s in slots:
-        rows = s.p.shape[0]
-        if s.p.size < _SPLIT_ABOVE or rows < threads:
-            blocks.append(s)
-            continue
-        edges = [rows * i // threads for i in range(threads + 1)]
-        blocks += [s.rows(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
-    if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minigan-optim")
-    return blocks, _POOLS[threads]
-
-
-def _run(pool, fn, items):
-    if pool is None:
-        for item in items:
-            fn(item)
-    else:
-        for _ in pool.map(fn, items):  # consume to re-raise any error from a worker
-            pass
+        self.t += 1  # bias correction starts at t = 1
+        beta1, beta2, t = *self.betas, self.t
+        for param, m, v, work, wd_grad in zip(self.params, self.m, self.v, self.work,
+                                              self.wd_grad):
+            p, g = param.data, param.grad
+            if self.weight_decay:  # g = grad + weight_decay * p
+                g = self._grad_with_weight_decay(param, wd_grad)
+            # m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m), torch's lerp
+            xp.subtract(g, m, out=work)
+            work *= 1 - beta1
+            m += work
+            # v = beta2 * v + (1 - beta2) * g**2
+            xp.multiply(g, g, out=work)
+            work *= 1 - beta2
+            v *= beta2
+            v += work
+            # sqrt(v_hat) + eps, with sqrt(v_hat) = sqrt(v) / sqrt(1 - beta2**t)
+            xp.sqrt(v, out=work)
+            work /= math.sqrt(1 - beta2**t)
+            work += self.eps
+            # p = p - lr * m_hat / (sqrt(v_hat) + eps), with lr * m_hat = lr / (1 - beta1**t) * m
+            xp.divide(m, work, out=work)
+            work *= self.lr / (1 - beta1**t)
+            p -= work

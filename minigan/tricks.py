@@ -77,13 +77,8 @@ class MinibatchStd(Layer):
         return xp.concatenate([x, column], axis=1)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        centered, sigma = self.cache
-        n, f = centered.shape
-        if dout.shape != (n, f + 1):
-            raise ValueError(f"{self!r}.backward: expected dout of shape {(n, f + 1)}, "
-                             f"received {dout.shape}")
+        centered, sigma = self._cached(dout, lambda cache: (len(cache[0]), len(cache[1]) + 1))
+        n, f = centered.shape  # dout: (N, F + 1)
         ds = dout[:, f].sum()  # s was copied into every row
         return dout[:, :f] + (ds / (f * n)) * centered / sigma
 
@@ -117,12 +112,7 @@ class Pack(Layer):
         return x.reshape(x.shape[0] // self.m, self.m * x.shape[1])
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        n, f = self.cache
-        if dout.shape != (n // self.m, self.m * f):
-            raise ValueError(f"{self!r}.backward: expected dout of shape "
-                             f"{(n // self.m, self.m * f)}, received {dout.shape}")
+        n, f = self._cached(dout, lambda x_shape: (x_shape[0] // self.m, self.m * x_shape[1]))
         return dout.reshape(n, f)
 
 
@@ -185,11 +175,7 @@ class InstanceNoise(Layer):
         return x + self.std * self.rng.standard_normal(x.shape, dtype=x.dtype)
 
     def backward(self, dout):
-        if self.cache is None:
-            raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
-        if dout.shape != self.cache:
-            raise ValueError(f"{self!r}.backward: expected dout of shape {self.cache}, "
-                             f"received {dout.shape}")
+        self._cached(dout, lambda x_shape: x_shape)  # checks dout against the forward's x
         return dout
 
 

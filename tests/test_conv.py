@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minigan import backend, layers
-from minigan.conv import Conv2D, ConvTranspose2D, col2im, im2col, products_by_offset
+from minigan.conv import Conv2D, ConvTranspose2D
+from minigan.im2col import col2im, im2col, products_by_offset
 from minigan.gradcheck import check_layer
 
 # --- one helper per kind of check -------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_products_by_offset_is_the_one_product_and_col2im_takes_either_layout():
 
 def batch_last(x):
     """x (N, C, H, W) as a view of a contiguous (C, H, W, N) array: the memory order minigan's
-    convolutions hand on (minigan/conv.py)."""
+    convolutions hand on (minigan/im2col.py)."""
     return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
 

@@ -6,11 +6,13 @@ and CuPy where a GPU is present) with gradcheck's default tolerance, relative er
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from minigan import backend, layers
+from minigan import backend, layers, tricks
+from minigan.conv import Conv2D, ConvTranspose2D
 from minigan.gradcheck import check_layer
 
 # --- one helper per kind of check -------------------------------------------------------------
@@ -293,3 +295,40 @@ def test_sequential_switches_reach_every_layer():
     assert dx.shape == (3, 4)
     for k in grads:
         assert np.array_equal(inner.grads[k], grads[k]), f"inner {k} changed"
+
+
+# --- the one backward guard -------------------------------------------------------------------
+
+IMAGES, ROWS = (2, 3, 5, 5), (4, 6)  # forward inputs: a batch of images, a batch of rows
+EVERY_LAYER = {  # name: (a fresh layer, its input shape); the DCGAN's and the tricks' included
+    "Dense": (lambda rng: layers.Dense(6, 3, rng=rng), ROWS),
+    "LeakyReLU": (lambda rng: layers.LeakyReLU(0.2), ROWS),
+    "Tanh": (lambda rng: layers.Tanh(), ROWS),
+    "Sigmoid": (lambda rng: layers.Sigmoid(), ROWS),
+    "BatchNorm": (lambda rng: layers.BatchNorm(3), IMAGES),
+    "Dropout": (lambda rng: layers.Dropout(0.5, rng=rng), ROWS),
+    "Dropout, eval": (lambda rng: layers.Dropout(0.5, rng=rng).eval(), ROWS),
+    "Flatten": (lambda rng: layers.Flatten(), IMAGES),
+    "Reshape": (lambda rng: layers.Reshape((2, 3)), ROWS),
+    "Conv2D": (lambda rng: Conv2D(3, 2, 3, stride=2, padding=1, rng=rng), IMAGES),
+    "ConvTranspose2D": (lambda rng: ConvTranspose2D(3, 2, 3, stride=2, rng=rng), IMAGES),
+    "MinibatchStd": (lambda rng: tricks.MinibatchStd(), ROWS),
+    "Pack": (lambda rng: tricks.Pack(2), ROWS),
+    "InstanceNoise": (lambda rng: tricks.InstanceNoise(0.1, rng=rng), ROWS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_LAYER))
+def test_every_backward_checks_the_cache_and_the_shape_of_dout(name):
+    """Layer._cached, the one guard: a backward before any forward, or a dout of another shape
+    than forward's output, raises and names the layer and the expected shape."""
+    make, x_shape = EVERY_LAYER[name]
+    layer = make(backend.default_rng(0))
+    with pytest.raises(ValueError, match="backward called before forward") as info:
+        layer.backward(np.ones(x_shape))
+    assert str(info.value).startswith(repr(layer))
+    out = layer.forward(standard_normal(x_shape))
+    wrong = np.ones((*out.shape[:-1], out.shape[-1] + 1))
+    with pytest.raises(ValueError, match=re.escape(f"expected dout of shape {out.shape}")):
+        layer.backward(wrong)
+    assert layer.backward(np.ones_like(out)).shape == x_shape
