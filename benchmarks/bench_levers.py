@@ -27,7 +27,8 @@ from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
 from minigan.gan import (  # noqa: E402
     discriminator_step, make_discriminator, make_generator, train_step)
 from minigan.im2col import batch_last_copy, col2im, im2col, pad_images, unpad  # noqa: E402
-from minigan.layers import BatchNorm, LeakyReLU, Param  # noqa: E402
+from minigan.batchnorm import BatchNorm  # noqa: E402
+from minigan.layers import LeakyReLU, Param  # noqa: E402
 from minigan.losses import bce_with_logits  # noqa: E402
 
 N = 64

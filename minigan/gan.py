@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from minigan import backend
 from minigan.conv import Conv2D, ConvTranspose2D
+from minigan.batchnorm import BatchNorm, frozen_running_stats
 from minigan.layers import (
-    BatchNorm, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, frozen_running_stats,
-    sigmoid,
+    Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, sigmoid,
 )
 from minigan.losses import GENERATOR_LOSSES, bce_with_logits
 from minigan.tricks import InstanceNoise, MinibatchStd, Pack

@@ -16,7 +16,8 @@ is *high quality* when it lies within 3 standard deviations of its nearest mode;
 *covered* when at least one high-quality sample is nearest to it. Both are measured on 2,500
 samples, as PacGAN does. lessons/10_mode_collapse.md runs this lab over several seeds.
 
-The networks are minigan's own (make_generator / make_discriminator with 2-D input and output).
+The networks are minigan's own, built by models.build from the lab's settings.ToyConfig (the MLP
+of make_generator / make_discriminator, with 2-D input and output).
 G ends in tanh, so the networks work in coordinates divided by SCALE, which puts every mode
 inside (-1, 1); samples are multiplied back before they are scored or drawn. The Python API is
 :func:`train_toy` (returns the networks and a history) and :func:`mode_scores`.

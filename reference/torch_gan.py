@@ -39,9 +39,8 @@ from minigan import backend, settings
 from minigan.data import load_mnist, to_model_input, to_pixels
 from minigan.gan import StepMetrics
 from minigan.conv import Conv2D, ConvTranspose2D
-from minigan.layers import (
-    BatchNorm, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh,
-)
+from minigan.batchnorm import BatchNorm
+from minigan.layers import Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sigmoid, Tanh
 from minigan.pictures import save_grid
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -101,7 +100,7 @@ def make_dcgan_discriminator(channels=(64, 128), slope=0.2, dtype="float32"):
 def frozen_running_stats(net):
     """Within the block, net's BatchNorm layers normalise by batch statistics as usual but keep
     their running statistics (momentum 0: running = 1 * running + 0 * batch), like
-    ``minigan.layers.frozen_running_stats``."""
+    ``minigan.batchnorm.frozen_running_stats``."""
     norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     before = [m.momentum for m in norms]
     for m in norms:

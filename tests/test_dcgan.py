@@ -12,7 +12,7 @@ import strict_xp
 import train_mnist
 from clitest import assert_clean_error, run_command
 from clitest import snapshot as folder_snapshot
-from minigan import backend, checkpoint, data, gan, layers, losses, optim, rundir
+from minigan import backend, batchnorm, checkpoint, data, gan, layers, losses, optim, rundir
 from minigan import sample as sample_cli
 
 LATENT, N = 8, 6
@@ -61,7 +61,7 @@ def test_generator_step_leaves_every_part_of_d_alone(gen_loss):
     for k, v in D_state.items():
         assert np.array_equal(opt_D.state_dict()[k], v), f"D optimizer state {k} changed"
     assert all(layer.update_running_stats for layer in layers.walk(D)
-               if isinstance(layer, layers.BatchNorm))  # the freeze ended with the step
+               if isinstance(layer, batchnorm.BatchNorm))  # the freeze ended with the step
     for k in G_params:
         assert not np.array_equal(G.params[k], G_params[k]), f"G param {k} did not move"
     for k in G_buffers:  # G itself trains in training mode: its statistics move
@@ -73,7 +73,7 @@ def test_discriminator_step_runs_real_and_fake_as_two_batches():
     one stacked pass of 2N (the MLP's way) would give another number with BatchNorm in D."""
     G, D, real, z = tiny_dcgan(2)
     fake = G.forward(z)
-    with layers.frozen_running_stats(D):
+    with batchnorm.frozen_running_stats(D):
         separate = (losses.bce_with_logits(D.forward(real), 1.0)[0]
                     + losses.bce_with_logits(D.forward(fake), 0.0)[0])
         stacked = losses.bce_with_logits(
@@ -157,7 +157,7 @@ def test_dcgan_samples_come_from_g_in_eval_mode(tmp_path):
     assert_unchanged(buffers, G.buffers, "G running statistic")
     arrays, _ = checkpoint.load(Path(run) / "checkpoint.npz")
     G.train()  # in training mode the same noise gives other images (batch statistics)
-    with layers.frozen_running_stats(G):  # (and would move G's running statistics)
+    with batchnorm.frozen_running_stats(G):  # (and would move G's running statistics)
         train_mode = data.to_pixels(G.forward(arrays["fixed_z"]))
     assert not np.array_equal(train_mode, whole)
     G.eval()

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from minigan import backend, layers, tricks
+from minigan import backend, batchnorm, layers, tricks
 from minigan.conv import Conv2D, ConvTranspose2D
 from minigan.gradcheck import check_layer
 
@@ -305,7 +305,7 @@ EVERY_LAYER = {  # name: (a fresh layer, its input shape); the DCGAN's and the t
     "LeakyReLU": (lambda rng: layers.LeakyReLU(0.2), ROWS),
     "Tanh": (lambda rng: layers.Tanh(), ROWS),
     "Sigmoid": (lambda rng: layers.Sigmoid(), ROWS),
-    "BatchNorm": (lambda rng: layers.BatchNorm(3), IMAGES),
+    "BatchNorm": (lambda rng: batchnorm.BatchNorm(3), IMAGES),
     "Dropout": (lambda rng: layers.Dropout(0.5, rng=rng), ROWS),
     "Dropout, eval": (lambda rng: layers.Dropout(0.5, rng=rng).eval(), ROWS),
     "Flatten": (lambda rng: layers.Flatten(), IMAGES),

@@ -5,8 +5,8 @@ part names replaced by ``raise NotImplementedError("TODO (part N): ...")``; sign
 docstrings (shapes, formulas) and the given scaffolding (``__init__``, ``__repr__``, the helpers)
 are kept as they are in the library, so the skeleton cannot drift from it.
 
-optim.py is the exception: minigan's optimizers carry machinery for speed (scratch arrays,
-threads over row blocks) that would make a poor starting point, so the learner's scaffolding
+optim.py is the exception: minigan's optimizers carry machinery for speed (preallocated scratch
+arrays, updates in place) that would make a poor starting point, so the learner's scaffolding
 (``__init__``: the state arrays) is written here by hand, while the docstrings, with their
 formulas, and ``state_dict`` / ``load_state_dict`` are taken from minigan/optim.py.
 """
@@ -110,8 +110,7 @@ def optim_skeleton():
     return f'''{_header("optim.py", "Docstrings from minigan/optim.py")}
 """Optimizers, homework version: the plain update rules, one parameter at a time.
 
-minigan/optim.py computes the same rules with preallocated scratch arrays (and, for Adam on the
-CPU, threads), for speed; here the scaffolding holds only the optimizer's state, and you write
+minigan/optim.py computes the same rules with preallocated scratch arrays, for speed; here the scaffolding holds only the optimizer's state, and you write
 each rule as it reads in lessons/05_optimizers.md. Use them as minigan's are used::
 
     opt = Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
