@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigan import backend, batchnorm, layers
+from minigan import backend, layers
+from minigan.batchnorm import BatchNorm, frozen_running_stats
 from minigan.conv import Conv2D, ConvTranspose2D
 from minigan.im2col import col2im, im2col, products_by_offset
 from minigan.gradcheck import check_layer
@@ -91,7 +92,7 @@ def test_conv_transpose2d_grad(xp, case):
 
 def batchnorm(c, seed=0):
     """A BatchNorm with gamma and beta away from 1 and 0, so that wrong uses of them show."""
-    layer = batchnorm.BatchNorm(c, dtype="float64")
+    layer = BatchNorm(c, dtype="float64")
     layer.params["gamma"][...] = normal((c,), seed, 0.5, 1.0)
     layer.params["beta"][...] = normal((c,), seed + 1)
     return layer
@@ -273,7 +274,7 @@ def test_conv_transpose_output_size(geometry, data):
 @given(st.integers(2, 5), st.integers(1, 4), st.sampled_from([(), (1, 1), (2, 3)]),
        st.floats(1e-3, 1e3), st.floats(-1e3, 1e3))
 def test_batchnorm_normalises_each_channel(n, c, spatial, scale, shift):
-    layer = batchnorm.BatchNorm(c, dtype="float64")
+    layer = BatchNorm(c, dtype="float64")
     x = normal((n, c, *spatial), 3, scale, shift)
     out = layer.forward(x)
     axes = (0, *range(2, out.ndim))
@@ -393,7 +394,7 @@ def test_wrong_input_shapes_are_refused():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         Conv2D(2, 3, 5).forward(np.zeros((1, 2, 3, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="more than one value per channel"):
-        batchnorm.BatchNorm(2).forward(np.zeros((1, 2), dtype=np.float32))
+        BatchNorm(2).forward(np.zeros((1, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="cannot reshape"):
         layers.Reshape((2, 3)).forward(np.zeros((1, 5)))
     conv = Conv2D(1, 1, 3)
@@ -470,7 +471,7 @@ def test_sequential_accepts_plain_activations_and_leaves_grads_alone():
 @pytest.mark.parametrize("layer", [
     Conv2D(2, 2, 3, padding=1, dtype="float64"),
     ConvTranspose2D(2, 2, 3, padding=1, dtype="float64"),
-    batchnorm.BatchNorm(2, dtype="float64"),
+    BatchNorm(2, dtype="float64"),
 ], ids=repr)
 def test_param_grads_false_leaves_grads_and_input_grad_false_returns_none(layer):
     x = normal((2, 2, 4, 4))
@@ -485,7 +486,7 @@ def test_param_grads_false_leaves_grads_and_input_grad_false_returns_none(layer)
 
 
 def test_train_and_eval_reach_nested_layers():
-    inner = layers.Sequential(batchnorm.BatchNorm(2), layers.Dropout(0.5))
+    inner = layers.Sequential(BatchNorm(2), layers.Dropout(0.5))
     net = layers.Sequential(layers.Dense(2, 2), inner)
     assert net.eval() is net
     assert not any(layer.training for layer in layers.walk(net))
@@ -496,7 +497,7 @@ def test_train_and_eval_reach_nested_layers():
 def test_batchnorm_running_statistics_follow_torchs_rule():
     """running = 0.9 * running + 0.1 * batch statistic, the variance unbiased (n - 1), written
     out here with NumPy's own mean and var(ddof=1)."""
-    layer = batchnorm.BatchNorm(3, dtype="float64")
+    layer = BatchNorm(3, dtype="float64")
     x1, x2 = normal((4, 3, 2, 2), 1, 2.0, 1.0), normal((4, 3, 2, 2), 2, 0.5, -1.0)
     layer.forward(x1)
     layer.forward(x2)
@@ -507,7 +508,7 @@ def test_batchnorm_running_statistics_follow_torchs_rule():
     np.testing.assert_allclose(layer.running_var,
                                0.9 * (0.9 + 0.1 * var[0]) + 0.1 * var[1], rtol=1e-14)
     before = layer.running_mean.copy()
-    with batchnorm.frozen_running_stats(layers.Sequential(layer)):
+    with frozen_running_stats(layers.Sequential(layer)):
         layer.forward(x1)
     assert np.array_equal(layer.running_mean, before) and layer.update_running_stats
     out = layer.eval().forward(x1)  # evaluation: the running statistics, not the batch's
@@ -517,7 +518,7 @@ def test_batchnorm_running_statistics_follow_torchs_rule():
 
 
 def test_sequential_collects_buffers_and_batch_statistics():
-    net = layers.Sequential(layers.Dense(2, 3), batchnorm.BatchNorm(3))
+    net = layers.Sequential(layers.Dense(2, 3), BatchNorm(3))
     assert set(net.buffers) == {"1.running_mean", "1.running_var"}
     assert net.buffers["1.running_mean"] is net[1].running_mean
     assert net.uses_batch_statistics
