@@ -14,7 +14,8 @@ torch = pytest.importorskip(
     "pip install -e '.[reference]'"
 )
 
-from minigan import backend, batchnorm, layers, optim  # noqa: E402
+from minigan import backend, layers, optim  # noqa: E402
+from minigan.batchnorm import BatchNorm  # noqa: E402
 from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
 from minigan.data import load_mnist, to_model_input  # noqa: E402
 from minigan.gan import (  # noqa: E402
@@ -124,7 +125,7 @@ def test_conv_transpose2d_parity(case):
 
 
 def batchnorm(c, seed=0):
-    layer = batchnorm.BatchNorm(c, dtype="float64")
+    layer = BatchNorm(c, dtype="float64")
     layer.params["gamma"][...] = normal((c,), seed, 0.5, 1.0)
     layer.params["beta"][...] = normal((c,), seed + 1)
     return layer
