@@ -22,12 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigan import backend, optim  # noqa: E402
-from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
-from minigan.gan import (  # noqa: E402
-    discriminator_step, make_discriminator, make_generator, train_step)
-from minigan.im2col import batch_last_copy, col2im, im2col, pad_images, unpad  # noqa: E402
+from minigan import backend, models, optim, settings  # noqa: E402
 from minigan.batchnorm import BatchNorm  # noqa: E402
+from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
+from minigan.gan import discriminator_step, train_step  # noqa: E402
+from minigan.im2col import batch_last_copy, col2im, im2col, pad_images, unpad  # noqa: E402
 from minigan.layers import LeakyReLU, Param  # noqa: E402
 from minigan.losses import bce_with_logits  # noqa: E402
 
@@ -123,7 +122,7 @@ class AdamFourWorkspaces(optim.Adam):
 
 
 def mlp_rows(rng):
-    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    G, D = models.build(settings.Config(), rng)  # the default recipe's networks
     opt_D = optim.Adam(D.parameters(), lr=0.0)  # lr 0: the networks stay as they are
     real = rng.standard_normal((N, 784), dtype="float32")
     z = rng.standard_normal((N, 100), dtype="float32")
@@ -152,7 +151,7 @@ def mlp_rows(rng):
 
 
 def adam_rows(rng):
-    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    G, D = models.build(settings.Config(), rng)  # the default recipe's networks
     params = G.parameters() + [p._replace(name="D" + p.name) for p in D.parameters()]
     for p in params:
         p.grad[...] = rng.standard_normal(p.grad.shape, dtype="float32")
@@ -164,7 +163,7 @@ def adam_rows(rng):
     compare(f"Adam step ({size}): four workspaces vs one", four.step, whole.step, "trick")
 
     # the whole MLP step (default recipe), with and without the split, same networks
-    G, D = make_generator(rng=rng), make_discriminator(rng=rng)
+    G, D = models.build(settings.Config(), rng)  # the default recipe's networks
     real = rng.standard_normal((N, 784), dtype="float32")
 
     def step_with(make):

@@ -17,16 +17,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigan import backend, gan, optim  # noqa: E402
+from minigan import backend, gan, models, settings  # noqa: E402
 
 
 def main(steps=10, batch=64):
     backend.use("cpu")
     rng = backend.default_rng(0)
-    G = gan.make_dcgan_generator(100, rng=rng)
-    D = gan.make_dcgan_discriminator(rng=rng)
-    opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    cfg = settings.Config(model="dcgan")  # the DCGAN of train_mnist.py --model dcgan
+    G, D = models.build(cfg, rng)
+    opt_G, opt_D = models.optimizers(cfg, G, D)
     real = rng.uniform(-1, 1, (batch, 784)).astype(np.float32)
     times = {}
 
