@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, models, settings
+from minigan import backend, files, models, settings
 from minigan.data import load_mnist, to_model_input
 from minigan.gan import sample_noise, train_step
 from minigan.optim import Adam
@@ -100,7 +100,8 @@ def save_plot(path, history):
     ax_diff.set_ylabel("|minigan - PyTorch| / |PyTorch|")
     ax_diff.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with files.atomic_write(path) as f:
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
 
 
