@@ -32,7 +32,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from minigan import backend, checkpoint, data, evaluate, files, models, pictures, rundir, settings
+from minigan import (backend, checkpoint, data, dataset, evaluate, files, models, pictures, rundir,
+                     settings)
 from minigan.gan import sample_noise
 from minigan.homework import capstone
 from minigan.tricks import EMA, instance_noise_std, set_instance_noise
@@ -49,7 +50,7 @@ def main(argv=None):
     backend.use(cfg.device)
 
     # ---- data: (n, 784) in [-1, 1], copied to the device once ------------------------------------
-    images = data.training_images(cfg.images, cfg.data_dir, cfg.limit)  # uint8 (n, 28, 28)
+    images = dataset.training_images(cfg.images, cfg.data_dir, cfg.limit)  # uint8 (n, 28, 28)
     X = backend.to_device(data.to_model_input(images, cfg.dtype))  # host -> device
     n, bs, k = X.shape[0], cfg.batch_size, cfg.k
     steps_per_epoch = n // (bs * k)  # a step reads k batches (Algorithm 1)
@@ -113,8 +114,8 @@ def main(argv=None):
         with rundir.StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the step, save, exit
             while progress.epoch < cfg.epochs:
                 if progress.perm is None:
-                    progress.perm = data.epoch_order(rng, n)  # a fresh shuffle every epoch
-                next_real = data.batch_reader(X, progress.perm, bs, progress.step_in_epoch * k)
+                    progress.perm = dataset.epoch_order(rng, n)  # a fresh shuffle every epoch
+                next_real = dataset.batch_reader(X, progress.perm, bs, progress.step_in_epoch * k)
                 bar = tqdm(total=steps_per_epoch, initial=progress.step_in_epoch, unit="step",
                            desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", mininterval=1.0)
                 while progress.step_in_epoch < steps_per_epoch:

@@ -108,7 +108,7 @@ def speed(variants, steps=300, repeats=3):
     a recipe's time is measured under the same machine load as the others'."""
     import numpy as np  # noqa: F401  (BLAS threads: the caller's environment)
 
-    from minigan import backend, data, models, settings
+    from minigan import backend, data, dataset, models, settings
     from minigan.gan import train_step
     from minigan.tricks import EMA, instance_noise_std, set_instance_noise
 
@@ -124,7 +124,7 @@ def speed(variants, steps=300, repeats=3):
             G, D = models.build(cfg, rng)
             opt_G, opt_D = models.optimizers(cfg, G, D)
             ema = EMA(G, cfg.ema) if cfg.ema else None
-            next_real = data.batch_reader(X, range(64 * steps), 64)  # the images in order
+            next_real = dataset.batch_reader(X, range(64 * steps), 64)  # the images in order
 
             start = time.perf_counter()
             for step in range(steps):  # as train_mnist.py's loop runs a step

@@ -376,7 +376,7 @@ _CUPY_GENERATOR_METHODS = frozenset("""
 """.split())
 _GENERATOR_HINTS = {  # how to draw what CuPy's Generator lacks with what it has
     "normal": "draw loc + scale * rng.standard_normal(size, dtype=...) instead",
-    "permutation": "draw xp.argsort(rng.random(n)) instead (minigan.data.epoch_order)",
+    "permutation": "draw xp.argsort(rng.random(n)) instead (minigan.dataset.epoch_order)",
     "shuffle": "index with xp.argsort(rng.random(n)) instead",
     "permuted": "index with xp.argsort(rng.random(n)) instead",
     "choice": "draw indices with rng.integers(0, n, size) instead",

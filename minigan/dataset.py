@@ -1,0 +1,73 @@
+"""What a run trains on: MNIST's training split or a user's own images (train_mnist.py --images
+FILE.npy), and an epoch's random order and batches on the device.
+
+Loading is plain NumPy on the host (MNIST's files: minigan/data.py); the training script copies
+the images to the device itself, once, with ``backend.to_device``. ``epoch_order`` and
+``batch_reader`` work on the device.
+"""
+
+import numpy as np
+
+from minigan import backend
+from minigan.data import DataError, load_mnist
+
+
+def load_images(path):
+    """A user's own images from a .npy file (train_mnist.py --images): uint8 (N, 28, 28).
+
+    The file is read without pickle (np.load's allow_pickle=False), so it can hold plain numbers
+    only; anything else raises DataError saying what the file holds and what is expected.
+    """
+    expected = "a uint8 array of shape (N, 28, 28), pixels 0..255, saved with numpy.save"
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":  # every .npy file starts so (.npz: a zip archive)
+            what = "an .npz archive" if magic.startswith(b"PK") else "not a .npy array"
+            raise DataError(f"--images {path}: the file holds {what}; minigan needs {expected}.")
+        images = np.load(path, allow_pickle=False)
+    except ValueError:  # an array of Python objects, stored with pickle
+        raise DataError(f"--images {path}: the file holds pickled Python objects; minigan needs "
+                        f"{expected}, and never loads pickles.") from None
+    except OSError as e:
+        raise DataError(f"--images {path}: cannot read it ({e.strerror or e})") from None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"--images {path}: the array is {images.dtype} of shape {images.shape}; "
+                        f"minigan needs {expected}. Convert floats in [0, 1] with "
+                        "(x * 255).round().astype(numpy.uint8).")
+    if len(images) == 0:
+        raise DataError(f"--images {path}: the array holds no images; minigan needs {expected}.")
+    return images
+
+
+def training_images(images_file="", data_dir=None, limit=0):
+    """The images a run trains on, uint8 (N, 28, 28) on the host: MNIST's training split, or
+    the user's own --images file; only the first ``limit`` of them when limit > 0."""
+    if images_file:
+        images = load_images(images_file)
+    else:
+        images, _ = load_mnist("train", data_dir=data_dir or None)
+    return images[:limit] if limit else images
+
+
+# ---- an epoch's batches, on the device -------------------------------------------------------
+
+
+def epoch_order(rng, n):
+    """A uniformly random order of n items from the run's generator: argsort of uniform draws,
+    the same code on both devices (CuPy's generator has no permutation)."""
+    return backend.xp.argsort(rng.random(n))  # (n,) on the device
+
+
+def batch_reader(X, order, batch_size, first=0):
+    """A function that returns the next batch of X (on the device) in the epoch's ``order``,
+    starting at batch number ``first`` (a resumed epoch starts where it stopped)."""
+    cursor = first
+
+    def next_batch():
+        nonlocal cursor
+        batch = X[order[cursor * batch_size:(cursor + 1) * batch_size]]  # (batch_size, 784)
+        cursor += 1
+        return batch
+
+    return next_batch
