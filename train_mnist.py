@@ -68,12 +68,12 @@ def main(argv=None):
     rng = backend.default_rng(cfg.seed)
     try:
         G, D = models.build(cfg, rng, code=code)
+        ema = EMA(G, cfg.ema) if cfg.ema else None  # --ema: an average of G's weights
+        opt_G, opt_D = models.optimizers(cfg, G, D, code)
     except MemoryError:
         raise rundir.RunError("the networks do not fit in memory: choose smaller --latent-dim, "
                               "--g-hidden or --d-hidden") from None
-    ema = EMA(G, cfg.ema) if cfg.ema else None  # --ema: an average of G's weights
     sampler = ema.net if ema else G  # the network that draws every sample
-    opt_G, opt_D = models.optimizers(cfg, G, D, code)
     # One fixed noise batch, from its own generator, so that the epoch grids are comparable.
     fixed_z = sample_noise(backend.default_rng(cfg.seed + 1), 64, cfg.latent_dim, cfg.dtype)
     progress = checkpoint.Progress()  # epoch, step, this epoch's order, seconds trained

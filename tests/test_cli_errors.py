@@ -488,3 +488,16 @@ def cpu_backend():
     backend.use("cpu")
     yield
     backend.use("cpu")
+
+
+def test_networks_too_big_for_memory_are_a_clean_error_that_writes_nothing(tmp_path, monkeypatch,
+                                                                           capsys):
+    from minigan import models
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError  # what NumPy raises for widths whose weights do not fit
+
+    monkeypatch.setattr(models, "optimizers", no_memory)
+    result = call(train_mnist.cli, [*SMALL, "--out", str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "do not fit in memory", "--g-hidden")
+    assert os.listdir(tmp_path) == []
