@@ -102,3 +102,65 @@ GENERATOR_LOSSES = {
     "nonsaturating": generator_loss_nonsaturating,
     "minimax": generator_loss_minimax,
 }
+
+
+# --- Beyond Jensen-Shannon: losses on D's raw output (a score, not a logit) ---------------------
+# Each D loss is a sum of two (loss, grad) pairs, one on D(x) for real x and one on D(G(z)), so a
+# D step with BatchNorm can run the two batches apart, as for BCE. Every mean is over the batch.
+
+
+def least_squares(out, target):
+    """Least squares (LSGAN, Mao et al. 2017), the loss on one side: ``0.5 * mean((out - t)**2)``.
+
+    out: (N, 1) D's raw output; target: a scalar or out's shape. D minimises
+    ``least_squares(D(x), 1) + least_squares(D(G(z)), 0)``, G minimises
+    :func:`generator_loss_least_squares`. The same value as ``0.5 * torch.nn.MSELoss()``.
+    grad = (out - t) / n
+    """
+    diff = out - target
+    return 0.5 * backend.xp.mean(diff * diff), diff / out.size
+
+
+def generator_loss_least_squares(fake_out):
+    """LSGAN's generator loss: ``0.5 * mean((D(G(z)) - 1)**2)``; grad = (out - 1) / n."""
+    return least_squares(fake_out, 1.0)
+
+
+def hinge_real(real_out):
+    """The hinge loss on D(x) (Lim & Ye 2017; Miyato et al. 2018): ``mean(relu(1 - out))``.
+
+    D minimises ``hinge_real(D(x)) + hinge_fake(D(G(z)))``: a real sample scored above 1 adds
+    nothing. grad = -(out < 1) / n  (0 at out = 1 exactly, as torch's relu).
+    """
+    xp = backend.xp
+    loss = xp.mean(xp.maximum(1 - real_out, 0))
+    grad = -(real_out < 1).astype(real_out.dtype) / real_out.size
+    return loss, grad
+
+
+def hinge_fake(fake_out):
+    """The hinge loss on D(G(z)): ``mean(relu(1 + out))``; grad = (out > -1) / n."""
+    xp = backend.xp
+    loss = xp.mean(xp.maximum(1 + fake_out, 0))
+    grad = (fake_out > -1).astype(fake_out.dtype) / fake_out.size
+    return loss, grad
+
+
+def wasserstein_real(real_out):
+    """The critic's loss on D(x) (WGAN, Arjovsky et al. 2017): ``-mean(out)``; grad = -1 / n.
+
+    The critic minimises ``wasserstein_real(D(x)) + wasserstein_fake(D(G(z)))`` =
+    E D(G(z)) - E D(x), an estimate of -W1 when D is 1-Lipschitz (a gradient penalty,
+    minigan/penalties.py, or clipping keeps it so).
+    """
+    return -backend.xp.mean(real_out), backend.xp.full_like(real_out, -1 / real_out.size)
+
+
+def wasserstein_fake(fake_out):
+    """The critic's loss on D(G(z)): ``mean(out)``; grad = 1 / n."""
+    return backend.xp.mean(fake_out), backend.xp.full_like(fake_out, 1 / fake_out.size)
+
+
+def generator_loss_wasserstein(fake_out):
+    """G's loss in WGAN and in the hinge game: ``-mean(D(G(z)))``; grad = -1 / n."""
+    return wasserstein_real(fake_out)

@@ -179,3 +179,80 @@ class Adam(Optimizer):
             xp.divide(m, work, out=work)
             work *= self.lr / (1 - beta1**t)
             p -= work
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012) with PyTorch's exact rule (torch.optim.RMSprop).
+
+    With g = grad + weight_decay * p, every state starting at zero:
+        v = alpha * v + (1 - alpha) * g**2          running mean of g**2
+        a = alpha * a + (1 - alpha) * g             running mean of g    (centered only)
+        denom = sqrt(v - a**2) + eps  if centered  else  sqrt(v) + eps
+        b = momentum * b + g / denom                                     (momentum > 0 only)
+        p = p - lr * b  if momentum > 0  else  p - lr * g / denom
+    No bias correction: v starts at 0, so the first steps are large (with alpha = 0.99 the
+    first step is lr * g / (0.1 |g| + eps), 10 lr in size), as in torch. ``step`` computes this,
+    in this order, in place; ``a`` is updated as torch's lerp, a + (1 - alpha) * (g - a).
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+        super().__init__(params, lr)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"RMSprop: invalid alpha {alpha} (must be in [0, 1])")
+        if eps < 0 or weight_decay < 0 or momentum < 0:
+            raise ValueError(f"RMSprop: invalid eps {eps}, weight_decay {weight_decay} or "
+                             f"momentum {momentum} (each must be >= 0)")
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, bool(centered)
+        xp = backend.xp
+        self.v = [xp.zeros_like(p.data) for p in self.params]  # running mean of g**2
+        self.a = [xp.zeros_like(p.data) for p in self.params] if centered else []
+        self.b = [xp.zeros_like(p.data) for p in self.params] if momentum else []
+        self.wd_grad = [xp.empty_like(p.data) if weight_decay else None for p in self.params]
+        self.work = [xp.empty_like(p.data) for p in self.params]  # denom, then the step
+        self.work2 = [xp.empty_like(p.data) for p in self.params]  # g**2 and a**2
+
+    def _state_arrays(self):
+        state = {"v": self.v}
+        if self.centered:
+            state["a"] = self.a
+        if self.momentum:
+            state["b"] = self.b
+        return state
+
+    def step(self):
+        """One RMSprop update of every parameter, in place: the rule above, line by line."""
+        xp = backend.xp
+        alpha = self.alpha
+        for i, param in enumerate(self.params):
+            p, g, v, work, work2 = param.data, param.grad, self.v[i], self.work[i], self.work2[i]
+            if self.weight_decay:  # g = grad + weight_decay * p
+                g = self._grad_with_weight_decay(param, self.wd_grad[i])
+            # v = alpha * v + (1 - alpha) * g**2
+            xp.multiply(g, g, out=work2)
+            work2 *= 1 - alpha
+            v *= alpha
+            v += work2
+            if self.centered:  # a = alpha * a + (1 - alpha) * g, as a + (1 - alpha) * (g - a)
+                a = self.a[i]
+                xp.subtract(g, a, out=work2)
+                work2 *= 1 - alpha
+                a += work2
+                # denom = sqrt(v - a**2) + eps
+                xp.multiply(a, a, out=work2)
+                xp.subtract(v, work2, out=work)
+                xp.sqrt(work, out=work)
+            else:  # denom = sqrt(v) + eps
+                xp.sqrt(v, out=work)
+            work += self.eps
+            xp.divide(g, work, out=work)  # g / denom
+            if self.momentum:  # b = momentum * b + g / denom;  p = p - lr * b
+                b = self.b[i]
+                b *= self.momentum
+                b += work
+                xp.multiply(b, self.lr, out=work)
+            else:  # p = p - lr * g / denom
+                work *= self.lr
+            p -= work
+        self.t += 1

@@ -209,3 +209,74 @@ def test_softmax_cross_entropy_never_overflows():
     # row 1: logsumexp = 1e4 + log 2, loss log 2
     assert math.isclose(float(loss), (1e4 + math.log(2)) / 2, rel_tol=1e-15)
     np.testing.assert_allclose(grad, [[0.5, -0.5, 0.0], [-0.25, 0.25, 0.0]], atol=1e-15)
+
+
+# --- beyond Jensen-Shannon: least squares, hinge, Wasserstein ---------------------------------
+
+# name -> (minigan's (loss, grad) on D's raw output, torch's formula on a tensor, from the papers)
+SCORE_LOSSES = {
+    "least_squares real": (lambda x: losses.least_squares(x, 1.0),
+                           lambda x, F: 0.5 * F.mse_loss(x, x.new_ones(x.shape))),
+    "least_squares fake": (lambda x: losses.least_squares(x, 0.0),
+                           lambda x, F: 0.5 * F.mse_loss(x, x.new_zeros(x.shape))),
+    "generator_loss_least_squares": (losses.generator_loss_least_squares,
+                                     lambda x, F: 0.5 * ((x - 1) ** 2).mean()),
+    "hinge_real": (losses.hinge_real, lambda x, F: F.relu(1 - x).mean()),
+    "hinge_fake": (losses.hinge_fake, lambda x, F: F.relu(1 + x).mean()),
+    "wasserstein_real": (losses.wasserstein_real, lambda x, F: -x.mean()),
+    "wasserstein_fake": (losses.wasserstein_fake, lambda x, F: x.mean()),
+    "generator_loss_wasserstein": (losses.generator_loss_wasserstein, lambda x, F: -x.mean()),
+}
+
+
+def scores(shape=(16, 1), seed=5):
+    """D's raw outputs in +-3, every one at least 0.05 away from the hinge's kinks at +-1."""
+    x = logits(shape, seed, scale=1.5)
+    near = np.abs(np.abs(x) - 1) < 0.05
+    return np.where(near, x + 0.1 * np.sign(x), x)
+
+
+@pytest.mark.parametrize("name", sorted(SCORE_LOSSES))
+def test_score_loss_grad(xp, name):
+    """Central differences of the loss (float64, h = 1e-5, relative 1e-7)."""
+    check_loss(SCORE_LOSSES[name][0], backend.to_device(scores()))
+
+
+@pytest.mark.parametrize("case", ["normal", "on the kinks", "large"])
+@pytest.mark.parametrize("name", sorted(SCORE_LOSSES))
+def test_score_loss_matches_torch(name, case):
+    """Value and gradient against torch's formula through autograd, float64, relative 1e-12.
+    "on the kinks" puts outputs at exactly +-1, where torch's relu takes the zero gradient."""
+    torch = pytest.importorskip("torch", reason="compares with PyTorch's formulas; install the "
+                                "reference extra: pip install -e '.[reference]'")
+    x = {"normal": scores(), "on the kinks": np.array([[1.0], [-1.0], [0.5], [-2.0]]),
+         "large": scores() * 1e4}[case]
+    fn, torch_fn = SCORE_LOSSES[name]
+    loss, grad = fn(x)
+    x_t = torch.tensor(x, requires_grad=True)
+    loss_t = torch_fn(x_t, torch.nn.functional)
+    loss_t.backward()
+    expected = float(loss_t.detach())
+    assert abs(float(loss) - expected) <= 1e-12 * max(abs(expected), 1.0)
+    np.testing.assert_allclose(grad, x_t.grad.numpy(), rtol=1e-12, atol=1e-15 / x.size)
+
+
+def test_d_losses_are_the_papers():
+    """The D losses summed over both sides, by hand on three numbers each."""
+    real, fake = np.array([[2.0], [0.5], [-1.5]]), np.array([[-2.0], [0.0], [1.5]])
+    ls = float(losses.least_squares(real, 1.0)[0] + losses.least_squares(fake, 0.0)[0])
+    assert math.isclose(ls, 0.5 * (1 + 0.25 + 6.25) / 3 + 0.5 * (4 + 0 + 2.25) / 3)
+    hinge = float(losses.hinge_real(real)[0] + losses.hinge_fake(fake)[0])
+    assert math.isclose(hinge, (0 + 0.5 + 2.5) / 3 + (0 + 1 + 2.5) / 3)
+    w = float(losses.wasserstein_real(real)[0] + losses.wasserstein_fake(fake)[0])
+    assert math.isclose(w, -1 / 3 - 1 / 6)  # E D(G(z)) - E D(x) = -0.5 / 3 - 1 / 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_losses_keep_the_dtype_and_stay_finite(dtype):
+    x = np.array([[1e30], [-1e30], [0.0], [1.0]], dtype=dtype)
+    for name, (fn, _) in SCORE_LOSSES.items():
+        with np.errstate(over="ignore"):  # (1e30 - 1)**2 overflows float32 to inf: the loss's own
+            loss, grad = fn(x)
+        assert loss.dtype == dtype and grad.dtype == dtype, name
+        assert np.isfinite(grad).all(), name
