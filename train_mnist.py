@@ -124,7 +124,8 @@ def main(argv=None):
                             cfg.instance_noise, progress.global_step, progress.noise_steps))
                     metrics = code.train_step(  # k steps of D, one of G (minigan/gan.py)
                         G, D, opt_G, opt_D, next_real, rng, k=k, gen_loss=cfg.gen_loss,
-                        real_target=1.0 - cfg.label_smoothing, latent_dim=cfg.latent_dim)
+                        real_target=1.0 - cfg.label_smoothing, latent_dim=cfg.latent_dim,
+                        **settings.game_options(cfg))  # --loss, --r1, --gp, --clip if set
                     if ema:
                         ema.update()
                     progress.step_in_epoch += 1

@@ -17,7 +17,11 @@ from minigan.batchnorm import BatchNorm, frozen_running_stats
 from minigan.layers import (
     Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, sigmoid,
 )
-from minigan.losses import GENERATOR_LOSSES, bce_with_logits
+from minigan import penalties
+from minigan.losses import (
+    GENERATOR_LOSSES, bce_with_logits, generator_loss_least_squares, generator_loss_wasserstein,
+    hinge_fake, hinge_real, least_squares, wasserstein_fake, wasserstein_real,
+)
 from minigan.tricks import InstanceNoise, MinibatchStd, Pack
 
 
@@ -182,7 +186,7 @@ def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     G step reads D and changes nothing in it (the PyTorch twin matches this by setting its
     BatchNorms' momentum to 0 for the step). Returns the generator loss (0-d array).
     """
-    loss_fn = GENERATOR_LOSSES[gen_loss]
+    loss_fn = {**GENERATOR_LOSSES, **G_LOSSES}[gen_loss]
     G.zero_grad()
     fake = G.forward(z)  # (N, 784)
     with frozen_running_stats(D):
@@ -194,25 +198,82 @@ def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     return loss
 
 
+# ---- beyond Jensen-Shannon: the other games (minigan/losses.py, penalties.py) -----------------
+
+# D's loss as two (loss, grad) pairs, on its output for real x (with the real target, where the
+# loss has one) and for G(z); and G's loss in each game.
+D_LOSSES = {
+    "bce": (bce_with_logits, lambda out: bce_with_logits(out, 0.0)),
+    "lsgan": (least_squares, lambda out: least_squares(out, 0.0)),
+    "hinge": (lambda out, target: hinge_real(out), hinge_fake),
+    "wgan": (lambda out, target: wasserstein_real(out), wasserstein_fake),
+}
+G_LOSSES = {"lsgan": generator_loss_least_squares, "hinge": generator_loss_wasserstein,
+            "wgan": generator_loss_wasserstein}
+
+
+def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0, gp=0.0,
+                clip=0.0):
+    """One update of D in any game of D_LOSSES, with its Lipschitz constraints:
+
+        L_D = loss_real(D(x)) + loss_fake(D(G(z)))                     (D_LOSSES[loss])
+              + r1 / 2 * E ||grad_x D(x)||^2                            (R1, if r1 > 0)
+              + gp * E (||grad_x D(x_hat)|| - 1)^2                      (WGAN-GP, if gp > 0)
+        then every parameter of D clipped to [-clip, clip]              (WGAN, if clip > 0)
+
+    Real and fake go through D as two batches (a D with BatchNorm needs it; the penalties run
+    D again, after both backwards). rng draws the interpolation weights of WGAN-GP. Returns
+    (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for hinge and wgan the sigmoid only reads
+    the sign of the critic's score.
+    """
+    xp = backend.xp
+    loss_real_fn, loss_fake_fn = D_LOSSES[loss]
+    fake = G.forward(z)  # (N, 784); no backward through G in this step
+    D.zero_grad()
+    out_real = D.forward(real)  # (N, 1)
+    loss_real, dout = loss_real_fn(out_real, real_target)
+    D.backward(dout, input_grad=False)
+    out_fake = D.forward(fake)
+    loss_fake, dout = loss_fake_fn(out_fake)
+    D.backward(dout, input_grad=False)  # grads add up: those of loss_real + loss_fake
+    d_loss = loss_real + loss_fake
+    if r1:
+        d_loss = d_loss + penalties.r1(D, real, r1)  # adds its gradient into D's grads
+    if gp:
+        d_loss = d_loss + penalties.gradient_penalty(D, real, fake, gp, rng)
+    opt_D.step()
+    if clip:
+        for p in D.parameters():
+            xp.clip(p.data, -clip, clip, out=p.data)  # in place: the layers hold these arrays
+    return d_loss, xp.mean(sigmoid(out_real)), xp.mean(sigmoid(out_fake))
+
+
 def sample_noise(rng, n, latent_dim, dtype="float32"):
     """z ~ N(0, 1), shape (n, latent_dim), drawn from the explicit generator on the device."""
     return rng.standard_normal((n, latent_dim), dtype=dtype)
 
 
 def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating",
-               real_target=1.0, latent_dim=100):
+               real_target=1.0, latent_dim=100, loss="bce", r1=0.0, gp=0.0, clip=0.0):
     """Algorithm 1's inner loop: k discriminator steps, then one generator step.
 
     next_real: a function returning the next real batch (N, 784) of the device.
     Fresh noise is drawn from rng for every step. Returns StepMetrics (device arrays).
+    The 2014 game (loss "bce", no penalty, no clipping) takes discriminator_step; the others
+    (loss, r1, gp, clip: minigan/settings.py's GAME) take critic_step, and G the game's loss.
     """
+    paper = loss == "bce" and not (r1 or gp or clip)
     if k < 1:
         raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
     dtype = G.parameters()[0].data.dtype  # the noise in G's own float type
     for _ in range(k):
         real = next_real()
         z = sample_noise(rng, real.shape[0], latent_dim, dtype)
-        d_loss, d_real, d_fake = discriminator_step(G, D, opt_D, real, z, real_target)
+        if paper:
+            d_loss, d_real, d_fake = discriminator_step(G, D, opt_D, real, z, real_target)
+        else:
+            d_loss, d_real, d_fake = critic_step(G, D, opt_D, real, z, rng, loss, real_target,
+                                                 r1, gp, clip)
     z = sample_noise(rng, real.shape[0], latent_dim, dtype)
-    g_loss = generator_step(G, D, opt_G, z, gen_loss)
+    g_loss = generator_step(G, D, opt_G, z, gen_loss if loss == "bce" else loss)
     return StepMetrics(d_loss, g_loss, d_real, d_fake)

@@ -52,13 +52,24 @@ def build_discriminator(cfg, rng, data_dim=784, code=MINIGAN):
 
 
 def build(cfg, rng, data_dim=784, code=MINIGAN):
-    """(G, D), G first, both drawing their initial weights from rng: one seed, one pair."""
+    """(G, D), G first, both drawing their initial weights from rng: one seed, one pair.
+    With spectral_norm, D's Dense and Conv2D layers are wrapped last (their u and v drawn
+    from rng after every weight)."""
     G = build_generator(cfg, rng, data_dim, code)
-    return G, build_discriminator(cfg, rng, data_dim, code)
+    D = build_discriminator(cfg, rng, data_dim, code)
+    if getattr(cfg, "spectral_norm", 0):
+        from minigan import spectral  # only runs that ask for it need it
+
+        D = spectral.apply(D, rng)
+    return G, D
 
 
 def optimizers(cfg, G, D, code=MINIGAN):
-    """(opt_G, opt_D): Adam for each player, with its own learning rate (lessons/05)."""
+    """(opt_G, opt_D), each player with its own learning rate: Adam (lessons/05), or RMSprop
+    (the WGAN paper's optimizer) with --optimizer rmsprop."""
+    if getattr(cfg, "optimizer", "adam") == "rmsprop":
+        return (optim.RMSprop(G.parameters(), lr=cfg.lr_g),
+                optim.RMSprop(D.parameters(), lr=cfg.lr_d))
     betas = (cfg.beta1, getattr(cfg, "beta2", 0.999))
     return (code.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
             code.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))

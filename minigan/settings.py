@@ -21,6 +21,9 @@ from minigan.rules import (  # noqa: F401  (re-exported: every command checks th
     path_ok, show, widths)
 from minigan.tricks import IMPROVED
 
+GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
+GAME = ("loss", "r1", "gp", "clip")  # the game's settings that gan.train_step takes
+
 
 IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
           "an existing .npy file of uint8 images, shape (N, 28, 28), or empty for MNIST")
@@ -75,6 +78,13 @@ class Config:
     pack: int = 1  # D judges this many samples at once (PacGAN; 1: off)
     instance_noise: float = 0.0  # std of noise on D's inputs, annealed to 0 (0: off)
     d_dropout: float = 0.0  # dropout after each of D's hidden layers (0: off)
+    # Beyond Jensen-Shannon (minigan/losses.py, penalties.py, spectral.py); all off by default.
+    loss: str = "bce"  # D's and G's losses: bce (with gen_loss), lsgan, hinge or wgan
+    clip: float = 0.0  # WGAN's clipping of D's parameters to [-clip, clip] after each D update
+    spectral_norm: int = 0  # 1: D's Dense and Conv2D weights divided by their largest singular value
+    r1: float = 0.0  # gamma of R1, gamma / 2 * E ||grad_x D(x)||^2 on real samples
+    gp: float = 0.0  # lambda of WGAN-GP, lambda * E (||grad_x D(x_hat)|| - 1)^2
+    optimizer: str = "adam"  # or "rmsprop" (the WGAN paper's)
 
 
 # One entry per Config field: a new setting adds its rule here (tests/test_cli_errors.py checks
@@ -113,18 +123,30 @@ RULES = {
                                 "inputs, annealed to 0 over the run"),
     "d_dropout": explained(number(0, 1), "a number in [0, 1): dropout after every hidden layer "
                            "of D (MLP only)"),
+    "loss": explained(one_of(*GAME_LOSSES), "one of bce (the 2014 paper's, with --gen-loss), "
+                      "lsgan (least squares), hinge, wgan (Wasserstein: use --gp or --clip)"),
+    "clip": explained(number(0), "0 (off) or a number > 0: D's parameters are clipped to "
+                      "[-clip, clip] after each D update (WGAN: 0.01)"),
+    "spectral_norm": explained(integer(0, 1), "0 or 1: 1 divides each of D's Dense and Conv2D "
+                               "weights by its largest singular value (one power iteration a step)"),
+    "r1": explained(number(0), "a number >= 0: gamma of the R1 penalty on real samples, "
+                    "gamma / 2 * E ||grad D(x)||^2 (0 is off; 10 is common)"),
+    "gp": explained(number(0), "a number >= 0: lambda of the WGAN-GP penalty, "
+                    "lambda * E (||grad D(x_hat)|| - 1)^2 (0 is off; 10 is the paper's)"),
+    "optimizer": one_of("adam", "rmsprop"),
 }
 
 # Settings added after the first release (0.1.0): a run folder made before one existed has no
 # entry for it in config.json, and resumes with its default (an MLP run on MNIST, minigan's own
 # code, no scoring, no tricks), which is what that run did.
 ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples", "recipe", "ema",
-                   "minibatch_std", "pack", "instance_noise", "d_dropout", "images")
+                   "minibatch_std", "pack", "instance_noise", "d_dropout", "images", "loss",
+                   "clip", "spectral_norm", "r1", "gp", "optimizer")
 # Settings of D that --model dcgan does not take (its D is convolutional: minigan/gan.py).
 MLP_ONLY = ("minibatch_std", "pack", "d_dropout")
 # What a checkpoint's arrays depend on: these cannot change when resuming.
 ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype", "ema",
-                "minibatch_std", "pack")
+                "minibatch_std", "pack", "spectral_norm", "optimizer")
 # What may change when resuming (a data folder or file that moved, the device, the outputs);
 # everything else must match the run's config.json.
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "images", "homework",
@@ -160,7 +182,9 @@ def validate(cfg, flags=None, config_file=None, rules=RULES, only=None):
 def check_combination(cfg):
     """Raise ConfigError for settings that are each allowed but do not go together."""
     changed = [f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default]
-    tricks = [name for name in changed if name in ("recipe", "ema", *MLP_ONLY, "instance_noise")]
+    tricks = [name for name in changed
+              if name in ("recipe", "ema", *MLP_ONLY, "instance_noise", *GAME, "spectral_norm",
+                          "optimizer")]
     if cfg.homework:
         if cfg.model != "mlp":  # the homework writes the MLP's layers
             raise ConfigError(f"--homework trains the MLP GAN only; drop --model "
@@ -180,6 +204,29 @@ def check_combination(cfg):
             raise ConfigError(f"{flag(mlp_only[0])} applies to the MLP's D only; --model dcgan "
                               f"takes --ema and --instance-noise (drop {flag(mlp_only[0])})")
     check_batch_for_d(cfg)
+    check_game(cfg)
+
+
+def check_game(cfg):
+    """Raise ConfigError for a loss or penalty that does not fit the rest (train and the lab)."""
+    if cfg.loss != "bce" and cfg.gen_loss != "nonsaturating":
+        raise ConfigError(f"--gen-loss {cfg.gen_loss} is a generator loss of --loss bce; "
+                          f"--loss {cfg.loss} has its own: drop --gen-loss")
+    if cfg.loss in ("hinge", "wgan") and cfg.label_smoothing:
+        raise ConfigError(f"--label-smoothing moves the real target of a BCE or least-squares "
+                          f"loss; --loss {cfg.loss} has no target: drop --label-smoothing")
+    penalty = next((name for name in ("r1", "gp") if getattr(cfg, name)), None)
+    if penalty and cfg.model == "dcgan":
+        raise ConfigError(
+            f"{flag(penalty)} needs each sample's gradient alone, and the DCGAN's D has BatchNorm, "
+            "which couples the samples of a batch (Gulrajani et al. 2017 drop it from the critic "
+            f"for this reason): use {flag(penalty)} with --model mlp, or --spectral-norm 1 with "
+            "the DCGAN")
+    coupled = "minibatch_std" if cfg.minibatch_std else "pack" if cfg.pack > 1 else None
+    if penalty and coupled:
+        raise ConfigError(f"{flag(penalty)} needs each sample's gradient alone, and "
+                          f"{flag(coupled)} {show(getattr(cfg, coupled))} makes D judge samples "
+                          f"together: drop one of them")
 
 
 def check_batch_for_d(cfg):
@@ -191,6 +238,14 @@ def check_batch_for_d(cfg):
         raise ConfigError(f"--minibatch-std 1 needs at least 2 inputs of D per batch; "
                           f"--batch-size {cfg.batch_size} with --pack {cfg.pack} gives "
                           f"{cfg.batch_size // cfg.pack}")
+
+
+def game_options(cfg):
+    """The game's settings (GAME) that differ from the 2014 paper's, as keywords of
+    gan.train_step: {} for the default game, which the homework's train_step (written before
+    them) takes too."""
+    return {name: getattr(cfg, name) for name in GAME
+            if getattr(cfg, name) != Config.__dataclass_fields__[name].default}
 
 
 def with_recipe(given):
@@ -317,6 +372,12 @@ class ToyConfig:
     instance_noise: float = 0.0
     d_dropout: float = 0.0
     label_smoothing: float = 0.0
+    loss: str = "bce"
+    clip: float = 0.0
+    spectral_norm: int = 0
+    r1: float = 0.0
+    gp: float = 0.0
+    optimizer: str = "adam"
     frames: int = 10  # pictures over training (0: none)
     out: str = ""  # "": runs/toy-DATASET-SEED
     # What models.build reads and the lab does not vary: minigan's MLP, float32.
@@ -352,6 +413,7 @@ def toy_config(given):
     given = with_recipe(given)
     cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
     check_batch_for_d(cfg)
+    check_game(cfg)
     if cfg.frames > cfg.steps:
         raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
                           f"({cfg.steps})")

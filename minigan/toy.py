@@ -99,8 +99,12 @@ def generate(G, n, latent_dim, rng, dataset):
 def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, beta1=0.5,
               k=1, gen_loss="nonsaturating", latent_dim=2, hidden=(128, 128), seed=0,
               frame_every=0, on_frame=None, log_every=100, ema=0.0, minibatch_std=False, pack=1,
-              instance_noise=0.0, d_dropout=0.0, label_smoothing=0.0):
+              instance_noise=0.0, d_dropout=0.0, label_smoothing=0.0, loss="bce", clip=0.0,
+              spectral_norm=False, r1=0.0, gp=0.0, optimizer="adam"):
     """Train minigan's MLP GAN on a 2-D mixture; returns (G, D, history).
+
+    loss, clip, spectral_norm, r1, gp and optimizer are train_mnist.py's flags of the same names
+    (the games beyond Jensen-Shannon, minigan/gan.py's critic_step), with the same meaning.
 
     ema, minibatch_std, pack, instance_noise, d_dropout and label_smoothing are the tricks of
     train_mnist.py's --recipe improved (minigan/tricks.py), with the same meaning; with ema,
@@ -113,7 +117,9 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
     cfg = settings.ToyConfig(dataset, steps, batch_size, lr_g, lr_d, beta1, k, gen_loss,
                              latent_dim, tuple(hidden), seed, ema=ema,
                              minibatch_std=int(minibatch_std), pack=pack,
-                             instance_noise=instance_noise, d_dropout=d_dropout)
+                             instance_noise=instance_noise, d_dropout=d_dropout,
+                             label_smoothing=label_smoothing, loss=loss, clip=clip,
+                             spectral_norm=int(spectral_norm), r1=r1, gp=gp, optimizer=optimizer)
     rng = backend.default_rng(seed)
     G, D = models.build(cfg, rng, data_dim=2)  # G: (N, latent_dim) -> (N, 2), D: (N, 2) -> (N, 1)
     opt_G, opt_D = models.optimizers(cfg, G, D)
@@ -132,7 +138,8 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
     for step in range(1, steps + 1):
         set_instance_noise(D, instance_noise_std(instance_noise, step - 1, steps))
         m = train_step(G, D, opt_G, opt_D, next_real, rng, k=k, gen_loss=gen_loss,
-                       real_target=1.0 - label_smoothing, latent_dim=latent_dim)
+                       real_target=1.0 - label_smoothing, latent_dim=latent_dim,
+                       **settings.game_options(cfg))
         if average:
             average.update()
         if step % log_every == 0 or step == steps:
@@ -250,7 +257,8 @@ def main(argv=None):
             frame_every=cfg.steps // cfg.frames if cfg.frames else 0, on_frame=on_frame,
             ema=cfg.ema, minibatch_std=bool(cfg.minibatch_std), pack=cfg.pack,
             instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
-            label_smoothing=cfg.label_smoothing)
+            label_smoothing=cfg.label_smoothing, loss=cfg.loss, clip=cfg.clip,
+            spectral_norm=bool(cfg.spectral_norm), r1=cfg.r1, gp=cfg.gp, optimizer=cfg.optimizer)
     except FloatingPointError as e:
         print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
               file=sys.stderr)

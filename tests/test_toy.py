@@ -154,6 +154,11 @@ BAD_FLAGS = [  # (flags, words the message must contain): settings.py's words, a
     (["--pack", "3"], ["--pack 3", "--batch-size", "256"]),
     (["--ema", "1"], ["--ema 1", "(0, 1)"]),
     (["--recipe", "best"], ["--recipe best", "improved"]),
+    (["--loss", "kl"], ["--loss kl", "wgan"]),
+    (["--gp", "-1"], ["--gp -1", ">= 0"]),
+    (["--optimizer", "sgd"], ["--optimizer sgd", "rmsprop"]),
+    (["--r1", "1", "--pack", "2"], ["--r1", "--pack 2", "together"]),
+    (["--loss", "wgan", "--gen-loss", "minimax"], ["--gen-loss minimax", "--loss wgan"]),
 ]
 
 
