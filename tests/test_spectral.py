@@ -373,8 +373,9 @@ def check_steps(layer, module, x, dout, steps=4, lr=0.3):
         assert not bad, f"against torch: {bad}"
         worst = max(worst, *errors.values())
         layer.params["W"] -= lr * layer.grads["W"]
+        original = module.parametrizations.weight.original
         with torch.no_grad():
-            module.parametrizations.weight.original -= lr * module.parametrizations.weight.original.grad
+            original -= lr * original.grad
         assert rel_error(layer.params["W"], torch_state(module)[0]) < TOL64
     return worst
 
