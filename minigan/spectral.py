@@ -75,8 +75,9 @@ class SpectralNorm(Layer):
         layer.params["W"] = xp.empty_like(W)  # W_eff from now on
         layer.grads["W"] = xp.zeros_like(W)  # dL/dW_eff
         h, w = as_matrix(W, layer).shape  # (out, in * k * k)
-        u = rng.standard_normal(h, dtype="float64").astype(W.dtype)  # drawn in float64: a
-        v = rng.standard_normal(w, dtype="float64").astype(W.dtype)  # float32 net gets the same
+        # drawn in float64 and cast: a float32 D starts from the float64 D's u, v, rounded
+        u = rng.standard_normal(h, dtype="float64").astype(W.dtype)  # (out,)
+        v = rng.standard_normal(w, dtype="float64").astype(W.dtype)  # (in * k * k,)
         self.buffers = {"u": normalize(u, eps), "v": normalize(v, eps)}
         self.power_iteration(15)
         layer.params["W"][...] = W / self.sigma()  # W_eff: the layer is consistent from the start
