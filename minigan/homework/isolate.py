@@ -128,7 +128,7 @@ class Child:
             return Done(got["result"], printed)
         self.close(wait=0 if got == "timeout" else GRACE)  # ended: collect its exit status
         trace = _tail(self.workdir / f"{name}.trace")
-        if got == "timeout" or trace.startswith("Timeout"):
+        if got == "timeout" or "Timeout (" in trace:  # faulthandler's header at the limit
             return Death("time limit", self.proc.returncode, trace, printed)
         how = "crashed" if self.proc.returncode < 0 else "exited"
         return Death(how, self.proc.returncode, trace, printed)
