@@ -218,7 +218,7 @@ HABITS = {
     "loop-gan": ({"generator_step": "import time\nwhile True:\n    time.sleep(0.01)"}, {}, {
         10: ("time limit", ["ends in gan.py, generator_step (line"])}, 90),
     "loop-import": ({}, {"gan.py": lambda t: "while True:\n    pass\n" + t}, {n: ("time limit", [
-        "ends in gan.py, line 1 (at import)"]) for n in (9, 10)}, 80),
+        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 80),
     "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {n: ("exited", [
         "exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 55),
     "os._exit-call": ({"Tanh.forward": "import os\nos._exit(0)"}, {}, {4: ("exited", [
@@ -342,7 +342,7 @@ def test_the_capstone_stops_a_hang_at_import_and_in_the_replay(tmp_path):
         "generator_step (line" in str(report), str(report)
     (folder / "optim.py").write_text("while True:\n    pass\n")
     with pytest.raises(capstone.CapstoneError, match="did not finish in 2 s: look for a loop that "
-                       r"never ends in optim.py, line 1 \(at import\)"):
+                       r"never ends in optim.py, line [12] \(at import\)"):
         capstone.load(folder, time_limit=LIMIT)
 
 
