@@ -219,10 +219,10 @@ HABITS = {
         10: ("time limit", ["ends in gan.py, generator_step (line"])}, 90),
     "loop-import": ({}, {"gan.py": lambda t: "while True:\n    pass\n" + t}, {n: ("time limit", [
         "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 80),
-    "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {n: ("exited", [
-        "exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 55),
+    "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {
+        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 55),
     "os._exit-call": ({"Tanh.forward": "import os\nos._exit(0)"}, {}, {4: ("exited", [
-        f"your code ended the process running part 4 with exit status 0"])}, 95),
+        "your code ended the process running part 4 with exit status 0"])}, 95),
     "sys.exit-import": ({}, {"losses.py": lambda t: "import sys\nsys.exit(0)\n" + t}, {1: (
         "your code raised", ["importing losses.py: SystemExit: 0", "losses.py, line 2"])}, 90),
     "sys.exit-call": ({"SGD.step": "import sys\nsys.exit(0)"}, {}, {7: (
@@ -300,7 +300,7 @@ def test_printing_is_shown_fenced_under_its_part(tmp_path):
     assert len(result.stdout.splitlines()) < 30  # the last lines only: Tanh runs many times
 
 
-def test_the_grader_runs_no_learner_code_in_its_own_process(tmp_path, monkeypatch):
+def test_the_grader_runs_no_learner_code_in_its_own_process(tmp_path):
     folder = plant(start(tmp_path / "hw"), {}, {"losses.py": lambda t: (
         "import minigan\nminigan.GRADED_HERE = True\n" + t)})
     results = grader.grade(folder, [1])

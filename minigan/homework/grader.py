@@ -25,7 +25,6 @@ parts are still graded.
 """
 
 import traceback
-from pathlib import Path
 
 from minigan.homework import isolate
 from minigan.homework.checks import HINTS, Failed, Result
@@ -99,12 +98,13 @@ def result_of(p, outcome, folder, time_limit):
         check, message = isolate.why(outcome, f"part {p.number}", folder, p.file, time_limit)
         return Result(p, "failed", 0, check, message, printed=outcome.printed)
     r = outcome.result
-    if not (isinstance(r, dict) and r.get("status") in ("passed", "failed")):
+    if not (isinstance(r, dict) and r.get("status") in ("passed", "failed", "not attempted")):
         return Result(p, "failed", 0, "no result", f"part {p.number} reported no result: an "
-                      f"error escaped your code and the grader ({Path(p.file).name})",
+                      f"error escaped both your code ({p.file}) and the grader",
                       printed=outcome.printed)
-    if r["status"] == "passed":
-        return Result(p, "passed", p.points, printed=outcome.printed)
+    if r["status"] != "failed":  # passed, or put back to the TODOs while it was graded
+        return Result(p, r["status"], p.points if r["status"] == "passed" else 0,
+                      printed=outcome.printed)
     return Result(p, "failed", 0, str(r.get("check")), str(r.get("message")),
                   [h for h in r.get("hints") or [] if h in HINTS], r.get("error"),
                   printed=outcome.printed)
