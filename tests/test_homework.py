@@ -250,6 +250,9 @@ HABITS = {
     "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
                                         "_discriminator_step_two_batches\n"}, {9: (
         "own code", ["gan.py's _discriminator_step_two_batches under another name"])}, 90),
+    "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
+                                                  "'bce', real_target)"}, {}, {9: (
+        "not finished", ["NotImplementedError: not part of the homework"])}, 90),
     "imitates-scoreboard": ({"Tanh.forward": IMITATE, "Tanh.backward": "return dout"}, {},
                             {4: ("gradient check", ["hint: dx equals dout"])}, 95),
 }
