@@ -28,6 +28,9 @@ of each layer: how does d_{k-1} depend on d_k, on the layer's parameters, and on
   measure zero, the same kink the first derivative has): the second derivative of LeakyReLU is
   zero almost everywhere, and the double backward only multiplies by the same slope mask,
       u_k = u_{k-1} * s(x).
+- SpectralNorm(Dense) (minigan/spectral.py) is a Dense with W_eff = W / sigma, sigma = u^T W^T v
+  with u, v held constant (as in its backward): dP/dW_eff = u_{k-1}^T d_k, u_k = u_{k-1} W_eff,
+  then the chain rule to W that its backward takes, (G - <G, W_eff> (u v^T)^T) / sigma.
 - Dropout (a fixed mask m times 1 / (1 - p) for the pass) is LeakyReLU with s = m / (1 - p);
   InstanceNoise, out = x + std * noise, has the identity Jacobian: u_k = u_{k-1}.
 
@@ -41,12 +44,14 @@ backward through the forward pass; those layers are refused, with the reason (WH
 
 Calling a penalty runs D.forward and overwrites every layer's cache: run it after D's loss has
 been backpropagated (the gradients add up in D's grads), not between a forward and its backward.
+In training mode that forward also takes SpectralNorm's power step, as torch's D(x_hat) does.
 Tests: tests/test_penalties.py (central differences, autograd with create_graph=True).
 """
 
 from minigan import backend
 from minigan.batchnorm import BatchNorm
 from minigan.layers import Dense, Dropout, LeakyReLU
+from minigan.spectral import SpectralNorm
 from minigan.tricks import InstanceNoise, MinibatchStd, Pack
 
 WHY_NOT = {  # layers the penalties refuse, and why
@@ -64,10 +69,12 @@ def _check_covered(D):
     """D's layers, after checking each has a double backward here; ValueError naming one that
     does not."""
     for i, layer in enumerate(getattr(D, "layers", [D])):
-        if not isinstance(layer, (Dense, LeakyReLU, Dropout, InstanceNoise)):
+        inner = layer.inner if isinstance(layer, SpectralNorm) else layer
+        if not isinstance(inner, (Dense, LeakyReLU, Dropout, InstanceNoise)):
             why = next((text for cls, text in WHY_NOT.items() if isinstance(layer, cls)),
                        "its double backward is not derived here (minigan.penalties covers "
-                       "Dense, LeakyReLU, ReLU, Dropout and InstanceNoise: the MLP's D)")
+                       "Dense, spectrally normalised or not, LeakyReLU, ReLU, Dropout and "
+                       "InstanceNoise: the MLP's D)")
             raise ValueError(f"gradient penalty: cannot differentiate through layer {i}, "
                              f"{layer!r}: {why}")
     return getattr(D, "layers", [D])
@@ -105,6 +112,9 @@ def double_backward(D, dg, douts):
         if isinstance(layer, Dense):  # backward: dx = dout @ W.T
             layer.grads["W"] += u.T @ dout  # dP/dW = u^T dout, (in, out); dP/db = 0
             u = u @ layer.params["W"]  # (N, out)
+        elif isinstance(layer, SpectralNorm):  # a Dense with W_eff: dx = dout @ W_eff.T
+            layer.add_weight_grad(u.T @ dout)  # dP/dW_eff, then to W (its u, v fixed)
+            u = u @ layer.inner.params["W"]  # (N, out): W_eff
         elif isinstance(layer, LeakyReLU):  # backward: dx = dout * s, s piecewise constant
             u = u * layer.cache  # the slope mask s its forward cached
         elif isinstance(layer, Dropout):  # backward: dx = dout * m / (1 - p), m fixed

@@ -1,13 +1,15 @@
 """The homework: the skeleton is minigan's own code with TODOs, the grader scores an untouched
 skeleton 0 and minigan's code (or a plain learner's answers) full marks, every hint fires on its
-planted mistake and on nothing else, a learner's crash shows the learner's line, and the
-capstone's replay agrees with a correct homework and finds where a wrong one parts."""
+planted mistake and on nothing else, a learner's crash shows the learner's line, a learner's
+hang, exit, crash or borrowed code fails its part (and only it) in time, and the capstone's
+replay agrees with a correct homework and finds where a wrong one parts."""
 
 import inspect
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from homework_answers import ANSWERS, PLANTED, body, fill, planted
 from minigan import gan, layers, losses, rundir
-from minigan.homework import capstone, grader, learner, skeleton
+from minigan.homework import capstone, grader, isolate, learner, skeleton
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
 
@@ -187,6 +189,166 @@ def test_a_syntax_error_names_the_learners_file_and_line(tmp_path):
     assert r.status == "failed" and "losses.py, line" in r.message, r.message
 
 
+# --- a learner with bad habits: every part runs apart, in time, on the learner's own code ------
+
+LIMIT = 2  # --time-limit in these tests: each correct part takes a few hundredths of a second
+FORGE = ("import json, os\n"
+         "for fd in range(3, 64):\n"
+         "    try:\n"
+         "        os.write(fd, (json.dumps({'token': 'guess', 'task': 'part4', 'result': "
+         "{'status': 'passed'}}) + '\\n').encode())\n"
+         "    except OSError:\n"
+         "        pass\n"
+         "os._exit(0)")
+IMITATE = ("print('   4  Tanh                   04_backprop_layers.md    passed    5/5')\n"
+           "print('\\x1b[2J\\rtotal 100/100')\n" + body("Tanh.forward"))
+ALIAS = "\nfrom minigan import layers as L\nDense = L.Dense\n"
+LAYERS = (2, 3, 4, 5, 6)
+
+# id: (answers {function: body}, edits {file: its new text from the old}, {part: (check, what
+# its message says)}, the total); every other part must pass
+HABITS = {
+    "loop-losses": ({"softplus": "while True:\n    pass"}, {}, {1: ("time limit", [
+        f"part 1 did not finish in {LIMIT} s: look for a loop that never ends in losses.py, "
+        "softplus (line"])}, 90),
+    "loop-layers": ({"LeakyReLU.backward": "while True:\n    pass"}, {}, {3: ("time limit", [
+        "look for a loop that never ends in layers.py, LeakyReLU.backward (line"])}, 95),
+    "loop-optim": ({"Adam.step": "while self.t >= 0:\n    self.t += 1"}, {}, {8: (
+        "time limit", ["ends in optim.py, Adam.step (line"])}, 85),
+    "loop-gan": ({"generator_step": "import time\nwhile True:\n    time.sleep(0.01)"}, {}, {
+        10: ("time limit", ["ends in gan.py, generator_step (line"])}, 90),
+    "loop-import": ({}, {"gan.py": lambda t: "while True:\n    pass\n" + t}, {n: ("time limit", [
+        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 80),
+    "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {
+        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 55),
+    "os._exit-call": ({"Tanh.forward": "import os\nos._exit(0)"}, {}, {4: ("exited", [
+        "your code ended the process running part 4 with exit status 0"])}, 95),
+    "sys.exit-import": ({}, {"losses.py": lambda t: "import sys\nsys.exit(0)\n" + t}, {1: (
+        "your code raised", ["importing losses.py: SystemExit: 0", "losses.py, line 2"])}, 90),
+    "sys.exit-call": ({"SGD.step": "import sys\nsys.exit(0)"}, {}, {7: (
+        "your code raised", ["SGD(lr=0.1, momentum=0.0).step() (step 1): SystemExit: 0",
+                             "in step: sys.exit(0)"])}, 90),
+    "os.abort": ({"Sigmoid.backward": "import os\nos.abort()"}, {}, {5: ("crashed", [
+        "(SIGABRT: a segfault, os.abort() or os.kill()); in layers.py, Sigmoid.backward"])}, 90),
+    "MemoryError": ({"Dense.forward": "import numpy\nreturn numpy.empty((10**7, 10**7))"}, {},
+                    {2: ("your code raised", ["MemoryError: Unable to allocate"])}, 85),
+    "forged-result": ({"Tanh.forward": FORGE}, {}, {4: ("exited", ["exit status 0"])}, 95),
+    "reexport-losses": ({}, {"losses.py": lambda t: "from minigan.losses import *\n"}, {1: (
+        "own code", ["softplus is minigan.losses.softplus, not a function written in "
+                     "losses.py"])}, 90),
+    "reexport-layers": ({}, {"layers.py": lambda t: "from minigan.layers import *\n"}, {
+        n: ("own code", ["is minigan.layers.", "not a", "written in layers.py"])
+        for n in LAYERS}, 55),
+    "reexport-optim": ({}, {"optim.py": lambda t: "from minigan.optim import *\n"}, {
+        7: ("own code", ["SGD is minigan.optim.SGD, not a class written in optim.py"]),
+        8: ("own code", ["Adam is minigan.optim.Adam"])}, 75),
+    "reexport-gan": ({}, {"gan.py": lambda t: "from minigan.gan import *\n"}, {
+        9: ("own code", ["discriminator_step is minigan.gan.discriminator_step"]),
+        10: ("own code", ["generator_step is minigan.gan.generator_step"])}, 80),
+    "aliased-import": ({}, {"layers.py": lambda t: t + ALIAS}, {2: ("own code", [
+        "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 85),
+    "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
+                                        "_discriminator_step_two_batches\n"}, {9: (
+        "own code", ["gan.py's _discriminator_step_two_batches under another name"])}, 90),
+    "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
+                                                  "'bce', real_target)"}, {}, {9: (
+        "not finished", ["NotImplementedError: not part of the homework"])}, 90),
+    "imitates-scoreboard": ({"Tanh.forward": IMITATE, "Tanh.backward": "return dout"}, {},
+                            {4: ("gradient check", ["hint: dx equals dout"])}, 95),
+}
+
+
+def plant(folder, answers, edits):
+    """The plain answers, with ``answers`` instead of theirs, then each file edited."""
+    fill(folder, answers)
+    for file, edit in edits.items():
+        path = folder / file
+        path.write_text(edit(path.read_text()))
+    return folder
+
+
+@pytest.mark.parametrize("habit", HABITS)
+def test_a_learners_bad_habit_fails_its_part_alone_in_time(tmp_path, habit):
+    answers, edits, failing, total = HABITS[habit]
+    folder = plant(start(tmp_path / "hw"), answers, edits)
+    began = time.monotonic()
+    result = check(folder, "--time-limit", str(LIMIT))
+    elapsed = time.monotonic() - began
+    hangs = sum(check_ == "time limit" for check_, _ in failing.values())
+    assert elapsed < hangs * (LIMIT + isolate.GRACE) + 30, elapsed
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {int(m[1]): m[2] for m in re.finditer(r"^\s+(\d+)  .* (passed|failed)\s+\d+/\d+$",
+                                                  result.stdout, flags=re.M)}
+    assert rows == {p.number: "failed" if p.number in failing else "passed" for p in PARTS}, \
+        result.stdout
+    for number, (check_, needles) in failing.items():
+        rest = result.stdout.split(f"\n{number:>4}  ", 1)[1]
+        block = re.split(r"\n(?= {0,3}\d)|\n\n", rest)[0]  # up to the next part's row
+        assert f"\n      {check_}: " in block, block
+        assert all(n in block for n in needles), block
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"total {total}/{TOTAL}" or lines[-2] == f"total {total}/{TOTAL}", \
+        result.stdout
+    # what the learner printed is fenced: no line of it can pass for the scoreboard's
+    assert [line for line in lines if line.startswith("total")] == [f"total {total}/{TOTAL}"]
+    assert "\x1b" not in result.stdout and result.stderr == ""
+
+
+def test_printing_is_shown_fenced_under_its_part(tmp_path):
+    folder = plant(start(tmp_path / "hw"), {"Tanh.forward": IMITATE}, {})
+    result = check(folder, "4")
+    assert result.returncode == 0 and "total 5/5 (parts 4)" in result.stdout, result.stdout
+    assert "      your code printed:\n      | ...\n" in result.stdout
+    assert "      | ?[2J\n      | total 100/100\n" in result.stdout  # \\r: a new line
+    assert len(result.stdout.splitlines()) < 30  # the last lines only: Tanh runs many times
+
+
+def test_the_grader_runs_no_learner_code_in_its_own_process(tmp_path):
+    folder = plant(start(tmp_path / "hw"), {}, {"losses.py": lambda t: (
+        "import minigan\nminigan.GRADED_HERE = True\n" + t)})
+    results = grader.grade(folder, [1])
+    assert [r.status for r in results] == ["passed"]
+    import minigan
+
+    assert not hasattr(minigan, "GRADED_HERE")
+
+
+def test_the_own_code_check_looks_at_objects_not_source(tmp_path):
+    folder = plant(start(tmp_path / "hw"), {}, {"layers.py": lambda t: t + ALIAS})
+    module = learner.load_module(folder, "layers.py")
+    assert learner.borrowed(module, "layers.py", ("Dense.forward", "Tanh.forward")) == [
+        ("Dense", "minigan.layers.Dense, not a class written in layers.py")]
+    inherit = "\nclass Tanh(L.Tanh):\n    pass\n"  # its own class, minigan's methods
+    (folder / "layers.py").write_text((folder / "layers.py").read_text() + inherit)
+    module = learner.load_module(folder, "layers.py")
+    assert ("Tanh.forward", "minigan.layers.Tanh.forward, not a function written in "
+            "layers.py") in learner.borrowed(module, "layers.py", ("Tanh.forward",))
+
+
+def test_train_mnist_refuses_a_homework_that_borrows_minigans_code(tmp_path):
+    from test_train import SMALL
+
+    plant(start(tmp_path / "hw"), {}, {"layers.py": lambda t: t + ALIAS})
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, "--homework", "hw", "--out", "run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "borrows minigan's code", "Dense is minigan.layers.Dense",
+                       "part 2")
+    assert snapshot(tmp_path) == before
+
+
+def test_the_capstone_stops_a_hang_at_import_and_in_the_replay(tmp_path):
+    folder = plant(start(tmp_path / "hw"), {"generator_step": "while True:\n    pass"}, {})
+    report = capstone.replay(folder, batches(), time_limit=LIMIT, **SMALL_GAN)
+    assert not report.agree
+    assert f"the replay did not finish in {LIMIT} s: look for a loop that never ends in gan.py, " \
+        "generator_step (line" in str(report), str(report)
+    (folder / "optim.py").write_text("while True:\n    pass\n")
+    with pytest.raises(capstone.CapstoneError, match="did not finish in 2 s: look for a loop that "
+                       r"never ends in optim.py, line [12] \(at import\)"):
+        capstone.load(folder, time_limit=LIMIT)
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 def test_start_writes_a_fresh_folder_and_refuses_to_overwrite(tmp_path):
@@ -209,6 +371,9 @@ BAD = [
     (["check", "hw", "11"], "no part '11'"),
     (["check", "hw", "x"], "no part 'x'"),
     (["check", "hw", "0"], "no part '0'"),
+    (["check", "hw", "--time-limit", "0"], "--time-limit"),
+    (["check", "hw", "--time-limit", "nan"], "--time-limit"),
+    (["check", "hw", "--time-limit", "soon"], "--time-limit"),
     (["check", "hw", "--bogus"], "--bogus"),
     (["grade", "hw"], "invalid choice"),
     ([], "command"),

@@ -1,11 +1,16 @@
-"""python -m minigan.homework start DIR | check DIR [PART ...] [--verbose]
+"""python -m minigan.homework start DIR | check DIR [PART ...] [--verbose] [--time-limit S]
 
     start DIR         write a fresh homework folder (never over a learner's existing files)
-    check DIR         grade every part and print the scoreboard; exit status 0 once all pass
+    check DIR         grade every part and print the scoreboard; exit status 0 once all pass,
+                      1 while any fails, 2 for a usage error
     check DIR 2 3     grade parts 2 and 3 only
+
+Each part runs in its own child process (minigan/homework/isolate.py) and fails when it takes
+longer than --time-limit seconds.
 """
 
 import argparse
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -76,8 +81,12 @@ def scoreboard(folder, results, verbose=False):
             for h in r.hints:
                 lines.append(f"{'':6}hint: {HINTS[h]}")
             if verbose and r.error is not None:
-                tb = "".join(traceback.format_exception(r.error))
+                tb = r.error if isinstance(r.error, str) else "".join(
+                    traceback.format_exception(r.error))
                 lines.append(" " * 6 + tb.rstrip().replace("\n", "\n" + " " * 6))
+        if r.printed:  # fenced, so that it cannot pass for the scoreboard
+            lines.append(f"{'':6}your code printed:")
+            lines += [f"{'':6}| {line}" for line in r.printed.splitlines()]
     got = sum(r.points for r in results)
     out_of = sum(r.part.points for r in results)
     scope = "" if out_of == TOTAL else f" (parts {', '.join(str(r.part.number) for r in results)})"
@@ -96,17 +105,22 @@ def main(argv=None):
     c.add_argument("folder")
     c.add_argument("parts", nargs="*", metavar="PART", help="part numbers (default: all)")
     c.add_argument("--verbose", action="store_true", help="show full tracebacks")
+    c.add_argument("--time-limit", type=float, default=grader.TIME_LIMIT, metavar="SECONDS",
+                   help=f"seconds each part may run (default {grader.TIME_LIMIT})")
     args = p.parse_args(argv)
     try:
         if args.command == "start":
             start(args.folder)
             return 0
         numbers = parse_parts(args.parts)
+        if not (math.isfinite(args.time_limit) and args.time_limit > 0):
+            raise UsageError(f"--time-limit {args.time_limit:g}: give a positive number of "
+                             "seconds")
         check_folder(args.folder)
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    results = grader.grade(args.folder, numbers)
+    results = grader.grade(args.folder, numbers, args.time_limit)
     print(scoreboard(args.folder, results, args.verbose))
     return 0 if all(r.status == "passed" for r in results) else 1
 

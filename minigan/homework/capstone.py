@@ -11,9 +11,15 @@ The learner's gan.py imports minigan's layers and losses, so that the grader can
 steps (parts 9 and 10) on their own; here those names are pointed at the learner's own
 layers.py and losses.py, so that the whole GAN runs on the learner's code. Everything else
 (data, the training loop, checkpoints, pictures) is minigan's.
+
+Like the grader, the capstone runs the learner's code in a child process first (``isolate``):
+``load`` imports the folder there, with a time limit, and refuses a folder that borrows
+minigan's code for a graded function (``learner.borrowed``) before importing it here for
+training; ``replay`` runs in a child with its own time limit, so it cannot hang forever.
 """
 
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,8 +29,11 @@ from minigan import backend, models, settings
 from minigan import gan as mg_gan
 from minigan import layers as mg_layers
 from minigan import losses as mg_losses
-from minigan.homework import checks, learner
-from minigan.homework.parts import FILES
+from minigan.homework import checks, isolate, learner
+from minigan.homework.parts import FILES, PARTS
+
+TIME_LIMIT = 30  # seconds to import the learner's files
+REPLAY_LIMIT = 600  # seconds for the replay: 50 steps of the MNIST MLP take about 40 on 2 cores
 
 MINIGAN = models.MINIGAN  # minigan's own functions, beside which the learner's run
 
@@ -39,8 +48,9 @@ def is_homework(folder):
     return folder.is_dir() and all((folder / f).is_file() for f in FILES)
 
 
-def load(folder):
-    """The learner's modules, wired together: a namespace like ``MINIGAN``."""
+def load(folder, time_limit=TIME_LIMIT):
+    """The learner's modules, wired together: a namespace like ``MINIGAN``. They are imported
+    in a child process first, so that an import that hangs or exits stops with a message."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise CapstoneError(f"no homework folder at {folder}: create one with `python -m "
@@ -49,10 +59,36 @@ def load(folder):
     if missing:
         raise CapstoneError(f"{folder} is not a homework folder (no {', '.join(missing)}); "
                             "create one with `python -m minigan.homework start DIR`")
+    ((_, outcome),) = isolate.run([{"name": "load", "kind": "load", "folder": str(folder)}],
+                                  time_limit)
+    if isinstance(outcome, isolate.Death):
+        raise CapstoneError("your homework does not load: " + isolate.why(
+            outcome, "the import of your files", folder, ", ".join(FILES), time_limit)[1])
+    if not (isinstance(outcome.result, dict) and outcome.result.get("error") == ""):
+        raise CapstoneError(str((outcome.result or {}).get("error", "your homework does not "
+                                                           "load: no result")))
+    return wire(folder)
+
+
+def loaded(task):
+    """The child's side of ``load``: {"error": what stops the folder from loading, or ""}."""
+    try:
+        wire(Path(task["folder"]))
+    except CapstoneError as e:
+        return {"error": str(e)}
+    return {"error": ""}
+
+
+def wire(folder):
+    """The learner's modules, imported in this process and wired together (``load``)."""
     try:
         mods = {f[:-3]: learner.load_module(folder, f) for f in FILES}
     except learner.LearnerError as e:
         raise CapstoneError(f"your homework does not import: {e}, at {e.where}") from e
+    for part in PARTS:
+        for name, what in learner.borrowed(mods[part.file[:-3]], part.file, part.functions):
+            raise CapstoneError(f"{folder} borrows minigan's code: {name} is {what}; the capstone "
+                                f"trains on your own code only (part {part.number})")
     gan = mods["gan"]
     for mg_module, own in ((mg_layers, mods["layers"]), (mg_losses, mods["losses"])):
         for name, value in list(vars(gan).items()):
@@ -82,7 +118,7 @@ class Replay:
         head = f"replay of {self.steps} training steps, your code beside minigan's (seed " \
                f"{self.seed}, float64)"
         if self.error:
-            return f"{head}: your code raised {self.error}"
+            return f"{head}: {self.error}"
         if self.parted:
             step, what, err = self.parted
             return (f"{head}: they part at step {step}, in {what} (relative difference "
@@ -98,9 +134,47 @@ class _Parted(Exception):
     pass
 
 
-def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
-           g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), slope=0.2, lr_g=2e-4,
-           lr_d=2e-4, betas=(0.5, 0.999), gen_loss="nonsaturating", real_target=1.0, k=1):
+def replay(folder, batches, time_limit=REPLAY_LIMIT, **kwargs):
+    """``run_replay`` in a child process that gets ``time_limit`` seconds; a Replay. A child
+    that hangs, exits or crashes is a Replay with an error that says so."""
+    folder = Path(folder).expanduser()
+    device = backend.device if backend.device in ("cpu", "gpu") else "cpu"
+    with tempfile.TemporaryDirectory(prefix="minigan-replay-") as tmp:
+        np.save(Path(tmp) / "batches.npy", np.asarray(batches))
+        task = {"name": "replay", "kind": "replay", "folder": str(folder), "device": device,
+                "batches": str(Path(tmp) / "batches.npy"), "kwargs": kwargs}
+        ((_, outcome),) = isolate.run([task], time_limit)
+    report = Replay(kwargs.get("steps", 50), kwargs.get("tol", 1e-6), kwargs.get("seed", 0))
+    if isinstance(outcome, isolate.Death):
+        report.error = isolate.why(outcome, "the replay", folder, ", ".join(FILES),
+                                   time_limit)[1]
+    elif not isinstance(outcome.result, dict):
+        report.error = "the replay reported no result"
+    else:
+        report = Replay(**outcome.result)
+        report.parted = tuple(report.parted) if report.parted else None
+    return report
+
+
+def replayed(task):
+    """The child's side of ``replay``: the Replay's fields, for the parent."""
+    backend.use(task["device"])
+    batches = np.load(task["batches"])
+    try:
+        report = run_replay(Path(task["folder"]), batches, **task["kwargs"])
+    except CapstoneError as e:
+        report = Replay(task["kwargs"].get("steps", 50), task["kwargs"].get("tol", 1e-6),
+                        task["kwargs"].get("seed", 0), error=str(e))
+    out = asdict(report)
+    out["worst"] = float(out["worst"])
+    out["parted"] = report.parted and [int(report.parted[0]), report.parted[1],
+                                       float(report.parted[2])]
+    return out
+
+
+def run_replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
+               g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), slope=0.2, lr_g=2e-4,
+               lr_d=2e-4, betas=(0.5, 0.999), gen_loss="nonsaturating", real_target=1.0, k=1):
     """Train the learner's GAN and minigan's side by side for ``steps`` steps; a Replay.
 
     batches: real batches (B, N, D) on the host, used in order (and around again if needed).
@@ -109,7 +183,7 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
     and both networks' grads are compared; after every G step the generator loss, G's
     parameters and both networks' grads: each as rel_error against ``tol``.
     """
-    own = load(folder)
+    own = wire(folder)
     report = Replay(steps, tol, seed)
     cfg = settings.Config(latent_dim=latent_dim, g_hidden=tuple(g_hidden),
                           d_hidden=tuple(d_hidden), slope=slope, lr_g=lr_g, lr_d=lr_d,
@@ -165,7 +239,7 @@ def replay(folder, batches, steps=50, tol=1e-6, seed=0, latent_dim=100,
     except _Parted as p:
         report.parted = p.args[0]
     except learner.LearnerError as e:
-        report.error = f"in {e.what}: {type(e.error).__name__}: {e.error}" + (
+        report.error = f"your code raised in {e.what}: {type(e.error).__name__}: {e.error}" + (
             f", at {e.where}" if e.where else "")
     return report
 
@@ -176,6 +250,6 @@ def replay_config(cfg, X, steps=50):
     count = max(1, min(steps * cfg.k, X.shape[0] // bs))
     batches = np.stack([backend.to_host(X[i * bs:(i + 1) * bs]) for i in range(count)])
     return replay(cfg.homework, batches, steps=steps, seed=cfg.seed, latent_dim=cfg.latent_dim,
-                  g_hidden=cfg.g_hidden, d_hidden=cfg.d_hidden, slope=cfg.slope,
-                  lr_g=cfg.lr_g, lr_d=cfg.lr_d, betas=(cfg.beta1, cfg.beta2),
+                  g_hidden=list(cfg.g_hidden), d_hidden=list(cfg.d_hidden), slope=cfg.slope,
+                  lr_g=cfg.lr_g, lr_d=cfg.lr_d, betas=[cfg.beta1, cfg.beta2],
                   gen_loss=cfg.gen_loss, real_target=1.0 - cfg.label_smoothing, k=cfg.k)

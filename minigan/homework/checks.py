@@ -60,7 +60,8 @@ class Result:
     check: str = ""
     message: str = ""
     hints: list = field(default_factory=list)
-    error: object = None  # the learner's exception, for --verbose
+    error: object = None  # the learner's exception (its traceback, as text, from a child)
+    printed: str = ""  # the last lines the learner's code printed while the part ran
 
 
 # --- comparing numbers --------------------------------------------------------------------------

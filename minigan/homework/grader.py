@@ -13,16 +13,31 @@ The parts' checks live one module a kind of part: ``grade_losses`` (part 1), ``g
 (parts 2-6), ``grade_optim`` (parts 7-8) and ``grade_gan`` (parts 9-10), over ``checks`` (the
 hints, the comparisons that name a mistake, the result records) and ``learner`` (loading and
 running the learner's code). This module runs the parts and collects their results.
+
+Before any check, a part's graded functions and classes must be the learner's own: defined in
+the learner's file, not minigan's re-exported or aliased (``learner.borrowed``); borrowed code
+earns no points.
+
+The learner's code never runs in the grader's process: ``grade`` runs each part in a child
+process (``isolate``, ``child``) with a time limit, and decides the score from what the child
+reports; a part whose child hangs, exits or crashes before reporting is failed, and the other
+parts are still graded.
 """
 
-from minigan.homework.checks import Failed, Result
+import traceback
+
+from minigan.homework import isolate
+from minigan.homework.checks import HINTS, Failed, Result
 from minigan.homework.grade_gan import grade_d_step, grade_g_step
 from minigan.homework.grade_layers import (grade_dense, grade_leaky, grade_sequential,
                                            grade_sigmoid, grade_tanh)
 from minigan.homework.grade_losses import grade_losses
 from minigan.homework.grade_optim import grade_adam, grade_sgd
-from minigan.homework.learner import LearnerError, Runner, attempted, load_module
-from minigan.homework.parts import PARTS
+from minigan.homework.learner import (LearnerError, Runner, attempted, borrowed, learner_line,
+                                       load_module)
+from minigan.homework.parts import PARTS, part
+
+TIME_LIMIT = 30  # seconds a part may run (a correct part takes well under one)
 
 GRADERS = {1: grade_losses, 2: grade_dense, 3: grade_leaky, 4: grade_tanh, 5: grade_sigmoid,
            6: grade_sequential, 7: grade_sgd, 8: grade_adam, 9: grade_d_step, 10: grade_g_step}
@@ -35,6 +50,8 @@ def grade_part(folder, part):
     run = Runner(folder)
     try:
         module = load_module(folder, part.file)
+        for name, what in borrowed(module, part.file, part.functions):
+            raise Failed("own code", f"{name} is {what}: only code you write earns points")
         GRADERS[part.number](run, module)
     except Failed as f:
         return Result(part, "failed", 0, f.check, f.message, f.hints, f.error)
@@ -48,7 +65,46 @@ def grade_part(folder, part):
     return Result(part, "passed", part.points)
 
 
-def grade(folder, numbers=None):
-    """Results of the parts numbered ``numbers`` (all of them when None), in order."""
+def graded(task):
+    """The child's side of ``grade``: grade part ``task["part"]``, as JSON for the parent."""
+    p = part(task["part"])
+    try:
+        r = grade_part(task["folder"], p)
+    except Exception as e:  # raised outside the Runner, e.g. by a property of the learner's
+        where = learner_line(e, task["folder"])
+        r = Result(p, "failed", 0, "your code raised", f"{type(e).__name__}: {e}"
+                   + (f"\n  at {where}" if where else ""), [], e)
+    error = None if r.error is None else "".join(traceback.format_exception(r.error))
+    return {"status": r.status, "check": r.check, "message": r.message, "hints": r.hints,
+            "error": error}
+
+
+def grade(folder, numbers=None, time_limit=TIME_LIMIT):
+    """Results of the parts numbered ``numbers`` (all of them when None), in order; each part
+    attempted runs in a child process and gets ``time_limit`` seconds."""
     chosen = [p for p in PARTS if numbers is None or p.number in numbers]
-    return [grade_part(folder, p) for p in chosen]
+    results = {p.number: Result(p, "not attempted") for p in chosen if not attempted(folder, p)}
+    tasks = [{"name": f"part{p.number}", "kind": "grade", "folder": str(folder),
+              "part": p.number} for p in chosen if p.number not in results]
+    for task, outcome in isolate.run(tasks, time_limit):
+        p = part(task["part"])
+        results[p.number] = result_of(p, outcome, folder, time_limit)
+    return [results[p.number] for p in chosen]
+
+
+def result_of(p, outcome, folder, time_limit):
+    """Part p's Result from what its child did: the score is decided here, never by the child."""
+    if isinstance(outcome, isolate.Death):
+        check, message = isolate.why(outcome, f"part {p.number}", folder, p.file, time_limit)
+        return Result(p, "failed", 0, check, message, printed=outcome.printed)
+    r = outcome.result
+    if not (isinstance(r, dict) and r.get("status") in ("passed", "failed", "not attempted")):
+        return Result(p, "failed", 0, "no result", f"part {p.number} reported no result: an "
+                      f"error escaped both your code ({p.file}) and the grader",
+                      printed=outcome.printed)
+    if r["status"] != "failed":  # passed, or put back to the TODOs while it was graded
+        return Result(p, r["status"], p.points if r["status"] == "passed" else 0,
+                      printed=outcome.printed)
+    return Result(p, "failed", 0, str(r.get("check")), str(r.get("message")),
+                  [h for h in r.get("hints") or [] if h in HINTS], r.get("error"),
+                  printed=outcome.printed)

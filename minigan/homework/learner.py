@@ -5,6 +5,10 @@ becomes a ``LearnerError`` that names the learner's own file and line, never the
 
 Parts are graded by behaviour only, never by reading the learner's source; the source is read
 for one thing, whether a part was attempted at all (some function no longer raises the TODO).
+Only the learner's own code earns points: ``borrowed`` names the graded functions and classes
+that the learner's module exposes but did not define (minigan's, re-exported or aliased).
+
+All of this runs in the grader's child process (``child``), never in the grader's own.
 """
 
 import ast
@@ -38,7 +42,7 @@ def load_module(folder, file):
     sys.modules[name] = module  # dataclasses (gan.py's StepMetrics) look their module up here
     try:
         spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() at import fails the import, like a crash
         raise LearnerError(e, learner_line(e, folder), f"importing {file}") from e
     finally:
         sys.modules.pop(name, None)
@@ -64,6 +68,41 @@ def attempted(folder, part):
                 and todo in ast.unparse(statements[0])):
             return True
     return False
+
+
+def borrowed(module, file, names):
+    """[(name, what it is)] for each graded name (``"Dense.backward"``, ``"softplus"``) that
+    ``module``, the learner's ``file``, exposes but did not define in that file: a class or
+    function from minigan or another module (imported, re-exported or aliased), or a helper of
+    the file bound to a graded name. The objects are checked, not the source, so an alias
+    (``Dense = L.Dense``) is found like an import."""
+    path = Path(module.__file__).resolve()
+    out = []
+    for name in names:
+        obj, pieces = module, name.split(".")
+        for i, piece in enumerate(pieces):
+            obj = getattr(obj, piece, None)
+            if obj is None:
+                out.append((name, f"missing: {file} defines no {piece}"))
+                break
+            if isinstance(obj, type) and obj.__module__ != module.__name__:
+                out.append((".".join(pieces[:i + 1]), f"{_origin(obj)}, not a class written "
+                            f"in {file}"))
+                break
+        else:
+            code = getattr(obj, "__code__", None)
+            if code is None or Path(code.co_filename).resolve() != path:
+                out.append((name, f"{_origin(obj)}, not a function written in {file}"))
+            elif obj.__name__ != piece:
+                out.append((name, f"{file}'s {obj.__qualname__} under another name"))
+    return out
+
+
+def _origin(obj):
+    """'minigan.layers.Dense' for a class or function, else its type's name."""
+    if hasattr(obj, "__qualname__") and hasattr(obj, "__module__"):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return f"a {type(obj).__name__}"
 
 
 def learner_line(error, folder):
@@ -92,7 +131,7 @@ class Runner:
                 return fn(*args, **kwargs)
         except GradientCheckError:
             raise  # the gradient check's verdict on the learner's numbers, not their crash
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise LearnerError(e, learner_line(e, self.folder), what) from e
 
     def overflow_free(self, what, fn, *args):
@@ -102,7 +141,7 @@ class Runner:
             with np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
                 try:
                     result = fn(*args)
-                except Exception as e:
+                except (Exception, SystemExit) as e:
                     raise LearnerError(e, learner_line(e, self.folder), what) from e
         overflowed = any(issubclass(w.category, RuntimeWarning) for w in caught)
         return result, overflowed
