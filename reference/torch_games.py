@@ -1,8 +1,9 @@
 """The games beyond Jensen-Shannon in idiomatic PyTorch: the twin of ``minigan.gan.critic_step``.
 
 D's losses (BCE, least squares, hinge, Wasserstein) and G's, the R1 and WGAN-GP penalties through
-``torch.autograd.grad(..., create_graph=True)``, WGAN's weight clipping and ``torch.optim.RMSprop``,
-on top of reference/torch_gan.py's TorchGAN (its networks, weights and G step). Fed minigan's
+``torch.autograd.grad(..., create_graph=True)``, WGAN's weight clipping, ``torch.optim.RMSprop``
+and spectral norm (``torch.nn.utils.parametrizations.spectral_norm``, :func:`spectral_twin_of`),
+on top of reference/torch_gan.py's TorchGAN (its networks and weights). Fed minigan's
 weights, batches, noise and interpolation weights, it computes what minigan computes
 (tests/test_games_parity.py: 20 whole steps of each game in float64).
 
@@ -14,11 +15,16 @@ its loss backward, D(fake) and its loss backward, then each penalty's backward, 
 optimizer's step, then the clipping.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
 
+from minigan import backend
 from minigan.gan import StepMetrics
-from reference.torch_gan import TorchGAN, frozen_running_stats
+from minigan.layers import Dense, Sequential
+from minigan.spectral import SpectralNorm
+from reference.torch_gan import TorchGAN, frozen_running_stats, twin_of
 
 # D's loss on its output for real x (with the real target, where the loss has one) and for
 # G(z), as minigan.gan.D_LOSSES; each is a mean over the batch.
@@ -66,6 +72,31 @@ def gradient_penalty(D, real, fake, lam, eps):
     return lam * (torch.linalg.vector_norm(g, dim=1) - 1).pow(2).mean()
 
 
+def spectral_twin_of(minigan_seq, dtype=None):
+    """twin_of for a network whose layers may be minigan.spectral.SpectralNorm wrappers: each
+    wrapped layer's twin is the plain layer under ``torch.nn.utils.parametrizations.spectral_norm``,
+    with minigan's trained W (not W / sigma) as ``parametrizations.weight.original`` and minigan's
+    u, v as the power method's ``_u``, ``_v``. Both then take one power step per training forward.
+
+    torch's weight matrix is (out, in * k * k): Linear's weight = Dense's W.T, Conv2d's W as it is.
+    """
+    wrapped = [layer.inner if isinstance(layer, SpectralNorm) else layer
+               for layer in minigan_seq.layers]
+    twin = twin_of(Sequential(*wrapped), dtype)  # the right layers, W / sigma as their weights
+    for module, layer in zip(twin, minigan_seq.layers):
+        if isinstance(layer, SpectralNorm):
+            W = backend.to_host(layer.params["W"])  # the trained W
+            W = W.T if isinstance(layer.inner, Dense) else W  # (out, in) for nn.Linear
+            with torch.no_grad():
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+            spectral_norm(module, n_power_iterations=layer.n_power_iterations, eps=layer.eps)
+            norm = module.parametrizations.weight[0]  # drew its own u, v from torch's RNG ...
+            with torch.no_grad():  # ... which minigan's replace
+                norm._u.copy_(torch.from_numpy(backend.to_host(layer.buffers["u"])))
+                norm._v.copy_(torch.from_numpy(backend.to_host(layer.buffers["v"])))
+    return twin
+
+
 class TorchGame(TorchGAN):
     """TorchGAN playing any game of minigan.gan.critic_step.
 
@@ -73,6 +104,8 @@ class TorchGame(TorchGAN):
     "bce" and the game's own otherwise, as in minigan.gan.train_step. r1, gp: the penalties'
     weights (0: off); clip: D's parameters clamped to [-clip, clip] after each D update (0: off).
     optimizer: "adam" (lr, betas) or "rmsprop" (lr, alpha; the WGAN paper's), for both players.
+    Spectral norm: D's layers under torch's spectral_norm (from_minigan does it for a minigan D
+    made with minigan.spectral.apply).
     """
 
     def __init__(self, G, D, loss="bce", gen_loss="nonsaturating", r1=0.0, gp=0.0, clip=0.0,
@@ -87,6 +120,11 @@ class TorchGame(TorchGAN):
             raise ValueError(f"unknown optimizer {optimizer!r}: use 'adam' or 'rmsprop'")
         self.loss, self.r1, self.gp, self.clip = loss, r1, gp, clip
         self.g_loss = gen_loss if loss == "bce" else loss
+
+    @classmethod
+    def from_minigan(cls, G, D, dtype=None, **kwargs):
+        """Twins of minigan's G and D (spectral norm included), with fresh optimizers."""
+        return cls(twin_of(G, dtype), spectral_twin_of(D, dtype), **kwargs)
 
     def critic_step(self, real, z, eps=None, real_target=1.0):
         """One update of D, in minigan.gan.critic_step's order.
