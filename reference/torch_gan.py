@@ -23,7 +23,8 @@ minigan.gan's, layer for layer: nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d. I
 D's BatchNorm running statistics as they are (``frozen_running_stats``: momentum 0 for the step),
 as minigan's generator_step does; plain PyTorch code would let them move in D's forward there.
 
-Needs PyTorch: ``pip install -e '.[reference]'``.
+The other games (least squares, hinge, Wasserstein; R1, WGAN-GP, clipping; RMSprop; spectral
+norm) are reference/torch_games.py's TorchGame, a TorchGAN. Needs PyTorch: ``pip install -e '.[reference]'``.
 """
 
 import contextlib
