@@ -66,8 +66,9 @@ def report(out):
         game, seed = rest.rsplit("-s", 1)
         rows = eval_rows(folder)
         if 5 not in rows:
-            lines.append(f"| {model} | {game} | {seed} | did not finish 5 epochs (see "
-                         f"{folder.name}/stderr.txt) | | | | | |")
+            why = (f"stopped before epoch 5 (see {folder.name}/stderr.txt)"
+                   if (folder / "stderr.txt").exists() else "running, or interrupted: rerun")
+            lines.append(f"| {model} | {game} | {seed} | {why} | | | | | |")
             continue
         r = rows[5]
         meta = json.loads(str(__import__("numpy").load(folder / "checkpoint.npz")["meta"]))
