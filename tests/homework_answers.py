@@ -104,6 +104,68 @@ ANSWERS = {
         G.backward(dfake, input_grad=False)
         opt_G.step()
         return loss""",
+    "least_squares": """
+        diff = out - target
+        return 0.5 * backend.xp.mean(diff ** 2), diff / out.size""",
+    "generator_loss_least_squares": """
+        return least_squares(fake_out, 1.0)""",
+    "hinge_real": """
+        loss = backend.xp.mean(backend.xp.maximum(1 - real_out, 0))
+        return loss, -1.0 * (real_out < 1) / real_out.size""",
+    "hinge_fake": """
+        loss = backend.xp.mean(backend.xp.maximum(1 + fake_out, 0))
+        return loss, 1.0 * (fake_out > -1) / fake_out.size""",
+    "wasserstein_real": """
+        return -backend.xp.mean(real_out), -backend.xp.ones_like(real_out) / real_out.size""",
+    "wasserstein_fake": """
+        return backend.xp.mean(fake_out), backend.xp.ones_like(fake_out) / fake_out.size""",
+    "generator_loss_wasserstein": """
+        return -backend.xp.mean(fake_out), -backend.xp.ones_like(fake_out) / fake_out.size""",
+    "SpectralNorm.backward": """
+        if param_grads:
+            self.inner.grads["W"].fill(0)  # the inner backward adds dL/dW_eff here
+        dx = self.inner.backward(dout, param_grads=param_grads, input_grad=input_grad)
+        if param_grads:
+            self.add_weight_grad(self.inner.grads["W"])
+        return dx""",
+    "SpectralNorm.add_weight_grad": """
+        sigma, u, v = self.cache, self.buffers["u"], self.buffers["v"]
+        W_eff = self.inner.params["W"]
+        G = as_matrix(dW_eff, self.inner)  # (out, in * k * k)
+        dW = (G - backend.xp.sum(dW_eff * W_eff) * backend.xp.outer(u, v)) / sigma
+        as_matrix(self.grads["W"], self.inner)[...] += dW""",
+    "double_backward": """
+        u = dg.reshape(dg.shape[0], -1)
+        for layer, dout in zip(D.layers, douts):
+            if isinstance(layer, SpectralNorm):
+                layer.add_weight_grad(u.T @ dout)
+                u = u @ layer.inner.params["W"]
+            elif isinstance(layer, Dense):
+                layer.grads["W"] += u.T @ dout
+                u = u @ layer.params["W"]
+            elif isinstance(layer, LeakyReLU):
+                u = u * layer.cache
+            elif isinstance(layer, Dropout) and layer.cache[0] is not None:
+                u = u * layer.cache[0]""",
+    "r1": """
+        n = x.shape[0]
+        g, douts = backward_of_ones(D, x)
+        g = g.reshape(n, -1)
+        penalty = gamma / 2 * backend.xp.mean((g * g).sum(axis=1))
+        double_backward(D, gamma / n * g, douts)
+        return penalty""",
+    "gradient_penalty": """
+        xp = backend.xp
+        n = real.shape[0]
+        eps = rng.random((n, 1))
+        x_hat = eps * real + (1 - eps) * fake
+        g, douts = backward_of_ones(D, x_hat)
+        g = g.reshape(n, -1)
+        norm = xp.sqrt((g * g).sum(axis=1, keepdims=True))
+        penalty = lam * xp.mean((norm - 1) ** 2)
+        safe = xp.where(norm > 0, norm, 1.0)
+        double_backward(D, 2 * lam / n * (norm - 1) / safe * g, douts)
+        return penalty""",
 }
 
 # hint: [(function, the answer's text, the mistake's text[, text, mistake's text ...]), ...]:
@@ -114,9 +176,12 @@ PLANTED = {
     "mean": [("bce_with_logits", " / logits.size", ""),
              ("Dense.backward", "dout.sum(axis=0)", "dout.mean(axis=0)"),
              ("discriminator_step", "return loss_real + loss_fake,",
-              "return (loss_real + loss_fake) / 2,")],
+              "return (loss_real + loss_fake) / 2,"),
+             ("wasserstein_fake", " / fake_out.size", ""),
+             ("r1", "gamma / n * g", "gamma * g")],
     "sign": [("bce_with_logits", "(sigmoid(logits) - targets)", "(targets - sigmoid(logits))"),
-             ("SGD.step", "p.data - self.lr * p.grad", "p.data + self.lr * p.grad")],
+             ("SGD.step", "p.data - self.lr * p.grad", "p.data + self.lr * p.grad"),
+             ("hinge_real", "-1.0 * (real_out < 1)", "1.0 * (real_out < 1)")],
     "derivative": [("Tanh.backward", "dout * (1 - self.cache ** 2)", "dout"),
                    ("LeakyReLU.backward", "dout * backend.xp.where(self.cache > 0, 1.0, "
                     "self.negative_slope)", "dout")],
@@ -139,6 +204,21 @@ PLANTED = {
                    "D.backward(dlogits)"),
                   ("generator_step", "G.zero_grad()", "G.zero_grad()\nD.zero_grad()")],
     "zero_grad": [("discriminator_step", "D.zero_grad()\n", "")],
+    "lsq_half": [("least_squares", "0.5 * ", ""),
+                 ("least_squares", "0.5 * ", "", "diff / out.size", "2 * diff / out.size")],
+    "kink": [("hinge_real", "(real_out < 1)", "(real_out <= 1)"),
+             ("hinge_fake", "(fake_out > -1)", "(fake_out >= -1)")],
+    "sn_term": [("SpectralNorm.add_weight_grad",
+                 "(G - backend.xp.sum(dW_eff * W_eff) * backend.xp.outer(u, v)) / sigma",
+                 "G / sigma")],
+    "sn_layout": [("SpectralNorm.add_weight_grad", "G = as_matrix(dW_eff, self.inner)",
+                   "G = dW_eff", 'as_matrix(self.grads["W"], self.inner)[...] +=',
+                   'self.grads["W"] +=')],
+    "norm_axis": [("r1", "(g * g).sum(axis=1)", "(g * g).sum(axis=0)"),
+                  ("gradient_penalty", "sum(axis=1, keepdims=True)",
+                   "sum(axis=0, keepdims=True)")],
+    "sqrt_deriv": [("gradient_penalty", "(norm - 1) / safe * g", "(norm - 1) * g")],
+    "per_pixel": [("gradient_penalty", "rng.random((n, 1))", "rng.random(real.shape)")],
     "in_place": [("SGD.step", "p.data[...] = p.data - self.lr * p.grad",
                   "data = p.data - self.lr * p.grad"),
                  ("SGD.step", "p.data[...] = p.data - self.lr * p.grad",

@@ -18,10 +18,10 @@ import pytest
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from homework_answers import ANSWERS, PLANTED, body, fill, planted
-from minigan import gan, layers, losses, rundir
-from minigan.homework import capstone, grader, isolate, learner, skeleton
+from minigan import gan, layers, losses, penalties, rundir, spectral
+from minigan.homework import capstone, grade_games, grader, isolate, learner, skeleton
 from minigan.homework.checks import HINTS
-from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
+from minigan.homework.parts import ALL_FILES, FILES, PARTS, TOTAL, todo_message
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,13 +50,14 @@ def test_every_part_has_an_answer_and_every_hint_a_planted_mistake():
     assert sorted(ANSWERS) == sorted(f for p in PARTS for f in p.functions)
     assert sorted(PLANTED) == sorted(HINTS)
     assert [p.number for p in PARTS] == list(range(1, len(PARTS) + 1))
-    assert TOTAL == 100
+    assert TOTAL == 150
 
 
 def test_skeleton_keeps_minigan_signatures_and_docstrings_and_blanks_each_part(tmp_path):
     folder = start(tmp_path / "hw")
-    mods = {f: learner.load_module(folder, f) for f in FILES}
-    ours = {"layers.py": layers, "losses.py": losses, "gan.py": gan}
+    mods = {f: learner.load_module(folder, f) for f in ALL_FILES}
+    ours = {"layers.py": layers, "losses.py": losses, "gan.py": gan, "spectral.py": spectral,
+            "penalties.py": penalties}
     for part in PARTS:
         for name in part.functions:
             theirs = mods[part.file]
@@ -111,7 +112,7 @@ def test_untouched_skeleton_scores_zero_with_every_part_not_attempted(tmp_path):
 
 def test_minigans_own_code_scores_full_marks(tmp_path):
     folder = start(tmp_path / "hw")
-    for f in FILES:  # minigan's modules as they are, optimizers included
+    for f in ALL_FILES:  # minigan's modules as they are, optimizers included
         shutil.copy(ROOT / "minigan" / f, folder / f)
     result = check(folder)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -131,6 +132,95 @@ def test_check_grades_only_the_parts_named(answered):
     rows = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
     assert rows == ["3", "4"]
     assert "total 10/10 (parts 3, 4)" in result.stdout
+
+
+# --- folders started before parts 11-14 existed ------------------------------------------------
+
+NEWER = "# --- Beyond Jensen-Shannon"  # where minigan/losses.py's part 11 functions begin
+
+
+def old_folder(folder, given=False):
+    """A homework answered in a folder started before parts 11-14 existed: the four files of
+    today's skeleton, losses.py headed ``part 1`` as it was then and without the newer functions
+    (given: with them, minigan's code as it is, as a folder started between the games and these
+    parts has them)."""
+    fill(start(folder))
+    for f in ALL_FILES:
+        if f not in FILES:
+            (folder / f).unlink()
+    path = folder / "losses.py"
+    text = path.read_text().replace("parts 1 and 11", "part 1", 1)
+    assert text.startswith("# minigan homework, part 1 (") and NEWER in text
+    newer = (ROOT / "minigan" / "losses.py").read_text().split(NEWER, 1)[1] if given else ""
+    path.write_text(text.split(NEWER, 1)[0] + (NEWER + newer if given else ""))
+    return folder
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["before-the-games", "games-given"])
+def test_a_folder_started_before_parts_11_to_14_checks_as_before(tmp_path, given):
+    folder = old_folder(tmp_path / "hw", given)
+    assert ("def hinge_real" in (folder / "losses.py").read_text()) == given
+    result = check(folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {int(m[1]): m[2] for m in re.finditer(
+        r"^\s+(\d+)  .* (passed|failed|not attempted|not in this folder)\s+( -|\d+)/\d+$",
+        result.stdout, flags=re.M)}
+    assert rows == {p.number: "passed" if p.number <= 10 else "not in this folder"
+                    for p in PARTS}, result.stdout
+    for n in (11, 12, 13, 14):
+        assert (f"      not in this folder: it was started before part {n} existed; run `start` "
+                "in a new folder for it") in result.stdout
+    assert result.stdout.splitlines()[-1] == "total 100/100 (not in this folder: 11, 12, 13, 14)"
+
+
+def test_an_old_folder_still_fails_and_hints_and_counts_only_its_parts(tmp_path):
+    folder = old_folder(tmp_path / "hw")
+    (folder / "losses.py").write_text((folder / "losses.py").read_text().replace(
+        "(sigmoid(logits) - targets)", "(targets - sigmoid(logits))"))
+    result = check(folder, "1", "11")
+    assert result.returncode == 1 and "hint: " + HINTS["sign"] in result.stdout, result.stdout
+    assert result.stdout.splitlines()[-1] == "total 0/10 (parts 1, 11; not in this folder: 11)"
+    only = check(folder, "12")  # nothing this folder has: nothing passed
+    assert only.returncode == 1 and only.stdout.splitlines()[-1] == \
+        "total 0/0 (parts 12; not in this folder: 12)", only.stdout
+    assert [r.status for r in grader.grade(folder, [2, 13])] == ["passed", grader.ABSENT]
+
+
+def test_train_mnist_trains_on_an_old_folder(tmp_path, capsys):
+    from test_train import SMALL
+
+    folder = old_folder(tmp_path / "hw")
+    assert capstone.is_homework(folder)
+    run_dir = train_mnist.main([*SMALL, "--epochs", "1", "--out", str(tmp_path / "run"),
+                                "--homework", str(folder)])
+    assert "they agree to 1e-06" in capsys.readouterr().out
+    assert (Path(run_dir) / "checkpoint.npz").is_file()
+
+
+def test_part_14_is_graded_with_minigans_double_backward(tmp_path):
+    folder = start(tmp_path / "hw")
+    fill(folder, names={"r1", "gradient_penalty"})  # double_backward (part 13) left as a TODO
+    thirteen, fourteen = grader.grade(folder, [13, 14])
+    assert (thirteen.status, thirteen.check) == ("failed", "not finished")
+    assert fourteen.status == "passed", fourteen.message
+
+
+def test_the_penalties_mistakes_are_computed_beside_minigans():
+    x = np.random.default_rng(0).normal(size=(grade_games.N, grade_games.DIM))
+    real, fake = x, x[::-1] * 0.5
+    for what, ref in ((("r1", 3.0), lambda D: penalties.r1(D, x, 3.0)),
+                      (("gp", 10.0, real, fake, 1, True), lambda D: penalties.gradient_penalty(
+                          D, real, fake, 10.0, np.random.default_rng(1)))):
+        D = grade_games.critic(2)
+        value, grads = grade_games.penalty_variant(grade_games.critic(2), x, what)
+        assert np.isclose(value, ref(D), rtol=1e-12, atol=0)
+        assert np.allclose(grads, grade_games.flat(D.grads), rtol=1e-12, atol=0)
+        wrong = [grade_games.penalty_variant(grade_games.critic(2), x, what, axis=0)]
+        if what[0] == "gp":
+            wrong += [grade_games.penalty_variant(grade_games.critic(2), x, what, root=False),
+                      grade_games.penalty_variant(grade_games.critic(2), x, what[:-1] + (False,))]
+        for v, g in wrong:
+            assert not (np.isclose(v, value) and np.allclose(g, grads))
 
 
 def test_a_part_half_done_is_failed_not_unattempted(tmp_path):
@@ -210,51 +300,63 @@ LAYERS = (2, 3, 4, 5, 6)
 HABITS = {
     "loop-losses": ({"softplus": "while True:\n    pass"}, {}, {1: ("time limit", [
         f"part 1 did not finish in {LIMIT} s: look for a loop that never ends in losses.py, "
-        "softplus (line"])}, 90),
+        "softplus (line"])}, 140),
     "loop-layers": ({"LeakyReLU.backward": "while True:\n    pass"}, {}, {3: ("time limit", [
-        "look for a loop that never ends in layers.py, LeakyReLU.backward (line"])}, 95),
+        "look for a loop that never ends in layers.py, LeakyReLU.backward (line"])}, 145),
     "loop-optim": ({"Adam.step": "while self.t >= 0:\n    self.t += 1"}, {}, {8: (
-        "time limit", ["ends in optim.py, Adam.step (line"])}, 85),
+        "time limit", ["ends in optim.py, Adam.step (line"])}, 135),
     "loop-gan": ({"generator_step": "import time\nwhile True:\n    time.sleep(0.01)"}, {}, {
-        10: ("time limit", ["ends in gan.py, generator_step (line"])}, 90),
+        10: ("time limit", ["ends in gan.py, generator_step (line"])}, 140),
     "loop-import": ({}, {"gan.py": lambda t: "while True:\n    pass\n" + t}, {n: ("time limit", [
-        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 80),
+        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 130),
     "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {
-        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 55),
+        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 105),
     "os._exit-call": ({"Tanh.forward": "import os\nos._exit(0)"}, {}, {4: ("exited", [
-        "your code ended the process running part 4 with exit status 0"])}, 95),
-    "sys.exit-import": ({}, {"losses.py": lambda t: "import sys\nsys.exit(0)\n" + t}, {1: (
-        "your code raised", ["importing losses.py: SystemExit: 0", "losses.py, line 2"])}, 90),
+        "your code ended the process running part 4 with exit status 0"])}, 145),
+    "sys.exit-import": ({}, {"losses.py": lambda t: "import sys\nsys.exit(0)\n" + t}, {n: (
+        "your code raised", ["importing losses.py: SystemExit: 0", "losses.py, line 2"])
+        for n in (1, 11)}, 130),
     "sys.exit-call": ({"SGD.step": "import sys\nsys.exit(0)"}, {}, {7: (
         "your code raised", ["SGD(lr=0.1, momentum=0.0).step() (step 1): SystemExit: 0",
-                             "in step: sys.exit(0)"])}, 90),
+                             "in step: sys.exit(0)"])}, 140),
     "os.abort": ({"Sigmoid.backward": "import os\nos.abort()"}, {}, {5: ("crashed", [
-        "(SIGABRT: a segfault, os.abort() or os.kill()); in layers.py, Sigmoid.backward"])}, 90),
+        "(SIGABRT: a segfault, os.abort() or os.kill()); in layers.py, Sigmoid.backward"])}, 140),
     "MemoryError": ({"Dense.forward": "import numpy\nreturn numpy.empty((10**7, 10**7))"}, {},
-                    {2: ("your code raised", ["MemoryError: Unable to allocate"])}, 85),
-    "forged-result": ({"Tanh.forward": FORGE}, {}, {4: ("exited", ["exit status 0"])}, 95),
-    "reexport-losses": ({}, {"losses.py": lambda t: "from minigan.losses import *\n"}, {1: (
-        "own code", ["softplus is minigan.losses.softplus, not a function written in "
-                     "losses.py"])}, 90),
+                    {2: ("your code raised", ["MemoryError: Unable to allocate"])}, 135),
+    "forged-result": ({"Tanh.forward": FORGE}, {}, {4: ("exited", ["exit status 0"])}, 145),
+    "reexport-losses": ({}, {"losses.py": lambda t: "from minigan.losses import *\n"}, {
+        1: ("own code", ["softplus is minigan.losses.softplus, not a function written in "
+                         "losses.py"]),
+        11: ("own code", ["least_squares is minigan.losses.least_squares"])}, 130),
     "reexport-layers": ({}, {"layers.py": lambda t: "from minigan.layers import *\n"}, {
         n: ("own code", ["is minigan.layers.", "not a", "written in layers.py"])
-        for n in LAYERS}, 55),
+        for n in LAYERS}, 105),
     "reexport-optim": ({}, {"optim.py": lambda t: "from minigan.optim import *\n"}, {
         7: ("own code", ["SGD is minigan.optim.SGD, not a class written in optim.py"]),
-        8: ("own code", ["Adam is minigan.optim.Adam"])}, 75),
+        8: ("own code", ["Adam is minigan.optim.Adam"])}, 125),
     "reexport-gan": ({}, {"gan.py": lambda t: "from minigan.gan import *\n"}, {
         9: ("own code", ["discriminator_step is minigan.gan.discriminator_step"]),
-        10: ("own code", ["generator_step is minigan.gan.generator_step"])}, 80),
+        10: ("own code", ["generator_step is minigan.gan.generator_step"])}, 130),
     "aliased-import": ({}, {"layers.py": lambda t: t + ALIAS}, {2: ("own code", [
-        "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 85),
+        "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 135),
     "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
                                         "_discriminator_step_two_batches\n"}, {9: (
-        "own code", ["gan.py's _discriminator_step_two_batches under another name"])}, 90),
+        "own code", ["gan.py's _discriminator_step_two_batches under another name"])}, 140),
     "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
                                                   "'bce', real_target)"}, {}, {9: (
-        "not finished", ["NotImplementedError: not part of the homework"])}, 90),
+        "not finished", ["NotImplementedError: not part of the homework"])}, 140),
+    "loop-penalties": ({"r1": "while True:\n    pass"}, {}, {13: ("time limit", [
+        "ends in penalties.py, r1 (line"])}, 135),
+    "os._exit-spectral": ({"SpectralNorm.add_weight_grad": "import os\nos._exit(3)"}, {}, {
+        12: ("exited", ["exit status 3", "spectral.py"])}, 135),
+    "reexport-spectral": ({}, {"spectral.py": lambda t: "from minigan.spectral import *\n"}, {
+        12: ("own code", ["SpectralNorm is minigan.spectral.SpectralNorm, not a class written "
+                          "in spectral.py"])}, 135),
+    "reexport-penalties": ({}, {"penalties.py": lambda t: t + "\nfrom minigan.penalties import "
+                                "gradient_penalty\n"}, {
+        14: ("own code", ["gradient_penalty is minigan.penalties.gradient_penalty"])}, 140),
     "imitates-scoreboard": ({"Tanh.forward": IMITATE, "Tanh.backward": "return dout"}, {},
-                            {4: ("gradient check", ["hint: dx equals dout"])}, 95),
+                            {4: ("gradient check", ["hint: dx equals dout"])}, 145),
 }
 
 
@@ -354,7 +456,8 @@ def test_the_capstone_stops_a_hang_at_import_and_in_the_replay(tmp_path):
 def test_start_writes_a_fresh_folder_and_refuses_to_overwrite(tmp_path):
     result = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "hw").iterdir()) == sorted([*FILES, "README.md"])
+    assert sorted(p.name for p in (tmp_path / "hw").iterdir()) == sorted([*ALL_FILES,
+                                                                          "README.md"])
     (tmp_path / "hw" / "layers.py").write_text("# my work\n")
     before = snapshot(tmp_path)
     again = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
@@ -368,7 +471,7 @@ BAD = [
     (["start", "afile/sub"], "inside one"),
     (["check", "nowhere"], "no homework folder"),
     (["check", "empty"], "missing"),
-    (["check", "hw", "11"], "no part '11'"),
+    (["check", "hw", "15"], "no part '15'"),
     (["check", "hw", "x"], "no part 'x'"),
     (["check", "hw", "0"], "no part '0'"),
     (["check", "hw", "--time-limit", "0"], "--time-limit"),

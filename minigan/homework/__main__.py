@@ -5,6 +5,9 @@
                       1 while any fails, 2 for a usage error
     check DIR 2 3     grade parts 2 and 3 only
 
+A folder started before parts 11-14 existed is graded on the parts it has: the others are shown
+as not in this folder, and count neither for nor against the total or the exit status.
+
 Each part runs in its own child process (minigan/homework/isolate.py) and fails when it takes
 longer than --time-limit seconds.
 """
@@ -18,7 +21,7 @@ from pathlib import Path
 from minigan import files, settings
 from minigan.homework import grader, skeleton
 from minigan.homework.checks import HINTS
-from minigan.homework.parts import FILES, PARTS, TOTAL
+from minigan.homework.parts import FILES, PARTS
 
 PROG = "python -m minigan.homework"
 
@@ -71,12 +74,13 @@ def parse_parts(values):
 def scoreboard(folder, results, verbose=False):
     """The table the learner sees: one line per part, what failed and the hint below it."""
     lines = [f"minigan homework in {folder}", "",
-             f"{'part':>4}  {'what':<22} {'lessons':<42} {'result':<14} points"]
+             f"{'part':>4}  {'what':<22} {'lessons':<42} {'result':<18} points"]
     for r in results:
         p = r.part
-        lines.append(f"{p.number:>4}  {p.title:<22} {', '.join(p.lessons):<42} {r.status:<14} "
-                     f"{r.points:>2}/{p.points}")
-        if r.status == "failed":
+        points = " -" if r.status == grader.ABSENT else f"{r.points:>2}"
+        lines.append(f"{p.number:>4}  {p.title:<22} {', '.join(p.lessons):<42} {r.status:<18} "
+                     f"{points}/{p.points}")
+        if r.status in ("failed", grader.ABSENT):
             lines.append(f"{'':6}{r.check}: {r.message}".replace("\n", "\n" + " " * 6))
             for h in r.hints:
                 lines.append(f"{'':6}hint: {HINTS[h]}")
@@ -87,10 +91,16 @@ def scoreboard(folder, results, verbose=False):
         if r.printed:  # fenced, so that it cannot pass for the scoreboard
             lines.append(f"{'':6}your code printed:")
             lines += [f"{'':6}| {line}" for line in r.printed.splitlines()]
-    got = sum(r.points for r in results)
-    out_of = sum(r.part.points for r in results)
-    scope = "" if out_of == TOTAL else f" (parts {', '.join(str(r.part.number) for r in results)})"
-    lines += ["", f"total {got}/{out_of}{scope}"]
+    has = [r for r in results if r.status != grader.ABSENT]
+    got = sum(r.points for r in has)
+    out_of = sum(r.part.points for r in has)  # out of the parts this folder has
+    notes = []
+    if len(results) < len(PARTS):
+        notes.append(f"parts {', '.join(str(r.part.number) for r in results)}")
+    if len(has) < len(results):
+        notes.append("not in this folder: " + ", ".join(str(r.part.number) for r in results
+                                                         if r.status == grader.ABSENT))
+    lines += ["", f"total {got}/{out_of}" + (f" ({'; '.join(notes)})" if notes else "")]
     if got < out_of and not verbose and any(r.error is not None for r in results):
         lines.append("(--verbose shows the full tracebacks)")
     return "\n".join(lines)
@@ -122,7 +132,13 @@ def main(argv=None):
         return 2
     results = grader.grade(args.folder, numbers, args.time_limit)
     print(scoreboard(args.folder, results, args.verbose))
-    return 0 if all(r.status == "passed" for r in results) else 1
+    return 0 if passed(results) else 1
+
+
+def passed(results):
+    """Every part graded passed, and there was one: a folder's missing parts do not count."""
+    has = [r for r in results if r.status != grader.ABSENT]
+    return bool(has) and all(r.status == "passed" for r in has)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,24 @@ HINTS = {
                  "D with D.backward(dout, param_grads=False) and step only opt_G.",
     "zero_grad": "Gradients left from before the step leaked in: call zero_grad() on the "
                  "network before its backward pass.",
+    "lsq_half": "Least squares is 0.5 * mean((out - t)**2): the 0.5 is missing (loss and grad "
+                "twice minigan's), or the grad is not the derivative of the loss (lessons/"
+                "14_beyond_jensen_shannon.md).",
+    "kink": "At the hinge's kink (out = 1 exactly for hinge_real, -1 for hinge_fake) the "
+            "gradient is 0, as torch's relu's: compare strictly, out < 1 (out > -1).",
+    "sn_term": "The quotient rule's second term is missing: sigma depends on W too (d sigma / "
+               "dW_mat = u v^T, u and v held constant), so dL/dW_mat = (G - <G, W_eff> u v^T) / "
+               "sigma, not G / sigma.",
+    "sn_layout": "u v^T is torch's (out, in) layout, and Dense's W is (in, out): work in "
+                 "as_matrix's view of G and of grads['W'] (Dense's transpose, Conv2D's reshape), "
+                 "or add the transposed term, v u^T, to a Dense's W.",
+    "norm_axis": "The norm is over the wrong axis: ||g_i|| is one number per sample, over all of "
+                 "that sample's input dimensions: reshape g to (N, -1), sum g * g over axis 1, "
+                 "then average over the N samples.",
+    "sqrt_deriv": "The square root's derivative is missing: d||g||/dg = g / ||g||, so dP/dg_i = "
+                  "2 lam / N * (||g_i|| - 1) * g_i / ||g_i||.",
+    "per_pixel": "The interpolates draw one eps per pixel: draw one eps per sample, shape (N, 1), "
+                 "so that x_hat_i lies on the line from fake_i to real_i.",
     "in_place": "Update each parameter array in place, p.data[...] = p.data - lr * g: the "
                 "layers hold these very arrays and never see a new one (and p.data -= ... "
                 "fails: a NamedTuple's field cannot be reassigned).",
@@ -55,7 +73,7 @@ class Result:
     """One part's grade: what ``check`` prints on its line of the scoreboard."""
 
     part: object
-    status: str  # "passed", "failed", "not attempted"
+    status: str  # "passed", "failed", "not attempted", "not in this folder"
     points: int = 0
     check: str = ""
     message: str = ""

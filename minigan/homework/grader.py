@@ -10,9 +10,13 @@ Every part runs its checks in one order and stops at the first that fails:
    optimizers update the parameter arrays in place, the generator step leaves D alone.
 
 The parts' checks live one module a kind of part: ``grade_losses`` (part 1), ``grade_layers``
-(parts 2-6), ``grade_optim`` (parts 7-8) and ``grade_gan`` (parts 9-10), over ``checks`` (the
-hints, the comparisons that name a mistake, the result records) and ``learner`` (loading and
-running the learner's code). This module runs the parts and collects their results.
+(parts 2-6), ``grade_optim`` (parts 7-8), ``grade_gan`` (parts 9-10) and ``grade_games``
+(parts 11-14), over ``checks`` (the hints, the comparisons that name a mistake, the result
+records) and ``learner`` (loading and running the learner's code). This module runs the parts
+and collects their results.
+
+A folder started before parts 11-14 existed does not have them (``learner.present``): they are
+reported as not in the folder, never run, and count neither for nor against the score.
 
 Before any check, a part's graded functions and classes must be the learner's own: defined in
 the learner's file, not minigan's re-exported or aliased (``learner.borrowed``); borrowed code
@@ -28,19 +32,28 @@ import traceback
 
 from minigan.homework import isolate
 from minigan.homework.checks import HINTS, Failed, Result
+from minigan.homework.grade_games import grade_game_losses, grade_gp, grade_r1, grade_spectral
 from minigan.homework.grade_gan import grade_d_step, grade_g_step
 from minigan.homework.grade_layers import (grade_dense, grade_leaky, grade_sequential,
                                            grade_sigmoid, grade_tanh)
 from minigan.homework.grade_losses import grade_losses
 from minigan.homework.grade_optim import grade_adam, grade_sgd
 from minigan.homework.learner import (LearnerError, Runner, attempted, borrowed, learner_line,
-                                       load_module)
+                                       load_module, present)
 from minigan.homework.parts import PARTS, part
 
 TIME_LIMIT = 30  # seconds a part may run (a correct part takes well under one)
 
 GRADERS = {1: grade_losses, 2: grade_dense, 3: grade_leaky, 4: grade_tanh, 5: grade_sigmoid,
-           6: grade_sequential, 7: grade_sgd, 8: grade_adam, 9: grade_d_step, 10: grade_g_step}
+           6: grade_sequential, 7: grade_sgd, 8: grade_adam, 9: grade_d_step, 10: grade_g_step,
+           11: grade_game_losses, 12: grade_spectral, 13: grade_r1, 14: grade_gp}
+
+ABSENT = "not in this folder"  # the status of a part the folder was started without
+
+
+def absent(p):
+    return Result(p, ABSENT, 0, ABSENT, f"it was started before part {p.number} existed; run "
+                  "`start` in a new folder for it")
 
 
 def grade_part(folder, part):
@@ -81,9 +94,12 @@ def graded(task):
 
 def grade(folder, numbers=None, time_limit=TIME_LIMIT):
     """Results of the parts numbered ``numbers`` (all of them when None), in order; each part
-    attempted runs in a child process and gets ``time_limit`` seconds."""
+    attempted runs in a child process and gets ``time_limit`` seconds, each part the folder does
+    not have is ``ABSENT``."""
     chosen = [p for p in PARTS if numbers is None or p.number in numbers]
-    results = {p.number: Result(p, "not attempted") for p in chosen if not attempted(folder, p)}
+    results = {p.number: absent(p) for p in chosen if not present(folder, p)}
+    results.update({p.number: Result(p, "not attempted") for p in chosen
+                    if p.number not in results and not attempted(folder, p)})
     tasks = [{"name": f"part{p.number}", "kind": "grade", "folder": str(folder),
               "part": p.number} for p in chosen if p.number not in results]
     for task, outcome in isolate.run(tasks, time_limit):

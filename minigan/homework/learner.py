@@ -4,7 +4,8 @@ Everything the grader calls in the learner's code goes through a ``Runner``: an 
 becomes a ``LearnerError`` that names the learner's own file and line, never the grader's.
 
 Parts are graded by behaviour only, never by reading the learner's source; the source is read
-for one thing, whether a part was attempted at all (some function no longer raises the TODO).
+for two things: whether the folder has a part at all (``present``: it was started before parts
+11-14 existed), and whether a part was attempted (some function no longer raises the TODO).
 Only the learner's own code earns points: ``borrowed`` names the graded functions and classes
 that the learner's module exposes but did not define (minigan's, re-exported or aliased).
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from minigan.gradcheck import GradientCheckError
 from minigan.homework.parts import todo_message
-from minigan.homework.skeleton import SkeletonError, _find
+from minigan.homework.skeleton import SkeletonError, _find, parts_named
 
 
 class LearnerError(Exception):
@@ -47,6 +48,24 @@ def load_module(folder, file):
     finally:
         sys.modules.pop(name, None)
     return module
+
+
+def present(folder, part):
+    """Was the folder started with this part? Its file exists and the file's first line, the
+    header ``start`` writes, names the part (``# minigan homework, parts 1 and 11``; looked for
+    in the first 10 lines, so that a line added above it does not hide it). A folder started
+    before part 11 existed has losses.py headed ``part 1``: with or without the newer functions
+    in it (given, as minigan's code, in folders started between the two), part 11 is not in it.
+    A file without the header has every part of its file: graded, it says what is missing."""
+    path = Path(folder) / part.file
+    if not path.is_file():
+        return False
+    try:
+        lines = path.read_text().splitlines()[:10]
+    except (OSError, UnicodeDecodeError):
+        return True  # graded, and the import says what is wrong
+    named = next((n for n in map(parts_named, lines) if n is not None), None)
+    return named is None or part.number in named
 
 
 def attempted(folder, part):

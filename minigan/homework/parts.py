@@ -37,9 +37,24 @@ PARTS = (
          ("01_minimax_game.md", "02_losses.md"), 10),
     Part(10, "generator step", "gan.py", ("generator_step",),
          ("01_minimax_game.md", "04_backprop_layers.md"), 10),
+    Part(11, "losses beyond JS", "losses.py",
+         ("least_squares", "generator_loss_least_squares", "hinge_real", "hinge_fake",
+          "wasserstein_real", "wasserstein_fake", "generator_loss_wasserstein"),
+         ("14_beyond_jensen_shannon.md",), 10),
+    Part(12, "spectral norm backward", "spectral.py",
+         ("SpectralNorm.backward", "SpectralNorm.add_weight_grad"),
+         ("14_beyond_jensen_shannon.md",), 15),
+    Part(13, "R1 by double backward", "penalties.py", ("double_backward", "r1"),
+         ("14_beyond_jensen_shannon.md",), 15),
+    Part(14, "gradient penalty", "penalties.py", ("gradient_penalty",),
+         ("14_beyond_jensen_shannon.md",), 10),
 )
 
+# Every homework folder has these four: parts 1-10 were there from the start. A folder started
+# before parts 11-14 existed lacks their files (or, in losses.py, their functions); the grader
+# reports those parts as not in the folder (``learner.present``).
 FILES = ("losses.py", "layers.py", "optim.py", "gan.py")
+ALL_FILES = FILES + ("spectral.py", "penalties.py")  # what ``start`` writes today
 TOTAL = sum(p.points for p in PARTS)
 
 

@@ -1,9 +1,14 @@
 """Write the learner's skeleton, generated from minigan's own source at ``start`` time.
 
-layers.py, losses.py and gan.py are minigan's modules with the body of every function that a
-part names replaced by ``raise NotImplementedError("TODO (part N): ...")``; signatures,
+layers.py, losses.py, gan.py, spectral.py and penalties.py are minigan's modules with the body
+of every function that a part names replaced by ``raise NotImplementedError("TODO (part N): ...")``;
+signatures,
 docstrings (shapes, formulas) and the given scaffolding (``__init__``, ``__repr__``, the helpers)
 are kept as they are in the library, so the skeleton cannot drift from it.
+
+The first line of every file names the parts it holds (``# minigan homework, parts 1 and 11
+...``): a folder started before a part existed does not name it, and the grader reports that
+part as not in the folder (``parts_named``, ``learner.present``).
 
 optim.py is the exception: minigan's optimizers carry machinery for speed (preallocated scratch
 arrays, updates in place) that would make a poor starting point, so the learner's scaffolding
@@ -12,10 +17,11 @@ formulas, and ``state_dict`` / ``load_state_dict`` are taken from minigan/optim.
 """
 
 import ast
+import re
 import textwrap
 from pathlib import Path
 
-from minigan.homework.parts import FILES, PARTS, TOTAL, todo_message
+from minigan.homework.parts import ALL_FILES, PARTS, TOTAL, todo_message
 
 MINIGAN = Path(__file__).resolve().parent.parent
 
@@ -64,9 +70,34 @@ def blank(source, todos, path="<source>"):
     return "".join(lines)
 
 
+def which_parts(numbers):
+    """'part 12', 'parts 2-6' (a run), 'parts 1 and 11': the numbers as a header names them."""
+    if len(numbers) == 1:
+        return f"part {numbers[0]}"
+    if list(numbers) == list(range(numbers[0], numbers[-1] + 1)):
+        return f"parts {numbers[0]}-{numbers[-1]}"
+    return f"parts {', '.join(str(n) for n in numbers[:-1])} and {numbers[-1]}"
+
+
+HEADER = re.compile(r"# minigan homework, parts? ([0-9, and-]+) \(")
+
+
+def parts_named(first_line):
+    """The part numbers a file's first line names ({1, 11}), or None when it is no header."""
+    m = HEADER.match(first_line)
+    if m is None:
+        return None
+    numbers = set()
+    for piece in re.split(r",| and ", m[1]):
+        lo, _, hi = piece.strip().partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            return None
+        numbers.update(range(int(lo), int(hi or lo) + 1))
+    return numbers
+
+
 def _header(file, origin):
-    numbers = [p.number for p in PARTS if p.file == file]
-    which = f"part {numbers[0]}" if len(numbers) == 1 else f"parts {numbers[0]}-{numbers[-1]}"
+    which = which_parts([p.number for p in PARTS if p.file == file])
     return (f"# minigan homework, {which} (lessons/08_homework.md). {origin}\n"
             "# (`python -m minigan.homework start`). Replace each\n"
             "# `raise NotImplementedError(\"TODO (part N) ...\")` with your code; the rest is\n"
@@ -83,7 +114,8 @@ NOT_GIVEN = {"gan.py": {
 
 
 def generated(file):
-    """The learner's layers.py, losses.py or gan.py: minigan's module with the TODOs blanked."""
+    """The learner's layers.py, losses.py, gan.py, spectral.py or penalties.py: minigan's module
+    with the TODOs blanked."""
     path = MINIGAN / file
     todos = {name: todo_message(p, name) for p in PARTS if p.file == file for name in p.functions}
     todos.update(NOT_GIVEN.get(file, {}))
@@ -193,7 +225,8 @@ is minigan's own module with the bodies you write replaced by
 | --- | --- | --- | --- | --- | --- |
 {rows}
 
-Total: {TOTAL} points.
+Total: {TOTAL} points. Parts 11-14 (the games of lesson 14) came later: a folder started before
+them is graded on the parts it has.
 
     python -m minigan.homework check THIS_FOLDER          # grade every part
     python -m minigan.homework check THIS_FOLDER 2 3      # grade parts 2 and 3 only
@@ -204,6 +237,6 @@ Total: {TOTAL} points.
 
 def files():
     """{file name: text} of a fresh homework folder."""
-    out = {f: (optim_skeleton() if f == "optim.py" else generated(f)) for f in FILES}
+    out = {f: (optim_skeleton() if f == "optim.py" else generated(f)) for f in ALL_FILES}
     out["README.md"] = readme()
     return out
