@@ -132,9 +132,18 @@ class SpectralNorm(Layer):
         W's shape, with the u, v and sigma of the last forward (minigan.penalties uses it too)."""
         sigma, u, v = self.cache, self.buffers["u"], self.buffers["v"]
         W_eff = self.inner.params["W"]
-        G = as_matrix(dW_eff, self.inner)  # (out, in * k * k)
-        dW = as_matrix(self.grads["W"], self.inner)  # a view: += reaches grads["W"]
-        dW += (G - backend.xp.sum(dW_eff * W_eff) * (u[:, None] * v[None, :])) / sigma
+        dsigma = sigma_grad(u, v, self.inner)  # u v^T, laid out as W
+        self.grads["W"] += (dW_eff - backend.xp.sum(dW_eff * W_eff) * dsigma) / sigma
+
+
+def sigma_grad(u, v, layer):
+    """d sigma / dW = u v^T (u, v fixed), laid out as the layer's W: torch's (out, in * k * k)
+    matrix reshaped for Conv2D, its transpose v u^T for Dense's (in, out). Computing in W's own
+    layout, rather than through transposed views, took dL/dW of a 784 x 1024 Dense from 20 ms to
+    a few (benchmarks/bench_games.py: hinge + spectral norm was 2.49x the paper's step)."""
+    if isinstance(layer, Dense):
+        return v[:, None] * u[None, :]  # (in, out)
+    return (u[:, None] * v[None, :]).reshape(layer.params["W"].shape)  # (out, in, k, k)
 
 
 def apply(D, rng, n_power_iterations=1, eps=1e-12):
