@@ -134,6 +134,18 @@ def require(ok, check, message, hints=()):
         raise Failed(check, message, hints)
 
 
+def require_loss_pair(out, name, shape, whose):
+    """A loss function's result: a (loss, grad) tuple of one number and a grad of ``shape``
+    (``whose``: how the message names the input, "the logits'" or "out's")."""
+    require(isinstance(out, tuple) and len(out) == 2, "shapes",
+            f"{name} must return (loss, grad), returned {type(out).__name__}")
+    loss, grad = out
+    require(np.ndim(loss) == 0 or np.size(loss) == 1, "shapes",
+            f"{name}: the loss must be one number (a mean), got shape {np.shape(loss)}")
+    require(np.shape(grad) == shape, "shapes",
+            f"{name}: grad has shape {np.shape(grad)}, expected {whose} {shape}")
+
+
 # --- inputs the graders share -------------------------------------------------------------------
 
 EXTREMES = np.array([[-1e4], [-50.0], [-1.0], [0.0], [1.0], [50.0], [1e4]])  # logits, inputs

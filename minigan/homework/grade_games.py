@@ -16,7 +16,8 @@ from minigan import penalties as mg_penalties
 from minigan import spectral as mg_spectral
 from minigan.conv import Conv2D
 from minigan.gradcheck import GradientCheckError, check_loss, numerical_gradient
-from minigan.homework.checks import EXTREMES, TOL, Failed, diagnose_all, rel, require, same
+from minigan.homework.checks import (
+    EXTREMES, TOL, Failed, diagnose_all, rel, require, require_loss_pair, same)
 from minigan.homework.grade_layers import grade_layer
 from minigan.tricks import InstanceNoise
 
@@ -49,13 +50,7 @@ def grade_game_losses(run, learner_losses):
     x, n = SCORES, SCORES.size
     for name, args in loss_cases(x):
         out = run(f"{name}(out)", getattr(learner_losses, name), x.copy(), *args)
-        require(isinstance(out, tuple) and len(out) == 2, "shapes",
-                f"{name} must return (loss, grad), returned {type(out).__name__}")
-        loss, grad = out
-        require(np.ndim(loss) == 0 or np.size(loss) == 1, "shapes",
-                f"{name}: the loss must be one number (a mean), got shape {np.shape(loss)}")
-        require(np.shape(grad) == x.shape, "shapes",
-                f"{name}: grad has shape {np.shape(grad)}, expected out's {x.shape}")
+        require_loss_pair(out, name, x.shape, "out's")
 
     for name, args in loss_cases(x):
         fn = getattr(learner_losses, name)

@@ -4,7 +4,8 @@ import numpy as np
 
 from minigan import losses as mg_losses
 from minigan.gradcheck import GradientCheckError, check_loss
-from minigan.homework.checks import EXTREMES, TOL, Failed, diagnose_all, rel, require, same
+from minigan.homework.checks import (
+    EXTREMES, TOL, Failed, diagnose_all, rel, require, require_loss_pair, same)
 from minigan.homework.learner import LearnerError
 
 
@@ -21,13 +22,7 @@ def grade_losses(run, learner_losses):
             f"expected x's shape {x.shape}")
     for name, args in cases:
         out = run(f"{name}(logits)", getattr(learner_losses, name), x, *args)
-        require(isinstance(out, tuple) and len(out) == 2, "shapes",
-                f"{name} must return (loss, grad), returned {type(out).__name__}")
-        loss, grad = out
-        require(np.ndim(loss) == 0 or np.size(loss) == 1, "shapes",
-                f"{name}: the loss must be one number (a mean), got shape {np.shape(loss)}")
-        require(np.shape(grad) == x.shape, "shapes",
-                f"{name}: grad has shape {np.shape(grad)}, expected the logits' {x.shape}")
+        require_loss_pair(out, name, x.shape, "the logits'")
 
     for name, args in cases:
         fn = getattr(learner_losses, name)
