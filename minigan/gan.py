@@ -135,11 +135,11 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     real: (N, 784), z: (N, latent_dim). G is only run forward; its grads are not touched.
     Returns (d_loss, mean D(x), mean D(G(z))) as 0-d device arrays.
     """
+    if D.uses_batch_statistics:  # real and fake as two batches of N: see critic_step
+        return critic_step(G, D, opt_D, real, z, rng=None, loss="bce", real_target=real_target)
     xp = backend.xp
     n = real.shape[0]
     fake = G.forward(z)  # (N, 784); no backward through G in this step
-    if D.uses_batch_statistics:
-        return _discriminator_step_two_batches(D, opt_D, real, fake, real_target)
     # One pass of D over real and fake stacked (2N, 784) instead of two passes of N: the same
     # gradients, with bigger matrix products and half the calls (benchmarks/bench_step.py).
     x = xp.concatenate([real, fake])  # (2N, 784): rows 0..N-1 real, N..2N-1 fake
@@ -156,27 +156,6 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     return 2 * loss, d_real, d_fake
 
 
-def _discriminator_step_two_batches(D, opt_D, real, fake, real_target):
-    """discriminator_step for a D with BatchNorm: real and fake as two batches of N.
-
-    BatchNorm normalises each batch by its own mean and variance, so a stacked (2N) batch would
-    mix real and fake statistics and give other gradients than the PyTorch twin, which calls
-    D(real) and D(fake) separately (lessons/12_convolutions.md). Each backward runs right after
-    its forward: the next forward overwrites the layers' caches.
-    """
-    xp = backend.xp
-    D.zero_grad()
-    logits_real = D.forward(real)  # (N, 1), normalised by the real batch's statistics
-    loss_real, dlogits = bce_with_logits(logits_real, real_target)
-    D.backward(dlogits, input_grad=False)
-    logits_fake = D.forward(fake)  # (N, 1), by the fake batch's
-    loss_fake, dlogits = bce_with_logits(logits_fake, 0.0)
-    D.backward(dlogits, input_grad=False)  # grads add up: those of BCE(real) + BCE(fake)
-    opt_D.step()
-    return (loss_real + loss_fake, xp.mean(sigmoid(logits_real)),
-            xp.mean(sigmoid(logits_fake)))
-
-
 def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     """One update of G through a fixed D: backprop the generator loss through D into G.
 
@@ -186,7 +165,7 @@ def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     G step reads D and changes nothing in it (the PyTorch twin matches this by setting its
     BatchNorms' momentum to 0 for the step). Returns the generator loss (0-d array).
     """
-    loss_fn = {**GENERATOR_LOSSES, **G_LOSSES}[gen_loss]
+    loss_fn = G_LOSSES[gen_loss]
     G.zero_grad()
     fake = G.forward(z)  # (N, 784)
     with frozen_running_stats(D):
@@ -208,7 +187,8 @@ D_LOSSES = {
     "hinge": (lambda out, target: hinge_real(out), hinge_fake),
     "wgan": (lambda out, target: wasserstein_real(out), wasserstein_fake),
 }
-G_LOSSES = {"lsgan": generator_loss_least_squares, "hinge": generator_loss_wasserstein,
+G_LOSSES = {**GENERATOR_LOSSES,  # the 2014 game's, which --gen-loss chooses from
+            "lsgan": generator_loss_least_squares, "hinge": generator_loss_wasserstein,
             "wgan": generator_loss_wasserstein}
 
 
@@ -221,8 +201,12 @@ def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0,
               + gp * E (||grad_x D(x_hat)|| - 1)^2                      (WGAN-GP, if gp > 0)
         then every parameter of D clipped to [-clip, clip]              (WGAN, if clip > 0)
 
-    Real and fake go through D as two batches (a D with BatchNorm needs it; the penalties run
-    D again, after both backwards). rng draws the interpolation weights of WGAN-GP. Returns
+    Real and fake go through D as two batches of N, each backward right after its forward (the
+    next forward overwrites the layers' caches). A D with BatchNorm needs it: BatchNorm
+    normalises each batch by its own statistics, so a stacked (2N) batch would mix real and fake
+    and give other gradients than the PyTorch twin, which calls D(real) and D(fake) separately
+    (lessons/12_convolutions.md); discriminator_step sends such a D here with loss "bce". The
+    penalties run D again, after both backwards. rng draws the interpolation weights of WGAN-GP. Returns
     (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for hinge and wgan the sigmoid only reads
     the sign of the critic's score.
     """

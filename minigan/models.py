@@ -12,7 +12,7 @@ d_dropout, instance_noise); settings.ToyConfig has them too.
 
 from types import SimpleNamespace
 
-from minigan import gan, optim
+from minigan import gan, optim, spectral
 
 # The functions a run is built and trained with: minigan's own, or (train_mnist.py --homework)
 # the learner's, from minigan.homework.capstone.load, which has the same names.
@@ -58,8 +58,6 @@ def build(cfg, rng, data_dim=784, code=MINIGAN):
     G = build_generator(cfg, rng, data_dim, code)
     D = build_discriminator(cfg, rng, data_dim, code)
     if getattr(cfg, "spectral_norm", 0):
-        from minigan import spectral  # only runs that ask for it need it
-
         D = spectral.apply(D, rng)
     return G, D
 

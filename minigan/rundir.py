@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from minigan import files
+from minigan import checkpoint, files
 
 try:
     import fcntl  # POSIX file locks
@@ -92,24 +92,23 @@ def opened(run_dir, new):
 
     A new run's folder is checked again under the lock: another process may have just
     finished a run there."""
-    from minigan.checkpoint import CheckpointError  # checkpoint.py writes through files.py too
-
     if new:
         create(run_dir)
     with lock(run_dir):
         if new:
             refuse_existing_run(run_dir)
-        checkpoint = Path(run_dir) / "checkpoint.npz"
+        saved = Path(run_dir) / "checkpoint.npz"
         try:
             yield
-        except CheckpointError as e:  # checkpoint.save failed: disk full?
-            if not checkpoint.exists():
+        except checkpoint.CheckpointError as e:  # checkpoint.save failed: disk full?
+            if not saved.exists():
                 raise
-            raise CheckpointError(f"{e} Then continue with --resume {run_dir}.") from None
+            raise checkpoint.CheckpointError(
+                f"{e} Then continue with --resume {run_dir}.") from None
         except OSError as e:
             raise RunError(
                 f"cannot write in {run_dir} ({e}). The last checkpoint, if any, is intact at "
-                f"{checkpoint}. Free some disk space or check the folder's permissions, then "
+                f"{saved}. Free some disk space or check the folder's permissions, then "
                 f"continue with --resume {run_dir}."
             ) from None
 

@@ -14,7 +14,7 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from minigan import rundir
+from minigan import checkpoint, rundir
 from minigan.losses import GENERATOR_LOSSES
 from minigan.rules import (  # noqa: F401  (re-exported: every command checks through settings)
     MAX_WIDTH, SEED, ConfigError, check, explained, flag, folder, integer, number, one_of,
@@ -301,8 +301,6 @@ def new_config(given):
 def saved_config(run_dir):
     """The Config a run was trained with, from its config.json (checked like flags).
     Raises CheckpointError (missing or unreadable file) or ConfigError (a bad value)."""
-    from minigan import checkpoint
-
     path = Path(run_dir) / "config.json"
     saved = checkpoint.read_config(run_dir)
     for name in ADDED_SINCE_0_1:  # a run from before the setting existed had its default

@@ -16,13 +16,6 @@ SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hid
          "--latent-dim", "16", "--log-every", "2"]
 
 
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    backend.use("cpu")
-    yield
-    backend.use("cpu")
-
-
 def small_gan(seed=0):
     """A float64 G (3 -> 6) and D (6 -> 1) and a batch, with D's optimizer at lr 0 (nothing moves)."""
     rng = backend.default_rng(seed)

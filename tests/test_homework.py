@@ -340,8 +340,8 @@ HABITS = {
     "aliased-import": ({}, {"layers.py": lambda t: t + ALIAS}, {2: ("own code", [
         "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 135),
     "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
-                                        "_discriminator_step_two_batches\n"}, {9: (
-        "own code", ["gan.py's _discriminator_step_two_batches under another name"])}, 140),
+                                        "critic_step\n"}, {9: (
+        "own code", ["gan.py's critic_step under another name"])}, 140),
     "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
                                                   "'bce', real_target)"}, {}, {9: (
         "not finished", ["NotImplementedError: not part of the homework"])}, 140),

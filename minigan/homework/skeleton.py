@@ -105,12 +105,12 @@ def _header(file, origin):
             "# Grade it with `python -m minigan.homework check THIS_FOLDER`.\n")
 
 
-# Given helpers of minigan that would do a part's work if the learner called them (a D step
-# with BatchNorm, and the D step of the other games): blanked too, as the homework's MLP GAN
-# needs neither, so that part 9 cannot be earned by calling one of them.
+# A given helper of minigan that would do a part's work if the learner called it (the D step of
+# a D with BatchNorm and of the other games): blanked too, as the homework's MLP GAN needs it
+# for neither, so that part 9 cannot be earned by calling it.
 NOT_GIVEN = {"gan.py": {
-    "_discriminator_step_two_batches": "not part of the homework: its D has no BatchNorm",
-    "critic_step": "not part of the homework: it trains the 2014 game (--loss bce)"}}
+    "critic_step": "not part of the homework: its D has no BatchNorm, and it trains the 2014 "
+                   "game (--loss bce)"}}
 
 
 def generated(file):
