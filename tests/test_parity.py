@@ -285,6 +285,12 @@ OPTIMIZERS = {  # name -> (minigan class, torch class, keyword arguments both ac
     "Adam weight decay": (optim.Adam, torch.optim.Adam, dict(lr=1e-3, weight_decay=0.1)),
     "Adam large eps": (optim.Adam, torch.optim.Adam,
                        dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.01)),
+    "RMSprop": (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.01)),
+    "RMSprop momentum": (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.002, momentum=0.9)),
+    "RMSprop centered": (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.005, centered=True)),
+    "RMSprop all": (optim.RMSprop, torch.optim.RMSprop,
+                    dict(lr=0.002, alpha=0.9, eps=1e-3, weight_decay=0.1, momentum=0.5,
+                         centered=True)),
 }
 OPTIM_TOL = {"float64": 1e-12, "float32": 1e-6}
 PARAM_SHAPES = [(7, 5), (5,), (3, 4, 2)]
