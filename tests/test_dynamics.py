@@ -221,6 +221,18 @@ def test_verdicts_match_theory(update):
         assert reports["wgan"]["step_radius"] == pytest.approx(1.0, abs=1e-9)
 
 
+def test_nonsaturating_simultaneous_steps_settle_on_a_circle_of_radius_sqrt_2lr():
+    """The lesson's balance: -lr r^4 / 8 (the non-zero-sum pull) + lr^2 r^2 / 4 (the step's push)."""
+    game = dg.DiracGAN("nsgan")
+    z = np.array([1.0, 1.0])
+    for method in ("gan", "nsgan"):  # the zero-sum flow keeps |z|; the other pulls it in
+        v = dg.DiracGAN(method).field(z)
+        assert abs(z @ v + (method == "nsgan") * np.tanh(0.5)) < 1e-12
+    lr = 0.1
+    path = dg.run(game, (1.0, 1.0), lr, 3000, "simultaneous")
+    assert abs(np.hypot(*path[2000:].T).mean() / np.sqrt(2 * lr) - 1) < 0.02
+
+
 def test_a_run_that_diverges_stops_and_says_so():
     path = dg.run(dg.Bilinear(), (1.0, 1.0), 0.9, 100_000, "simultaneous")
     assert len(path) < 1000 and np.isfinite(path).all()
