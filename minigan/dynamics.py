@@ -281,7 +281,7 @@ def main(argv=None):
                                                        indent=1))
 
     print(f"minigan.dynamics: {cfg.steps} steps of lr {cfg.lr:g} from (1, 1)")
-    print(f"xy: distance to (0, 0) after the steps: " + ", ".join(
+    print("xy: distance to (0, 0) after the steps: " + ", ".join(
         f"{k} {v:.4g}" for k, v in norms.items()) + f" (averages: EMA {EMA_DECAY})")
     print(f"Dirac-GAN, {cfg.update} steps:")
     print(f"{'method':10s} {'eigenvalues of J at (0, 0)':28s} {'step radius':>11s} "

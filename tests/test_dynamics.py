@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from clitest import assert_clean_error, run_command, snapshot
-from minigan import backend, dynamics, gan, optim
+from minigan import dynamics, gan, optim
 from minigan import dynamics_games as dg
 
 
@@ -222,7 +222,7 @@ def test_verdicts_match_theory(update):
 
 
 def test_nonsaturating_simultaneous_steps_settle_on_a_circle_of_radius_sqrt_2lr():
-    """The lesson's balance: -lr r^4 / 8 (the non-zero-sum pull) + lr^2 r^2 / 4 (the step's push)."""
+    """The lesson's balance of -lr r^4 / 8 (the non-zero-sum pull) and lr^2 r^2 / 4 (the push)."""
     game = dg.DiracGAN("nsgan")
     z = np.array([1.0, 1.0])
     for method in ("gan", "nsgan"):  # the zero-sum flow keeps |z|; the other pulls it in
