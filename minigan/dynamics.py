@@ -159,11 +159,15 @@ def draw_phase(ax, grid, paths, title, names=("x", "y"), color=None):
     ax.set_title(title, fontsize=9)
 
 
-def draw_distance(ax, paths, steps):
-    """Distance to (0, 0) against the step, log scale, for every path {label: (T, 2)}."""
-    for label, path in paths.items():
-        ax.semilogy(np.maximum(np.hypot(*path.T), 1e-20), lw=1, label=label)
-    ax.set(xlim=(0, steps), xlabel="step", ylabel="distance to (0, 0)")
+def draw_distance(ax, paths, steps, upto):
+    """Distance to (0, 0) against the step, log scale, for every path {label: (T, 2)} up to step
+    upto, on the axes of the whole run (so that a GIF's frames do not jump)."""
+    distances = {label: np.maximum(np.hypot(*path.T), 1e-20) for label, path in paths.items()}
+    for label, d in distances.items():
+        ax.semilogy(d[:upto + 1], lw=1, label=label)
+    low = min(d.min() for d in distances.values())
+    high = max(d.max() for d in distances.values())
+    ax.set(xlim=(0, steps), ylim=(low / 2, high * 2), xlabel="step", ylabel="distance to (0, 0)")
     ax.legend(fontsize=7)
 
 
@@ -176,7 +180,7 @@ def bilinear_figure(runs, lr, upto=None):
     fig, (ax_p, ax_d) = plt.subplots(1, 2, figsize=(10, 4.4))
     draw_phase(ax_p, field_grid(Bilinear()), shown, f"f(x, y) = xy, lr {lr:g}, step {upto}")
     ax_p.legend(fontsize=7, loc="lower left")
-    draw_distance(ax_d, shown, steps)
+    draw_distance(ax_d, runs, steps, upto)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.25)
     return fig
 
@@ -193,7 +197,7 @@ def dirac_figure(games, paths, reports, lr, update, upto=None, grids=None):
     for i, (ax, (name, game)) in enumerate(zip(axes.flat, games.items())):
         draw_phase(ax, grids[name], {name: paths[name][:upto + 1]},
                    f"{name}: {reports[name]['verdict']}", names=game.names, color=f"C{i}")
-    draw_distance(axes.flat[len(games)], {n: p[:upto + 1] for n, p in paths.items()}, steps)
+    draw_distance(axes.flat[len(games)], paths, steps, upto)
     for ax in axes.flat[len(games) + 1:]:
         ax.axis("off")
     fig.suptitle(f"Dirac-GAN, {update} steps of lr {lr:g}, step {upto}", fontsize=10)
