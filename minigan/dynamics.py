@@ -64,9 +64,10 @@ RULES = {
     "update": one_of(*UPDATES),
     "methods": (methods_ok, "comma-separated names from " + ", ".join(METHODS) +
                 ", each at most once"),
-    "gamma": number(0, 100),
-    "gp": number(0, 100),
-    "clip": number(0, 100, lo_open=True),
+    "gamma": explained(number(0, 100), "a number in [0, 100): R1's weight gamma"),
+    "gp": explained(number(0, 100), "a number in [0, 100): WGAN-GP's weight lambda"),
+    "clip": explained(number(0, 100, lo_open=True), "a number in (0, 100): WGAN's box, psi in "
+                      "[-clip, clip]"),
     "frames": explained(integer(0, 200), "an integer from 0 to 200, at most --steps: GIF frames"),
     "out": explained(folder(want_dir=False), "a folder name (created if missing), not a file, "
                      "or empty for runs/dynamics"),

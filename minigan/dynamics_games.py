@@ -195,18 +195,22 @@ def spectral_radius(M):
     return float(np.abs(np.linalg.eigvals(M)).max())
 
 
-VERDICTS = ("converges", "stalls", "spirals out", "spirals in slowly", "oscillates")
+VERDICTS = ("converges", "stalls", "spirals out", "spirals in", "oscillates", "too few steps")
 
 
 def verdict(path, steps, tol=1e-6):
     """What a run (T + 1, 2) of ``steps`` steps did around the equilibrium 0, in VERDICTS' words.
 
-    - converges: the distance fell below tol times the starting distance;
+    - converges: the distance fell below tol times the starting distance, or its mean over the
+      last quarter of the steps is below a tenth of that over the second quarter (a tenfold fall
+      while the steps double: linear convergence, faster than any slow power law);
     - stalls: it stopped moving (the last step moved < 1e-9 of the distance) away from 0;
     - spirals out: it diverged (stopped at BLOWUP), or the mean distance over the last quarter
-      of the steps is more than 1 % above that over the quarter before;
-    - spirals in slowly: that mean is more than 1 % below (but far from tol: not linear);
-    - oscillates: neither (bounded, circling at about the same distance).
+      is more than 1 % above that over the third;
+    - spirals in: more than 1 % below, but not converging as above (too slowly, or too few
+      steps to tell);
+    - oscillates: neither (bounded, circling at about the same distance);
+    - too few steps: under 8, too few for the quarters.
     """
     d = np.hypot(*np.asarray(path).T)
     if d[-1] <= tol * d[0]:
@@ -216,9 +220,14 @@ def verdict(path, steps, tol=1e-6):
     if np.abs(path[-1] - path[-2]).max() <= 1e-9 * d[-1]:
         return "stalls"
     n = len(d) - 1
-    before, last = d[n // 2: 3 * n // 4].mean(), d[3 * n // 4:].mean()
-    if last > 1.01 * before:
+    if n < 8:
+        return "too few steps"
+    second, third, last = (d[n // 4: n // 2].mean(), d[n // 2: 3 * n // 4].mean(),
+                           d[3 * n // 4:].mean())
+    if last < 0.1 * second:
+        return "converges"
+    if last > 1.01 * third:
         return "spirals out"
-    if last < 0.99 * before:
-        return "spirals in slowly"
+    if last < 0.99 * third:
+        return "spirals in"
     return "oscillates"

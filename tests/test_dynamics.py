@@ -233,6 +233,15 @@ def test_nonsaturating_simultaneous_steps_settle_on_a_circle_of_radius_sqrt_2lr(
     assert abs(np.hypot(*path[2000:].T).mean() / np.sqrt(2 * lr) - 1) < 0.02
 
 
+def test_verdict_tells_linear_convergence_from_a_slow_drift():
+    r1 = dg.run(dg.DiracGAN("r1"), (1.0, 1.0), 0.1, 200, "alternating")  # 0.96^t: linear
+    assert np.hypot(*r1[-1]) > 1e-6 * np.hypot(*r1[0])  # not yet at the tolerance
+    assert dg.verdict(r1, 200) == "converges"
+    drift = dg.run(dg.DiracGAN("nsgan"), (1.0, 1.0), 0.1, 400, "alternating")  # like 1/sqrt(t)
+    assert dg.verdict(drift, 400) == "spirals in"
+    assert dg.verdict(dg.run(dg.Bilinear(), (1.0, 1.0), 0.1, 5), 5) == "too few steps"
+
+
 def test_a_run_that_diverges_stops_and_says_so():
     path = dg.run(dg.Bilinear(), (1.0, 1.0), 0.9, 100_000, "simultaneous")
     assert len(path) < 1000 and np.isfinite(path).all()
