@@ -34,13 +34,17 @@ def image_grid(pixels, nrow=None, pad=2):
     return grid
 
 
+def grid_picture(pixels, nrow=None, scale=2):
+    """uint8 images (N, H, W) tiled by image_grid, as a Pillow image enlarged ``scale`` times."""
+    grid = image_grid(pixels, nrow)
+    return Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
+                                        Image.NEAREST)
+
+
 def save_grid(path, pixels, nrow=None, scale=2):
     """Write uint8 images (N, H, W) as one PNG grid, enlarged ``scale`` times for viewing."""
-    grid = image_grid(pixels, nrow)
-    picture = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
-                                           Image.NEAREST)
     with files.atomic_write(path) as f:
-        picture.save(f, format="PNG")
+        grid_picture(pixels, nrow, scale).save(f, format="PNG")
 
 
 def spread(items, most=MAX_GIF_FRAMES):
@@ -54,7 +58,17 @@ def spread(items, most=MAX_GIF_FRAMES):
 def save_gif(path, frame_paths, ms_per_frame=400):
     """Animate PNG files (one per epoch) into a looping GIF; the last frame lingers. Long runs
     show MAX_GIF_FRAMES of their grids (``spread``): the cost does not grow with the run."""
-    frames = [Image.open(p).convert("L") for p in spread(list(frame_paths))]
+    write_gif(path, [Image.open(p).convert("L") for p in spread(list(frame_paths))], ms_per_frame)
+
+
+def save_grid_gif(path, frames, nrow=None, ms_per_frame=200):
+    """Animate uint8 images (T, N, H, W) into a looping GIF whose frame t is the grid of the N
+    images frames[t] (python -m minigan.sample --interpolate)."""
+    write_gif(path, [grid_picture(images, nrow) for images in frames], ms_per_frame)
+
+
+def write_gif(path, frames, ms_per_frame):
+    """Pillow images as a looping GIF, written atomically; the last frame lingers."""
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
     with files.atomic_write(path) as f:
         frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
