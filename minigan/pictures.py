@@ -75,13 +75,14 @@ def write_gif(path, frames, ms_per_frame):
                        duration=durations, loop=0)
 
 
-def save_epoch_grid(run_dir, epoch, pixels):
-    """An epoch's fixed-noise grid (uint8 (64, 28, 28)) as samples/epoch_NNN.png and
-    samples_final.png, and samples.gif of the grids so far (at most MAX_GIF_FRAMES of them)."""
+def save_epoch_grid(run_dir, epoch, pixels, nrow=8):
+    """An epoch's fixed-noise grid (uint8 (64, 28, 28), nrow images a row; a conditional run's
+    (100, 28, 28), 10 a row, a digit per row) as samples/epoch_NNN.png and samples_final.png,
+    and samples.gif of the grids so far (at most MAX_GIF_FRAMES of them)."""
     folder = Path(run_dir) / "samples"
     folder.mkdir(exist_ok=True)
-    save_grid(folder / f"epoch_{epoch:03d}.png", pixels, nrow=8)
-    save_grid(Path(run_dir) / "samples_final.png", pixels, nrow=8)
+    save_grid(folder / f"epoch_{epoch:03d}.png", pixels, nrow=nrow)
+    save_grid(Path(run_dir) / "samples_final.png", pixels, nrow=nrow)
     grids = sorted(folder.glob("epoch_*.png"), key=lambda p: int(p.stem.split("_")[1]))
     save_gif(Path(run_dir) / "samples.gif", grids)
 
