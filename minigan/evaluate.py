@@ -46,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, classifier, data, files, pictures, rundir, settings
+from minigan import (backend, checkpoint, classifier, conditional, data, files, pictures,
+                     rundir, settings)
 from minigan.classifier import features_and_logits
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
@@ -357,10 +358,11 @@ def writable_or_raise(path, flag="--out"):
 
 def load_input(path, n, seed):
     """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; the eval.json path; and
-    for a conditional run the digit each sample was asked for (N,), n/10 of each (else None)."""
+    for a conditional run the digit each sample was asked for (N,), n/10 of each (else None):
+    the digits G.forward(z) asks for without labels, so eval.csv's rows score the same."""
     path = Path(path)
     if path.is_dir():
-        from minigan.sample import balanced_labels, generate, load_generator
+        from minigan.sample import generate, load_generator
 
         G, cfg = load_generator(path)
         asked = None
@@ -368,7 +370,7 @@ def load_input(path, n, seed):
             if n % CLASSES or n < 2 * CLASSES:  # a covariance needs two samples of each
                 raise EvalError(f"-n {n}: {path} is a conditional run, scored on n/10 samples "
                                 f"of each digit; use a multiple of 10 from 20, like -n 10000")
-            asked = balanced_labels(n)
+            asked = backend.to_host(conditional.balanced_labels(n))  # 0, 1, ..., 9, 0, ...
         pixels = generate(G, n, cfg.latent_dim, seed, cfg.dtype, labels=asked)
         return check_pixels(pixels, str(path)), path / "eval.json", asked
     if not path.exists():

@@ -95,19 +95,15 @@ def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000, labels=None)
     return np.concatenate(out)
 
 
-def balanced_labels(n):
-    """n / 10 of each digit, 0s first: [0, 0, ..., 1, 1, ..., 9] (n,), n a multiple of 10."""
-    return np.repeat(np.arange(conditional.NUM_CLASSES), n // conditional.NUM_CLASSES)
-
-
 def digit_rows(G, n, latent_dim, seed=0, dtype="float32"):
     """A conditional G's n / 10 images of each digit, 0s first (n, 28, 28): the k-th image of
     every digit shares one z, so that a grid of n / 10 columns shows a digit per row and a
-    noise vector, the same "style", per column."""
+    noise vector, the same "style", per column (train_mnist.py's epoch grids, with n = 100:
+    conditional.digit_rows)."""
     per_digit = n // conditional.NUM_CLASSES
     z = sample_noise(backend.default_rng(seed), per_digit, latent_dim, dtype)  # (n/10, latent)
     z = backend.xp.concatenate([z] * conditional.NUM_CLASSES)  # (n, latent): every row reuses it
-    return draw(G, z, labels_as_vectors(balanced_labels(n), dtype))
+    return draw(G, z, labels_as_vectors(np.arange(n) // per_digit, dtype))  # 0s, then 1s, ...
 
 
 def path_weights(frames, dtype):

@@ -56,11 +56,6 @@ def noise(seed, *counts):
 EYE = np.eye(conditional.NUM_CLASSES)
 
 
-def test_balanced_labels_are_n_over_10_of_each_digit_in_order():
-    labels = sample_cli.balanced_labels(50)
-    np.testing.assert_array_equal(labels, [d for d in range(10) for _ in range(5)])
-
-
 def test_digit_rows_share_one_noise_per_column(xp):
     G = RecordingG()
     pixels = sample_cli.digit_rows(G, 30, LATENT, seed=3)
