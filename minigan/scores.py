@@ -88,8 +88,9 @@ def class_consistency(asked, predicted, classes=CLASSES):
 def intra_class_fd(feats, asked, real_stats):
     """The Fréchet distance within each class, and its mean over the classes.
 
-    feats: features (N, D) of samples; asked: the class each was asked for (N,); real_stats: one
-    (mean (D,), covariance (D, D)) of real images per class, as gaussian_stats gives them.
+    feats: features (N, D) of samples; asked: the class each was asked for (N,), at least two
+    samples of each class (a covariance); real_stats: one (mean (D,), covariance (D, D)) of real
+    images per class, as gaussian_stats gives them.
         FD_c = frechet_distance(gaussian_stats(feats[asked == c]), real_stats[c])
         intra-class FD = mean over c of FD_c
     Returns (mean, per_class (classes,)).
