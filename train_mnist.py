@@ -6,10 +6,12 @@
     python train_mnist.py --device gpu             # the same on CuPy
     python train_mnist.py --epochs 1 --limit 6400  # a quick try on the first 6400 images
     python train_mnist.py --images fashion.npy     # your own uint8 images, shape (N, 28, 28)
+    python train_mnist.py --conditional projection # G(z, y) draws the digit y asks for
     python train_mnist.py --resume runs/<time> --epochs 30   # continue a run exactly
 
 A run folder holds config.json, metrics.csv (every logged step), samples/epoch_NNN.png (a grid
-from one fixed noise batch after every epoch), samples_final.png, samples.gif (at most 40 of the
+from one fixed noise batch after every epoch; a conditional run's: one row per digit 0..9, the
+same 10 noise vectors in every row), samples_final.png, samples.gif (at most 40 of the
 grids, spread over the run), curves.png and checkpoint.npz (both networks, both optimizers, the
 random generator, the counters; with --ema, also the average of G's weights that draws every
 sample); with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores).
@@ -32,8 +34,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from minigan import (backend, checkpoint, data, dataset, evaluate, files, models, pictures, rundir,
-                     settings)
+from minigan import (backend, checkpoint, conditional, data, dataset, evaluate, files, models,
+                     pictures, rundir, settings)
 from minigan.gan import sample_noise
 from minigan.homework import capstone
 from minigan.tricks import EMA, instance_noise_std, set_instance_noise
@@ -50,7 +52,11 @@ def main(argv=None):
     backend.use(cfg.device)
 
     # ---- data: (n, 784) in [-1, 1], copied to the device once ------------------------------------
-    images = dataset.training_images(cfg.images, cfg.data_dir, cfg.limit)  # uint8 (n, 28, 28)
+    if cfg.conditional:  # MNIST's digits, (n,), beside the images
+        images, labels = dataset.training_images(cfg.images, cfg.data_dir, cfg.limit, True)
+        Y = backend.to_device(labels, dtype="int64")  # host -> device
+    else:
+        images, Y = dataset.training_images(cfg.images, cfg.data_dir, cfg.limit), None
     X = backend.to_device(data.to_model_input(images, cfg.dtype))  # host -> device
     n, bs, k = X.shape[0], cfg.batch_size, cfg.k
     steps_per_epoch = n // (bs * k)  # a step reads k batches (Algorithm 1)
@@ -74,8 +80,12 @@ def main(argv=None):
         raise rundir.RunError("the networks do not fit in memory: choose smaller --latent-dim, "
                               "--g-hidden or --d-hidden") from None
     sampler = ema.net if ema else G  # the network that draws every sample
-    # One fixed noise batch, from its own generator, so that the epoch grids are comparable.
-    fixed_z = sample_noise(backend.default_rng(cfg.seed + 1), 64, cfg.latent_dim, cfg.dtype)
+    # One fixed noise batch, from its own generator, so that the epoch grids are comparable;
+    # conditional: 10 rows, digit d in row d, the same 10 noise vectors in every row.
+    grid_rng = backend.default_rng(cfg.seed + 1)
+    fixed_z, fixed_y, nrow = (conditional.digit_rows(grid_rng, cfg.latent_dim, cfg.dtype)
+                              if cfg.conditional else
+                              (sample_noise(grid_rng, 64, cfg.latent_dim, cfg.dtype), None, 8))
     progress = checkpoint.Progress()  # epoch, step, this epoch's order, seconds trained
     # Everything a checkpoint holds, as one dict (minigan/checkpoint.py, save_run).
     state = dict(G=G, D=D, opt_G=opt_G, opt_D=opt_D, ema=ema, rng=rng, fixed_z=fixed_z,
@@ -115,7 +125,8 @@ def main(argv=None):
             while progress.epoch < cfg.epochs:
                 if progress.perm is None:
                     progress.perm = dataset.epoch_order(rng, n)  # a fresh shuffle every epoch
-                next_real = dataset.batch_reader(X, progress.perm, bs, progress.step_in_epoch * k)
+                next_real = dataset.batch_reader(X, progress.perm, bs, progress.step_in_epoch * k,
+                                                 labels=Y)  # conditional: (batch, labels)
                 bar = tqdm(total=steps_per_epoch, initial=progress.step_in_epoch, unit="step",
                            desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", mininterval=1.0)
                 while progress.step_in_epoch < steps_per_epoch:
@@ -151,8 +162,10 @@ def main(argv=None):
                 progress.step_in_epoch, progress.perm = 0, None
                 if progress.epoch % cfg.sample_every == 0 or progress.epoch == cfg.epochs:
                     sampler.eval()  # BatchNorm with running statistics, as minigan.sample draws
-                    grid = data.to_pixels(backend.to_host(sampler.forward(fixed_z)))  # -> host
-                    pictures.save_epoch_grid(run_dir, progress.epoch, grid)
+                    fake = (sampler.forward(fixed_z, fixed_y) if cfg.conditional
+                            else sampler.forward(fixed_z))
+                    grid = data.to_pixels(backend.to_host(fake))  # device -> host
+                    pictures.save_epoch_grid(run_dir, progress.epoch, grid, nrow)
                     G.train()  # the EMA's network stays in evaluation mode
                 if cfg.eval_every and (progress.epoch % cfg.eval_every == 0
                                        or progress.epoch == cfg.epochs):

@@ -40,14 +40,21 @@ def load_images(path):
     return images
 
 
-def training_images(images_file="", data_dir=None, limit=0):
+def training_images(images_file="", data_dir=None, limit=0, labels=False):
     """The images a run trains on, uint8 (N, 28, 28) on the host: MNIST's training split, or
-    the user's own --images file; only the first ``limit`` of them when limit > 0."""
+    the user's own --images file; only the first ``limit`` of them when limit > 0.
+    labels=True: (images, their digits uint8 (N,)), for a conditional run; an --images file
+    has none (settings.py refuses --images with --conditional)."""
     if images_file:
-        images = load_images(images_file)
+        images, digits = load_images(images_file), None
     else:
-        images, _ = load_mnist("train", data_dir=data_dir or None)
-    return images[:limit] if limit else images
+        images, digits = load_mnist("train", data_dir=data_dir or None)
+    images = images[:limit] if limit else images
+    if not labels:
+        return images
+    if digits is None:
+        raise DataError(f"--images {images_file}: the file carries no labels")
+    return images, digits[:len(images)]
 
 
 # ---- an epoch's batches, on the device -------------------------------------------------------
@@ -59,15 +66,18 @@ def epoch_order(rng, n):
     return backend.xp.argsort(rng.random(n))  # (n,) on the device
 
 
-def batch_reader(X, order, batch_size, first=0):
+def batch_reader(X, order, batch_size, first=0, labels=None):
     """A function that returns the next batch of X (on the device) in the epoch's ``order``,
-    starting at batch number ``first`` (a resumed epoch starts where it stopped)."""
+    starting at batch number ``first`` (a resumed epoch starts where it stopped). With labels
+    (N,) on the device (a conditional run), it returns (batch, the batch's labels)."""
     cursor = first
 
     def next_batch():
         nonlocal cursor
-        batch = X[order[cursor * batch_size:(cursor + 1) * batch_size]]  # (batch_size, 784)
+        rows = order[cursor * batch_size:(cursor + 1) * batch_size]
         cursor += 1
-        return batch
+        if labels is None:
+            return X[rows]  # (batch_size, 784)
+        return X[rows], labels[rows]  # (batch_size, 784), (batch_size,)
 
     return next_batch

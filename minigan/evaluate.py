@@ -20,6 +20,16 @@ Every score is measured through one MNIST classifier built from minigan's own la
   al. 2019, k = 3): the share of samples inside the real images' manifold, and the share of
   real images inside the samples' manifold.
 
+A conditional run (train_mnist.py --conditional) is scored on n/10 samples asked for each digit,
+and two more scores say whether it draws the digit asked for (lessons/16_conditional_gans.md):
+
+- ``class_consistency``: the share of samples that the classifier labels as the digit they were
+  asked for, overall and ``class_consistency_per_digit``; its floor is the classifier's
+  accuracy on as many real test images of each digit.
+- ``intra_class_fd``: the mean over digits d of the Fréchet distance between the samples asked
+  for d and the training images of d (``intra_class_fd_per_digit``); its floor is the same
+  distance for as many real test images of each digit (all of them for a digit with fewer).
+
 Derivations and how to read the numbers: lessons/11_measuring_samples.md. The Python API is
 :func:`evaluate_pixels` (uint8 images) and :func:`evaluate_generator` (a generator network);
 both share one :class:`Reference`, which is built once per process and cached.
@@ -36,10 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, classifier, data, files, pictures, rundir, settings
+from minigan import (backend, checkpoint, classifier, conditional, data, files, pictures,
+                     rundir, settings)
 from minigan.classifier import features_and_logits
-from minigan.scores import (CLASSES, K, class_scores, frechet_distance, gaussian_stats,
-                            knn_radii, precision_recall)
+from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
+                            gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
 DEFAULT_SAMPLES = 10_000
 MAX_PR = 10_000  # precision and recall use at most this many samples and real images: O(n^2)
@@ -56,18 +67,20 @@ class EvalError(RuntimeError):
 
 class Reference:
     """What every score compares against, computed once: the classifier, the features of the
-    60,000 MNIST training images (their Gaussian), and of the 10,000 test images (the floor)."""
+    60,000 MNIST training images (their Gaussian, and one per digit), and of the 10,000 test
+    images (the floor)."""
 
     def __init__(self, net=None, data_dir=None):
         self.net = net if net is not None else classifier.load_classifier()
-        train_images, _ = data.load_mnist("train", data_dir=data_dir)
-        test_images, _ = data.load_mnist("test", data_dir=data_dir)
+        train_images, self.train_labels = data.load_mnist("train", data_dir=data_dir)
+        test_images, self.test_labels = data.load_mnist("test", data_dir=data_dir)
         self.train_feats, _ = features_and_logits(self.net, data.to_model_input(train_images))
         self.test_feats, self.test_logits = features_and_logits(
             self.net, data.to_model_input(test_images))
         self.mu, self.sigma = gaussian_stats(self.train_feats)
         self._real_scores = {}
         self._manifolds = {}
+        self._class_stats = None
 
     def subset(self, feats, m, seed):
         """m rows of feats, chosen without replacement by a generator seeded with seed."""
@@ -96,6 +109,30 @@ class Reference:
             idx = np.sort(np.random.default_rng(seed + 1).permutation(len(self.test_feats))[:m])
             self._real_scores[key] = self.score_features(self.test_feats[idx],
                                                          self.test_logits[idx], seed, k)
+        return self._real_scores[key]
+
+
+    def conditional_scores(self, feats, logits, asked):
+        """Class consistency and the intra-class Fréchet distance of features (N, D) and logits
+        (N, 10) of samples asked for the digits asked (N,) (minigan/scores.py)."""
+        if self._class_stats is None:  # the training images of each digit: their Gaussians
+            self._class_stats = [gaussian_stats(self.train_feats[self.train_labels == c])
+                                 for c in range(CLASSES)]
+        consistency, per_digit = class_consistency(asked, logits.argmax(axis=1))
+        fd, fd_per_digit = intra_class_fd(feats, asked, self._class_stats)
+        return {"class_consistency": consistency,
+                "class_consistency_per_digit": per_digit.tolist(),
+                "intra_class_fd": fd, "intra_class_fd_per_digit": fd_per_digit.tolist()}
+
+    def real_conditional_scores(self, per_digit, seed=0):
+        """The same for up to per_digit real test images of each digit, asked for their own."""
+        key = ("conditional", per_digit, seed)
+        if key not in self._real_scores:
+            order = np.random.default_rng(seed + 1).permutation(len(self.test_feats))
+            idx = np.sort(np.concatenate([order[self.test_labels[order] == c][:per_digit]
+                                          for c in range(CLASSES)]))
+            self._real_scores[key] = self.conditional_scores(
+                self.test_feats[idx], self.test_logits[idx], self.test_labels[idx])
         return self._real_scores[key]
 
 
@@ -140,14 +177,20 @@ def evaluate_pixels(pixels, ref=None, seed=0, k=K):
     return evaluate_features(feats, logits, ref, seed, k)
 
 
-def evaluate_features(feats, logits, ref, seed=0, k=K):
-    """evaluate_pixels' scores from the classifier's features (N, D) and logits (N, 10)."""
+def evaluate_features(feats, logits, ref, seed=0, k=K, asked=None):
+    """evaluate_pixels' scores from the classifier's features (N, D) and logits (N, 10); with
+    asked, the digit (N,) each sample of a conditional generator was asked for, n/10 of each,
+    class consistency and the intra-class distance too."""
     scores = ref.score_features(feats, logits, seed, k)
     real = ref.real_scores(len(feats), seed, k)
-    return {"fd": scores["fd"], "fd_floor": real["fd"],
-            "class_entropy": scores["class_entropy"], "kl_uniform": scores["kl_uniform"],
-            "class_share": scores["class_share"], "precision": scores["precision"],
-            "recall": scores["recall"], "n": len(feats), "seed": seed, "k": k, "real": real}
+    result = {"fd": scores["fd"], "fd_floor": real["fd"],
+              "class_entropy": scores["class_entropy"], "kl_uniform": scores["kl_uniform"],
+              "class_share": scores["class_share"], "precision": scores["precision"],
+              "recall": scores["recall"], "n": len(feats), "seed": seed, "k": k, "real": real}
+    if asked is not None:
+        result.update(ref.conditional_scores(feats, logits, asked))
+        result["real"] = {**real, **ref.real_conditional_scores(len(feats) // CLASSES, seed)}
+    return result
 
 
 def class_grid(pixels, labels, per_class=PER_CLASS):
@@ -213,9 +256,19 @@ def format_table(scores):
          f"{real['precision']:.4f}", "1"),
         (f"recall (k={scores['k']})", f"{scores['recall']:.4f}", f"{real['recall']:.4f}", "1"),
     ]
+    if "class_consistency" in scores:  # a conditional run: is each sample the digit asked for?
+        rows += [("class consistency", f"{scores['class_consistency']:.2%}",
+                  f"{real['class_consistency']:.2%}", "100%"),
+                 ("intra-class FD (mean)", f"{scores['intra_class_fd']:.3f}",
+                  f"{real['intra_class_fd']:.3f}", "the floor")]
     lines = [f"{a:<22s} {b:>12s} {c:>12s} {d:>10s}" for a, b, c, d in rows]
     lines.append("class shares: " + "  ".join(
         f"{c}: {s:.1%}" for c, s in enumerate(scores["class_share"])))
+    if "class_consistency" in scores:
+        for name, key, form in (("class consistency", "class_consistency_per_digit", ".1%"),
+                                ("intra-class FD", "intra_class_fd_per_digit", ".2f")):
+            lines.append(f"{name} per digit asked: " + "  ".join(
+                f"{c}: {v:{form}}" for c, v in enumerate(scores[key])))
     return lines
 
 
@@ -304,14 +357,22 @@ def writable_or_raise(path, flag="--out"):
 
 
 def load_input(path, n, seed):
-    """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; and the eval.json path."""
+    """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; the eval.json path; and
+    for a conditional run the digit each sample was asked for (N,), n/10 of each (else None):
+    the digits G.forward(z) asks for without labels, so eval.csv's rows score the same."""
     path = Path(path)
     if path.is_dir():
         from minigan.sample import generate, load_generator
 
         G, cfg = load_generator(path)
-        pixels = generate(G, n, cfg.latent_dim, seed, cfg.dtype)
-        return check_pixels(pixels, str(path)), path / "eval.json"
+        asked = None
+        if cfg.conditional:
+            if n % CLASSES or n < 2 * CLASSES:  # a covariance needs two samples of each
+                raise EvalError(f"-n {n}: {path} is a conditional run, scored on n/10 samples "
+                                f"of each digit; use a multiple of 10 from 20, like -n 10000")
+            asked = backend.to_host(conditional.balanced_labels(n))  # 0, 1, ..., 9, 0, ...
+        pixels = generate(G, n, cfg.latent_dim, seed, cfg.dtype, labels=asked)
+        return check_pixels(pixels, str(path)), path / "eval.json", asked
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")
     if path.suffix != ".npy":
@@ -321,7 +382,7 @@ def load_input(path, n, seed):
         pixels = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise EvalError(f"{path}: not a readable .npy file ({e})") from None
-    return check_pixels(pixels, str(path)), path.parent / "eval.json"
+    return check_pixels(pixels, str(path)), path.parent / "eval.json", None
 
 
 def main(argv=None):
@@ -342,10 +403,10 @@ def main(argv=None):
         if args.class_grid:
             writable_or_raise(args.class_grid, "--class-grid")  # before the scoring, not after
         start = time.perf_counter()
-        pixels, default_out = load_input(args.input, args.n, args.seed)
+        pixels, default_out, asked = load_input(args.input, args.n, args.seed)
         ref = reference(args.classifier, args.data_dir)
         feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
-        scores = evaluate_features(feats, logits, ref, args.seed)
+        scores = evaluate_features(feats, logits, ref, args.seed, asked=asked)
     except (EvalError, classifier.ClassifierError, data.DataError, backend.DeviceError,
             checkpoint.CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

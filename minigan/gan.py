@@ -18,9 +18,11 @@ from minigan.layers import (
     Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh, sigmoid,
 )
 from minigan import penalties
+from minigan.conditional import AuxiliaryClassifierDiscriminator, one_hot, sample_labels
 from minigan.losses import (
     GENERATOR_LOSSES, bce_with_logits, generator_loss_least_squares, generator_loss_wasserstein,
-    hinge_fake, hinge_real, least_squares, wasserstein_fake, wasserstein_real,
+    hinge_fake, hinge_real, least_squares, softmax_cross_entropy, wasserstein_fake,
+    wasserstein_real,
 )
 from minigan.tricks import InstanceNoise, MinibatchStd, Pack
 
@@ -38,8 +40,9 @@ def make_generator(latent_dim=100, hidden=(256, 512, 1024), out_dim=784, slope=0
 
 def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
                        dtype="float32", pack=1, minibatch_std=False, dropout=0.0,
-                       instance_noise=False):
+                       instance_noise=False, out_dim=1):
     """D: image (N, in_dim) -> logit (N, 1); Dense + LeakyReLU, no sigmoid (the loss applies it).
+    out_dim: the outputs of the last Dense (1 + 10 for AC-GAN's two heads, minigan/conditional.py).
 
     The options of ``--recipe improved`` (minigan/tricks.py), all off by default:
 
@@ -61,7 +64,7 @@ def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
             layers.append(Dropout(dropout, rng=rng))
     if minibatch_std:
         layers.append(MinibatchStd())
-    layers += [Dense(sizes[-1] + bool(minibatch_std), 1, rng=rng, dtype=dtype)]
+    layers += [Dense(sizes[-1] + bool(minibatch_std), out_dim, rng=rng, dtype=dtype)]
     return Sequential(*layers)
 
 
@@ -90,25 +93,27 @@ def make_dcgan_generator(latent_dim=100, channels=(128, 64), rng=None, dtype="fl
 
 
 def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="float32",
-                             instance_noise=False):
+                             instance_noise=False, in_channels=1, out_dim=1):
     """The DCGAN's D: image (N, 784) -> logit (N, 1), downsampling 28 -> 14 -> 7.
 
     Reshape to (N, 1, 28, 28), Conv2D(1 -> 64, 5x5, stride 2, padding 2), LeakyReLU, BatchNorm,
     Conv2D(64 -> 128, 5x5, stride 2, padding 2), BatchNorm, LeakyReLU, Flatten, Dense(6272 -> 1).
     No sigmoid at the end, like the MLP's D: the losses work on the logit. instance_noise: an
     InstanceNoise layer first, as in make_discriminator (the only trick of --recipe improved
-    that fits this D besides those outside D).
+    that fits this D besides those outside D). For the conditional Ds (minigan/conditional.py):
+    in_channels, the image's channel and the label's constant ones, from rows (N, in_channels *
+    784); out_dim, the outputs of the last Dense.
     """
     c1, c2 = channels
     return Sequential(
         *([InstanceNoise(rng=rng)] if instance_noise else []),
-        Reshape((1, 28, 28)),  # (N, 1, 28, 28)
-        Conv2D(1, c1, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c1, 14, 14)
+        Reshape((in_channels, 28, 28)),  # (N, in_channels, 28, 28)
+        Conv2D(in_channels, c1, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c1, 14, 14)
         LeakyReLU(slope), BatchNorm(c1, dtype=dtype),
         Conv2D(c1, c2, 5, stride=2, padding=2, rng=rng, dtype=dtype),  # (N, c2, 7, 7)
         BatchNorm(c2, dtype=dtype), LeakyReLU(slope),
         Flatten(),  # (N, c2*49)
-        Dense(c2 * 7 * 7, 1, rng=rng, dtype=dtype),  # (N, 1): the logit
+        Dense(c2 * 7 * 7, out_dim, rng=rng, dtype=dtype),  # (N, out_dim): the logit
     )
 
 
@@ -232,23 +237,114 @@ def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0,
     return d_loss, xp.mean(sigmoid(out_real)), xp.mean(sigmoid(out_fake))
 
 
+# ---- conditional GANs: G(z, y), D(x, y) (minigan/conditional.py) ---------------------------------
+
+
+def conditional_d_loss(D, out, labels, adversarial):
+    """(loss, dL/dout) of a conditional D's output on one batch.
+
+    adversarial(logit) -> (loss, grad): the game's loss on column 0, D's logit. AC-GAN's D adds
+    the softmax cross-entropy of its class logits (columns 1..10) against labels, for both
+    players (Odena et al. 2017): D learns to classify real and fake images, G to make images
+    that D classifies as the digit asked for. Training D's classifier on fakes too is the
+    paper's choice; it also lets G gain by drawing digits that are easy to classify rather than
+    varied ones, the bias Shu et al. 2017 describe (lessons/ on conditional GANs).
+    """
+    loss, dout = adversarial(out[:, :1])  # (N, 1)
+    if isinstance(D, AuxiliaryClassifierDiscriminator):
+        class_loss, dclass = softmax_cross_entropy(out[:, 1:], labels)  # (N, 10)
+        loss, dout = loss + class_loss, backend.xp.concatenate([dout, dclass], axis=1)
+    return loss, dout
+
+
+def conditional_discriminator_step(G, D, opt_D, real, labels, z, fake_labels, real_target=1.0,
+                                   loss="bce", clip=0.0):
+    """One update of a conditional D: the game's loss on (x, its label) and on (G(z, y), y),
+
+        L_D = loss_real(D(x, y_x)) + loss_fake(D(G(z, y), y))       (+ AC-GAN's class losses)
+
+    real: (N, 784), labels: (N,) its digits; z: (N, latent_dim), fake_labels: (N,) the digits
+    asked of G. Real and fake go through D as two batches, each backward after its forward, as
+    in critic_step. Returns (L_D, mean sigmoid(D's logit) on real, on fake), 0-d arrays.
+    """
+    xp = backend.xp
+    loss_real_fn, loss_fake_fn = D_LOSSES[loss]
+    fake = G.forward(z, one_hot(fake_labels, dtype=z.dtype))  # (N, 784); no backward through G
+    D.zero_grad()
+    out_real = D.forward(real, labels)  # (N, 1), AC-GAN (N, 11)
+    loss_real, dout = conditional_d_loss(D, out_real, labels,
+                                         lambda logit: loss_real_fn(logit, real_target))
+    D.backward(dout, input_grad=False)
+    out_fake = D.forward(fake, fake_labels)
+    loss_fake, dout = conditional_d_loss(D, out_fake, fake_labels, loss_fake_fn)
+    D.backward(dout, input_grad=False)  # grads add up: those of loss_real + loss_fake
+    opt_D.step()
+    if clip:
+        for p in D.parameters():
+            xp.clip(p.data, -clip, clip, out=p.data)
+    return (loss_real + loss_fake, xp.mean(sigmoid(out_real[:, :1])),
+            xp.mean(sigmoid(out_fake[:, :1])))
+
+
+def conditional_generator_step(G, D, opt_G, z, fake_labels, gen_loss="nonsaturating"):
+    """One update of G(z, y) through a fixed D(x, y), as generator_step: G's loss on
+    D(G(z, y), y), AC-GAN's plus the class cross-entropy. Returns the loss (0-d array)."""
+    G.zero_grad()
+    fake = G.forward(z, one_hot(fake_labels, dtype=z.dtype))  # (N, 784)
+    with frozen_running_stats(D):
+        out = D.forward(fake, fake_labels)
+    loss, dout = conditional_d_loss(D, out, fake_labels, G_LOSSES[gen_loss])
+    dfake = D.backward(dout, param_grads=False)  # (N, 784); D's grads untouched
+    G.backward(dfake, input_grad=False)
+    opt_G.step()
+    return loss
+
+
+def conditional_train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating",
+                           real_target=1.0, latent_dim=100, loss="bce", clip=0.0):
+    """train_step for a conditional GAN: next_real() returns (real (N, 784), labels (N,)); each
+    step draws z and then the fake labels, uniform over the digits, from rng."""
+    dtype = G.parameters()[0].data.dtype
+    for _ in range(k):
+        real, labels = next_real()
+        n = real.shape[0]
+        z = sample_noise(rng, n, latent_dim, dtype)
+        fake_labels = sample_labels(rng, n)
+        d_loss, d_real, d_fake = conditional_discriminator_step(
+            G, D, opt_D, real, labels, z, fake_labels, real_target, loss, clip)
+    z = sample_noise(rng, n, latent_dim, dtype)
+    fake_labels = sample_labels(rng, n)
+    g_loss = conditional_generator_step(G, D, opt_G, z, fake_labels,
+                                        gen_loss if loss == "bce" else loss)
+    return StepMetrics(d_loss, g_loss, d_real, d_fake)
+
+
 def sample_noise(rng, n, latent_dim, dtype="float32"):
     """z ~ N(0, 1), shape (n, latent_dim), drawn from the explicit generator on the device."""
     return rng.standard_normal((n, latent_dim), dtype=dtype)
 
 
 def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating",
-               real_target=1.0, latent_dim=100, loss="bce", r1=0.0, gp=0.0, clip=0.0):
+               real_target=1.0, latent_dim=100, loss="bce", r1=0.0, gp=0.0, clip=0.0,
+               conditional=""):
     """Algorithm 1's inner loop: k discriminator steps, then one generator step.
 
     next_real: a function returning the next real batch (N, 784) of the device.
     Fresh noise is drawn from rng for every step. Returns StepMetrics (device arrays).
     The 2014 game (loss "bce", no penalty, no clipping) takes discriminator_step; the others
     (loss, r1, gp, clip: minigan/settings.py's GAME) take critic_step, and G the game's loss.
+    conditional ("concat", "projection" or "acgan": G and D from minigan/conditional.py):
+    next_real returns (real, labels), and conditional_train_step plays the step.
     """
     paper = loss == "bce" and not (r1 or gp or clip)
     if k < 1:
         raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
+    if conditional:
+        if r1 or gp:
+            raise ValueError("train_step: the R1 and WGAN-GP penalties are not derived through "
+                             "a conditional D")
+        return conditional_train_step(G, D, opt_G, opt_D, next_real, rng, k, gen_loss,
+                                      real_target, latent_dim, loss, clip)
     dtype = G.parameters()[0].data.dtype  # the noise in G's own float type
     for _ in range(k):
         real = next_real()

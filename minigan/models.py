@@ -7,12 +7,15 @@ in minigan/gan.py (the MLP of the 2014 paper, the DCGAN); this module only choos
 
 ``cfg`` is any object with the fields of settings.Config that a network depends on: model,
 latent_dim, g_hidden, d_hidden, slope, dtype and the tricks of D (pack, minibatch_std,
-d_dropout, instance_noise); settings.ToyConfig has them too.
+d_dropout, instance_noise) and conditional; settings.ToyConfig has them too (but conditional).
+A conditional run (cfg.conditional: "concat", "projection" or "acgan") gets G(z, y) and D(x, y)
+from minigan/conditional.py, wrapped around the same layer stacks.
 """
 
 from types import SimpleNamespace
 
-from minigan import gan, optim, spectral
+from minigan import conditional, gan, optim, spectral
+from minigan.layers import Sequential
 
 # The functions a run is built and trained with: minigan's own, or (train_mnist.py --homework)
 # the learner's, from minigan.homework.capstone.load, which has the same names.
@@ -32,15 +35,57 @@ def code_for(cfg):
 
 
 def build_generator(cfg, rng, data_dim=784, code=MINIGAN):
-    """G: z (N, latent_dim) -> sample (N, data_dim) in [-1, 1]."""
+    """G: z (N, latent_dim) -> sample (N, data_dim) in [-1, 1]. Conditional: G(z, y), the
+    one-hot label y (N, 10) concatenated to z (conditional.ConditionalGenerator)."""
+    if getattr(cfg, "conditional", ""):
+        net = build_generator(_unconditional(cfg, latent_dim=cfg.latent_dim
+                                             + conditional.NUM_CLASSES), rng, data_dim, code)
+        return conditional.ConditionalGenerator(net, cfg.latent_dim)
     if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden does not apply)
         return gan.make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
     return code.make_generator(cfg.latent_dim, tuple(cfg.g_hidden), data_dim, cfg.slope, rng,
                                cfg.dtype)
 
 
+def _unconditional(cfg, **changes):
+    """cfg's network settings with conditional off (and changes), for the layer stacks."""
+    return SimpleNamespace(**{**vars(cfg), "conditional": "", **changes})
+
+
+def build_conditional_discriminator(cfg, rng, data_dim=784):
+    """D(x, y) of cfg.conditional (minigan/conditional.py), on the MLP's or the DCGAN's layers;
+    D's tricks (pack, minibatch_std, dropout, instance noise) are refused by settings.py."""
+    classes, dcgan = conditional.NUM_CLASSES, cfg.model == "dcgan"
+    if cfg.conditional == "concat":  # the MLP: 784 + 10 inputs; the DCGAN: 1 + 10 channels
+        if dcgan:
+            net = gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
+                                               in_channels=1 + classes)
+            return conditional.ConcatDiscriminator(net, spatial=data_dim)
+        net = gan.make_discriminator(data_dim + classes, tuple(cfg.d_hidden), cfg.slope, rng,
+                                     cfg.dtype)
+        return conditional.ConcatDiscriminator(net)
+    out_dim = 1 + classes if cfg.conditional == "acgan" else 1
+    if dcgan:
+        net = gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
+                                           out_dim=out_dim)
+    else:
+        net = gan.make_discriminator(data_dim, tuple(cfg.d_hidden), cfg.slope, rng, cfg.dtype,
+                                     out_dim=out_dim)
+    if cfg.conditional == "acgan":
+        return conditional.AuxiliaryClassifierDiscriminator(net)
+    # projection: the trunk phi is D's stack up to its last Dense, which is psi; then the
+    # embedding, drawn last from rng
+    psi = net.layers[-1]
+    return conditional.ProjectionDiscriminator(
+        Sequential(*net.layers[:-1]), psi,
+        conditional.Embedding(classes, psi.in_features, rng=rng, dtype=cfg.dtype))
+
+
 def build_discriminator(cfg, rng, data_dim=784, code=MINIGAN):
-    """D: sample (N, data_dim) -> logit (N, 1), with the tricks of D that cfg turns on."""
+    """D: sample (N, data_dim) -> logit (N, 1), with the tricks of D that cfg turns on.
+    Conditional: D(x, y) (build_conditional_discriminator)."""
+    if getattr(cfg, "conditional", ""):
+        return build_conditional_discriminator(cfg, rng, data_dim)
     if cfg.model == "dcgan":  # d_hidden does not apply; of D's tricks, instance noise fits
         return gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
                                             instance_noise=bool(cfg.instance_noise))

@@ -34,13 +34,17 @@ def image_grid(pixels, nrow=None, pad=2):
     return grid
 
 
+def grid_picture(pixels, nrow=None, scale=2):
+    """uint8 images (N, H, W) tiled by image_grid, as a Pillow image enlarged ``scale`` times."""
+    grid = image_grid(pixels, nrow)
+    return Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
+                                        Image.NEAREST)
+
+
 def save_grid(path, pixels, nrow=None, scale=2):
     """Write uint8 images (N, H, W) as one PNG grid, enlarged ``scale`` times for viewing."""
-    grid = image_grid(pixels, nrow)
-    picture = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale),
-                                           Image.NEAREST)
     with files.atomic_write(path) as f:
-        picture.save(f, format="PNG")
+        grid_picture(pixels, nrow, scale).save(f, format="PNG")
 
 
 def spread(items, most=MAX_GIF_FRAMES):
@@ -54,20 +58,31 @@ def spread(items, most=MAX_GIF_FRAMES):
 def save_gif(path, frame_paths, ms_per_frame=400):
     """Animate PNG files (one per epoch) into a looping GIF; the last frame lingers. Long runs
     show MAX_GIF_FRAMES of their grids (``spread``): the cost does not grow with the run."""
-    frames = [Image.open(p).convert("L") for p in spread(list(frame_paths))]
+    write_gif(path, [Image.open(p).convert("L") for p in spread(list(frame_paths))], ms_per_frame)
+
+
+def save_grid_gif(path, frames, nrow=None, ms_per_frame=200):
+    """Animate uint8 images (T, N, H, W) into a looping GIF whose frame t is the grid of the N
+    images frames[t] (python -m minigan.sample --interpolate)."""
+    write_gif(path, [grid_picture(images, nrow) for images in frames], ms_per_frame)
+
+
+def write_gif(path, frames, ms_per_frame):
+    """Pillow images as a looping GIF, written atomically; the last frame lingers."""
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 4]
     with files.atomic_write(path) as f:
         frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
                        duration=durations, loop=0)
 
 
-def save_epoch_grid(run_dir, epoch, pixels):
-    """An epoch's fixed-noise grid (uint8 (64, 28, 28)) as samples/epoch_NNN.png and
-    samples_final.png, and samples.gif of the grids so far (at most MAX_GIF_FRAMES of them)."""
+def save_epoch_grid(run_dir, epoch, pixels, nrow=8):
+    """An epoch's fixed-noise grid (uint8 (64, 28, 28), nrow images a row; a conditional run's
+    (100, 28, 28), 10 a row, a digit per row) as samples/epoch_NNN.png and samples_final.png,
+    and samples.gif of the grids so far (at most MAX_GIF_FRAMES of them)."""
     folder = Path(run_dir) / "samples"
     folder.mkdir(exist_ok=True)
-    save_grid(folder / f"epoch_{epoch:03d}.png", pixels, nrow=8)
-    save_grid(Path(run_dir) / "samples_final.png", pixels, nrow=8)
+    save_grid(folder / f"epoch_{epoch:03d}.png", pixels, nrow=nrow)
+    save_grid(Path(run_dir) / "samples_final.png", pixels, nrow=nrow)
     grids = sorted(folder.glob("epoch_*.png"), key=lambda p: int(p.stem.split("_")[1]))
     save_gif(Path(run_dir) / "samples.gif", grids)
 

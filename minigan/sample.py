@@ -3,6 +3,23 @@
     python -m minigan.sample RUN_DIR -n 10000 --out samples.npy   # uint8 pixels (N, 28, 28)
     python -m minigan.sample RUN_DIR -n 64 --out grid.png         # one PNG grid
 
+A conditional run (train_mnist.py --conditional) draws the digit you ask for:
+
+    python -m minigan.sample RUN_DIR --digit 7 -n 64 --out sevens.png
+    python -m minigan.sample RUN_DIR --out digits.png             # one row per digit, 0 to 9
+    python -m minigan.sample RUN_DIR --interpolate 3 8 --out morph.gif
+    python -m minigan.sample RUN_DIR --interpolate-z --digit 3 --out walk.png
+
+Without --digit a conditional run draws n/10 images of each digit, 0s first (-n a multiple of
+10, default 100); the k-th image of every digit shares one z, so in the grid each row is a digit
+and each column one noise vector, its "style". ``--interpolate A B`` keeps z fixed and moves
+the label from digit A to digit B through the one-hot mixtures (1 - t) e_A + t e_B, t from 0
+to 1 in --frames steps; ``--interpolate-z`` keeps the label (``--digit D``; none on an
+unconditional run) and moves z in a straight line (1 - t) z_0 + t z_1 between two noise vectors.
+An interpolation draws -n rows (default 10): a .png holds one row of --frames images per row,
+a .gif animates the frames, each frame a grid of the -n rows' images.
+Why and how: lessons/16_conditional_gans.md.
+
 Loads RUN_DIR/config.json and the generator from RUN_DIR/checkpoint.npz (the average of G's
 weights for a run trained with --ema, as its epoch grids); ``--seed`` makes the noise, and so
 the images, repeatable.
@@ -14,15 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, data, files, models, pictures, settings
+from minigan import backend, checkpoint, conditional, data, files, models, pictures, settings
 from minigan.gan import sample_noise
-
+from minigan.rules import integer
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
-
+MAX_ROWS = 100  # an interpolation: at most this many rows...
+MAX_FRAMES = 100  # ...of at most this many frames: 10,000 images, as a .png grid
+DEFAULT_N = {"plain": 64, "digits": 10 * conditional.NUM_CLASSES, "interpolation": 10}
+DEFAULT_FRAMES = 10
+DIGIT = integer(0, conditional.NUM_CLASSES - 1)
 
 # The settings that rebuild G; the others (data, outputs) do not matter for sampling.
-GENERATOR_SETTINGS = ("model", "latent_dim", "g_hidden", "slope", "dtype", "ema")
+GENERATOR_SETTINGS = ("model", "latent_dim", "g_hidden", "slope", "dtype", "ema", "conditional")
 
 
 def load_generator(run_dir):
@@ -44,8 +65,24 @@ def load_generator(run_dir):
     return G, cfg
 
 
-def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000):
-    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk.
+def draw(G, z, y=None, chunk=1000):
+    """G's images for noise z (N, latent_dim) and, for a conditional G, label vectors y (N, 10)
+    (one-hot rows, or mixtures of them): uint8 pixels (N, 28, 28) on the host."""
+    out = []
+    for start in range(0, len(z), chunk):
+        inputs = [z[start:start + chunk]] + ([] if y is None else [y[start:start + chunk]])
+        out.append(data.to_pixels(backend.to_host(G.forward(*inputs))))  # device -> host
+    return np.concatenate(out)
+
+
+def labels_as_vectors(labels, dtype):
+    """Host integer labels (N,) as one-hot rows (N, 10) on the device (minigan/conditional.py)."""
+    return conditional.one_hot(backend.to_device(np.asarray(labels)), dtype=dtype)
+
+
+def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000, labels=None):
+    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk; for a
+    conditional G, labels (n,) says which digit each image is asked to be.
 
     G should be in evaluation mode (load_generator sets it): then BatchNorm uses its running
     statistics, each image depends on its own z only, and the chunk size changes nothing."""
@@ -53,8 +90,53 @@ def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000):
     out = []
     for start in range(0, n, chunk):
         z = sample_noise(rng, min(chunk, n - start), latent_dim, dtype)
-        out.append(data.to_pixels(backend.to_host(G.forward(z))))  # device -> host
+        y = None if labels is None else labels_as_vectors(labels[start:start + len(z)], dtype)
+        out.append(draw(G, z, y, chunk))
     return np.concatenate(out)
+
+
+def digit_rows(G, n, latent_dim, seed=0, dtype="float32"):
+    """A conditional G's n / 10 images of each digit, 0s first (n, 28, 28): the k-th image of
+    every digit shares one z, so that a grid of n / 10 columns shows a digit per row and a
+    noise vector, the same "style", per column (train_mnist.py's epoch grids, with n = 100:
+    conditional.digit_rows)."""
+    per_digit = n // conditional.NUM_CLASSES
+    z = sample_noise(backend.default_rng(seed), per_digit, latent_dim, dtype)  # (n/10, latent)
+    z = backend.xp.concatenate([z] * conditional.NUM_CLASSES)  # (n, latent): every row reuses it
+    return draw(G, z, labels_as_vectors(np.arange(n) // per_digit, dtype))  # 0s, then 1s, ...
+
+
+def path_weights(frames, dtype):
+    """t = 0, 1/(frames - 1), ..., 1 on the device, (frames, 1): the steps of an interpolation."""
+    return backend.to_device(np.linspace(0, 1, frames), dtype=dtype)[:, None]
+
+
+def label_interpolation(G, rows, frames, latent_dim, start, end, seed=0, dtype="float32"):
+    """The label moves from digit start to digit end, the noise stays: image (r, f) is
+    G(z_r, (1 - t_f) e_start + t_f e_end). Returns uint8 (rows, frames, 28, 28)."""
+    z = sample_noise(backend.default_rng(seed), rows, latent_dim, dtype)  # (rows, latent)
+    t = path_weights(frames, dtype)  # (frames, 1)
+    e_start, e_end = labels_as_vectors([start], dtype), labels_as_vectors([end], dtype)  # (1, 10)
+    y = (1 - t) * e_start + t * e_end  # (frames, 10): one-hot at both ends, mixtures between
+    row_of = backend.to_device(np.arange(rows * frames) // frames)  # image i: row i // frames
+    pixels = draw(G, z[row_of], backend.xp.concatenate([y] * rows))  # (rows * frames, ...)
+    return pixels.reshape(rows, frames, 28, 28)
+
+
+def noise_interpolation(G, rows, frames, latent_dim, digit=None, seed=0, dtype="float32"):
+    """The noise moves on a straight line, the label stays: image (r, f) is
+    G((1 - t_f) z0_r + t_f z1_r[, e_digit]); digit None for an unconditional G.
+    Returns uint8 (rows, frames, 28, 28)."""
+    rng = backend.default_rng(seed)
+    z0 = sample_noise(rng, rows, latent_dim, dtype)[:, None, :]  # (rows, 1, latent)
+    z1 = sample_noise(rng, rows, latent_dim, dtype)[:, None, :]
+    t = path_weights(frames, dtype)[None]  # (1, frames, 1)
+    z = ((1 - t) * z0 + t * z1).reshape(rows * frames, latent_dim)  # row-major: row, then frame
+    y = None if digit is None else labels_as_vectors([digit] * (rows * frames), dtype)
+    return draw(G, z, y).reshape(rows, frames, 28, 28)
+
+
+# ---- the command -------------------------------------------------------------------------------
 
 
 def check_out(out, n):
@@ -63,6 +145,11 @@ def check_out(out, n):
         return f"--out {out}: use a .npy or a .png file name"
     if not 1 <= n <= MAX_N[out.suffix]:
         return f"-n {n}: use a number from 1 to {MAX_N[out.suffix]:,} for a {out.suffix} file"
+    return check_folder(out)
+
+
+def check_folder(out):
+    """Why --out cannot be written (a folder, a missing folder), or None."""
     if out.is_dir():
         return f"--out {out} is a folder; name a file in it, like {out / ('samples' + out.suffix)}"
     if not out.parent.is_dir():
@@ -70,42 +157,141 @@ def check_out(out, n):
     return None
 
 
-def write_images(out, pixels):
+def check_flags(args, out):
+    """What is wrong with the flags alone, before the run is read, or None."""
+    digits = [("digit", args.digit)] + [("interpolate", v) for v in args.interpolate or ()]
+    for name, value in digits:
+        if value is not None:
+            settings.check(name, value, DIGIT)  # raises ConfigError
+    settings.check("seed", args.seed, settings.SEED)
+    interpolating = args.interpolate is not None or args.interpolate_z
+    if args.interpolate is not None and args.interpolate_z:
+        return ("--interpolate and --interpolate-z: choose one; --interpolate A B moves the "
+                "label, --interpolate-z --digit D moves the noise")
+    if args.interpolate is not None and args.digit is not None:
+        return (f"--digit {args.digit} with --interpolate: the two digits of --interpolate "
+                "A B are the labels drawn; drop --digit")
+    if args.interpolate is not None and args.interpolate[0] == args.interpolate[1]:
+        return (f"--interpolate {args.interpolate[0]} {args.interpolate[1]}: the label would not "
+                "move; give two different digits, like --interpolate 3 8")
+    if not interpolating:
+        if args.frames is not None:
+            return (f"--frames {args.frames}: frames belong to an interpolation; add "
+                    "--interpolate A B or --interpolate-z, or drop --frames")
+        return check_out(out, DEFAULT_N["plain"] if args.n is None else args.n)
+    if out.suffix not in (".png", ".gif"):
+        return (f"--out {out}: an interpolation is written as a .png (one row of frames per "
+                "row) or a .gif (an animation); use a .png or a .gif file name")
+    if args.frames is not None and not 2 <= args.frames <= MAX_FRAMES:
+        return f"--frames {args.frames}: use a number from 2 to {MAX_FRAMES}"
+    if args.n is not None and not 1 <= args.n <= MAX_ROWS:
+        return f"-n {args.n}: an interpolation draws -n rows; use a number from 1 to {MAX_ROWS}"
+    return check_folder(out)
+
+
+def check_run(args, cfg, run_dir):
+    """What is wrong with the flags for this run (conditional or not), or None."""
+    if not cfg.conditional:
+        for given, what in ((args.digit is not None, f"--digit {args.digit}"),
+                            (args.interpolate is not None, "--interpolate")):
+            if given:
+                return (f"{what}: {run_dir} was trained without --conditional, so its G cannot "
+                        "be asked for a digit; drop the flag, or sample a run trained with "
+                        "train_mnist.py --conditional concat (or projection, acgan)")
+        return None
+    if args.interpolate_z and args.digit is None:
+        return (f"--interpolate-z: {run_dir} is a conditional run ({cfg.conditional}); say "
+                "which digit to draw while the noise moves, like --interpolate-z --digit 3")
+    if args.digit is None and args.interpolate is None and not args.interpolate_z and (
+            args.n is not None and args.n % conditional.NUM_CLASSES):
+        return (f"-n {args.n}: without --digit, a conditional run draws one row per digit 0-9; "
+                "use a multiple of 10, like -n 100, or ask for one digit with --digit D")
+    return None
+
+
+def write_images(out, pixels, nrow=None):
     """The images as a .npy array or a PNG grid, written atomically (minigan/files.py)."""
     if out.suffix == ".npy":
         with files.atomic_write(out) as f:
             np.save(f, pixels)
     else:
-        pictures.save_grid(out, pixels)
+        pictures.save_grid(out, pixels, nrow)
+
+
+def make_images(args, G, cfg, out):
+    """Draw what the flags ask for and write it to out; returns the line to print."""
+    shape = dict(latent_dim=cfg.latent_dim, seed=args.seed, dtype=cfg.dtype)
+    frames = args.frames or DEFAULT_FRAMES
+    if args.interpolate is not None or args.interpolate_z:
+        n = DEFAULT_N["interpolation"] if args.n is None else args.n
+        if args.interpolate is not None:
+            pixels = label_interpolation(G, n, frames, start=args.interpolate[0],
+                                         end=args.interpolate[1], **shape)
+            what = f"the label from {args.interpolate[0]} to {args.interpolate[1]}"
+        else:
+            pixels = noise_interpolation(G, n, frames, digit=args.digit, **shape)
+            what = "the noise" + ("" if args.digit is None else f", digit {args.digit}")
+        if out.suffix == ".gif":  # frame f: the grid of every row's f-th image
+            pictures.save_grid_gif(out, pixels.transpose(1, 0, 2, 3))
+        else:
+            write_images(out, pixels.reshape(-1, 28, 28), nrow=frames)
+        return f"wrote {n} rows of {frames} frames ({what}) to {out}"
+    if cfg.conditional and args.digit is None:
+        n = DEFAULT_N["digits"] if args.n is None else args.n
+        write_images(out, digit_rows(G, n, **shape), nrow=n // conditional.NUM_CLASSES)
+        return (f"wrote {n} images to {out}: {n // conditional.NUM_CLASSES} of each digit, 0s "
+                "first (in a grid, one row per digit; each column shares one z)")
+    n = DEFAULT_N["plain"] if args.n is None else args.n
+    labels = None if args.digit is None else np.full(n, args.digit)
+    write_images(out, generate(G, n, labels=labels, **shape))
+    return f"wrote {n} images" + ("" if labels is None else f" of the digit {args.digit}") + \
+        f" to {out}"
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m minigan.sample",
                                 description="Generate images from a trained minigan run.")
     p.add_argument("run_dir", help="a train_mnist.py run folder")
-    p.add_argument("-n", type=int, default=64,
+    p.add_argument("-n", type=int, default=None,
                    help=f"number of images, 1 to {MAX_N['.npy']:,} (.png: {MAX_N['.png']:,}) "
-                   "(default: 64)")
-    p.add_argument("--out", required=True, help="output file: .npy (uint8 N x 28 x 28) or .png")
+                   f"(default: 64; a conditional run without --digit: 100, ten of each digit, "
+                   f"and a multiple of 10); with an interpolation, rows, 1 to {MAX_ROWS} "
+                   "(default: 10)")
+    p.add_argument("--out", required=True,
+                   help="output file: .npy (uint8 N x 28 x 28) or .png; an interpolation: .png "
+                        "(a row of frames per row) or .gif (an animation)")
     p.add_argument("--seed", type=int, default=0, help="noise seed, 0 to 2**32 - 1 (default: 0)")
+    p.add_argument("--digit", type=int, default=None,
+                   help="a conditional run: draw this digit only, 0 to 9 (default: one row per "
+                        "digit); with --interpolate-z, the digit drawn while the noise moves")
+    p.add_argument("--interpolate", type=int, nargs=2, default=None, metavar=("A", "B"),
+                   help="a conditional run: the same noise, the label moving from digit A to "
+                        "digit B through the one-hot mixtures (1 - t) e_A + t e_B")
+    p.add_argument("--interpolate-z", action="store_true",
+                   help="the same label (--digit D on a conditional run), the noise moving on a "
+                        "straight line between two noise vectors")
+    p.add_argument("--frames", type=int, default=None,
+                   help=f"with an interpolation: the steps t from 0 to 1, 2 to {MAX_FRAMES} "
+                        f"(default: {DEFAULT_FRAMES})")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
-        problem = check_out(out, args.n)
+        problem = check_flags(args, out)
+    except settings.ConfigError as e:
+        problem = str(e)
     except (OSError, ValueError) as e:  # a name too long, a NUL byte
         problem = f"--out {args.out!r}: not a usable file name ({e})"
     if problem:
         p.error(problem)
     try:
-        settings.check("seed", args.seed, settings.SEED)
-    except settings.ConfigError as e:
-        p.error(str(e))
-    try:
         backend.use(args.device)
         G, cfg = load_generator(args.run_dir)
-        pixels = generate(G, args.n, cfg.latent_dim, args.seed, cfg.dtype)
-        write_images(out, pixels)
+        problem = check_run(args, cfg, args.run_dir)
+        if problem:
+            print(f"{p.prog}: error: {problem}", file=sys.stderr)
+            return 2
+        done = make_images(args, G, cfg, out)
     except (backend.DeviceError, checkpoint.CheckpointError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
@@ -116,7 +302,7 @@ def main(argv=None):
         print(f"{p.prog}: error: cannot write {out} ({e.strerror or e}); nothing was written. "
               "Free some disk space or check the folder's permissions.", file=sys.stderr)
         return 2
-    print(f"wrote {args.n} images to {out}")
+    print(done)
     return 0
 
 

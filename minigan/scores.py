@@ -1,4 +1,5 @@
-"""The formulas of lesson 11: the Fréchet distance, the class histogram, precision and recall.
+"""The formulas of lesson 11: the Fréchet distance, the class histogram, precision and recall;
+and of lesson 16, for a conditional generator: class consistency and the intra-class distance.
 
 Plain NumPy on host arrays of features (N, D), whatever made them. minigan/evaluate.py feeds
 them the MNIST classifier's features (minigan/classifier.py) and compares a generator's samples
@@ -62,6 +63,42 @@ def class_scores(labels):
     entropy = float(-(nonzero * np.log(nonzero)).sum())  # 0 log 0 = 0
     return {"class_entropy": entropy, "kl_uniform": math.log(CLASSES) - entropy,
             "class_share": [float(s) for s in share]}
+
+
+# ---- a conditional generator: the digit asked for (lesson 16, section 6) ----------------------
+
+
+def class_consistency(asked, predicted, classes=CLASSES):
+    """How often the classifier labels a sample as the digit it was asked for.
+
+    asked, predicted: integer labels (N,); every class must be asked for at least once.
+    Returns (overall, per_class): per_class[c] = #{i: asked_i = c, predicted_i = c} / #{i: asked_i
+    = c}, (classes,); overall = #{i: predicted_i = asked_i} / N (their mean when the classes are
+    asked for equally often).
+    """
+    asked, predicted = np.asarray(asked), np.asarray(predicted)
+    per_asked = np.bincount(asked, minlength=classes)  # (classes,)
+    if (per_asked == 0).any():
+        raise ValueError(f"class_consistency: class {int(np.argmin(per_asked))} is never asked "
+                         "for; ask for every class")
+    hits = np.bincount(asked[predicted == asked], minlength=classes)  # (classes,)
+    return float((predicted == asked).mean()), hits / per_asked
+
+
+def intra_class_fd(feats, asked, real_stats):
+    """The Fréchet distance within each class, and its mean over the classes.
+
+    feats: features (N, D) of samples; asked: the class each was asked for (N,), at least two
+    samples of each class (a covariance); real_stats: one (mean (D,), covariance (D, D)) of real
+    images per class, as gaussian_stats gives them.
+        FD_c = frechet_distance(gaussian_stats(feats[asked == c]), real_stats[c])
+        intra-class FD = mean over c of FD_c
+    Returns (mean, per_class (classes,)).
+    """
+    asked = np.asarray(asked)
+    per_class = np.array([frechet_distance(*gaussian_stats(feats[asked == c]), mu, sigma)
+                          for c, (mu, sigma) in enumerate(real_stats)])
+    return float(per_class.mean()), per_class
 
 
 # ---- precision and recall (lesson 11, section 5) --------------------------------------------

@@ -23,6 +23,11 @@ from minigan.tricks import IMPROVED
 
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
 GAME = ("loss", "r1", "gp", "clip")  # the game's settings that gan.train_step takes
+CONDITIONAL = ("concat", "projection", "acgan")  # minigan/conditional.py
+# What a conditional D does not take: D's tricks, and penalties and spectral norm (not derived
+# through D(x, y)); --recipe improved sets --pack and --minibatch-std.
+NOT_CONDITIONAL = ("pack", "minibatch_std", "instance_noise", "d_dropout", "r1", "gp",
+                   "spectral_norm")
 
 
 IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
@@ -85,6 +90,8 @@ class Config:
     r1: float = 0.0  # gamma of R1, gamma / 2 * E ||grad_x D(x)||^2 on real samples
     gp: float = 0.0  # lambda of WGAN-GP, lambda * E (||grad_x D(x_hat)|| - 1)^2
     optimizer: str = "adam"  # or "rmsprop" (the WGAN paper's)
+    # A conditional GAN (minigan/conditional.py): G(z, y) draws the digit y; "" is off.
+    conditional: str = ""  # "concat", "projection" or "acgan"
 
 
 # One entry per Config field: a new setting adds its rule here (tests/test_cli_errors.py checks
@@ -134,6 +141,8 @@ RULES = {
     "gp": explained(number(0), "a number >= 0: lambda of the WGAN-GP penalty, "
                     "lambda * E (||grad D(x_hat)|| - 1)^2 (0 is off; 10 is the paper's)"),
     "optimizer": one_of("adam", "rmsprop"),
+    "conditional": explained(one_of("", *CONDITIONAL), "one of " + ", ".join(CONDITIONAL) +
+                             " (G draws the digit asked for), or empty: off"),
 }
 
 # Settings added after the first release (0.1.0): a run folder made before one existed has no
@@ -141,12 +150,12 @@ RULES = {
 # code, no scoring, no tricks), which is what that run did.
 ADDED_SINCE_0_1 = ("model", "homework", "eval_every", "eval_samples", "recipe", "ema",
                    "minibatch_std", "pack", "instance_noise", "d_dropout", "images", "loss",
-                   "clip", "spectral_norm", "r1", "gp", "optimizer")
+                   "clip", "spectral_norm", "r1", "gp", "optimizer", "conditional")
 # Settings of D that --model dcgan does not take (its D is convolutional: minigan/gan.py).
 MLP_ONLY = ("minibatch_std", "pack", "d_dropout")
 # What a checkpoint's arrays depend on: these cannot change when resuming.
 ARCHITECTURE = ("model", "latent_dim", "g_hidden", "d_hidden", "slope", "dtype", "ema",
-                "minibatch_std", "pack", "spectral_norm", "optimizer")
+                "minibatch_std", "pack", "spectral_norm", "optimizer", "conditional")
 # What may change when resuming (a data folder or file that moved, the device, the outputs);
 # everything else must match the run's config.json.
 RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "images", "homework",
@@ -181,6 +190,7 @@ def validate(cfg, flags=None, config_file=None, rules=RULES, only=None):
 
 def check_combination(cfg):
     """Raise ConfigError for settings that are each allowed but do not go together."""
+    check_conditional(cfg)
     changed = [f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default]
     tricks = [name for name in changed
               if name in ("recipe", "ema", *MLP_ONLY, "instance_noise", *GAME, "spectral_norm",
@@ -205,6 +215,24 @@ def check_combination(cfg):
                               f"takes --ema and --instance-noise (drop {flag(mlp_only[0])})")
     check_batch_for_d(cfg)
     check_game(cfg)
+
+
+def check_conditional(cfg):
+    """Raise ConfigError for what a conditional run cannot take (checked on resume too)."""
+    given = f"--conditional {cfg.conditional}"
+    if cfg.conditional and cfg.images:
+        raise ConfigError(f"--images {cfg.images}: the file carries no labels, and {given} "
+                          "trains on each image's digit: drop --images (MNIST has labels)")
+    if cfg.conditional and cfg.homework:
+        raise ConfigError(f"--homework trains the homework's GAN, which takes no labels: drop "
+                          f"--homework or {given}")
+    off = [name for name in ("recipe", *NOT_CONDITIONAL)
+           if getattr(cfg, name) != Config.__dataclass_fields__[name].default]
+    if cfg.conditional and off:
+        raise ConfigError(
+            f"{flag(off[0])} {show(getattr(cfg, off[0]))} does not fit {given}: a conditional "
+            "run takes --loss, --clip, --k, --gen-loss, --label-smoothing, --ema and "
+            f"--optimizer. Drop {flag(off[0])}")
 
 
 def check_game(cfg):
@@ -241,11 +269,11 @@ def check_batch_for_d(cfg):
 
 
 def game_options(cfg):
-    """The game's settings (GAME) that differ from the 2014 paper's, as keywords of
-    gan.train_step: {} for the default game, which the homework's train_step (written before
-    them) takes too."""
-    return {name: getattr(cfg, name) for name in GAME
-            if getattr(cfg, name) != Config.__dataclass_fields__[name].default}
+    """The game's settings (GAME, and conditional) that differ from the 2014 paper's, as
+    keywords of gan.train_step: {} for the default game, which the homework's train_step
+    (written before them) takes too."""
+    return {name: getattr(cfg, name) for name in (*GAME, "conditional")  # the lab has no labels
+            if getattr(cfg, name, "") != Config.__dataclass_fields__[name].default}
 
 
 def with_recipe(given):
@@ -342,7 +370,9 @@ def resumed_config(given, resume):
                 "a new run."
             )
     saved.update(given)
-    return validate(Config(**saved), flags=given, config_file=run_dir / "config.json")
+    cfg = validate(Config(**saved), flags=given, config_file=run_dir / "config.json")
+    check_conditional(cfg)  # --images and --homework may be given on resume
+    return cfg
 
 
 # ---- the 2-D lab: minigan.toy -------------------------------------------------------------------

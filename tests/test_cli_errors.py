@@ -102,6 +102,7 @@ TRAIN_ROWS = {
     "r1": (["--r1", "-1"], ["--r1", "-1", ">= 0"]),
     "gp": (["--gp", "nan"], ["--gp", "nan", ">= 0"]),
     "optimizer": (["--optimizer", "sgd"], ["--optimizer", "sgd", "adam, rmsprop"]),
+    "conditional": (["--conditional", "cgan"], ["--conditional", "cgan", "concat, projection"]),
 }
 MORE_TRAIN_ROWS = [
     (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
@@ -247,6 +248,7 @@ SPEC = {
     "clip": lambda v: is_number(v, 0, math.inf), "spectral_norm": lambda v: is_int(v, 0, 1),
     "r1": lambda v: is_number(v, 0, math.inf), "gp": lambda v: is_number(v, 0, math.inf),
     "optimizer": lambda v: v in ("adam", "rmsprop") and type(v) is str,
+    "conditional": lambda v: v in ("", "concat", "projection", "acgan") and type(v) is str,
     "latent_dim": lambda v: is_int(v, 1, 100_000), "seed": lambda v: is_int(v, 0, 2**32 - 1),
     "lr_g": lambda v: is_number(v, 0, math.inf, lo_open=True),
     "lr_d": lambda v: is_number(v, 0, math.inf, lo_open=True),

@@ -1,0 +1,176 @@
+"""minigan's conditional GANs in idiomatic PyTorch: the twin of minigan/conditional.py and of
+the conditional steps of minigan/gan.py.
+
+G(z, y) is ``G(torch.cat([z, y], 1))`` in all three variants; D(x, y) is, for
+
+- concat: ``D(torch.cat([x, F.one_hot(y)], 1))`` (the DCGAN's: the one-hot row expanded into
+  10 constant channels of 28 x 28 beside the image);
+- projection: ``psi(phi(x)) + (embed(y) * phi(x)).sum(1)``, ``nn.Embedding`` as the class table;
+- acgan: ``D(x)`` with 1 + 10 outputs, column 0 the logit, columns 1..10 the class logits, which
+  ``F.cross_entropy`` scores for both players.
+
+Built from minigan's networks (their weights copied: reference/torch_gan.py's twin_of) and fed
+minigan's batches, labels, noise and fake labels, it computes what minigan computes; autograd
+gives the gradients (tests/test_conditional_parity.py: 20 whole steps of each variant, float64).
+
+    twin = TorchConditionalGAN.from_minigan(G, D, loss="bce")
+    metrics = twin.train_step([(real, labels)], [(z_d, y_d), (z_g, y_g)])
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minigan import backend
+from minigan.conditional import (NUM_CLASSES, AuxiliaryClassifierDiscriminator,
+                                 ConcatDiscriminator, ConditionalGenerator,
+                                 ProjectionDiscriminator)
+from minigan.gan import StepMetrics
+from minigan.layers import Sequential
+from reference.torch_games import D_LOSSES, G_LOSSES
+from reference.torch_gan import frozen_running_stats, twin_of
+
+
+class Generator(nn.Module):
+    """G(z, y) = net(cat([z, y])): y (N, 10) one-hot rows (or mixtures) of z's dtype."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z, y):
+        return self.net(torch.cat([z, y.to(z.dtype)], dim=1))
+
+
+class ConcatD(nn.Module):
+    """D(x, y) = net(cat([x, one_hot(y)])); spatial > 1: each one-hot entry as a constant
+    channel of ``spatial`` pixels (the DCGAN's, spatial = 784)."""
+
+    def __init__(self, net, spatial=1):
+        super().__init__()
+        self.net, self.spatial = net, spatial
+
+    def forward(self, x, labels):
+        y = F.one_hot(labels, NUM_CLASSES).to(x.dtype)  # (N, 10)
+        y = y[:, :, None].expand(-1, -1, self.spatial).reshape(x.shape[0], -1)
+        return self.net(torch.cat([x, y], dim=1))
+
+
+class ProjectionD(nn.Module):
+    """D(x, y) = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018)."""
+
+    def __init__(self, phi, psi, embed):
+        super().__init__()
+        self.phi, self.psi, self.embed = phi, psi, embed
+
+    def forward(self, x, labels):
+        h = self.phi(x)  # (N, H)
+        return self.psi(h) + (self.embed(labels) * h).sum(dim=1, keepdim=True)
+
+
+class AuxiliaryClassifierD(nn.Module):
+    """AC-GAN's D: net(x), (N, 1 + 10); the labels are scored by the losses, not seen by D."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, labels):
+        return self.net(x)
+
+
+def embedding_twin(embedding, dtype=None):
+    """An nn.Embedding holding minigan's Embedding's table (num_classes, dim)."""
+    table = torch.from_numpy(np.ascontiguousarray(backend.to_host(embedding.params["W"])))
+    module = nn.Embedding(embedding.num_classes, embedding.dim, dtype=dtype or table.dtype)
+    with torch.no_grad():
+        module.weight.copy_(table)  # in the module's dtype: float64 stays exact
+    return module
+
+
+def conditional_twin(net, dtype=None):
+    """The torch twin of a minigan conditional G or D, with its weights."""
+    if isinstance(net, ConditionalGenerator):
+        return Generator(twin_of(net.net, dtype))
+    if isinstance(net, ConcatDiscriminator):
+        return ConcatD(twin_of(net.net, dtype), net.spatial)
+    if isinstance(net, ProjectionDiscriminator):
+        psi = twin_of(Sequential(net.psi), dtype)[0]
+        return ProjectionD(twin_of(net.phi, dtype), psi, embedding_twin(net.embed, dtype))
+    if isinstance(net, AuxiliaryClassifierDiscriminator):
+        return AuxiliaryClassifierD(twin_of(net.net, dtype))
+    raise ValueError(f"conditional_twin: no twin for {net!r}")
+
+
+def class_loss(D, out, labels):
+    """AC-GAN's class loss on D's output (mean cross-entropy of columns 1..10); 0 otherwise."""
+    if isinstance(D, AuxiliaryClassifierD):
+        return F.cross_entropy(out[:, 1:], labels)
+    return 0.0
+
+
+class TorchConditionalGAN:
+    """G(z, y), D(x, y), Adam for each, and minigan's conditional steps with autograd.
+
+    loss: D's game (a key of reference/torch_games.py's D_LOSSES); G plays gen_loss for "bce",
+    the game's own loss otherwise; clip: D's parameters clamped after each D update (0: off).
+    """
+
+    def __init__(self, G, D, loss="bce", gen_loss="nonsaturating", clip=0.0, lr=2e-4,
+                 betas=(0.5, 0.999)):
+        self.G, self.D, self.loss, self.clip = G, D, loss, clip
+        self.g_loss = gen_loss if loss == "bce" else loss
+        self.opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
+        self.opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+
+    @classmethod
+    def from_minigan(cls, G, D, dtype=None, **kwargs):
+        return cls(conditional_twin(G, dtype), conditional_twin(D, dtype), **kwargs)
+
+    def _tensor(self, a):
+        return torch.as_tensor(backend.to_host(a) if not isinstance(a, torch.Tensor) else a)
+
+    def d_step(self, real, labels, z, fake_labels, real_target=1.0):
+        """One update of D in minigan.gan.conditional_discriminator_step's order: D(real) and its
+        loss backward, D(fake) and its loss backward, step, clip. Returns (L_D, mean sigmoid
+        of the logit on real, on fake)."""
+        real, z = self._tensor(real), self._tensor(z)
+        labels, fake_labels = self._tensor(labels).long(), self._tensor(fake_labels).long()
+        loss_real_fn, loss_fake_fn = D_LOSSES[self.loss]
+        y = F.one_hot(fake_labels, NUM_CLASSES).to(z.dtype)
+        fake = self.G(z, y).detach()
+        self.opt_D.zero_grad()
+        out_real = self.D(real, labels)
+        loss_real = loss_real_fn(out_real[:, :1], real_target) + class_loss(self.D, out_real,
+                                                                          labels)
+        loss_real.backward()
+        out_fake = self.D(fake, fake_labels)
+        loss_fake = loss_fake_fn(out_fake[:, :1]) + class_loss(self.D, out_fake, fake_labels)
+        loss_fake.backward()
+        self.opt_D.step()
+        if self.clip:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-self.clip, self.clip)
+        with torch.no_grad():
+            return (loss_real.detach() + loss_fake.detach(), torch.sigmoid(out_real[:, :1]).mean(),
+                    torch.sigmoid(out_fake[:, :1]).mean())
+
+    def g_step(self, z, fake_labels):
+        """One update of G through a fixed D (its BatchNorm statistics kept, as minigan)."""
+        z, fake_labels = self._tensor(z), self._tensor(fake_labels).long()
+        self.opt_G.zero_grad()
+        with frozen_running_stats(self.D):
+            out = self.D(self.G(z, F.one_hot(fake_labels, NUM_CLASSES).to(z.dtype)), fake_labels)
+        g_loss = G_LOSSES[self.g_loss](out[:, :1]) + class_loss(self.D, out, fake_labels)
+        g_loss.backward()
+        self.opt_G.step()
+        return g_loss.detach()
+
+    def train_step(self, real_batches, draws, real_target=1.0):
+        """k D steps, then one G step. real_batches: k pairs (real, labels); draws: k + 1 pairs
+        (z, fake_labels), in minigan's order, the last for G. Returns StepMetrics of tensors."""
+        for (real, labels), (z, fake_labels) in zip(real_batches, draws[:-1]):
+            d_loss, d_real, d_fake = self.d_step(real, labels, z, fake_labels, real_target)
+        return StepMetrics(d_loss, self.g_step(*draws[-1]), d_real, d_fake)

@@ -1,0 +1,215 @@
+"""The conditional GANs against their PyTorch twin (reference/torch_conditional.py), float64.
+
+Layer by layer: the embedding against ``nn.Embedding`` (repeated labels), softmax
+cross-entropy against ``F.cross_entropy``, and each conditional D's output, dx and every
+parameter's gradient against autograd through its twin. Whole steps: 20 steps of
+minigan.gan.train_step for each variant (MLP), and 5 for each DCGAN variant, next to the twin
+fed the same real batches and MNIST labels and the same noise and fake labels, which the twin
+gets by replaying a second generator seeded alike in train_step's order (z, then the labels, for
+each D step; then G's), so the test pins that order too. Compared with test_parity's rel_error:
+L_D, L_G, mean D(x), mean D(G(z)) of every step, and every parameter and BatchNorm statistic of G
+and D at the end, to 1e-10 (the DCGAN's 1e-9, said where). Measured (seed 0): the MLP's sequences
+within 9e-16 and parameters within 1e-14; the DCGAN's sequences within 1.5e-14, parameters within
+4.9e-10 (the biases that feed a BatchNorm; the rest as the MLP's).
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip(
+    "torch", reason="the parity tests compare minigan with PyTorch; install the reference extra: "
+    "pip install -e '.[reference]'"
+)
+
+from minigan import backend, losses, models, optim  # noqa: E402
+from minigan.conditional import Embedding  # noqa: E402
+from minigan.data import load_mnist, to_model_input  # noqa: E402
+from minigan.gan import sample_noise, train_step  # noqa: E402
+from reference import torch_conditional  # noqa: E402
+from reference.torch_conditional import TorchConditionalGAN, conditional_twin  # noqa: E402
+from test_parity import assert_parity, host  # noqa: E402
+from test_conditional import VARIANTS, tiny_cfg  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+TOL = 1e-10
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """torch on one thread: at these widths its thread pool costs more than it saves."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mnist_labelled():
+    """MNIST's test split: images (10000, 784) float64 in [-1, 1], labels (10000,) int64."""
+    images, labels = load_mnist("test")
+    return to_model_input(images, dtype="float64"), labels.astype(np.int64)
+
+
+# ---- the new layer and loss ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,classes,dim", [(1, 1, 1), (6, 10, 4), (64, 10, 256), (33, 3, 7)])
+def test_embedding_parity(n, classes, dim):
+    """forward and the gradient of the table (duplicates add) against nn.Embedding."""
+    rng = np.random.default_rng(n + classes)
+    labels = rng.integers(0, classes, n)
+    dout = rng.standard_normal((n, dim))
+    layer = Embedding(classes, dim, rng=backend.default_rng(0), dtype="float64")
+    layer.zero_grad()
+    out = layer.forward(labels)
+    layer.backward(dout)
+    twin = torch_conditional.embedding_twin(layer)
+    out_t = twin(torch.from_numpy(labels))
+    out_t.backward(torch.from_numpy(dout))
+    assert_parity("out", out, out_t, TOL)
+    assert_parity("dW", layer.grads["W"], twin.weight.grad, TOL)
+
+
+@pytest.mark.parametrize("classes", [2, 10, 37])
+def test_softmax_cross_entropy_parity_with_repeated_labels(classes):
+    rng = np.random.default_rng(classes)
+    logits = rng.standard_normal((50, classes)) * 4
+    labels = rng.integers(0, min(classes, 3), 50)  # few classes: many repeats
+    loss, grad = losses.softmax_cross_entropy(logits, labels)
+    x = torch.tensor(logits, requires_grad=True)
+    loss_t = F.cross_entropy(x, torch.from_numpy(labels))
+    loss_t.backward()
+    assert_parity("loss", loss, loss_t, TOL)
+    assert_parity("grad", grad, x.grad, TOL)
+
+
+# ---- each conditional D, one forward and backward ----------------------------------------
+
+
+def twin_state(net):
+    """minigan's keys ({**params, **buffers}) for a twin of a conditional network."""
+    if isinstance(net, torch_conditional.ProjectionD):
+        return {**seq_state(net.phi, "phi."), "psi.W": host(net.psi.weight).T,
+                "psi.b": host(net.psi.bias), "embed.W": host(net.embed.weight)}
+    return seq_state(net.net)
+
+
+def seq_state(seq, prefix=""):
+    out = {}
+    for i, m in enumerate(seq):
+        key = f"{prefix}{i}."
+        if isinstance(m, torch.nn.Linear):
+            out[key + "W"], out[key + "b"] = host(m.weight).T, host(m.bias)
+        elif isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            out[key + "W"], out[key + "b"] = host(m.weight), host(m.bias)
+        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            out[key + "gamma"], out[key + "beta"] = host(m.weight), host(m.bias)
+            out[key + "running_mean"] = host(m.running_mean)
+            out[key + "running_var"] = host(m.running_var)
+    return out
+
+
+def twin_grads(net):
+    """The twin's parameter gradients under minigan's keys."""
+    grads = {}
+    for name, p in net.named_parameters():
+        *path, kind = name.split(".")
+        path = [part for part in path if part != "net"]
+        if path[-1] in ("psi", "embed"):
+            key = {"weight": "W", "bias": "b"}[kind]
+            grads[f"{path[-1]}.{key}"] = host(p.grad).T if path[-1] == "psi" else host(p.grad)
+            continue
+        module = dict(net.named_modules())[".".join(name.split(".")[:-1])]
+        key = {"weight": "gamma", "bias": "beta"} if isinstance(
+            module, torch.nn.modules.batchnorm._BatchNorm) else {"weight": "W", "bias": "b"}
+        g = host(p.grad)
+        grads[".".join([*path, key[kind]])] = g.T if isinstance(module, torch.nn.Linear) else g
+    return grads
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_discriminator_parity(variant, model):
+    """D(x, y), dx and every parameter's gradient (the embedding's included) against autograd."""
+    data_dim = 784 if model == "dcgan" else 12
+    D = models.build_discriminator(tiny_cfg(variant, model=model), backend.default_rng(0),
+                                   data_dim=data_dim)
+    twin = conditional_twin(D)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (9, data_dim))
+    labels = np.array([3, 3, 3, 0, 9, 1, 3, 0, 5])
+    out = D.forward(x, labels)
+    dout = rng.standard_normal(out.shape)
+    D.zero_grad()
+    dx = D.backward(dout)
+    x_t = torch.tensor(x, requires_grad=True)
+    out_t = twin(x_t, torch.from_numpy(labels))
+    out_t.backward(torch.from_numpy(dout))
+    assert_parity("out", out, out_t, TOL)
+    assert_parity("dx", dx, x_t.grad, TOL)
+    theirs = twin_grads(twin)
+    assert sorted(theirs) == sorted(D.grads)
+    for key, g in D.grads.items():
+        # floor 1, as tests/test_conv_parity.py: a bias that feeds a BatchNorm has a gradient of
+        # exactly 0 in exact arithmetic; both sides hold rounding (~1e-17) there
+        assert_parity(f"grad {key}", g, theirs[key], TOL, floor=1.0)
+
+
+# ---- whole steps ------------------------------------------------------------------------
+
+GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size)
+    "concat": ("concat", "mlp", {}, 1, 20, 64),
+    "projection": ("projection", "mlp", {}, 1, 20, 64),
+    "acgan": ("acgan", "mlp", {}, 1, 20, 64),
+    "projection hinge k=2": ("projection", "mlp", dict(loss="hinge"), 2, 20, 64),
+    "acgan lsgan": ("acgan", "mlp", dict(loss="lsgan"), 1, 20, 64),
+    "concat wgan clip": ("concat", "mlp", dict(loss="wgan", clip=0.01), 2, 20, 64),
+    "concat dcgan": ("concat", "dcgan", {}, 1, 5, 16),
+    "projection dcgan": ("projection", "dcgan", {}, 1, 5, 16),
+    "acgan dcgan": ("acgan", "dcgan", {}, 1, 5, 16),
+}
+
+
+def replay_draws(rng, k, n, latent_dim):
+    """What conditional_train_step draws from rng in one step, in its order: (z, labels) for
+    each D step, then G's."""
+    return [(sample_noise(rng, n, latent_dim, "float64"), rng.integers(0, 10, size=n))
+            for _ in range(k + 1)]
+
+
+@pytest.mark.parametrize("name", list(GAMES))
+def test_conditional_gan_parity(mnist_labelled, name):
+    variant, model, game, k, steps, n = GAMES[name]
+    images, labels = mnist_labelled
+    cfg = tiny_cfg(variant, model=model, latent_dim=16)
+    cfg.g_hidden, cfg.d_hidden = (32, 64), (64, 32)
+    G, D = models.build(cfg, backend.default_rng(0))
+    twin = TorchConditionalGAN.from_minigan(G, D, lr=2e-4, betas=(0.5, 0.999), **game)
+    opt_G, opt_D = (optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in (G, D))
+    rng, rng_twin = np.random.default_rng(1), np.random.default_rng(1)
+    batches = iter((images[n * i:n * (i + 1)], labels[n * i:n * (i + 1)])
+                   for i in range(steps * k))
+    ours, theirs = [], []
+    for _ in range(steps):
+        reals = [next(batches) for _ in range(k)]
+        metrics = train_step(G, D, opt_G, opt_D, iter(reals).__next__, rng, k=k, latent_dim=16,
+                             conditional=variant, **game)
+        metrics_t = twin.train_step(reals, replay_draws(rng_twin, k, n, 16))
+        ours.append([float(v) for v in metrics.read().values()])
+        theirs.append([float(v) for v in metrics_t.read().values()])
+    ours, theirs = np.array(ours), np.array(theirs)
+    # The DCGAN's G has biases that feed a BatchNorm: their gradient is rounding (~1e-17), which
+    # Adam divides by its own root mean square, so they drift apart a little faster: 1e-9, as
+    # tests/test_conv_parity.py's 20 DCGAN steps (measured here: up to 4.9e-10 on G's 4.b).
+    tol = 1e-9 if model == "dcgan" else TOL
+    for j, metric in enumerate(("L_D", "L_G", "D(x)", "D(G(z))")):
+        assert_parity(metric, ours[:, j], theirs[:, j], tol)
+    for net_name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
+        state, theirs_state = {**net.params, **net.buffers}, twin_state(net_t)
+        assert sorted(state) == sorted(theirs_state)
+        for key, value in state.items():
+            assert_parity(f"{net_name} {key}", value, theirs_state[key], tol)
+    assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
+    if variant == "acgan":  # the class loss is there: L_D is well above the BCE part alone
+        assert ours[:, 0].min() > 2.0
