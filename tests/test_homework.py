@@ -19,7 +19,8 @@ import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from homework_answers import ANSWERS, PLANTED, body, fill, planted
 from minigan import batchnorm, conv, gan, layers, losses, penalties, rundir, scores, spectral
-from minigan.homework import capstone, grade_games, grader, isolate, learner, skeleton
+from minigan.homework import (capstone, grade_frechet, grade_games, grader, isolate, learner,
+                              skeleton)
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import ALL_FILES, FILES, PARTS, TOTAL, todo_message
 
@@ -234,6 +235,34 @@ def test_the_penalties_mistakes_are_computed_beside_minigans():
                       grade_games.penalty_variant(grade_games.critic(2), x, what[:-1] + (False,))]
         for v, g in wrong:
             assert not (np.isclose(v, value) and np.allclose(g, grads))
+
+
+@pytest.mark.parametrize("name,old,new", [
+    ("Conv2D.backward", "dx_pad[:, :, p:p + x_shape[2], p:p + x_shape[3]]",
+     "dx_pad[:, :, :x_shape[2], :x_shape[3]]"),
+    ("ConvTranspose2D.forward", "canvas[:, :, p:p + h_out, p:p + w_out]",
+     "canvas[:, :, :h_out, :w_out]"),
+])
+def test_a_padding_mistake_is_not_taken_for_overlapping_windows(tmp_path, name, old, new):
+    """The "overlap" hint fires when a layer is right without overlap and wrong with it; the
+    geometry without overlap is padded too, so that a wrong crop fails both and names nothing."""
+    folder = start(tmp_path / "hw")
+    assert old in body(name)
+    fill(folder, {name: body(name).replace(old, new)})
+    (r,) = grader.grade(folder, [next(p.number for p in PARTS if name in p.functions)])
+    assert (r.status, r.hints) == ("failed", []), (r.check, r.message, r.hints)
+
+
+def test_the_frechet_graders_own_values_are_right():
+    feats = np.random.default_rng(0).normal(size=(7, 5)) * [1, 2, 3, 4, 5]
+    mu, S = grade_frechet.covariance_by_hand(feats)
+    assert np.allclose(mu, feats.mean(axis=0), rtol=1e-13, atol=0)
+    assert np.allclose(S, np.cov(feats, rowvar=False), rtol=1e-12, atol=0)
+    Z = grade_frechet.singular_covariance()  # what the "eig_clip" check relies on
+    assert np.linalg.matrix_rank(Z) == 2 and np.linalg.eigvalsh(Z).min() < 0
+    S1, S2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])  # commuting: the shortcut is exact
+    assert np.isclose(grade_frechet.sqrt_product_variant(np.zeros(2), S1, np.ones(2), S2),
+                      2 + (1 - 3) ** 2 + (2 - 1) ** 2, rtol=1e-12)
 
 
 def test_a_part_half_done_is_failed_not_unattempted(tmp_path):

@@ -6,8 +6,8 @@ windows overlap (stride < k) and with padding, so that the classic mistakes show
 
 - a kernel mirrored in the adjoint ("flip"): computed as minigan's layer with W[..., ::-1, ::-1];
 - windows' gradients (patches) assigned where they overlap, not added ("overlap"): recognised by
-  behaviour, as a layer that is right where windows do not overlap (stride = k) and wrong where
-  they do;
+  behaviour, as a layer that is right where windows do not overlap (stride = k, padded as well,
+  so that a mistake of the padding is not taken for it) and wrong where they do;
 - the padding not cropped ("pad_crop"): the padded shape returned;
 - BatchNorm's backward without the term through the mean, through the variance, or both (as if
   the batch's statistics were constants), and evaluation mode with the training formula.
@@ -80,7 +80,7 @@ def grade_conv2d(run, learner_conv):
                                         dict(stride=stride, padding=padding), x, seed, variants,
                                         wrong)
 
-    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 2, 0, x[:, :, :4, :4], 32))
+    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 2, 1, x, 32))  # apart: padded too
     conv(3, 1, 0, rng.standard_normal((3, 2, 4, 5)), 33)()  # stride 1, no padding
 
 
@@ -104,7 +104,7 @@ def grade_conv_transpose(run, learner_conv):
                                         mg_conv.ConvTranspose2D, (2, 3, k), kw, x, seed,
                                         variants, wrong)
 
-    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 2, 0, 0, x, 36))
+    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 2, 1, 0, x, 36))
     convT(4, 2, 1, 0, rng.standard_normal((1, 2, 3, 3)), 37)()  # the DCGAN's k = 4 geometry
 
 
