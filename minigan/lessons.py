@@ -19,7 +19,6 @@ notebooks built before it are kept), 2 for bad input, with nothing written.
 import argparse
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 

@@ -22,12 +22,18 @@ from minigan.homework.grade_layers import grade_layer
 from minigan.homework.learner import LearnerError
 
 
-def flipped(ref, make_ref, x):
-    """minigan's layer with ref's parameters and its kernel mirrored, run forward on x."""
-    mirror = make_ref()
-    mirror.params["W"][...] = ref.params["W"][:, :, ::-1, ::-1]
-    mirror.params["b"][...] = ref.params["b"]
-    return mirror, mirror.forward(x.copy())
+def mirrored(what):
+    """grade_layer's variants: what (``"out"`` or ``"dx"``) minigan's layer gives with the
+    kernel mirrored, W[:, :, ::-1, ::-1], the "flip" mistake; for ``grade_geometries``."""
+    def variants(make_ref, x):
+        def of(ref, dout):
+            mirror = make_ref()
+            mirror.params["W"][...] = ref.params["W"][:, :, ::-1, ::-1]
+            mirror.params["b"][...] = ref.params["b"]
+            out = mirror.forward(x.copy())
+            return {what: {"flip": out if what == "out" else mirror.backward(dout)}}
+        return of
+    return variants
 
 
 def padded(shape, p):
@@ -68,17 +74,11 @@ def grade_conv2d(run, learner_conv):
     rng = np.random.default_rng(30)
     x = rng.standard_normal((2, 2, 5, 5))  # (N, C_in, H, W)
 
-    def variants(make_ref, x):
-        def of(ref, dout):
-            mirror, _ = flipped(ref, make_ref, x)
-            return {"dx": {"flip": mirror.backward(dout)}}
-        return of
-
     def conv(k, stride, padding, x, seed):
         wrong = {("dx", padded(x.shape, padding)): "pad_crop"} if padding else {}
         return lambda: grade_geometries(run, learner_conv.Conv2D, mg_conv.Conv2D, (2, 3, k),
-                                        dict(stride=stride, padding=padding), x, seed, variants,
-                                        wrong)
+                                        dict(stride=stride, padding=padding), x, seed,
+                                        mirrored("dx"), wrong)
 
     grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 2, 1, x, 32))  # apart: padded too
     conv(3, 1, 0, rng.standard_normal((3, 2, 4, 5)), 33)()  # stride 1, no padding
@@ -90,19 +90,13 @@ def grade_conv_transpose(run, learner_conv):
     rng = np.random.default_rng(34)
     x = rng.standard_normal((2, 2, 3, 4))  # (N, C_in, H, W)
 
-    def variants(make_ref, x):
-        def of(ref, dout):
-            _, out = flipped(ref, make_ref, x)
-            return {"out": {"flip": out}}
-        return of
-
     def convT(k, stride, padding, output_padding, x, seed):
         kw = dict(stride=stride, padding=padding, output_padding=output_padding)
         full = mg_conv.ConvTranspose2D(2, 3, k, **kw).output_shape(x.shape)
         wrong = {("out", padded(full, padding)): "pad_crop"} if padding else {}
         return lambda: grade_geometries(run, learner_conv.ConvTranspose2D,
                                         mg_conv.ConvTranspose2D, (2, 3, k), kw, x, seed,
-                                        variants, wrong)
+                                        mirrored("out"), wrong)
 
     grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 2, 1, 0, x, 36))
     convT(4, 2, 1, 0, rng.standard_normal((1, 2, 3, 3)), 37)()  # the DCGAN's k = 4 geometry

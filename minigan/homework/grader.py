@@ -11,12 +11,13 @@ Every part runs its checks in one order and stops at the first that fails:
 
 The parts' checks live one module a kind of part: ``grade_losses`` (part 1), ``grade_layers``
 (parts 2-6), ``grade_optim`` (parts 7-8), ``grade_gan`` (parts 9-10), ``grade_games``
-(parts 11-14), ``grade_frechet`` (part 15) and ``grade_conv`` (parts 16-18), over ``checks`` (the hints, the comparisons that name a mistake, the result
-records) and ``learner`` (loading and running the learner's code). This module runs the parts
-and collects their results.
+(parts 11-14), ``grade_frechet`` (part 15) and ``grade_conv`` (parts 16-18), over ``checks``
+(the hints, the comparisons that name a mistake, the result records) and ``learner`` (loading
+and running the learner's code). This module runs the parts and collects their results.
 
-A folder started before parts 11-14 (or 15-18) existed does not have them (``learner.present``): they are
-reported as not in the folder, never run, and count neither for nor against the score.
+A folder started before parts 11-14 (or 15-18) existed does not have them
+(``learner.present``): they are reported as not in the folder, never run, and count neither for
+nor against the score.
 
 Before any check, a part's graded functions and classes must be the learner's own: defined in
 the learner's file, not minigan's re-exported or aliased (``learner.borrowed``); borrowed code
