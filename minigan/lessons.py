@@ -122,7 +122,7 @@ def build(out, numbers=None, timeout=TIMEOUT, kernel="python3", log=print):
         target = out / (path.stem + ".ipynb")
         files.write_text(target, nbformat.writes(nb))
         log(f"{target}: {sum(c.cell_type == 'code' for c in nb.cells)} cells ran"
-            + (f", {len(figures)} figures" if figures else ""))
+            + (f", {len(figures)} figure{'s' * (len(figures) != 1)}" if figures else ""))
         built.append(target)
     return built
 

@@ -4,7 +4,7 @@ through a real kernel, is tested in tests/test_notebooks.py.)"""
 
 import pytest
 
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import ROOT, assert_clean_error, run_command, snapshot
 from minigan import lessons
 
 
@@ -81,3 +81,22 @@ def test_every_lesson_is_numbered_and_found():
     found = lessons.lessons()
     assert sorted(found) == list(range(1, len(found) + 1))
     assert all(p.name.startswith(f"{n:02d}_") for n, p in found.items())
+
+
+def test_the_build_puts_a_lessons_images_beside_its_notebook(tmp_path):
+    """copy_images, on every lesson that embeds one: each image lands under OUT where the
+    notebook's Markdown points (one from docs/, ../docs/x.png, at OUT/docs/x.png)."""
+    pytest.importorskip("jupytext", reason="jupytext is not installed (the dev extra)")
+    with_images = {n: p for n, p in lessons.lessons().items() if lessons.images(p)}
+    assert with_images, "no lesson embeds an image"
+    for n, path in with_images.items():
+        out = tmp_path / str(n)
+        nb = lessons.to_notebook(path)
+        copied = lessons.copy_images(path, out, nb)
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for target in lessons.images(path):
+            where = (path.parent / target).resolve().relative_to(ROOT).as_posix() \
+                if ".." in target else target
+            assert (out / where).is_file() and f"]({where}" in markdown, (path.name, target)
+            assert (out / where).read_bytes() == (path.parent / target).read_bytes()
+        assert len(copied) == len(lessons.images(path))

@@ -73,8 +73,9 @@ HINTS = {
     "overlap": "Right where windows do not overlap (stride = k), wrong where they do: a pixel "
                "in several windows receives the sum of their gradients (patches), so add, +=, "
                "never assign (lessons/12_convolutions.md, col2im).",
-    "pad_crop": "The padding is not cropped: the padded border's values are dropped, so return "
-                "x_pad[:, :, p:p + H, p:p + W] (unpad), of x's (or H_out's) size.",
+    "pad_crop": "The padding is not cropped off: the zero border is not part of x (nor of the "
+                "transposed convolution's output, cut from its padded canvas), so return the "
+                "padded array's [:, :, p:p + H, p:p + W] (unpad), of x's shape (of H_out x W_out).",
     "bn_mean": "BatchNorm's backward misses the term through the mean: every a_i moves mu, so "
                "subtract sum(dout) / n (dx = gamma r / n (n dout - sum(dout) - x_hat sum(dout "
                "x_hat))).",
