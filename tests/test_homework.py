@@ -242,10 +242,13 @@ def test_the_penalties_mistakes_are_computed_beside_minigans():
      "dx_pad[:, :, :x_shape[2], :x_shape[3]]"),
     ("ConvTranspose2D.forward", "canvas[:, :, p:p + h_out, p:p + w_out]",
      "canvas[:, :, :h_out, :w_out]"),
+    ("ConvTranspose2D.forward", "_, c_out, h_out, w_out = self.output_shape(x.shape)",
+     "c_out = self.out_channels\nh_out, w_out = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k"),
 ])
 def test_a_padding_mistake_is_not_taken_for_overlapping_windows(tmp_path, name, old, new):
     """The "overlap" hint fires when a layer is right without overlap and wrong with it; the
-    geometry without overlap is padded too, so that a wrong crop fails both and names nothing."""
+    geometry without overlap has the same padding and output_padding, so that a wrong crop, or
+    output_padding forgotten, fails both and names nothing."""
     folder = start(tmp_path / "hw")
     assert old in body(name)
     fill(folder, {name: body(name).replace(old, new)})
