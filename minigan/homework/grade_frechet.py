@@ -26,11 +26,12 @@ def covariance_by_hand(feats):
 
 
 def singular_covariance():
-    """A covariance of 3 samples in D = 5 dimensions (rank 2) whose eigenvalues, as eigh computes
-    them on this machine, include a negative one: what rounding does to a singular matrix."""
-    for seed in range(100):
+    """A covariance of 3 samples in D = 5 dimensions (rank 2) whose eigenvalues, as this
+    machine's eigh and eigvalsh compute them, include a negative one: what rounding does to a
+    singular matrix."""
+    for seed in range(200):
         S = np.cov(np.random.default_rng(seed).normal(size=(3, D)), rowvar=False)
-        if np.linalg.eigvalsh(S).min() < 0:
+        if np.linalg.eigh(S)[0].min() < 0 and np.linalg.eigvalsh(S).min() < 0:
             return S
     raise RuntimeError("no singular covariance with a negative computed eigenvalue")
 
