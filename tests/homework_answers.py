@@ -166,6 +166,87 @@ ANSWERS = {
         safe = xp.where(norm > 0, norm, 1.0)
         double_backward(D, 2 * lam / n * (norm - 1) / safe * g, douts)
         return penalty""",
+    "gaussian_stats": """
+        feats = np.asarray(feats, dtype=np.float64)
+        n = feats.shape[0]
+        mu = feats.mean(axis=0)
+        centred = feats - mu
+        return mu, centred.T @ centred / (n - 1)""",
+    "sqrtm_psd": """
+        w, V = np.linalg.eigh(S)
+        w = np.clip(w, 0, None)
+        return V @ np.diag(np.sqrt(w)) @ V.T""",
+    "frechet_distance": """
+        r1 = sqrtm_psd(S1)
+        middle = r1 @ S2 @ r1
+        eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+        tr_sqrt = np.sum(np.sqrt(np.clip(eig, 0, None)))
+        diff = mu1 - mu2
+        return float(diff @ diff + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt)""",
+    "Conv2D.backward": """
+        xp = backend.xp
+        cols, x_pad_shape, x_shape = self.cache
+        W = self.params["W"]  # (C_out, C_in, k, k)
+        k, s, p = self.kernel_size, self.stride, self.padding
+        n, c_out, h_out, w_out = dout.shape
+        if param_grads:
+            dout_flat = dout.transpose(1, 2, 3, 0).reshape(c_out, -1)  # columns (i, j, n)
+            self.grads["W"] += (dout_flat @ cols.T).reshape(W.shape)
+            self.grads["b"] += dout.sum(axis=(0, 2, 3))
+        if not input_grad:
+            return None
+        dx_pad = xp.zeros(x_pad_shape, dtype=dout.dtype)
+        for u in range(k):
+            for v in range(k):  # offset (u, v) of window (i, j) read x_pad[..., i*s+u, j*s+v]
+                dx_pad[:, :, u:u + s * h_out:s, v:v + s * w_out:s] += xp.einsum(
+                    "nfij,fc->ncij", dout, W[:, :, u, v])
+        return dx_pad[:, :, p:p + x_shape[2], p:p + x_shape[3]]""",
+    "ConvTranspose2D.forward": """
+        xp = backend.xp
+        n, c_in, h, w = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        _, c_out, h_out, w_out = self.output_shape(x.shape)
+        W = self.params["W"]  # (C_in, C_out, k, k)
+        canvas = xp.zeros((n, c_out, h_out + 2 * p, w_out + 2 * p), dtype=x.dtype)
+        for u in range(k):
+            for v in range(k):  # pixel (i, j) paints its weights at offset (u, v): (i*s+u, j*s+v)
+                canvas[:, :, u:u + s * h:s, v:v + s * w:s] += xp.einsum(
+                    "ncij,cd->ndij", x, W[:, :, u, v])
+        self.cache = x
+        out = canvas[:, :, p:p + h_out, p:p + w_out]
+        return out + self.params["b"].reshape(1, -1, 1, 1)""",
+    "ConvTranspose2D.backward": """
+        xp = backend.xp
+        x = self.cache
+        n, c_in, h, w = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        W = self.params["W"]
+        dout_pad = xp.pad(dout, ((0, 0), (0, 0), (p, p), (p, p)))
+        dx = xp.zeros_like(x)
+        for u in range(k):
+            for v in range(k):  # what pixel (i, j) painted at (i*s + u, j*s + v)
+                seen = dout_pad[:, :, u:u + s * h:s, v:v + s * w:s]  # (N, C_out, H, W)
+                if param_grads:
+                    self.grads["W"][:, :, u, v] += xp.einsum("ncij,ndij->cd", x, seen)
+                dx += xp.einsum("cd,ndij->ncij", W[:, :, u, v], seen)
+        if param_grads:
+            self.grads["b"] += dout.sum(axis=(0, 2, 3))
+        return dx if input_grad else None""",
+    "BatchNorm.backward": """
+        x_hat, inv_std, training = self.cache
+        axes = (0,) if dout.ndim == 2 else (0, 2, 3)
+        gamma = self.params["gamma"].reshape(inv_std.shape)
+        if param_grads:
+            self.grads["gamma"] += (dout * x_hat).sum(axis=axes)
+            self.grads["beta"] += dout.sum(axis=axes)
+        if not input_grad:
+            return None
+        if not training:
+            return gamma * inv_std * dout
+        n = dout.size // self.num_features
+        sum_dout = dout.sum(axis=axes, keepdims=True)
+        sum_dout_xhat = (dout * x_hat).sum(axis=axes, keepdims=True)
+        return gamma * inv_std / n * (n * dout - sum_dout - x_hat * sum_dout_xhat)""",
 }
 
 # hint: [(function, the answer's text, the mistake's text[, text, mistake's text ...]), ...]:
@@ -219,6 +300,30 @@ PLANTED = {
                    "sum(axis=0, keepdims=True)")],
     "sqrt_deriv": [("gradient_penalty", "(norm - 1) / safe * g", "(norm - 1) * g")],
     "per_pixel": [("gradient_penalty", "rng.random((n, 1))", "rng.random(real.shape)")],
+    "cov_n": [("gaussian_stats", "/ (n - 1)", "/ n")],
+    "elementwise_sqrt": [("sqrtm_psd", "return V @ np.diag(np.sqrt(w)) @ V.T",
+                          "return np.sqrt(S)")],
+    "sqrt_product": [("frechet_distance", "middle = r1 @ S2 @ r1",
+                      "middle = r1 @ sqrtm_psd(S2)",
+                      "np.sqrt(np.clip(eig, 0, None))", "eig")],
+    "fd_squared": [("frechet_distance", "return float(diff @ diff + np.trace(S1) + np.trace(S2) "
+                    "- 2 * tr_sqrt)", "return float(np.sqrt(diff @ diff + np.trace(S1) + "
+                    "np.trace(S2) - 2 * tr_sqrt))")],
+    "eig_clip": [("sqrtm_psd", "w = np.clip(w, 0, None)\n", "")],
+    "flip": [("Conv2D.backward", "W[:, :, u, v]", "W[:, :, k - 1 - u, k - 1 - v]"),
+             ("ConvTranspose2D.forward", "W[:, :, u, v]", "W[:, :, k - 1 - u, k - 1 - v]")],
+    "overlap": [("Conv2D.backward", "v:v + s * w_out:s] +=", "v:v + s * w_out:s] ="),
+                ("ConvTranspose2D.forward", "v:v + s * w:s] +=", "v:v + s * w:s] =")],
+    "pad_crop": [("Conv2D.backward", "return dx_pad[:, :, p:p + x_shape[2], p:p + x_shape[3]]",
+                  "return dx_pad"),
+                 ("ConvTranspose2D.forward", "out = canvas[:, :, p:p + h_out, p:p + w_out]",
+                  "out = canvas")],
+    "bn_mean": [("BatchNorm.backward", "(n * dout - sum_dout - ", "(n * dout - ")],
+    "bn_var": [("BatchNorm.backward", " - x_hat * sum_dout_xhat)", ")")],
+    "bn_constant": [("BatchNorm.backward", "return gamma * inv_std / n * (n * dout - sum_dout - "
+                     "x_hat * sum_dout_xhat)", "return gamma * inv_std * dout")],
+    "bn_eval": [("BatchNorm.backward", "if not training:\n    return gamma * inv_std * dout\n",
+                 "")],
     "in_place": [("SGD.step", "p.data[...] = p.data - self.lr * p.grad",
                   "data = p.data - self.lr * p.grad"),
                  ("SGD.step", "p.data[...] = p.data - self.lr * p.grad",

@@ -18,8 +18,9 @@ import pytest
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from homework_answers import ANSWERS, PLANTED, body, fill, planted
-from minigan import gan, layers, losses, penalties, rundir, spectral
-from minigan.homework import capstone, grade_games, grader, isolate, learner, skeleton
+from minigan import batchnorm, conv, gan, layers, losses, penalties, rundir, scores, spectral
+from minigan.homework import (capstone, grade_frechet, grade_games, grader, isolate, learner,
+                              skeleton)
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import ALL_FILES, FILES, PARTS, TOTAL, todo_message
 
@@ -50,14 +51,15 @@ def test_every_part_has_an_answer_and_every_hint_a_planted_mistake():
     assert sorted(ANSWERS) == sorted(f for p in PARTS for f in p.functions)
     assert sorted(PLANTED) == sorted(HINTS)
     assert [p.number for p in PARTS] == list(range(1, len(PARTS) + 1))
-    assert TOTAL == 150
+    assert TOTAL == 200
 
 
 def test_skeleton_keeps_minigan_signatures_and_docstrings_and_blanks_each_part(tmp_path):
     folder = start(tmp_path / "hw")
     mods = {f: learner.load_module(folder, f) for f in ALL_FILES}
     ours = {"layers.py": layers, "losses.py": losses, "gan.py": gan, "spectral.py": spectral,
-            "penalties.py": penalties}
+            "penalties.py": penalties, "scores.py": scores, "conv.py": conv,
+            "batchnorm.py": batchnorm}
     for part in PARTS:
         for name in part.functions:
             theirs = mods[part.file]
@@ -170,7 +172,19 @@ def test_a_folder_started_before_parts_11_to_14_checks_as_before(tmp_path, given
     for n in (11, 12, 13, 14):
         assert (f"      not in this folder: it was started before part {n} existed; run `start` "
                 "in a new folder for it") in result.stdout
-    assert result.stdout.splitlines()[-1] == "total 100/100 (not in this folder: 11, 12, 13, 14)"
+    assert result.stdout.splitlines()[-1] == \
+        "total 100/100 (not in this folder: 11, 12, 13, 14, 15, 16, 17, 18)"
+
+
+def test_a_folder_started_before_parts_15_to_18_checks_as_before(tmp_path):
+    """The six files of the folders started between the games and lessons 11-12's parts."""
+    folder = fill(start(tmp_path / "hw")) or tmp_path / "hw"
+    for f in ("scores.py", "conv.py", "batchnorm.py"):
+        (folder / f).unlink()
+    result = check(folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "total 150/150 (not in this folder: 15, 16, 17, 18)"
+    assert "started before part 17 existed" in result.stdout
 
 
 def test_an_old_folder_still_fails_and_hints_and_counts_only_its_parts(tmp_path):
@@ -221,6 +235,37 @@ def test_the_penalties_mistakes_are_computed_beside_minigans():
                       grade_games.penalty_variant(grade_games.critic(2), x, what[:-1] + (False,))]
         for v, g in wrong:
             assert not (np.isclose(v, value) and np.allclose(g, grads))
+
+
+@pytest.mark.parametrize("name,old,new", [
+    ("Conv2D.backward", "dx_pad[:, :, p:p + x_shape[2], p:p + x_shape[3]]",
+     "dx_pad[:, :, :x_shape[2], :x_shape[3]]"),
+    ("ConvTranspose2D.forward", "canvas[:, :, p:p + h_out, p:p + w_out]",
+     "canvas[:, :, :h_out, :w_out]"),
+    ("ConvTranspose2D.forward", "_, c_out, h_out, w_out = self.output_shape(x.shape)",
+     "c_out = self.out_channels\nh_out, w_out = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k"),
+])
+def test_a_padding_mistake_is_not_taken_for_overlapping_windows(tmp_path, name, old, new):
+    """The "overlap" hint fires when a layer is right without overlap and wrong with it; the
+    geometry without overlap has the same padding and output_padding, so that a wrong crop, or
+    output_padding forgotten, fails both and names nothing."""
+    folder = start(tmp_path / "hw")
+    assert old in body(name)
+    fill(folder, {name: body(name).replace(old, new)})
+    (r,) = grader.grade(folder, [next(p.number for p in PARTS if name in p.functions)])
+    assert (r.status, r.hints) == ("failed", []), (r.check, r.message, r.hints)
+
+
+def test_the_frechet_graders_own_values_are_right():
+    feats = np.random.default_rng(0).normal(size=(7, 5)) * [1, 2, 3, 4, 5]
+    mu, S = grade_frechet.covariance_by_hand(feats)
+    assert np.allclose(mu, feats.mean(axis=0), rtol=1e-13, atol=0)
+    assert np.allclose(S, np.cov(feats, rowvar=False), rtol=1e-12, atol=0)
+    Z = grade_frechet.singular_covariance()  # what the "eig_clip" check relies on
+    assert np.linalg.matrix_rank(Z) == 2 and np.linalg.eigvalsh(Z).min() < 0
+    S1, S2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])  # commuting: the shortcut is exact
+    assert np.isclose(grade_frechet.sqrt_product_variant(np.zeros(2), S1, np.ones(2), S2),
+                      2 + (1 - 3) ** 2 + (2 - 1) ** 2, rtol=1e-12)
 
 
 def test_a_part_half_done_is_failed_not_unattempted(tmp_path):
@@ -300,63 +345,68 @@ LAYERS = (2, 3, 4, 5, 6)
 HABITS = {
     "loop-losses": ({"softplus": "while True:\n    pass"}, {}, {1: ("time limit", [
         f"part 1 did not finish in {LIMIT} s: look for a loop that never ends in losses.py, "
-        "softplus (line"])}, 140),
+        "softplus (line"])}, 190),
     "loop-layers": ({"LeakyReLU.backward": "while True:\n    pass"}, {}, {3: ("time limit", [
-        "look for a loop that never ends in layers.py, LeakyReLU.backward (line"])}, 145),
+        "look for a loop that never ends in layers.py, LeakyReLU.backward (line"])}, 195),
     "loop-optim": ({"Adam.step": "while self.t >= 0:\n    self.t += 1"}, {}, {8: (
-        "time limit", ["ends in optim.py, Adam.step (line"])}, 135),
+        "time limit", ["ends in optim.py, Adam.step (line"])}, 185),
     "loop-gan": ({"generator_step": "import time\nwhile True:\n    time.sleep(0.01)"}, {}, {
-        10: ("time limit", ["ends in gan.py, generator_step (line"])}, 140),
+        10: ("time limit", ["ends in gan.py, generator_step (line"])}, 190),
     "loop-import": ({}, {"gan.py": lambda t: "while True:\n    pass\n" + t}, {n: ("time limit", [
-        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 130),
+        "ends in gan.py, line ", " (at import)"]) for n in (9, 10)}, 180),
     "os._exit-import": ({}, {"layers.py": lambda t: "import os\nos._exit(0)\n" + t}, {
-        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 105),
+        n: ("exited", ["exit status 0 before it was graded", "layers.py"]) for n in LAYERS}, 155),
     "os._exit-call": ({"Tanh.forward": "import os\nos._exit(0)"}, {}, {4: ("exited", [
-        "your code ended the process running part 4 with exit status 0"])}, 145),
+        "your code ended the process running part 4 with exit status 0"])}, 195),
     "sys.exit-import": ({}, {"losses.py": lambda t: "import sys\nsys.exit(0)\n" + t}, {n: (
         "your code raised", ["importing losses.py: SystemExit: 0", "losses.py, line 2"])
-        for n in (1, 11)}, 130),
+        for n in (1, 11)}, 180),
     "sys.exit-call": ({"SGD.step": "import sys\nsys.exit(0)"}, {}, {7: (
         "your code raised", ["SGD(lr=0.1, momentum=0.0).step() (step 1): SystemExit: 0",
-                             "in step: sys.exit(0)"])}, 140),
+                             "in step: sys.exit(0)"])}, 190),
     "os.abort": ({"Sigmoid.backward": "import os\nos.abort()"}, {}, {5: ("crashed", [
-        "(SIGABRT: a segfault, os.abort() or os.kill()); in layers.py, Sigmoid.backward"])}, 140),
+        "(SIGABRT: a segfault, os.abort() or os.kill()); in layers.py, Sigmoid.backward"])}, 190),
     "MemoryError": ({"Dense.forward": "import numpy\nreturn numpy.empty((10**7, 10**7))"}, {},
-                    {2: ("your code raised", ["MemoryError: Unable to allocate"])}, 135),
-    "forged-result": ({"Tanh.forward": FORGE}, {}, {4: ("exited", ["exit status 0"])}, 145),
+                    {2: ("your code raised", ["MemoryError: Unable to allocate"])}, 185),
+    "forged-result": ({"Tanh.forward": FORGE}, {}, {4: ("exited", ["exit status 0"])}, 195),
     "reexport-losses": ({}, {"losses.py": lambda t: "from minigan.losses import *\n"}, {
         1: ("own code", ["softplus is minigan.losses.softplus, not a function written in "
                          "losses.py"]),
-        11: ("own code", ["least_squares is minigan.losses.least_squares"])}, 130),
+        11: ("own code", ["least_squares is minigan.losses.least_squares"])}, 180),
     "reexport-layers": ({}, {"layers.py": lambda t: "from minigan.layers import *\n"}, {
         n: ("own code", ["is minigan.layers.", "not a", "written in layers.py"])
-        for n in LAYERS}, 105),
+        for n in LAYERS}, 155),
     "reexport-optim": ({}, {"optim.py": lambda t: "from minigan.optim import *\n"}, {
         7: ("own code", ["SGD is minigan.optim.SGD, not a class written in optim.py"]),
-        8: ("own code", ["Adam is minigan.optim.Adam"])}, 125),
+        8: ("own code", ["Adam is minigan.optim.Adam"])}, 175),
     "reexport-gan": ({}, {"gan.py": lambda t: "from minigan.gan import *\n"}, {
         9: ("own code", ["discriminator_step is minigan.gan.discriminator_step"]),
-        10: ("own code", ["generator_step is minigan.gan.generator_step"])}, 130),
+        10: ("own code", ["generator_step is minigan.gan.generator_step"])}, 180),
     "aliased-import": ({}, {"layers.py": lambda t: t + ALIAS}, {2: ("own code", [
-        "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 135),
+        "Dense is minigan.layers.Dense, not a class written in layers.py"])}, 185),
     "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
                                         "critic_step\n"}, {9: (
-        "own code", ["gan.py's critic_step under another name"])}, 140),
+        "own code", ["gan.py's critic_step under another name"])}, 190),
     "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
                                                   "'bce', real_target)"}, {}, {9: (
-        "not finished", ["NotImplementedError: not part of the homework"])}, 140),
+        "not finished", ["NotImplementedError: not part of the homework"])}, 190),
     "loop-penalties": ({"r1": "while True:\n    pass"}, {}, {13: ("time limit", [
-        "ends in penalties.py, r1 (line"])}, 135),
+        "ends in penalties.py, r1 (line"])}, 185),
     "os._exit-spectral": ({"SpectralNorm.add_weight_grad": "import os\nos._exit(3)"}, {}, {
-        12: ("exited", ["exit status 3", "spectral.py"])}, 135),
+        12: ("exited", ["exit status 3", "spectral.py"])}, 185),
     "reexport-spectral": ({}, {"spectral.py": lambda t: "from minigan.spectral import *\n"}, {
         12: ("own code", ["SpectralNorm is minigan.spectral.SpectralNorm, not a class written "
-                          "in spectral.py"])}, 135),
+                          "in spectral.py"])}, 185),
     "reexport-penalties": ({}, {"penalties.py": lambda t: t + "\nfrom minigan.penalties import "
                                 "gradient_penalty\n"}, {
-        14: ("own code", ["gradient_penalty is minigan.penalties.gradient_penalty"])}, 140),
+        14: ("own code", ["gradient_penalty is minigan.penalties.gradient_penalty"])}, 190),
+    "reexport-conv": ({}, {"conv.py": lambda t: "from minigan.conv import *\n"}, {
+        16: ("own code", ["Conv2D is minigan.conv.Conv2D, not a class written in conv.py"]),
+        17: ("own code", ["ConvTranspose2D is minigan.conv.ConvTranspose2D"])}, 170),
+    "loop-batchnorm": ({"BatchNorm.backward": "while True:\n    pass"}, {}, {18: (
+        "time limit", ["ends in batchnorm.py, BatchNorm.backward (line"])}, 190),
     "imitates-scoreboard": ({"Tanh.forward": IMITATE, "Tanh.backward": "return dout"}, {},
-                            {4: ("gradient check", ["hint: dx equals dout"])}, 145),
+                            {4: ("gradient check", ["hint: dx equals dout"])}, 195),
 }
 
 
@@ -471,7 +521,7 @@ BAD = [
     (["start", "afile/sub"], "inside one"),
     (["check", "nowhere"], "no homework folder"),
     (["check", "empty"], "missing"),
-    (["check", "hw", "15"], "no part '15'"),
+    (["check", "hw", "19"], "no part '19'"),
     (["check", "hw", "x"], "no part 'x'"),
     (["check", "hw", "0"], "no part '0'"),
     (["check", "hw", "--time-limit", "0"], "--time-limit"),

@@ -1,4 +1,5 @@
-"""Homework: learners write minigan's backward passes, losses, optimizers and GAN steps, the
+"""Homework: learners write minigan's backward passes, losses, optimizers, GAN steps, the
+convolutions' and BatchNorm's backward and the Fréchet distance, the
 gradient checks grade them, and the GAN trains on their own code (lessons/08_homework.md).
 
     python -m minigan.homework start DIR           # a skeleton generated from minigan's source
@@ -7,8 +8,8 @@ gradient checks grade them, and the GAN trains on their own code (lessons/08_hom
 
 Modules: ``parts`` (what each part holds), ``skeleton`` (writes DIR), ``grader`` (grades it,
 part by part: ``grade_losses``, ``grade_layers``, ``grade_optim``, ``grade_gan``,
-``grade_games``, over ``learner``, which loads and runs the learner's code, and ``checks``, the
-comparisons and hints),
+``grade_games``, ``grade_frechet``, ``grade_conv``, over ``learner``, which loads and runs the
+learner's code, and ``checks``, the comparisons and hints),
 ``capstone`` (builds the GAN from DIR and replays it against minigan's own), ``isolate`` and
 ``child`` (the learner's code runs in a child process, with a time limit, never in the grader's).
 """

@@ -5,8 +5,9 @@
                       1 while any fails, 2 for a usage error
     check DIR 2 3     grade parts 2 and 3 only
 
-A folder started before parts 11-14 existed is graded on the parts it has: the others are shown
-as not in this folder, and count neither for nor against the total or the exit status.
+A folder started before parts 11-14 (or 15-18) existed is graded on the parts it has: the
+others are shown as not in this folder, and count neither for nor against the total or the exit
+status.
 
 Each part runs in its own child process (minigan/homework/isolate.py) and fails when it takes
 longer than --time-limit seconds.

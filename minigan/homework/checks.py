@@ -54,6 +54,38 @@ HINTS = {
     "in_place": "Update each parameter array in place, p.data[...] = p.data - lr * g: the "
                 "layers hold these very arrays and never see a new one (and p.data -= ... "
                 "fails: a NamedTuple's field cannot be reassigned).",
+    "cov_n": "The covariance is divided by N: the unbiased estimate divides the sum of outer "
+             "products of the centred features by N - 1, as np.cov does (lessons/"
+             "11_measuring_samples.md).",
+    "elementwise_sqrt": "The square root is taken entry by entry: S^(1/2) is the matrix R with "
+                        "R @ R = S, from the eigenvectors, V diag(sqrt(w)) V^T (np.linalg.eigh), "
+                        "not np.sqrt(S).",
+    "sqrt_product": "tr (S1 S2)^(1/2) is not tr (S1^(1/2) S2^(1/2)) unless S1 and S2 commute: take "
+                    "the root of S1^(1/2) S2 S1^(1/2), which has the eigenvalues of S1 S2.",
+    "fd_squared": "The square root of the distance: minigan's frechet_distance, like FID, is the "
+                  "squared distance |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr (S1 S2)^(1/2).",
+    "eig_clip": "Not finite on a singular covariance: rounding makes its zero eigenvalues "
+                "slightly negative; clip them at 0 before the square root.",
+    "flip": "The kernel is mirrored: the adjoint of a cross-correlation (Conv2D's dx, "
+            "ConvTranspose2D's forward) slides the kernel flipped, W[..., ::-1, ::-1]; painting "
+            "each pixel's k x k patch (col2im of W_flat.T @ x_flat) needs no flip, so a flip "
+            "there, or a missing one in a sliding window, mirrors it.",
+    "overlap": "Right where windows do not overlap (stride = k), wrong where they do: a pixel "
+               "in several windows receives the sum of their gradients (patches), so add, +=, "
+               "never assign (lessons/12_convolutions.md, col2im).",
+    "pad_crop": "The padding is not cropped off: the zero border is not part of x (nor of the "
+                "transposed convolution's output, cut from its padded canvas), so return the "
+                "padded array's [:, :, p:p + H, p:p + W] (unpad), of x's shape (of H_out x W_out).",
+    "bn_mean": "BatchNorm's backward misses the term through the mean: every a_i moves mu, so "
+               "subtract sum(dout) / n (dx = gamma r / n (n dout - sum(dout) - x_hat sum(dout "
+               "x_hat))).",
+    "bn_var": "BatchNorm's backward misses the term through the variance: every a_i moves "
+              "sigma^2, so subtract x_hat * sum(dout * x_hat) / n.",
+    "bn_constant": "BatchNorm's backward treats the batch's mean and variance as constants "
+                   "(dx = gamma r dout, evaluation mode's): in training mode every a_i moves "
+                   "both, which gives the terms -sum(dout) / n and -x_hat sum(dout x_hat) / n.",
+    "bn_eval": "In evaluation mode the running statistics are constants: dx = gamma r dout, "
+               "without the batch terms (the cache says which mode forward ran in).",
 }
 
 TOL = 1e-7  # the gradient check's, and agreement's: a real bug is off by far more

@@ -25,10 +25,14 @@ def layer_run(run, layer, x, dout, **kw):
     return out, dx, {k: np.array(g, copy=True) for k, g in layer.grads.items()}
 
 
-def check_shapes(name, x, out, dx, grads, out_shape, params):
+def check_shapes(name, x, out, dx, grads, out_shape, params, wrong_shapes=None):
+    """wrong_shapes: {("out" or "dx", a shape a classic mistake returns): its hint}."""
+    wrong = wrong_shapes or {}
     require(np.shape(out) == out_shape, "shapes",
-            f"{name}.forward returned shape {np.shape(out)}, expected {out_shape}")
+            f"{name}.forward returned shape {np.shape(out)}, expected {out_shape}",
+            [h for h in [wrong.get(("out", np.shape(out)))] if h])
     hints = ["transpose"] if np.shape(dx) == x.shape[::-1] else []
+    hints += [h for h in [wrong.get(("dx", np.shape(dx)))] if h]
     require(np.shape(dx) == x.shape, "shapes",
             f"{name}.backward returned dx of shape {np.shape(dx)}, expected x's {x.shape}", hints)
     for k, g in grads.items():
@@ -39,24 +43,27 @@ def check_shapes(name, x, out, dx, grads, out_shape, params):
 
 
 def layer_hints(got_dx, got_grads, ref_dx, ref_grads, dout, N, params, variants=None):
-    """Diagnose dx and each gradient against a layer's classic mistakes; variants: {grad name:
-    {hint: array}}, more mistakes of a layer's own."""
+    """Diagnose dx and each gradient against a layer's classic mistakes; variants: {"dx" or a
+    grad name: {hint: array}}, more mistakes of a layer's own."""
+    variants = variants or {}
     extra = {"derivative": dout if dout.shape == ref_dx.shape else None}
-    if "W" in params and params["W"].shape[0] == params["W"].shape[1]:
+    if "W" in params and params["W"].ndim == 2 and params["W"].shape[0] == params["W"].shape[1]:
         extra["transpose"] = dout @ params["W"]
-    names = diagnose_all(got_dx, ref_dx, extra, ks=(N,))
+    names = diagnose_all(got_dx, ref_dx, {**extra, **variants.get("dx", {})}, ks=(N,))
     for k, g in got_grads.items():
         t = {"transpose": ref_grads[k].T} if ref_grads[k].ndim == 2 else {}
         names += diagnose_all(g, ref_grads[k], {**t, **(variants or {}).get(k, {})}, ks=(N,))
     return sorted(set(names))
 
 
-def grade_layer(run, make, make_ref, x, square=None, variants=None, square_hint="transpose"):
+def grade_layer(run, make, make_ref, x, square=None, variants=None, square_hint="transpose",
+                wrong_shapes=None):
     """Grade one layer class: make() builds the learner's (float64), make_ref() minigan's.
 
     square: (make, make_ref, x) of a square layer, on which a mistake that crashes on x's
-    shapes runs, and shows as ``square_hint``; variants(ref, dout): {grad name: {hint: the
-    gradient that mistake gives}}, from minigan's layer after its backward of dout."""
+    shapes runs, and shows as ``square_hint``; variants(ref, dout): {"out", "dx" or a grad
+    name: {hint: what that mistake gives}}, from minigan's layer after its backward of dout;
+    wrong_shapes: {("out" or "dx", shape): hint}, the shapes a classic mistake returns."""
     rng = np.random.default_rng(2)
     layer = make()
     name = type(layer).__name__
@@ -66,7 +73,8 @@ def grade_layer(run, make, make_ref, x, square=None, variants=None, square_hint=
     dout = rng.standard_normal(ref_out.shape)
     ref_dx = ref.backward(dout)
     ref_grads = {k: g.copy() for k, g in ref.grads.items()}
-    extra = variants(ref, dout) if variants else None
+    extra = variants(ref, dout) if variants else {}
+    out_variants = extra.get("out", {})
 
     try:
         out, dx, grads = layer_run(run, layer, x.copy(), dout)
@@ -76,18 +84,19 @@ def grade_layer(run, make, make_ref, x, square=None, variants=None, square_hint=
             if hints:
                 raise Failed("your code raised", f"{e}\n  at {e.where}", hints, e.error) from None
         raise
-    check_shapes(name, x, out, dx, grads, ref_out.shape, layer.params)
+    check_shapes(name, x, out, dx, grads, ref_out.shape, layer.params, wrong_shapes)
 
     try:
         run(f"gradient check of {name}", check_layer, layer, x.copy(), dout)
     except GradientCheckError as e:
-        _, dx, grads = layer_run(run, layer, x.copy(), dout)
-        raise Failed("gradient check", str(e),
-                     layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params, extra))
+        out, dx, grads = layer_run(run, layer, x.copy(), dout)
+        raise Failed("gradient check", str(e), sorted(set(
+            diagnose_all(out, ref_out, out_variants)
+            + layer_hints(dx, grads, ref_dx, ref_grads, dout, x.shape[0], params, extra))))
 
     out, dx, grads = layer_run(run, layer, x.copy(), dout)
     require(same(out, ref_out, TOL), "agreement", f"{name}.forward differs from minigan's "
-            f"(relative error {rel(out, ref_out):.1e})")
+            f"(relative error {rel(out, ref_out):.1e})", diagnose_all(out, ref_out, out_variants))
     for what, got, want in [("dx", dx, ref_dx)] + [(f"grads[{k!r}]", grads[k], ref_grads[k])
                                                     for k in grads]:
         require(same(got, want, TOL), "agreement",

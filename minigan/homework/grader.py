@@ -10,13 +10,14 @@ Every part runs its checks in one order and stops at the first that fails:
    optimizers update the parameter arrays in place, the generator step leaves D alone.
 
 The parts' checks live one module a kind of part: ``grade_losses`` (part 1), ``grade_layers``
-(parts 2-6), ``grade_optim`` (parts 7-8), ``grade_gan`` (parts 9-10) and ``grade_games``
-(parts 11-14), over ``checks`` (the hints, the comparisons that name a mistake, the result
-records) and ``learner`` (loading and running the learner's code). This module runs the parts
-and collects their results.
+(parts 2-6), ``grade_optim`` (parts 7-8), ``grade_gan`` (parts 9-10), ``grade_games``
+(parts 11-14), ``grade_frechet`` (part 15) and ``grade_conv`` (parts 16-18), over ``checks``
+(the hints, the comparisons that name a mistake, the result records) and ``learner`` (loading
+and running the learner's code). This module runs the parts and collects their results.
 
-A folder started before parts 11-14 existed does not have them (``learner.present``): they are
-reported as not in the folder, never run, and count neither for nor against the score.
+A folder started before parts 11-14 (or 15-18) existed does not have them
+(``learner.present``): they are reported as not in the folder, never run, and count neither for
+nor against the score.
 
 Before any check, a part's graded functions and classes must be the learner's own: defined in
 the learner's file, not minigan's re-exported or aliased (``learner.borrowed``); borrowed code
@@ -32,6 +33,8 @@ import traceback
 
 from minigan.homework import isolate
 from minigan.homework.checks import HINTS, Failed, Result
+from minigan.homework.grade_conv import grade_batchnorm, grade_conv2d, grade_conv_transpose
+from minigan.homework.grade_frechet import grade_frechet
 from minigan.homework.grade_games import grade_game_losses, grade_gp, grade_r1, grade_spectral
 from minigan.homework.grade_gan import grade_d_step, grade_g_step
 from minigan.homework.grade_layers import (grade_dense, grade_leaky, grade_sequential,
@@ -46,7 +49,8 @@ TIME_LIMIT = 30  # seconds a part may run (a correct part takes well under one)
 
 GRADERS = {1: grade_losses, 2: grade_dense, 3: grade_leaky, 4: grade_tanh, 5: grade_sigmoid,
            6: grade_sequential, 7: grade_sgd, 8: grade_adam, 9: grade_d_step, 10: grade_g_step,
-           11: grade_game_losses, 12: grade_spectral, 13: grade_r1, 14: grade_gp}
+           11: grade_game_losses, 12: grade_spectral, 13: grade_r1, 14: grade_gp,
+           15: grade_frechet, 16: grade_conv2d, 17: grade_conv_transpose, 18: grade_batchnorm}
 
 ABSENT = "not in this folder"  # the status of a part the folder was started without
 

@@ -5,7 +5,8 @@ becomes a ``LearnerError`` that names the learner's own file and line, never the
 
 Parts are graded by behaviour only, never by reading the learner's source; the source is read
 for two things: whether the folder has a part at all (``present``: it was started before parts
-11-14 existed), and whether a part was attempted (some function no longer raises the TODO).
+11-14, or 15-18, existed), and whether a part was attempted (some function no longer raises the
+TODO).
 Only the learner's own code earns points: ``borrowed`` names the graded functions and classes
 that the learner's module exposes but did not define (minigan's, re-exported or aliased).
 

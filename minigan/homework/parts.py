@@ -48,13 +48,21 @@ PARTS = (
          ("14_beyond_jensen_shannon.md",), 15),
     Part(14, "gradient penalty", "penalties.py", ("gradient_penalty",),
          ("14_beyond_jensen_shannon.md",), 10),
+    Part(15, "Fréchet distance", "scores.py",
+         ("gaussian_stats", "sqrtm_psd", "frechet_distance"), ("11_measuring_samples.md",), 10),
+    Part(16, "Conv2D.backward", "conv.py", ("Conv2D.backward",), ("12_convolutions.md",), 15),
+    Part(17, "ConvTranspose2D", "conv.py",
+         ("ConvTranspose2D.forward", "ConvTranspose2D.backward"), ("12_convolutions.md",), 15),
+    Part(18, "BatchNorm.backward", "batchnorm.py", ("BatchNorm.backward",),
+         ("12_convolutions.md",), 10),
 )
 
 # Every homework folder has these four: parts 1-10 were there from the start. A folder started
-# before parts 11-14 existed lacks their files (or, in losses.py, their functions); the grader
-# reports those parts as not in the folder (``learner.present``).
+# before parts 11-14 (or 15-18) existed lacks their files (or, in losses.py, their functions);
+# the grader reports those parts as not in the folder (``learner.present``).
 FILES = ("losses.py", "layers.py", "optim.py", "gan.py")
-ALL_FILES = FILES + ("spectral.py", "penalties.py")  # what ``start`` writes today
+ALL_FILES = FILES + ("spectral.py", "penalties.py",  # parts 11-14, lesson 14
+                     "scores.py", "conv.py", "batchnorm.py")  # parts 15-18, lessons 11 and 12
 TOTAL = sum(p.points for p in PARTS)
 
 

@@ -1,6 +1,7 @@
 """Write the learner's skeleton, generated from minigan's own source at ``start`` time.
 
-layers.py, losses.py, gan.py, spectral.py and penalties.py are minigan's modules with the body
+layers.py, losses.py, gan.py, spectral.py, penalties.py, scores.py, conv.py and batchnorm.py are
+minigan's modules with the body
 of every function that a part names replaced by ``raise NotImplementedError("TODO (part N): ...")``;
 signatures,
 docstrings (shapes, formulas) and the given scaffolding (``__init__``, ``__repr__``, the helpers)
@@ -114,8 +115,8 @@ NOT_GIVEN = {"gan.py": {
 
 
 def generated(file):
-    """The learner's layers.py, losses.py, gan.py, spectral.py or penalties.py: minigan's module
-    with the TODOs blanked."""
+    """The learner's layers.py, losses.py, gan.py, spectral.py, penalties.py, scores.py, conv.py
+    or batchnorm.py: minigan's module with the TODOs blanked."""
     path = MINIGAN / file
     todos = {name: todo_message(p, name) for p in PARTS if p.file == file for name in p.functions}
     todos.update(NOT_GIVEN.get(file, {}))
@@ -225,8 +226,9 @@ is minigan's own module with the bodies you write replaced by
 | --- | --- | --- | --- | --- | --- |
 {rows}
 
-Total: {TOTAL} points. Parts 11-14 (the games of lesson 14) came later: a folder started before
-them is graded on the parts it has.
+Total: {TOTAL} points. Parts 11-14 (the games of lesson 14) and 15-18 (the Fréchet distance of
+lesson 11, the convolutions and BatchNorm of lesson 12) came later: a folder started before them
+is graded on the parts it has.
 
     python -m minigan.homework check THIS_FOLDER          # grade every part
     python -m minigan.homework check THIS_FOLDER 2 3      # grade parts 2 and 3 only
