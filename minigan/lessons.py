@@ -4,8 +4,8 @@
     python -m minigan.lessons build OUT --only 3 14    # lessons 3 and 14
     python -m minigan.lessons build OUT --timeout 120  # seconds one cell may run (default 600)
 
-Each lessons/NN_name.md is converted by jupytext (each ```python block one code cell, the rest
-Markdown, as tests/test_notebooks.py checks), run top to bottom in a fresh Jupyter kernel
+Each lesson (one Markdown file in lessons/) is converted by jupytext (each ```python block one
+code cell, the rest Markdown, as tests/test_notebooks.py checks), run top to bottom in a fresh Jupyter kernel
 (nbclient and ipykernel, in the dev extra: ``pip install -e ".[dev]"``), and written with its
 outputs to OUT/NN_name.ipynb. The kernel imports the same minigan as this command and runs in
 OUT, so whatever a lesson writes lands there. A lesson's figures are drawn by its own blocks into
@@ -43,7 +43,7 @@ class LessonFailed(Exception):
 
 
 def lessons():
-    """{number: path} of every lesson, lessons/NN_name.md (the README is the index, not one)."""
+    """{number: path} of every lesson in lessons/ (the README is the index, not one)."""
     return {int(p.name[:2]): p for p in sorted(LESSONS_DIR.glob("[0-9][0-9]_*.md"))}
 
 
