@@ -248,7 +248,7 @@ def conditional_d_loss(D, out, labels, adversarial):
     players (Odena et al. 2017): D learns to classify real and fake images, G to make images
     that D classifies as the digit asked for. Training D's classifier on fakes too is the
     paper's choice; it also lets G gain by drawing digits that are easy to classify rather than
-    varied ones, the bias Shu et al. 2017 describe (lessons/ on conditional GANs).
+    varied ones, the bias Shu et al. 2017 describe.
     """
     loss, dout = adversarial(out[:, :1])  # (N, 1)
     if isinstance(D, AuxiliaryClassifierDiscriminator):

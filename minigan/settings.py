@@ -232,7 +232,7 @@ def check_conditional(cfg):
         raise ConfigError(
             f"{flag(off[0])} {show(getattr(cfg, off[0]))} does not fit {given}: a conditional "
             "run takes --loss, --clip, --k, --gen-loss, --label-smoothing, --ema and "
-            f"--optimizer. Drop {flag(off[0])}")
+            f"--optimizer. Drop {flag(off[0])}.")
 
 
 def check_game(cfg):

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from minigan import backend, checkpoint, conditional, gan, models, optim, settings
+from minigan import backend, checkpoint, conditional, gan, models, optim, rundir, settings
 from minigan.conditional import (AuxiliaryClassifierDiscriminator, ConcatDiscriminator,
                                  ConditionalGenerator, Embedding, ProjectionDiscriminator,
                                  one_hot)
@@ -373,13 +373,14 @@ def checkpoint_arrays(run_dir):
     return checkpoint.load(Path(run_dir) / "checkpoint.npz")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_conditional_run_resumes_bit_exact(tmp_path, variant):
+@pytest.mark.parametrize("variant,flags", [("concat", []), ("projection", []), ("acgan", []),
+                                           ("projection", ["--model", "dcgan", "--ema", "0.9"])])
+def test_conditional_run_resumes_bit_exact(tmp_path, variant, flags):
     """Two epochs straight, or one and then one more after --resume: every array equal, the
     rng state equal (the fake labels come from it, so a resumed run draws the same ones)."""
-    straight = train_mnist.main([*SMALL_RUN, "--conditional", variant, "--epochs", "2",
+    straight = train_mnist.main([*SMALL_RUN, "--conditional", variant, *flags, "--epochs", "2",
                                  "--out", str(tmp_path / "straight")])
-    first = train_mnist.main([*SMALL_RUN, "--conditional", variant, "--epochs", "1",
+    first = train_mnist.main([*SMALL_RUN, "--conditional", variant, *flags, "--epochs", "1",
                               "--out", str(tmp_path / "split")])
     train_mnist.main(["--resume", str(first), "--epochs", "2"])
     (a, meta_a), (b, meta_b) = checkpoint_arrays(straight), checkpoint_arrays(first)
@@ -389,8 +390,10 @@ def test_conditional_run_resumes_bit_exact(tmp_path, variant):
     assert meta_a["rng"] == meta_b["rng"] and meta_a["global_step"] == 12
     assert meta_a["config"]["conditional"] == variant
     assert a["fixed_z"].shape == (100, 16)  # ten rows of ten
-    if variant == "projection":
-        assert a["D/embed.W"].shape == (10, 32)
+    if variant == "projection":  # the embedding's width is D's feature width
+        assert a["D/embed.W"].shape == (10, 6272 if flags else 32)
+    if flags:
+        assert "G_ema/0.W" in a
 
 
 def test_conditional_run_folder_grid_and_sampling(tmp_path):
@@ -399,8 +402,11 @@ def test_conditional_run_folder_grid_and_sampling(tmp_path):
     from minigan import sample
 
     run = train_mnist.main([*SMALL_RUN, "--conditional", "concat", "--epochs", "1",
+                            "--eval-every", "1", "--eval-samples", "100",
                             "--out", str(tmp_path / "run")])
     assert json.loads((run / "config.json").read_text())["conditional"] == "concat"
+    # scored during training through G.forward(z), which asks for every digit in turn
+    assert np.isfinite(rundir.read_rows(run / "eval.csv")[0]["fd"])
     picture = Image.open(run / "samples_final.png")
     assert picture.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))  # 10 x 10 tiles of 28 + pad 2
     G, cfg = sample.load_generator(run)
@@ -439,6 +445,9 @@ def test_conditional_networks_keep_the_layer_contract():
             ema = EMA(G, 0.9)
             ema.update()
             assert sorted(ema.net.params) == sorted(G.params)
+            # the copy's params are its own layers' arrays, so the average reaches the network
+            assert ema.net.params["0.W"] is ema.net.net.layers[0].params["W"]
+            assert ema.net.params["0.W"] is not G.params["0.W"]
             kind = {"concat": ConcatDiscriminator, "projection": ProjectionDiscriminator,
                     "acgan": AuxiliaryClassifierDiscriminator}[variant]
             assert isinstance(D, kind)
