@@ -100,7 +100,8 @@ def build(cfg, rng, data_dim=784, code=MINIGAN):
     G = build_generator(cfg, rng, data_dim, code)
     D = build_discriminator(cfg, rng, data_dim, code)
     if getattr(cfg, "spectral_norm", 0):
-        D = spectral.apply(D, rng)
+        D = (conditional.with_spectral_norm(D, rng) if getattr(cfg, "conditional", "")
+             else spectral.apply(D, rng))
     return G, D
 
 

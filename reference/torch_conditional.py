@@ -28,7 +28,7 @@ from minigan.conditional import (NUM_CLASSES, AuxiliaryClassifierDiscriminator,
                                  ProjectionDiscriminator)
 from minigan.gan import StepMetrics
 from minigan.layers import Sequential
-from reference.torch_games import D_LOSSES, G_LOSSES
+from reference.torch_games import D_LOSSES, G_LOSSES, spectral_twin_of
 from reference.torch_gan import frozen_running_stats, twin_of
 
 
@@ -90,16 +90,18 @@ def embedding_twin(embedding, dtype=None):
 
 
 def conditional_twin(net, dtype=None):
-    """The torch twin of a minigan conditional G or D, with its weights."""
+    """The torch twin of a minigan conditional G or D, with its weights; D's layers under
+    minigan's spectral norm go under torch's (torch_games.spectral_twin_of)."""
     if isinstance(net, ConditionalGenerator):
         return Generator(twin_of(net.net, dtype))
     if isinstance(net, ConcatDiscriminator):
-        return ConcatD(twin_of(net.net, dtype), net.spatial)
+        return ConcatD(spectral_twin_of(net.net, dtype), net.spatial)
     if isinstance(net, ProjectionDiscriminator):
-        psi = twin_of(Sequential(net.psi), dtype)[0]
-        return ProjectionD(twin_of(net.phi, dtype), psi, embedding_twin(net.embed, dtype))
+        psi = spectral_twin_of(Sequential(net.psi), dtype)[0]
+        return ProjectionD(spectral_twin_of(net.phi, dtype), psi,
+                           embedding_twin(net.embed, dtype))
     if isinstance(net, AuxiliaryClassifierDiscriminator):
-        return AuxiliaryClassifierD(twin_of(net.net, dtype))
+        return AuxiliaryClassifierD(spectral_twin_of(net.net, dtype))
     raise ValueError(f"conditional_twin: no twin for {net!r}")
 
 

@@ -267,11 +267,12 @@ def test_generator_is_the_unconditional_net_on_z_and_y_side_by_side():
 # ---- the steps: every path on the strict stand-in, bit for bit with NumPy ------------------
 
 
-def one_step(variant, model, module, xp=None, k=1, loss="bce"):
+def one_step(variant, model, module, xp=None, k=1, loss="bce", spectral_norm=0):
     """One conditional train_step on the given array module, from seed 0; returns every array
     of G and D and the metrics, on the host."""
     backend.use("cpu") if module == "numpy" else backend.use_module(xp, "strict")
     cfg = tiny_cfg(variant, model=model, dtype="float64", latent_dim=4)
+    cfg.spectral_norm = spectral_norm
     data_dim = 784 if model == "dcgan" else 6
     rng = backend.default_rng(0)
     G, D = models.build(cfg, rng, data_dim=data_dim)
@@ -301,12 +302,16 @@ def test_one_step_on_the_strict_stand_in_matches_numpy(variant, model):
     assert all(np.isfinite(v) for v in metrics_a.values())
 
 
-def test_hinge_k2_step_on_the_strict_stand_in_matches_numpy():
-    """The other games take the conditional step too: hinge with the projection D, k = 2."""
+@pytest.mark.parametrize("variant,model", [("projection", "mlp"), ("concat", "dcgan"),
+                                           ("acgan", "mlp")])
+def test_hinge_spectral_norm_k2_step_on_the_strict_stand_in_matches_numpy(variant, model):
+    """The other games and spectral norm take the conditional step too: hinge, k = 2."""
     import strict_xp
 
-    a, metrics_a = one_step("projection", "mlp", "numpy", k=2, loss="hinge")
-    b, metrics_b = one_step("projection", "mlp", "strict", strict_xp, k=2, loss="hinge")
+    a, metrics_a = one_step(variant, model, "numpy", k=2, loss="hinge", spectral_norm=1)
+    b, metrics_b = one_step(variant, model, "strict", strict_xp, k=2, loss="hinge",
+                            spectral_norm=1)
+    assert any(key.endswith(".u") for key in a)  # under spectral norm
     assert metrics_a == metrics_b
     for key in a:
         assert np.array_equal(a[key], b[key]), key
