@@ -197,6 +197,36 @@ def test_projection_head_is_psi_plus_the_embedded_class_times_the_features():
         assert float(out[i, 0]) == pytest.approx(expected, rel=1e-13)
 
 
+@given(n=st.integers(1, 24), classes=st.integers(1, 12), width=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1))
+def test_projection_head_over_batch_sizes_and_class_counts(n, classes, width, seed):
+    """ProjectionDiscriminator with any number of classes and repeated labels: the output
+    against psi(h) + e_y . h written with a loop, and the embedding's gradient against the
+    scatter by hand, dE[c] = sum over rows i of class c of dout_i * h_i."""
+    from minigan.layers import Dense, LeakyReLU, Sequential
+
+    rng = np.random.default_rng(seed)
+    brng = backend.default_rng(seed)
+    phi = Sequential(Dense(3, width, rng=brng, dtype="float64"), LeakyReLU(0.2))
+    psi = Dense(width, 1, rng=brng, dtype="float64")
+    D = ProjectionDiscriminator(phi, psi, Embedding(classes, width, rng=brng, dtype="float64"))
+    x, labels = rng.standard_normal((n, 3)), rng.integers(0, classes, n)
+    out = D.forward(x, labels)
+    h = phi.forward(x)
+    E = D.params["embed.W"]
+    dout = rng.standard_normal((n, 1))
+    D.zero_grad()
+    D.forward(x, labels)
+    D.backward(dout)
+    dE = np.zeros((classes, width))
+    for i in range(n):
+        expected = float(h[i] @ psi.params["W"][:, 0] + psi.params["b"][0])
+        expected += sum(E[labels[i], j] * h[i, j] for j in range(width))
+        assert float(out[i, 0]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        dE[labels[i]] += dout[i, 0] * h[i]
+    np.testing.assert_allclose(D.grads["embed.W"], dE, rtol=1e-12, atol=1e-14)
+
+
 def test_acgan_discriminator_with_its_losses_gradient():
     """The two-headed D together with its loss, BCE on column 0 + softmax cross-entropy on
     columns 1..10: the gradient of that sum with respect to x, by central differences."""
