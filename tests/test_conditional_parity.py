@@ -226,3 +226,13 @@ def test_conditional_gan_parity(mnist_labelled, name):
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
     if variant == "acgan":  # the class loss is there: L_D is well above the BCE part alone
         assert ours[:, 0].min() > 2.0
+
+
+def test_the_twin_trains_standalone(tmp_path):
+    """python -m reference.torch_conditional: a short run writes its digit-per-row grid."""
+    from PIL import Image
+
+    torch_conditional.main(["--conditional", "projection", "--limit", "128", "--batch-size",
+                            "32", "--epochs", "1", "--out", str(tmp_path)])
+    grid = Image.open(tmp_path / "samples_epoch_001.png")
+    assert grid.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))  # 10 x 10 tiles
