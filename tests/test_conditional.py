@@ -10,7 +10,6 @@ written beside the vectorised code (the scatter-add, one-hot rows), math.log / m
 
 import json
 import math
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
