@@ -25,7 +25,7 @@ frozen_running_stats work on them unchanged. The conditional steps are in miniga
 
 import math
 
-from minigan import backend
+from minigan import backend, spectral
 from minigan.layers import Layer
 
 NUM_CLASSES = 10  # MNIST's digits
@@ -259,3 +259,16 @@ class AuxiliaryClassifierDiscriminator(Conditioned):
 
     def backward(self, dout, param_grads=True, input_grad=True):
         return self.net.backward(dout, param_grads, input_grad)
+
+
+def with_spectral_norm(D, rng):
+    """A conditional D whose layer stacks are under spectral norm (minigan/spectral.py): the
+    concat and AC-GAN Ds' nets, the projection D's trunk phi and head psi, wrapped in that
+    order, u and v drawn from rng. The projection's class embedding is left as it is
+    (Miyato & Koyama's code normalises it too; minigan's SpectralNorm wraps Dense and Conv2D)."""
+    if isinstance(D, ProjectionDiscriminator):
+        phi = spectral.apply(D.phi, rng)
+        return ProjectionDiscriminator(phi, spectral.SpectralNorm(D.psi, rng), D.embed)
+    if isinstance(D, ConcatDiscriminator):
+        return ConcatDiscriminator(spectral.apply(D.net, rng), D.num_classes, D.spatial)
+    return AuxiliaryClassifierDiscriminator(spectral.apply(D.net, rng), D.num_classes)

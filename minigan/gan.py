@@ -244,11 +244,14 @@ def conditional_d_loss(D, out, labels, adversarial):
     """(loss, dL/dout) of a conditional D's output on one batch.
 
     adversarial(logit) -> (loss, grad): the game's loss on column 0, D's logit. AC-GAN's D adds
-    the softmax cross-entropy of its class logits (columns 1..10) against labels, for both
-    players (Odena et al. 2017): D learns to classify real and fake images, G to make images
-    that D classifies as the digit asked for. Training D's classifier on fakes too is the
-    paper's choice; it also lets G gain by drawing digits that are easy to classify rather than
-    varied ones, the bias Shu et al. 2017 describe (lessons/ on conditional GANs).
+    the softmax cross-entropy of its class logits (columns 1..10) against labels: the digit of
+    a real image, the digit G was asked for on a fake. Which samples, as in the paper (Odena et
+    al. 2017, L_C over real and fake): D's class loss on both, G's on its fakes. On real images
+    D's classifier learns the digits; on fakes G learns to draw what that classifier reads as
+    the digit asked. D's classifier also trains on fakes, as the paper does, so that its class
+    loss and G's are one quantity; the price is the bias Shu et al. 2017 describe: both players
+    lower it most easily with fakes that are easy to classify, so G drifts towards the most
+    typical digit of each class.
     """
     loss, dout = adversarial(out[:, :1])  # (N, 1)
     if isinstance(D, AuxiliaryClassifierDiscriminator):

@@ -84,7 +84,8 @@ def softmax_cross_entropy(logits, labels):
     is over the N rows, not over the N * C elements.
     loss = mean(logsumexp(x) - x[y]), in the stable log-softmax form: the row maximum is
     subtracted before exp, so exp never sees a positive number and never overflows.
-    grad = (softmax(x) - onehot(y)) / N
+    grad = (softmax(x) - onehot(y)) / N, since for one row d/dx_j logsumexp(x) = e^x_j / sum_k
+    e^x_k = softmax(x)_j and d/dx_j x_y = [j == y]. AC-GAN's class loss (minigan/gan.py).
     """
     xp = backend.xp
     n = logits.shape[0]

@@ -37,19 +37,16 @@ def code_for(cfg):
 def build_generator(cfg, rng, data_dim=784, code=MINIGAN):
     """G: z (N, latent_dim) -> sample (N, data_dim) in [-1, 1]. Conditional: G(z, y), the
     one-hot label y (N, 10) concatenated to z (conditional.ConditionalGenerator)."""
-    if getattr(cfg, "conditional", ""):
-        net = build_generator(_unconditional(cfg, latent_dim=cfg.latent_dim
-                                             + conditional.NUM_CLASSES), rng, data_dim, code)
+    if getattr(cfg, "conditional", ""):  # the label's 10 one-hot columns join z at G's input
+        width = cfg.latent_dim + conditional.NUM_CLASSES
+        net = (gan.make_dcgan_generator(width, rng=rng, dtype=cfg.dtype) if cfg.model == "dcgan"
+               else gan.make_generator(width, tuple(cfg.g_hidden), data_dim, cfg.slope, rng,
+                                       cfg.dtype))
         return conditional.ConditionalGenerator(net, cfg.latent_dim)
     if cfg.model == "dcgan":  # convolutions: minigan/conv.py (g_hidden does not apply)
         return gan.make_dcgan_generator(cfg.latent_dim, rng=rng, dtype=cfg.dtype)
     return code.make_generator(cfg.latent_dim, tuple(cfg.g_hidden), data_dim, cfg.slope, rng,
                                cfg.dtype)
-
-
-def _unconditional(cfg, **changes):
-    """cfg's network settings with conditional off (and changes), for the layer stacks."""
-    return SimpleNamespace(**{**vars(cfg), "conditional": "", **changes})
 
 
 def build_conditional_discriminator(cfg, rng, data_dim=784):
@@ -103,7 +100,8 @@ def build(cfg, rng, data_dim=784, code=MINIGAN):
     G = build_generator(cfg, rng, data_dim, code)
     D = build_discriminator(cfg, rng, data_dim, code)
     if getattr(cfg, "spectral_norm", 0):
-        D = spectral.apply(D, rng)
+        D = (conditional.with_spectral_norm(D, rng) if getattr(cfg, "conditional", "")
+             else spectral.apply(D, rng))
     return G, D
 
 

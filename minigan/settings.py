@@ -24,10 +24,9 @@ from minigan.tricks import IMPROVED
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
 GAME = ("loss", "r1", "gp", "clip")  # the game's settings that gan.train_step takes
 CONDITIONAL = ("concat", "projection", "acgan")  # minigan/conditional.py
-# What a conditional D does not take: D's tricks, and penalties and spectral norm (not derived
-# through D(x, y)); --recipe improved sets --pack and --minibatch-std.
-NOT_CONDITIONAL = ("pack", "minibatch_std", "instance_noise", "d_dropout", "r1", "gp",
-                   "spectral_norm")
+# What a conditional D does not take: D's tricks, and the penalties (not derived through
+# D(x, y)); --recipe improved sets --pack and --minibatch-std.
+NOT_CONDITIONAL = ("pack", "minibatch_std", "instance_noise", "d_dropout", "r1", "gp")
 
 
 IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
@@ -231,8 +230,8 @@ def check_conditional(cfg):
     if cfg.conditional and off:
         raise ConfigError(
             f"{flag(off[0])} {show(getattr(cfg, off[0]))} does not fit {given}: a conditional "
-            "run takes --loss, --clip, --k, --gen-loss, --label-smoothing, --ema and "
-            f"--optimizer. Drop {flag(off[0])}")
+            "run takes --loss, --clip, --spectral-norm, --k, --gen-loss, --label-smoothing, "
+            f"--ema and --optimizer. Drop {flag(off[0])}.")
 
 
 def check_game(cfg):

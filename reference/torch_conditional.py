@@ -15,20 +15,30 @@ gives the gradients (tests/test_conditional_parity.py: 20 whole steps of each va
 
     twin = TorchConditionalGAN.from_minigan(G, D, loss="bce")
     metrics = twin.train_step([(real, labels)], [(z_d, y_d), (z_g, y_g)])
+
+    # standalone, on MNIST: a digit-per-row grid after every epoch
+    python -m reference.torch_conditional --conditional projection --epochs 1 --out runs/torch_cgan
 """
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minigan import backend
+from minigan import backend, models, settings
+from minigan.data import load_mnist, to_model_input, to_pixels
+from minigan.pictures import save_grid
 from minigan.conditional import (NUM_CLASSES, AuxiliaryClassifierDiscriminator,
                                  ConcatDiscriminator, ConditionalGenerator,
                                  ProjectionDiscriminator)
 from minigan.gan import StepMetrics
 from minigan.layers import Sequential
-from reference.torch_games import D_LOSSES, G_LOSSES
+from reference.torch_games import D_LOSSES, G_LOSSES, spectral_twin_of
+from reference import torch_gan
 from reference.torch_gan import frozen_running_stats, twin_of
 
 
@@ -90,16 +100,18 @@ def embedding_twin(embedding, dtype=None):
 
 
 def conditional_twin(net, dtype=None):
-    """The torch twin of a minigan conditional G or D, with its weights."""
+    """The torch twin of a minigan conditional G or D, with its weights; D's layers under
+    minigan's spectral norm go under torch's (torch_games.spectral_twin_of)."""
     if isinstance(net, ConditionalGenerator):
         return Generator(twin_of(net.net, dtype))
     if isinstance(net, ConcatDiscriminator):
-        return ConcatD(twin_of(net.net, dtype), net.spatial)
+        return ConcatD(spectral_twin_of(net.net, dtype), net.spatial)
     if isinstance(net, ProjectionDiscriminator):
-        psi = twin_of(Sequential(net.psi), dtype)[0]
-        return ProjectionD(twin_of(net.phi, dtype), psi, embedding_twin(net.embed, dtype))
+        psi = spectral_twin_of(Sequential(net.psi), dtype)[0]
+        return ProjectionD(spectral_twin_of(net.phi, dtype), psi,
+                           embedding_twin(net.embed, dtype))
     if isinstance(net, AuxiliaryClassifierDiscriminator):
-        return AuxiliaryClassifierD(twin_of(net.net, dtype))
+        return AuxiliaryClassifierD(spectral_twin_of(net.net, dtype))
     raise ValueError(f"conditional_twin: no twin for {net!r}")
 
 
@@ -174,3 +186,72 @@ class TorchConditionalGAN:
         for (real, labels), (z, fake_labels) in zip(real_batches, draws[:-1]):
             d_loss, d_real, d_fake = self.d_step(real, labels, z, fake_labels, real_target)
         return StepMetrics(d_loss, self.g_step(*draws[-1]), d_real, d_fake)
+
+
+# ---- standalone training on MNIST ------------------------------------------------------------
+
+
+@dataclass
+class Config(torch_gan.Config):
+    """reference/torch_gan.py's standalone defaults, and the variant (every field a flag)."""
+
+    conditional: str = "projection"
+    out: str = "runs/torch_cgan"
+
+
+RULES = {**torch_gan.RULES, "conditional": settings.one_of(*settings.CONDITIONAL)}
+
+
+def main(argv=None):
+    cfg = torch_gan.parse_config(Config, RULES, "Train the PyTorch twin of minigan's "
+                                 "conditional GANs on MNIST.", argv)
+    print(asdict(cfg))
+    torch.manual_seed(cfg.seed)
+    dev, out = torch.device(cfg.device), Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    images, labels = load_mnist("train")
+    if cfg.limit:
+        images, labels = images[:cfg.limit], labels[:cfg.limit]
+    data = torch.utils.data.TensorDataset(
+        torch.from_numpy(to_model_input(images, dtype=cfg.dtype)), torch.from_numpy(labels).long())
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True,
+                                         drop_last=True,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    # the networks of minigan's models.build for these settings, with its initial weights
+    mg = settings.Config(model=cfg.model, latent_dim=cfg.latent_dim, dtype=cfg.dtype,
+                         conditional=cfg.conditional)
+    G, D = models.build(mg, backend.default_rng(cfg.seed))
+    gan = TorchConditionalGAN.from_minigan(G, D, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                           gen_loss=cfg.gen_loss)
+    gan.G.to(dev), gan.D.to(dev)
+    dtype = torch_gan.torch_dtype(cfg.dtype)
+    # digit d in row d, the same 10 noise vectors in every row (as train_mnist.py's grids)
+    fixed_z = torch.randn(10, cfg.latent_dim, dtype=dtype, device=dev).repeat(10, 1)
+    fixed_y = F.one_hot(torch.arange(100, device=dev) // 10, NUM_CLASSES).to(dtype)
+
+    def draw():  # noise, then labels uniform over the digits, as minigan draws them
+        return (torch.randn(cfg.batch_size, cfg.latent_dim, dtype=dtype, device=dev),
+                torch.randint(0, NUM_CLASSES, (cfg.batch_size,), device=dev))
+
+    step, t0 = 0, time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        batches = iter(loader)
+        for _ in range(len(loader) // cfg.k):
+            reals = [tuple(t.to(dev) for t in next(batches)) for _ in range(cfg.k)]
+            metrics = gan.train_step(reals, [draw() for _ in range(cfg.k + 1)], cfg.real_target)
+            step += 1
+            if step % cfg.log_every == 0:
+                print(f"epoch {epoch} step {step:6d}  " + "  ".join(
+                    f"{k} {v:.4f}" for k, v in metrics.read().items()))
+        gan.G.eval()  # BatchNorm with running statistics, as minigan samples
+        with torch.no_grad():
+            samples = gan.G(fixed_z, fixed_y).cpu().numpy()  # (100, 784)
+        gan.G.train()
+        save_grid(out / f"samples_epoch_{epoch:03d}.png", to_pixels(samples), nrow=10)
+    seconds = time.perf_counter() - t0
+    print(f"{step} steps in {seconds:.1f} s ({1000 * seconds / max(step, 1):.1f} ms/step)")
+    return gan
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,6 @@ written beside the vectorised code (the scatter-add, one-hot rows), math.log / m
 
 import json
 import math
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from minigan import backend, checkpoint, conditional, gan, models, optim, settings
+from minigan import backend, checkpoint, conditional, gan, models, optim, rundir, settings
 from minigan.conditional import (AuxiliaryClassifierDiscriminator, ConcatDiscriminator,
                                  ConditionalGenerator, Embedding, ProjectionDiscriminator,
                                  one_hot)
@@ -197,6 +196,36 @@ def test_projection_head_is_psi_plus_the_embedded_class_times_the_features():
         assert float(out[i, 0]) == pytest.approx(expected, rel=1e-13)
 
 
+@given(n=st.integers(1, 24), classes=st.integers(1, 12), width=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1))
+def test_projection_head_over_batch_sizes_and_class_counts(n, classes, width, seed):
+    """ProjectionDiscriminator with any number of classes and repeated labels: the output
+    against psi(h) + e_y . h written with a loop, and the embedding's gradient against the
+    scatter by hand, dE[c] = sum over rows i of class c of dout_i * h_i."""
+    from minigan.layers import Dense, LeakyReLU, Sequential
+
+    rng = np.random.default_rng(seed)
+    brng = backend.default_rng(seed)
+    phi = Sequential(Dense(3, width, rng=brng, dtype="float64"), LeakyReLU(0.2))
+    psi = Dense(width, 1, rng=brng, dtype="float64")
+    D = ProjectionDiscriminator(phi, psi, Embedding(classes, width, rng=brng, dtype="float64"))
+    x, labels = rng.standard_normal((n, 3)), rng.integers(0, classes, n)
+    out = D.forward(x, labels)
+    h = phi.forward(x)
+    E = D.params["embed.W"]
+    dout = rng.standard_normal((n, 1))
+    D.zero_grad()
+    D.forward(x, labels)
+    D.backward(dout)
+    dE = np.zeros((classes, width))
+    for i in range(n):
+        expected = float(h[i] @ psi.params["W"][:, 0] + psi.params["b"][0])
+        expected += sum(E[labels[i], j] * h[i, j] for j in range(width))
+        assert float(out[i, 0]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        dE[labels[i]] += dout[i, 0] * h[i]
+    np.testing.assert_allclose(D.grads["embed.W"], dE, rtol=1e-12, atol=1e-14)
+
+
 def test_acgan_discriminator_with_its_losses_gradient():
     """The two-headed D together with its loss, BCE on column 0 + softmax cross-entropy on
     columns 1..10: the gradient of that sum with respect to x, by central differences."""
@@ -267,11 +296,12 @@ def test_generator_is_the_unconditional_net_on_z_and_y_side_by_side():
 # ---- the steps: every path on the strict stand-in, bit for bit with NumPy ------------------
 
 
-def one_step(variant, model, module, xp=None, k=1, loss="bce"):
+def one_step(variant, model, module, xp=None, k=1, loss="bce", spectral_norm=0):
     """One conditional train_step on the given array module, from seed 0; returns every array
     of G and D and the metrics, on the host."""
     backend.use("cpu") if module == "numpy" else backend.use_module(xp, "strict")
     cfg = tiny_cfg(variant, model=model, dtype="float64", latent_dim=4)
+    cfg.spectral_norm = spectral_norm
     data_dim = 784 if model == "dcgan" else 6
     rng = backend.default_rng(0)
     G, D = models.build(cfg, rng, data_dim=data_dim)
@@ -301,12 +331,16 @@ def test_one_step_on_the_strict_stand_in_matches_numpy(variant, model):
     assert all(np.isfinite(v) for v in metrics_a.values())
 
 
-def test_hinge_k2_step_on_the_strict_stand_in_matches_numpy():
-    """The other games take the conditional step too: hinge with the projection D, k = 2."""
+@pytest.mark.parametrize("variant,model", [("projection", "mlp"), ("concat", "dcgan"),
+                                           ("acgan", "mlp")])
+def test_hinge_spectral_norm_k2_step_on_the_strict_stand_in_matches_numpy(variant, model):
+    """The other games and spectral norm take the conditional step too: hinge, k = 2."""
     import strict_xp
 
-    a, metrics_a = one_step("projection", "mlp", "numpy", k=2, loss="hinge")
-    b, metrics_b = one_step("projection", "mlp", "strict", strict_xp, k=2, loss="hinge")
+    a, metrics_a = one_step(variant, model, "numpy", k=2, loss="hinge", spectral_norm=1)
+    b, metrics_b = one_step(variant, model, "strict", strict_xp, k=2, loss="hinge",
+                            spectral_norm=1)
+    assert any(key.endswith(".u") for key in a)  # under spectral norm
     assert metrics_a == metrics_b
     for key in a:
         assert np.array_equal(a[key], b[key]), key
@@ -373,13 +407,14 @@ def checkpoint_arrays(run_dir):
     return checkpoint.load(Path(run_dir) / "checkpoint.npz")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_conditional_run_resumes_bit_exact(tmp_path, variant):
+@pytest.mark.parametrize("variant,flags", [("concat", []), ("projection", []), ("acgan", []),
+                                           ("projection", ["--model", "dcgan", "--ema", "0.9"])])
+def test_conditional_run_resumes_bit_exact(tmp_path, variant, flags):
     """Two epochs straight, or one and then one more after --resume: every array equal, the
     rng state equal (the fake labels come from it, so a resumed run draws the same ones)."""
-    straight = train_mnist.main([*SMALL_RUN, "--conditional", variant, "--epochs", "2",
+    straight = train_mnist.main([*SMALL_RUN, "--conditional", variant, *flags, "--epochs", "2",
                                  "--out", str(tmp_path / "straight")])
-    first = train_mnist.main([*SMALL_RUN, "--conditional", variant, "--epochs", "1",
+    first = train_mnist.main([*SMALL_RUN, "--conditional", variant, *flags, "--epochs", "1",
                               "--out", str(tmp_path / "split")])
     train_mnist.main(["--resume", str(first), "--epochs", "2"])
     (a, meta_a), (b, meta_b) = checkpoint_arrays(straight), checkpoint_arrays(first)
@@ -389,8 +424,10 @@ def test_conditional_run_resumes_bit_exact(tmp_path, variant):
     assert meta_a["rng"] == meta_b["rng"] and meta_a["global_step"] == 12
     assert meta_a["config"]["conditional"] == variant
     assert a["fixed_z"].shape == (100, 16)  # ten rows of ten
-    if variant == "projection":
-        assert a["D/embed.W"].shape == (10, 32)
+    if variant == "projection":  # the embedding's width is D's feature width
+        assert a["D/embed.W"].shape == (10, 6272 if flags else 32)
+    if flags:
+        assert "G_ema/0.W" in a
 
 
 def test_conditional_run_folder_grid_and_sampling(tmp_path):
@@ -399,8 +436,11 @@ def test_conditional_run_folder_grid_and_sampling(tmp_path):
     from minigan import sample
 
     run = train_mnist.main([*SMALL_RUN, "--conditional", "concat", "--epochs", "1",
+                            "--eval-every", "1", "--eval-samples", "100",
                             "--out", str(tmp_path / "run")])
     assert json.loads((run / "config.json").read_text())["conditional"] == "concat"
+    # scored during training through G.forward(z), which asks for every digit in turn
+    assert np.isfinite(rundir.read_rows(run / "eval.csv")[0]["fd"])
     picture = Image.open(run / "samples_final.png")
     assert picture.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))  # 10 x 10 tiles of 28 + pad 2
     G, cfg = sample.load_generator(run)
@@ -439,6 +479,9 @@ def test_conditional_networks_keep_the_layer_contract():
             ema = EMA(G, 0.9)
             ema.update()
             assert sorted(ema.net.params) == sorted(G.params)
+            # the copy's params are its own layers' arrays, so the average reaches the network
+            assert ema.net.params["0.W"] is ema.net.net.layers[0].params["W"]
+            assert ema.net.params["0.W"] is not G.params["0.W"]
             kind = {"concat": ConcatDiscriminator, "projection": ProjectionDiscriminator,
                     "acgan": AuxiliaryClassifierDiscriminator}[variant]
             assert isinstance(D, kind)

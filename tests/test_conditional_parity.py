@@ -3,7 +3,9 @@
 Layer by layer: the embedding against ``nn.Embedding`` (repeated labels), softmax
 cross-entropy against ``F.cross_entropy``, and each conditional D's output, dx and every
 parameter's gradient against autograd through its twin. Whole steps: 20 steps of
-minigan.gan.train_step for each variant (MLP), and 5 for each DCGAN variant, next to the twin
+minigan.gan.train_step for each variant (MLP; the 2014 game, and hinge, least squares, WGAN with
+clipping, hinge with spectral norm under torch's spectral_norm), and 5 for each DCGAN variant,
+next to the twin
 fed the same real batches and MNIST labels and the same noise and fake labels, which the twin
 gets by replaying a second generator seeded alike in train_step's order (z, then the labels, for
 each D step; then G's), so the test pins that order too. Compared with test_parity's rel_error:
@@ -90,16 +92,22 @@ def test_softmax_cross_entropy_parity_with_repeated_labels(classes):
 def twin_state(net):
     """minigan's keys ({**params, **buffers}) for a twin of a conditional network."""
     if isinstance(net, torch_conditional.ProjectionD):
-        return {**seq_state(net.phi, "phi."), "psi.W": host(net.psi.weight).T,
-                "psi.b": host(net.psi.bias), "embed.W": host(net.embed.weight)}
+        psi = {f"psi.{k[2:]}": v for k, v in seq_state([net.psi]).items()}
+        return {**seq_state(net.phi, "phi."), **psi, "embed.W": host(net.embed.weight)}
     return seq_state(net.net)
 
 
 def seq_state(seq, prefix=""):
+    """A twin Sequential's state under minigan's keys; a Linear under torch's spectral_norm
+    gives its trained weight (parametrizations.weight.original) and u, v."""
     out = {}
     for i, m in enumerate(seq):
         key = f"{prefix}{i}."
-        if isinstance(m, torch.nn.Linear):
+        if isinstance(m, torch.nn.Linear) and torch.nn.utils.parametrize.is_parametrized(m):
+            norm = m.parametrizations.weight
+            out[key + "W"], out[key + "b"] = host(norm.original).T, host(m.bias)
+            out[key + "u"], out[key + "v"] = host(norm[0]._u), host(norm[0]._v)
+        elif isinstance(m, torch.nn.Linear):
             out[key + "W"], out[key + "b"] = host(m.weight).T, host(m.bias)
         elif isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             out[key + "W"], out[key + "b"] = host(m.weight), host(m.bias)
@@ -158,7 +166,7 @@ def test_discriminator_parity(variant, model):
 
 # ---- whole steps ------------------------------------------------------------------------
 
-GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size)
+GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size, spectral norm)
     "concat": ("concat", "mlp", {}, 1, 20, 64),
     "projection": ("projection", "mlp", {}, 1, 20, 64),
     "acgan": ("acgan", "mlp", {}, 1, 20, 64),
@@ -168,6 +176,10 @@ GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size)
     "concat dcgan": ("concat", "dcgan", {}, 1, 5, 16),
     "projection dcgan": ("projection", "dcgan", {}, 1, 5, 16),
     "acgan dcgan": ("acgan", "dcgan", {}, 1, 5, 16),
+    # SN-GAN's recipe with each D: hinge, spectral norm (the projection's embedding unnormalised)
+    "projection hinge sn": ("projection", "mlp", dict(loss="hinge"), 1, 20, 64, True),
+    "concat hinge sn": ("concat", "mlp", dict(loss="hinge"), 1, 20, 64, True),
+    "acgan hinge sn": ("acgan", "mlp", dict(loss="hinge"), 1, 20, 64, True),
 }
 
 
@@ -180,10 +192,11 @@ def replay_draws(rng, k, n, latent_dim):
 
 @pytest.mark.parametrize("name", list(GAMES))
 def test_conditional_gan_parity(mnist_labelled, name):
-    variant, model, game, k, steps, n = GAMES[name]
+    variant, model, game, k, steps, n, *spectral_norm = GAMES[name]
     images, labels = mnist_labelled
     cfg = tiny_cfg(variant, model=model, latent_dim=16)
     cfg.g_hidden, cfg.d_hidden = (32, 64), (64, 32)
+    cfg.spectral_norm = int(bool(spectral_norm))
     G, D = models.build(cfg, backend.default_rng(0))
     twin = TorchConditionalGAN.from_minigan(G, D, lr=2e-4, betas=(0.5, 0.999), **game)
     opt_G, opt_D = (optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in (G, D))
@@ -213,3 +226,13 @@ def test_conditional_gan_parity(mnist_labelled, name):
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
     if variant == "acgan":  # the class loss is there: L_D is well above the BCE part alone
         assert ours[:, 0].min() > 2.0
+
+
+def test_the_twin_trains_standalone(tmp_path):
+    """python -m reference.torch_conditional: a short run writes its digit-per-row grid."""
+    from PIL import Image
+
+    torch_conditional.main(["--conditional", "projection", "--limit", "128", "--batch-size",
+                            "32", "--epochs", "1", "--out", str(tmp_path)])
+    grid = Image.open(tmp_path / "samples_epoch_001.png")
+    assert grid.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))  # 10 x 10 tiles
