@@ -63,7 +63,7 @@ def main(argv=None):
     if steps_per_epoch == 0:
         raise rundir.RunError(f"{n} images cannot fill one step of --k {k} batches of "
                               f"--batch-size {bs}: raise --limit or lower --batch-size or --k")
-    if cfg.homework and not resume:  # the capstone: 50 steps beside minigan's own, first
+    if cfg.homework:  # the capstone: 50 steps beside minigan's own, first (on resume too)
         print(f"replaying 50 steps of {cfg.homework} beside minigan's own, in float64 ...")
         report = capstone.replay_config(cfg, X)
         print(report)

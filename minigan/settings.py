@@ -370,7 +370,7 @@ def resumed_config(given, resume):
             )
     saved.update(given)
     cfg = validate(Config(**saved), flags=given, config_file=run_dir / "config.json")
-    check_conditional(cfg)  # --images and --homework may be given on resume
+    check_combination(cfg)  # --images and --homework may be given on resume
     return cfg
 
 

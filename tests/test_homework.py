@@ -634,3 +634,31 @@ def test_train_mnist_stops_cleanly_when_the_homework_raises(tmp_path):
                          cwd=tmp_path)
     assert_clean_error(result, "--homework hw", "NotImplementedError", "gan.py, line")
     assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
+
+
+def test_resuming_with_an_unfinished_homework_is_refused_and_changes_nothing(tmp_path):
+    """--homework given on --resume is checked as on a new run: the 50-step replay first, so an
+    unfinished homework stops with the replay's message, not a traceback, and config.json keeps
+    the run's own setting."""
+    from test_train import SMALL
+
+    run_command(["train_mnist.py", *SMALL, "--epochs", "1", "--out", "run"], cwd=tmp_path)
+    start(tmp_path / "hw")  # untouched: every step raises NotImplementedError
+    before = snapshot(tmp_path / "run")
+    result = run_command(["train_mnist.py", "--resume", "run", "--epochs", "2", "--homework",
+                          "hw"], cwd=tmp_path)
+    assert_clean_error(result, "--homework hw", "NotImplementedError")
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_resuming_a_run_with_a_trick_under_homework_names_the_homework(tmp_path):
+    from test_train import SMALL
+
+    run_command(["train_mnist.py", *SMALL, "--epochs", "1", "--pack", "2", "--out", "run"],
+                cwd=tmp_path)
+    start(tmp_path / "hw")
+    before = snapshot(tmp_path / "run")
+    result = run_command(["train_mnist.py", "--resume", "run", "--epochs", "2", "--homework",
+                          "hw"], cwd=tmp_path)
+    assert_clean_error(result, "--homework", "--pack")
+    assert snapshot(tmp_path / "run") == before
