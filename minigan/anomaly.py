@@ -54,9 +54,19 @@ PROTOCOLS = {
 SCORES = ("anogan", "residual", "feature", "d_output", "pca", "knn")
 QUICK = dict(epochs=1, steps=10, test_n=300, train_n=2048, latent_dim=16, g_hidden=(64, 128),
              d_hidden=(128, 64))
-# The published AnoGAN figures on MNIST that this project could find; see the report.
-PUBLISHED = ("not found: no AnoGAN AUROC on MNIST could be read from a paper's text or a "
-             "reference implementation by this project's search tools")
+# What this project could find of the published AnoGAN figures on MNIST and their protocols
+# (searched 2026-11-30 in the papers' reference implementations and pages about them).
+PUBLISHED = {
+    "auroc": "not found: no AnoGAN AUROC on MNIST could be read in a paper's text or a reference "
+             "implementation; compare with the papers themselves",
+    "zenati2018": "Efficient GAN-Based Anomaly Detection (arXiv 1802.06222), reference code "
+                  "houssamzenati/Efficient-GAN-Anomaly-Detection, data/mnist.py: one digit is "
+                  "the outlier; all 70,000 MNIST images are pooled, the normal ones split 80% "
+                  "train / 20% test, and the test set is that 20% plus every image of the "
+                  "outlier digit; README: weight 0.1 on the discriminator loss, as AnoGAN",
+    "akcay2018": "GANomaly (arXiv 1805.06725), reference code samet-akcay/ganomaly, README: "
+                 "train.py --dataset mnist --anomaly_class <0..9>, one digit the anomaly",
+}
 
 
 def lam_rule():
@@ -244,7 +254,11 @@ def load_gan(run_dir, normal):
     if not recorded.is_file():
         return G, D, (f"{run_dir}: which digits it trained on is not recorded; that it never "
                       f"saw an anomalous digit is your responsibility")
-    trained = json.loads(recorded.read_text())["digits"]
+    try:
+        trained = json.loads(recorded.read_text())["digits"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{recorded} is unreadable ({type(e).__name__}: {e}); restore it, or "
+                          "delete it to take responsibility for the digits yourself") from None
     if sorted(trained) != sorted(normal):
         raise ConfigError(f"--run {run_dir} trained on digits {trained}, but this protocol's "
                           f"normal digits are {normal}: choose the matching --digits/--protocol")
@@ -367,7 +381,14 @@ def main(argv=None):
             checkpoint.CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    print(f"published AnoGAN figures on MNIST: {PUBLISHED}")
+    except OSError as e:  # disk full, no permission: what was written so far stays
+        print(f"{prog}: error: cannot write in {out} ({e.strerror or e}); free some disk space "
+              "or choose another --out", file=sys.stderr)
+        return 2
+    print("AUROC 0.5 is chance; below 0.5, a score ranks the anomalies as more normal.")
+    print(f"published AnoGAN AUROC on MNIST: {PUBLISHED['auroc']}")
+    for key in ("zenati2018", "akcay2018"):
+        print(f"  protocol of {PUBLISHED[key]}")
     print(f"wrote {out}/anomaly.json and {out}/roc.png")
     if cfg["json"]:
         print(json.dumps(summary))

@@ -238,3 +238,13 @@ def test_refuses_an_existing_out(tmp_path):
     assert_clean_error(run_command(["-m", "minigan.anomaly", "--quick", "--out", "full"],
                                    cwd=tmp_path), "--out full")
     assert snapshot(tmp_path) == before
+
+
+def test_a_damaged_run_is_a_clean_error(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.anomaly", "--quick", "--out", "x", "--run", "bad"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "config.json")
+    assert snapshot(tmp_path) == before
