@@ -27,9 +27,10 @@ own gradient. tests/test_anomaly.py checks dL/dz against float64 central differe
 AUROC: the probability that a random anomaly scores above a random normal image, ties counted
 half: (number of pairs (anomaly, normal) ordered right + ties / 2) / (n_anomalies n_normal).
 By ranks (Mann-Whitney): with the scores ranked 1..n, tied scores sharing their mean rank,
-AUROC = (sum of the anomalies' ranks - n_a (n_a + 1) / 2) / (n_a n_n): an image of (mid)rank r
-is above r - 1 others, ties counted half, and the anomalies among them add up to n_a (n_a - 1) / 2
-over all anomalies, which with the n_a images themselves is the subtracted n_a (n_a + 1) / 2.
+AUROC = (sum of the anomalies' ranks - n_a (n_a + 1) / 2) / (n_a n_n). Why: an image of
+(mid)rank r is above r - 1 others, ties counted half; summed over the anomalies, that counts the
+(anomaly, normal) pairs ordered right, plus each of the n_a (n_a - 1) / 2 pairs of two anomalies
+exactly once, and n_a + n_a (n_a - 1) / 2 = n_a (n_a + 1) / 2.
 
 Scores and baselines here are on host NumPy arrays, except the latent search, which runs G and D
 on the device (backend.xp).
