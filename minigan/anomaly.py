@@ -185,6 +185,26 @@ def test_subset(labels, n, seed):
     return np.sort(np.random.default_rng(seed).permutation(len(labels))[:n])
 
 
+def check_sizes(cfg, train_labels, test_labels):
+    """ConfigError unless every digit has enough normal training images (a batch of 64 for the
+    GAN, --knn-k neighbours) and test images of both kinds, before anything is written."""
+    for d in cfg["digits"]:
+        normal, anomalous = split_digits(cfg["protocol"], d)
+        n_train = int(np.isin(train_labels, normal).sum())
+        n_train = min(n_train, cfg["train_n"] or n_train)
+        need = max(cfg["knn_k"], 1 if cfg["run"] else settings.Config.batch_size)
+        if n_train < need:
+            raise ConfigError(f"--train-n {cfg['train_n']}: digit {d} keeps {n_train} normal "
+                              f"training images, fewer than the {need} that --knn-k "
+                              f"{cfg['knn_k']} and a training batch need; raise --train-n")
+        n_anomalies = int(np.isin(test_labels, anomalous).sum())
+        if n_anomalies in (0, len(test_labels)):
+            missing = "anomaly" if n_anomalies == 0 else "normal image"
+            raise ConfigError(f"--test-n {cfg['test_n']}: the test images drawn with --seed "
+                              f"{cfg['seed']} hold no {missing} for digit {d}; raise --test-n "
+                              "or change --seed")
+
+
 # ---- the GAN: trained here, or a run's ------------------------------------------------------
 
 
@@ -359,6 +379,7 @@ def main(argv=None):
         test_images, test_labels = data.load_mnist("test")
         idx = test_subset(test_labels, cfg["test_n"], cfg["seed"])
         test_x, test_labels = data.to_model_input(test_images[idx]), test_labels[idx]
+        check_sizes(cfg, train_labels, test_labels)
         rundir.create(out)
         print(f"minigan.anomaly: protocol {cfg['protocol']}, digits "
               f"{','.join(map(str, cfg['digits']))}; {len(idx)} test images; AnoGAN with "

@@ -222,6 +222,8 @@ def test_one_normal_protocol(tmp_path):
     (["--run", "."], "not a run"),
     (["--run", ".", "--epochs", "3"], "--epochs"),
     (["--run", ".", "--digits", "0,1"], "one --digits"),
+    (["--train-n", "10"], "--train-n 10"),
+    (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
 ])
 def test_bad_flags(tmp_path, args, needle):
     before = snapshot(tmp_path)
