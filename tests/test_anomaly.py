@@ -1,0 +1,252 @@
+"""minigan/anomaly_scores.py and the command minigan/anomaly.py: AUROC against a direct count of
+pairs, AnoGAN's z-gradient against central differences, the baselines against brute force, and
+the command's --quick run and bad flags."""
+
+import json
+
+import numpy as np
+import pytest
+
+from clitest import assert_clean_error, run_command, snapshot
+from minigan import anomaly_scores as scores
+from minigan import backend, gan
+from minigan.gradcheck import numerical_gradient, rel_error
+
+
+def pair_count(s, is_anomaly):
+    """AUROC by its definition: over every (anomaly, normal) pair, 1 if the anomaly scores
+    higher, 1/2 if tied, 0 if lower; the mean."""
+    pos, neg = s[is_anomaly], s[~is_anomaly]
+    total = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg)
+    return total / (len(pos) * len(neg))
+
+
+# ---- AUROC ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auroc_is_the_pair_count_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 60))
+    s = rng.integers(0, 6, n).astype(float)  # six values among up to 60 scores: many ties
+    is_anomaly = rng.random(n) < 0.3
+    is_anomaly[:2] = True, False  # both classes present
+    assert scores.auroc(s, is_anomaly) == pytest.approx(pair_count(s, is_anomaly), abs=1e-12)
+
+
+def test_auroc_of_known_cases():
+    labels = np.array([0, 0, 1, 0, 1, 1], dtype=bool)
+    perfect = np.where(labels, 2.0, 1.0) + np.arange(6) * 0.01
+    assert scores.auroc(perfect, labels) == 1.0
+    assert scores.auroc(-perfect, labels) == 0.0
+    assert scores.auroc(np.full(6, 3.0), labels) == 0.5
+    # by hand: anomalies score 2 and 4, normals 1 and 3: pairs 2>1, 2<3, 4>1, 4>3 -> 3/4
+    assert scores.auroc([1, 2, 3, 4], [0, 1, 0, 1]) == 0.75
+    # a tie between an anomaly and a normal counts half: (1 + 0.5) / 2
+    assert scores.auroc([5, 5, 1], [1, 0, 0]) == 0.75
+
+
+def test_roc_curve_area_is_the_auroc():
+    rng = np.random.default_rng(7)
+    s = rng.integers(0, 8, 200).astype(float)
+    is_anomaly = rng.random(200) < 0.2 + 0.05 * s  # higher scores: more anomalies
+    fpr, tpr = scores.roc_curve(s, is_anomaly)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # trapezoids
+    assert area == pytest.approx(pair_count(s, is_anomaly), abs=1e-12)
+
+
+def test_auroc_refuses_one_class_and_nan():
+    with pytest.raises(ValueError, match="at least one anomaly"):
+        scores.auroc([1.0, 2.0], [True, True])
+    with pytest.raises(ValueError, match="NaN"):
+        scores.auroc([1.0, np.nan], [True, False])
+
+
+# ---- AnoGAN's latent search --------------------------------------------------------------------
+
+
+def tiny_gan(dtype="float64", seed=0, pixels=12):
+    rng = backend.default_rng(seed)
+    G = gan.make_generator(3, (5, 7), pixels, rng=rng, dtype=dtype)
+    D = gan.make_discriminator(pixels, (9, 6), rng=rng, dtype=dtype)
+    return G, D
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
+def test_objective_gradient_matches_central_differences(lam):
+    """dL/dz by G's and D's backward passes against float64 central differences of sum_i L_i."""
+    G, D = tiny_gan()
+    f = scores.feature_net(D)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-0.8, 0.8, (4, 12))
+    z = rng.standard_normal((4, 3))
+    fx = f.forward(x)
+    _, _, _, dz = scores.anogan_objective(G, f, x, fx, z, lam)
+    numeric = numerical_gradient(lambda: scores.anogan_objective(G, f, x, fx, z, lam)[0].sum(),
+                                 z, 1.0)
+    assert rel_error(dz, numeric) < 1e-7
+    assert all(not g.any() for g in (*G.grads.values(), *D.grads.values()))  # untouched
+
+
+def test_objective_is_the_weighted_sum_by_hand():
+    G, D = tiny_gan()
+    f = scores.feature_net(D)
+    rng = np.random.default_rng(2)
+    x, z = rng.uniform(-1, 1, (3, 12)), rng.standard_normal((3, 3))
+    loss, residual, feature, _ = scores.anogan_objective(G, f, x, f.forward(x), z, 0.25)
+    gz = G.forward(z)
+
+    def features(a):  # D's layers by hand, up to its last hidden LeakyReLU (widths 9, 6)
+        for dense in (D[0], D[2]):
+            a = a @ dense.params["W"] + dense.params["b"]
+            a = np.where(a > 0, a, 0.2 * a)
+        return a
+
+    np.testing.assert_allclose(residual, np.abs(x - gz).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(feature, np.abs(features(x) - features(gz)).sum(axis=1),
+                               rtol=1e-12)
+    np.testing.assert_allclose(loss, 0.75 * residual + 0.25 * feature, rtol=1e-12)
+
+
+def test_latent_search_lowers_its_objective():
+    """Images that G can draw exactly: the search should get far closer than its start."""
+    G, D = tiny_gan(dtype="float32")
+    x = G.forward(np.random.default_rng(3).standard_normal((40, 3)).astype(np.float32))
+    out = scores.latent_search(G, D, x, steps=150, lr=0.05, lam=0.1,
+                               rng=backend.default_rng(4), chunk=16)
+    history = out["history"]
+    assert len(history) == 151 and history[-1] < 0.3 * history[0]
+    assert out["loss"].shape == (40,)
+    np.testing.assert_allclose(out["loss"], 0.9 * out["residual"] + 0.1 * out["feature"],
+                               rtol=1e-5)
+
+
+def test_latent_search_on_every_array_module(xp):
+    """The same scores on NumPy, on the strict CuPy stand-in, and on CuPy where present."""
+    backend.use("cpu")
+    G, D = tiny_gan(dtype="float64")
+    x_host = np.random.default_rng(5).uniform(-1, 1, (10, 12))
+    expected = scores.latent_search(G, D, x_host, 5, 0.05, 0.1, backend.default_rng(6))
+    d_expected = scores.discriminator_score(D, x_host)
+    backend.use_module(xp, "under test")
+    G, D = tiny_gan(dtype="float64")
+    x = backend.to_device(x_host)
+    got = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(6))
+    assert type(got["loss"]) is np.ndarray
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-9)
+    np.testing.assert_allclose(scores.discriminator_score(D, x), d_expected, rtol=1e-9)
+
+
+# ---- the baselines -----------------------------------------------------------------------------
+
+
+def test_pca_error_against_brute_force():
+    rng = np.random.default_rng(8)
+    train = rng.standard_normal((60, 6)) @ rng.standard_normal((6, 6))  # correlated columns
+    x = rng.standard_normal((7, 6))
+    mean, V = scores.pca_fit(train, 2)
+    got = scores.pca_error(x, mean, V)
+    # brute force: the top right singular vectors of the centred data, one projection per row
+    _, _, vt = np.linalg.svd(train - train.mean(axis=0))
+    P = vt[:2].T @ vt[:2]  # projector onto the top-2 principal subspace
+    for i, row in enumerate(x):
+        c = row - train.mean(axis=0)
+        assert got[i] == pytest.approx(np.sum((c - P @ c) ** 2), rel=1e-9)
+
+
+def test_knn_distance_against_brute_force():
+    rng = np.random.default_rng(9)
+    train = rng.standard_normal((40, 5))
+    x = np.vstack([rng.standard_normal((6, 5)), train[:2]])  # two rows at distance 0
+    got = scores.knn_distance(x, train, k=3, chunk=4)
+    for i, row in enumerate(x):
+        d = sorted(np.sqrt(np.sum((row - t) ** 2)) for t in train)
+        assert got[i] == pytest.approx(np.mean(d[:3]), rel=1e-9, abs=1e-7)
+
+
+# ---- the command -------------------------------------------------------------------------------
+
+
+def last_json(result):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_quick_run_writes_its_files_and_json(tmp_path):
+    out = tmp_path / "a"
+    first = last_json(run_command(["-m", "minigan.anomaly", "--quick", "--out", str(out),
+                                   "--json"], cwd=tmp_path))
+    assert {p.name for p in out.iterdir()} == {"anomaly.json", "roc.png", "gan_digit0"}
+    assert json.loads((out / "anomaly.json").read_text()) == first
+    assert first["protocol"] == "held-out"
+    result = first["results"]["0"]
+    assert result["anomalous_digits"] == [0] and result["n_test"] == 300
+    assert set(result["auroc"]) == {"anogan", "residual", "feature", "d_output", "pca", "knn"}
+    assert all(0 <= v <= 1 for v in result["auroc"].values())
+    assert result["search_objective"][1] < result["search_objective"][0]
+    assert (out / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    # the GAN saved there, loaded again with --run, gives the same scores
+    again = last_json(run_command(["-m", "minigan.anomaly", "--quick", "--run",
+                                   str(out / "gan_digit0"), "--out", str(tmp_path / "b"),
+                                   "--json"], cwd=tmp_path))
+    assert again["results"]["0"]["auroc"] == pytest.approx(result["auroc"], abs=1e-6)
+    # a GAN that trained on digit 1 cannot score digit 1 held out: refused, nothing written
+    before = snapshot(tmp_path)
+    refused = run_command(["-m", "minigan.anomaly", "--quick", "--run", str(out / "gan_digit0"),
+                           "--digits", "1", "--out", str(tmp_path / "c")], cwd=tmp_path)
+    assert_clean_error(refused, "trained on digits [1, 2, 3, 4, 5, 6, 7, 8, 9]")
+    assert snapshot(tmp_path) == before
+
+
+def test_one_normal_protocol(tmp_path):
+    out = tmp_path / "c"
+    result = last_json(run_command(["-m", "minigan.anomaly", "--quick", "--protocol",
+                                    "one-normal", "--digits", "1", "--steps", "2", "--out",
+                                    str(out), "--json"], cwd=tmp_path))
+    digit = result["results"]["1"]
+    assert digit["normal_digits"] == [1] and len(digit["anomalous_digits"]) == 9
+    assert "digit 1 only" in result["protocol_words"].replace("D", "1")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--digits", "10"], "--digits 10"),
+    (["--digits", "0,0"], "--digits"),
+    (["--steps", "-1"], "--steps -1"),
+    (["--lam", "1.5"], "--lam 1.5"),
+    (["--lam", "-0.1"], "--lam"),
+    (["--lr-z", "0"], "--lr-z"),
+    (["--test-n", "5"], "--test-n 5"),
+    (["--protocol", "two-normal"], "--protocol"),
+    (["--run", "."], "not a run"),
+    (["--run", ".", "--epochs", "3"], "--epochs"),
+    (["--run", ".", "--digits", "0,1"], "one --digits"),
+    (["--train-n", "10"], "--train-n 10"),
+    (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
+])
+def test_bad_flags(tmp_path, args, needle):
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.anomaly", "--quick", "--out", "new", *args],
+                         cwd=tmp_path)
+    assert_clean_error(result, needle)
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_refuses_an_existing_out(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    assert_clean_error(run_command(["-m", "minigan.anomaly", "--quick", "--out", "full"],
+                                   cwd=tmp_path), "--out full")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_damaged_run_is_a_clean_error(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.anomaly", "--quick", "--out", "x", "--run", "bad"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "config.json")
+    assert snapshot(tmp_path) == before
