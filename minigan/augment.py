@@ -1,4 +1,4 @@
-"""Does a GAN's sample help a classifier that has few labelled images? The measurement.
+"""Do a GAN's samples help a classifier that has few labelled images? The measurement.
 
     python -m minigan.augment                       # N = 100, 300, 1000, 60000; 3 seeds
     python -m minigan.augment --n 100,1000 --seeds 2 --generator runs/cond   # a given run too
@@ -34,9 +34,9 @@ Writes into --out (a new folder): results.json, accuracy.png (test accuracy agai
 and, for each trained generator of the first seed, generator_N<n>.png (one row per digit).
 """
 
-
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,10 +61,12 @@ QUICK = dict(n=(100,), seeds=1, steps=100, synthetic=1000, gan_steps=100,
              widths=dict(g_hidden=(64,), d_hidden=(64,)))
 
 
+# ---- the report ----------------------------------------------------------------------------------
+
+
 def show_cell(mean, sd):
+    """A cell of the table: "91.20% ± 0.35%" (the sd left out for one seed)."""
     return f"{mean:.2%}" + ("" if sd is None else f" ± {sd:.2%}")
-
-
 
 
 def format_report(table, gan_tests, seeds):
@@ -175,8 +177,9 @@ def parse_args(argv):
 
 def options(args):
     """The settings of a measurement from the flags, each checked; raises ConfigError."""
-    quick = args.quick
-    pick = lambda given, full, small: given if given is not None else (small if quick else full)  # noqa: E731
+    def pick(given, full, small):  # a flag given wins; else --quick's value or the default
+        return given if given is not None else (small if args.quick else full)
+
     opts = dict(n=NS if args.n is None else parse_list("n", args.n, int),
                 mix=MIX if args.mix is None else parse_list("mix", args.mix, float),
                 seeds=pick(args.seeds, SEEDS, QUICK["seeds"]),
@@ -185,8 +188,8 @@ def options(args):
                 gan_steps=pick(args.gan_steps, GAN_STEPS, QUICK["gan_steps"]),
                 max_shift=args.max_shift, max_rotation=args.max_rotation,
                 train_generator=args.train_generator,
-                widths=QUICK["widths"] if quick else GAN_WIDTHS)
-    if quick and args.n is None:
+                widths=QUICK["widths"] if args.quick else GAN_WIDTHS)
+    if args.quick and args.n is None:
         opts["n"] = QUICK["n"]
     check_each("n", args.n, opts["n"], rules.integer(MIN_N), ",".join(map(str, NS)))
     check_each("mix", args.mix, opts["mix"], (lambda v: 0 < v <= MAX_MIX, f"a number in (0, "
@@ -216,7 +219,10 @@ def load_given(runs, train_size):
     ConfigError for an unconditional run, CheckpointError for a missing or damaged one."""
     given, described = [], {}
     for run in runs:
-        cfg = settings.saved_config(run)
+        try:
+            cfg = settings.saved_config(run)
+        except checkpoint.CheckpointError as e:  # no config.json, or not JSON
+            raise ConfigError(f"--generator {run}: {e}") from None
         if not cfg.conditional:
             raise ConfigError(f"--generator {run}: trained without --conditional, so its G "
                               "cannot be asked for a digit; pass a run of train_mnist.py "
@@ -266,8 +272,11 @@ def main(argv=None):
                     pictures.save_grid(out / f"generator_N{n}.png", sample.digit_rows(
                         G, 100, cfg.latent_dim, dtype=cfg.dtype), nrow=10)
         table, gan_tests = summarise(rows, tests)
-        results = dict(command="python -m minigan.augment " + " ".join(argv or sys.argv[1:]),
-                       settings={k: v for k, v in opts.items()}, generators=described,
+        results = dict(command="python -m minigan.augment " + " ".join(
+                           sys.argv[1:] if argv is None else argv),
+                       date=time.strftime("%Y-%m-%d", time.gmtime()),
+                       machine=f"{os.cpu_count()} CPU cores, --device {args.device}",
+                       settings=dict(opts), generators=described,
                        seconds=round(time.perf_counter() - start, 1), table=table,
                        gan_test=gan_tests, runs=rows, gan_test_runs=tests)
         files.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
@@ -275,6 +284,10 @@ def main(argv=None):
     except OSError as e:
         print(f"{p.prog}: error: cannot write in {out} ({e}); free some space or choose "
               "another --out", file=sys.stderr)
+        return 2
+    except ValueError as e:  # to_pixels: a generator whose weights went NaN
+        print(f"{p.prog}: error: {e}; the results so far are lost, the pictures kept in {out}",
+              file=sys.stderr)
         return 2
     print("\n".join(format_report(table, gan_tests, opts["seeds"])))
     for name, words in described.items():

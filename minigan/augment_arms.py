@@ -118,13 +118,6 @@ def gan_test(net, pixels, asked):
     return overall, per_digit
 
 
-def describe_run(run_dir, cfg, train_size):
-    """What a given generator was trained on, in words, for the report."""
-    images = train_size if not cfg.limit or cfg.limit >= train_size else cfg.limit
-    return (f"{run_dir}: --conditional {cfg.conditional}, {cfg.epochs} epochs on "
-            f"{'all ' if images == train_size else 'the first '}{images:,} training images")
-
-
 # ---- the measurement ----------------------------------------------------------------------------
 
 
@@ -174,7 +167,8 @@ def measure_seed(n, seed, opts, train, test, given, reference, log=print):
                                                    test)[1])
         for p in opts["mix"]:
             m = max(1, round(n * p / (1 - p)))  # at least one synthetic image
-            fake, fake_labels = draw_balanced(G, cfg, m, seed + 100_000)  # other noise than the synthetic arm
+            # noise of another seed than the synthetic arm's (seeds are 0 to 99)
+            fake, fake_labels = draw_balanced(G, cfg, m, seed + 100_000)
             row(f"mix {p:g}", name, classifier_accuracy(
                 np.concatenate([images, fake]), np.concatenate([labels, fake_labels]), seed,
                 opts["steps"], test)[1])

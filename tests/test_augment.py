@@ -224,7 +224,7 @@ BAD = {  # flags, words the message must contain
     "no classifier steps": (["--steps", "0"], ["--steps 0", "from 1"]),
     "an unconditional run": (["--generator", "{plain}"], ["--generator", "without "
                                                           "--conditional"]),
-    "no run there": (["--generator", "{tmp}/nothing"], ["nothing", "config.json"]),
+    "no run there": (["--generator", "{tmp}/nothing"], ["--generator", "nothing", "config.json"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
     "an unknown variant": (["--train-generator", "wgan"], ["--train-generator", "wgan"]),
 }
