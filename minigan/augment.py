@@ -266,7 +266,8 @@ def main(argv=None):
         rows, tests = [], []
         for n in opts["n"]:
             for seed in range(opts["seeds"]):
-                r, t, trained = measure_seed(n, seed, opts, train, test, given, reference)
+                r, t, trained = measure_seed(n, seed, opts, train, test, given, reference,
+                                             log=lambda line: print(line, flush=True))
                 rows, tests = rows + r, tests + t
                 for name, G, cfg in trained if seed == 0 else ():
                     pictures.save_grid(out / f"generator_N{n}.png", sample.digit_rows(

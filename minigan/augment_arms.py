@@ -125,8 +125,8 @@ def classifier_accuracy(images, labels, seed, steps, test, augment=None):
     """Test accuracy of the classifier trained ``steps`` steps on (images, labels); the
     initial weights and the batch order come from seed, the same for every arm."""
     net = classifier.make_classifier(rng=backend.default_rng(seed))
-    classifier.fit(net, images, labels, steps, min(BATCH, len(images)), LR,
-                   np.random.default_rng(seed), augment)
+    classifier.fit(net, images, labels, steps, np.random.default_rng(seed),
+                   min(BATCH, len(images)), LR, augment)
     return net, classifier.accuracy(net, *test)
 
 

@@ -93,11 +93,11 @@ def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, 
         log(f"epoch {epoch + 1}/{epochs}: train loss {loss:.4f}, test accuracy "
             f"{acc:.2%} ({seconds:.1f} s)")
 
-    fit(net, train_images, train_labels, steps, batch_size, lr, rng, shift_images, report)
+    fit(net, train_images, train_labels, steps, rng, batch_size, lr, shift_images, report)
     return net, accuracy(net, test_images, test_labels)
 
 
-def fit(net, images, labels, steps, batch_size=128, lr=1e-3, rng=None, augment=None,
+def fit(net, images, labels, steps, rng, batch_size=128, lr=1e-3, augment=None,
         on_epoch=None):
     """Train net on uint8 images (N, 28, 28) with integer labels (N,) for ``steps`` Adam steps,
     the learning rate decayed linearly to 0; returns net.

@@ -67,6 +67,27 @@ def test_shift_and_rotate_keeps_shapes_and_order_and_shifts_as_drawn():
                 assert out[i, r, k] == (pixels[i, src_r, src_k] if inside else 0)
 
 
+def test_fit_takes_its_steps_over_epochs_and_decays_the_rate(mnist, monkeypatch):
+    images, labels = mnist[0][0][:300], mnist[0][1][:300]
+    seen, epochs, rates = [], [], []
+    real_step = classifier.Adam.step
+
+    def step(self):  # every Adam step, with the learning rate it used
+        rates.append(self.lr)
+        real_step(self)
+
+    monkeypatch.setattr(classifier.Adam, "step", step)
+    net = classifier.make_classifier(rng=backend.default_rng(0))
+    classifier.fit(net, images, labels, 5, np.random.default_rng(0), batch_size=128, lr=0.01,
+                   augment=lambda x, rng: seen.append(len(x)) or x,
+                   on_epoch=lambda epoch, loss, seconds: epochs.append(epoch))
+    # 300 images fill 2 batches of 128 an epoch: 5 steps take 3 epochs, of 2, 2 and 1 steps
+    assert seen == [300] * 3 and epochs == [0, 1, 2]
+    np.testing.assert_allclose(rates, [0.01 * (1 - t / 5) for t in range(5)])
+    with pytest.raises(ValueError, match="cannot fill one batch"):
+        classifier.fit(net, images[:100], labels[:100], 1, np.random.default_rng(0))
+
+
 # ---- the labelled subset ----------------------------------------------------------------------
 
 
