@@ -144,15 +144,15 @@ def parse_args(argv):
         "rotations, on a conditional GAN's samples, and on both; score each on the 10,000 test "
         "images."))
     add = p.add_argument
-    add("--n", default=None, help="comma-separated numbers of labelled training images, each "
+    add("--n", default=None, metavar="N[,N...]", help="comma-separated numbers of labelled training images, each "
         f"from {MIN_N} to 60000 (default: {','.join(map(str, NS))}; --quick: 100)")
-    add("--seeds", type=int, default=None, help=f"seeds 0, 1, ... per cell (default: {SEEDS}; "
-        "--quick: 1)")
+    add("--seeds", type=int, default=None, help="how many seeds (0, 1, ...) per cell, 1 to 100 "
+        f"(default: {SEEDS}; --quick: 1)")
     add("--steps", type=int, default=None, help="Adam steps of each classifier, batch 128 "
         f"(default: {STEPS}; --quick: {QUICK['steps']})")
     add("--synthetic", type=int, default=None, help="samples of the synthetic arm and of "
         f"GAN-test, each digit equally often (default: {SYNTHETIC}; --quick: 1000)")
-    add("--mix", default=None, help="comma-separated shares P of synthetic images in the mixed "
+    add("--mix", default=None, metavar="P[,P...]", help="comma-separated shares P of synthetic images in the mixed "
         f"arms, each in (0, {MAX_MIX}] (default: {','.join(map(str, MIX))})")
     add("--max-shift", type=int, default=MAX_SHIFT, help="the augmented arm's largest shift in "
         "pixels, 0 to 4 (default: %(default)s)")
