@@ -154,8 +154,8 @@ def measure_seed(n, seed, opts, train, test, given, reference, log=print):
         cfg = gan_config(opts["train_generator"], seed, opts["widths"])
         start = time.perf_counter()
         G = train_generator(images, labels, cfg, opts["gan_steps"])
-        log(f"  trained a {cfg.conditional} generator on the {n} images: {opts['gan_steps']} "
-            f"steps, {time.perf_counter() - start:.0f} s")
+        log(f"  trained a generator (--conditional {cfg.conditional}) on the {n} images: "
+            f"{opts['gan_steps']} steps, {time.perf_counter() - start:.0f} s")
         generators.append((f"trained on N ({cfg.conditional})", G, cfg))
     for name, G, cfg in generators:
         pixels, asked = draw_balanced(G, cfg, opts["synthetic"], seed)
