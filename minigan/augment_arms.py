@@ -58,7 +58,10 @@ def rotate_images(images, degrees):
     padded = np.zeros((len(images), 32, 32))  # two black pixels on every side
     padded[:, 2:30, 2:30] = images
     n = np.arange(len(images))[:, None, None]
-    at = lambda dr, dk: padded[n, r0 + 2 + dr, k0 + 2 + dk]  # noqa: E731
+
+    def at(dr, dk):  # (N, 28, 28): the source pixels (r0 + dr, k0 + dk) of every output pixel
+        return padded[n, r0 + 2 + dr, k0 + 2 + dk]
+
     out = ((1 - fr) * (1 - fk) * at(0, 0) + (1 - fr) * fk * at(0, 1)
            + fr * (1 - fk) * at(1, 0) + fr * fk * at(1, 1))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -100,7 +103,8 @@ def train_generator(images, labels, cfg, steps):
 
     for _ in range(steps):
         gan.train_step(G, D, opt_G, opt_D, next_real, rng, k=cfg.k, gen_loss=cfg.gen_loss,
-                       latent_dim=cfg.latent_dim, **settings.game_options(cfg))
+                       real_target=1.0 - cfg.label_smoothing, latent_dim=cfg.latent_dim,
+                       **settings.game_options(cfg))  # as train_mnist.py calls it
     return G.eval()
 
 
@@ -131,8 +135,9 @@ def classifier_accuracy(images, labels, seed, steps, test, augment=None):
 
 
 def measure_seed(n, seed, opts, train, test, given, reference, log=print):
-    """Every arm for N = n and one seed: a list of rows {arm, generator, n, seed, accuracy}, and
-    the GAN-test rows {generator, n, seed, shipped, shipped_per_digit, real_n}.
+    """Every arm for N = n and one seed: a list of rows {arm, generator, n, seed, accuracy}, the
+    GAN-test rows {generator, n, seed, shipped, real_n and each _per_digit}, and the generators
+    trained here [(name, G, cfg)].
 
     given: [(name, G, cfg)] generator runs; opts: the settings (steps, synthetic, mix, ...)."""
     idx = stratified_subset(train[1], n, np.random.default_rng(seed))
@@ -160,9 +165,10 @@ def measure_seed(n, seed, opts, train, test, given, reference, log=print):
     for name, G, cfg in generators:
         pixels, asked = draw_balanced(G, cfg, opts["synthetic"], seed)
         shipped, per_digit = gan_test(reference, pixels, asked)
+        real_n, real_n_per_digit = gan_test(real_net, pixels, asked)
         tests.append(dict(generator=name, n=n, seed=seed, shipped=shipped,
-                          shipped_per_digit=per_digit.tolist(),
-                          real_n=gan_test(real_net, pixels, asked)[0]))
+                          shipped_per_digit=per_digit.tolist(), real_n=real_n,
+                          real_n_per_digit=real_n_per_digit.tolist()))
         row("synthetic", name, classifier_accuracy(pixels, asked, seed, opts["steps"],
                                                    test)[1])
         for p in opts["mix"]:
@@ -172,8 +178,7 @@ def measure_seed(n, seed, opts, train, test, given, reference, log=print):
             row(f"mix {p:g}", name, classifier_accuracy(
                 np.concatenate([images, fake]), np.concatenate([labels, fake_labels]), seed,
                 opts["steps"], test)[1])
-    trained = [(name, G, cfg) for name, G, cfg in generators[len(given):]]
-    return rows, tests, trained
+    return rows, tests, generators[len(given):]
 
 
 def mean_sd(values):
@@ -200,7 +205,8 @@ def summarise(rows, tests):
         gan_tests.append(dict(
             generator=gen, n=n, shipped_mean=mean, shipped_sd=sd,
             shipped_per_digit=np.mean([t["shipped_per_digit"] for t in ts], axis=0).tolist(),
-            real_n_mean=mean_sd([t["real_n"] for t in ts])[0]))
+            real_n_mean=mean_sd([t["real_n"] for t in ts])[0],
+            real_n_per_digit=np.mean([t["real_n_per_digit"] for t in ts], axis=0).tolist()))
     return table, gan_tests
 
 

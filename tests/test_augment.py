@@ -145,13 +145,15 @@ def test_mean_and_sd_by_hand():
     table, tests = augment_arms.summarise(
         [dict(arm="real", generator=None, n=10, seed=s, accuracy=a)
          for s, a in enumerate((0.5, 0.7, 0.9))],
-        [dict(generator="g", n=10, seed=s, shipped=v, shipped_per_digit=[v] * 10, real_n=v / 2)
-         for s, v in enumerate((0.2, 0.4))])
+        [dict(generator="g", n=10, seed=s, shipped=v, shipped_per_digit=[v] * 10, real_n=v / 2,
+              real_n_per_digit=[v / 2] * 10) for s, v in enumerate((0.2, 0.4))])
     assert table[0]["mean"] == pytest.approx(0.7)
     assert table[0]["sd"] == pytest.approx(math.sqrt((0.04 + 0 + 0.04) / 2))  # n - 1 = 2
     assert tests[0]["shipped_mean"] == pytest.approx(0.3)
     assert tests[0]["shipped_sd"] == pytest.approx(math.sqrt(0.02))
     assert tests[0]["real_n_mean"] == pytest.approx(0.15)
+    np.testing.assert_allclose(tests[0]["shipped_per_digit"], [0.3] * 10)
+    np.testing.assert_allclose(tests[0]["real_n_per_digit"], [0.15] * 10)
     assert augment_arms.summarise([dict(arm="real", generator=None, n=10, seed=0,
                                         accuracy=0.5)], [])[0][0]["sd"] is None  # one seed
 
@@ -193,7 +195,7 @@ def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run):
         *[(arm, g) for g in gens for arm in ("synthetic", "mix 0.5", "mix 0.75")]]
     assert all(0 <= r["accuracy"] <= 1 and r["n"] == 30 and r["seed"] == 1 for r in rows)
     assert [t["generator"] for t in tests] == gens
-    assert all(len(t["shipped_per_digit"]) == 10 for t in tests)
+    assert all(len(t["shipped_per_digit"]) == len(t["real_n_per_digit"]) == 10 for t in tests)
     assert [name for name, _, _ in trained] == ["trained on N (concat)"]
 
 
