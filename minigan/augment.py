@@ -218,6 +218,9 @@ def load_given(runs, train_size):
     """[(name, G, cfg)] for each --generator RUN, and {name: what it was trained on}; raises
     ConfigError for an unconditional run, CheckpointError for a missing or damaged one."""
     given, described = [], {}
+    twice = next((run for i, run in enumerate(runs) if run in runs[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"--generator {twice} is given twice; give each run once")
     for run in runs:
         try:
             cfg = settings.saved_config(run)

@@ -248,6 +248,8 @@ BAD = {  # flags, words the message must contain
     "an unconditional run": (["--generator", "{plain}"], ["--generator", "without "
                                                           "--conditional"]),
     "no run there": (["--generator", "{tmp}/nothing"], ["--generator", "nothing", "config.json"]),
+    "a run twice": (["--generator", "{plain}", "--generator", "{plain}"],
+                    ["--generator", "twice"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
     "an unknown variant": (["--train-generator", "wgan"], ["--train-generator", "wgan"]),
 }
