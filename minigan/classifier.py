@@ -86,28 +86,53 @@ def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, 
     test_images, test_labels = data.load_mnist("test", data_dir=data_dir)
     rng = np.random.default_rng(seed)  # host generator: shifts and batch order
     net = make_classifier(rng=backend.default_rng(seed))
+    steps = epochs * (len(train_images) // batch_size)
+
+    def report(epoch, loss, seconds):
+        acc = accuracy(net, test_images, test_labels)
+        log(f"epoch {epoch + 1}/{epochs}: train loss {loss:.4f}, test accuracy "
+            f"{acc:.2%} ({seconds:.1f} s)")
+
+    fit(net, train_images, train_labels, steps, rng, batch_size, lr, shift_images, report)
+    return net, accuracy(net, test_images, test_labels)
+
+
+def fit(net, images, labels, steps, rng, batch_size=128, lr=1e-3, augment=None,
+        on_epoch=None):
+    """Train net on uint8 images (N, 28, 28) with integer labels (N,) for ``steps`` Adam steps,
+    the learning rate decayed linearly to 0; returns net.
+
+    Each epoch draws ``augment(images, rng)`` (None: the images as they are) and a fresh order
+    from the host generator rng, and reads N // batch_size full batches (the last, partial one
+    is dropped), until ``steps`` steps are done; ``on_epoch(epoch, mean loss, seconds)`` follows
+    every epoch. train_classifier is fit on the 60,000 training images with shift_images;
+    python -m minigan.augment fits the same network to other sets (minigan/augment.py)."""
+    n = len(images)
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"fit: {n} images cannot fill one batch of {batch_size}")
     opt = Adam(net.parameters(), lr=lr)
-    n = len(train_images)
-    steps = n // batch_size
-    for epoch in range(epochs):
+    step, epoch = 0, 0
+    while step < steps:
         start = time.perf_counter()
-        x_all = data.to_model_input(shift_images(train_images, rng))  # (60000, 784)
-        order = rng.permutation(n)
-        total = 0.0
-        for i in range(steps):
-            opt.lr = lr * (1 - (epoch * steps + i) / (epochs * steps))  # linear decay to 0
+        x_all = data.to_model_input(images if augment is None else augment(images, rng))
+        order = rng.permutation(n)  # (N,) this epoch's batch order
+        total, taken = 0.0, min(per_epoch, steps - step)
+        for i in range(taken):
+            opt.lr = lr * (1 - step / steps)  # linear decay to 0
             idx = order[i * batch_size:(i + 1) * batch_size]
             x = backend.to_device(x_all[idx])  # (B, 784), host -> device
-            y = backend.to_device(train_labels[idx].astype(np.int64))
+            y = backend.to_device(labels[idx].astype(np.int64))
             net.zero_grad()
             loss, dlogits = softmax_cross_entropy(net.forward(x), y)
             net.backward(dlogits, input_grad=False)
             opt.step()
             total += float(loss)  # a sync on the GPU; this loop is short
-        acc = accuracy(net, test_images, test_labels)
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / steps:.4f}, test accuracy "
-            f"{acc:.2%} ({time.perf_counter() - start:.1f} s)")
-    return net, accuracy(net, test_images, test_labels)
+            step += 1
+        if on_epoch is not None:
+            on_epoch(epoch, total / taken, time.perf_counter() - start)
+        epoch += 1
+    return net
 
 
 def save_classifier(path, net):
