@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument("--neighbours", action="store_true",
                    help="also check whether G copies its training set: each sample's nearest "
                         "training images, and its distance to them against a test image's "
-                        "(minigan/neighbours.py; about 15 s for 1,000 samples)")
+                        "(minigan/neighbours.py; half a minute for 1,000 samples on 2 CPU cores)")
     p.add_argument("--neighbours-n", type=int, default=None, metavar="M",
                    help=f"with --neighbours: samples searched, and as many test images, 1 to "
                         f"{MAX_NEIGHBOUR_SAMPLES:,} (default: {NEIGHBOUR_SAMPLES:,}, or all "
