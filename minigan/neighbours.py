@@ -14,6 +14,10 @@ Test images are fresh draws from the data distribution, so their d is what an ho
 samples should show. ``copy_share``, the share of samples whose d is below the 1st percentile
 of the test images' d, is about 1% for a G that draws new digits and 100% for one that replays
 its training images (``exact_copies`` counts samples equal to a training image, pixel for pixel).
+Measured with 1,000 training images saved as a .npy: as they are, and with Gaussian pixel noise
+of sd 8 grey levels, the copy share is 100% in both spaces; shifted by one pixel (np.roll), it is
+0.5% in pixels and 0.3% in features, no more than test images'. A copy that moved is not caught:
+the check finds replayed images, not every kind of memorisation.
 
 The search is exact, against all 60,000 training images, by matrix products (below); its cost
 is O(n * 60,000 * D) for n samples and as many test images, D = 784 pixels and 256 features:
