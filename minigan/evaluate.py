@@ -4,6 +4,7 @@
     python -m minigan.evaluate samples.npy             # uint8 (N, 28, 28), as minigan.sample writes
     python -m minigan.evaluate RUN_DIR --json          # the scores as JSON on the last line
     python -m minigan.evaluate RUN_DIR --class-grid per_class.png   # ten samples of each digit
+    python -m minigan.evaluate RUN_DIR --neighbours    # does G copy its training set?
     python -m minigan.evaluate --train-classifier      # retrain the MNIST classifier (minutes)
 
 Every score is measured through one MNIST classifier built from minigan's own layers
@@ -30,13 +31,16 @@ and two more scores say whether it draws the digit asked for (lessons/16_conditi
   for d and the training images of d (``intra_class_fd_per_digit``); its floor is the same
   distance for as many real test images of each digit (all of them for a digit with fewer).
 
+``--neighbours`` adds the memorisation check of minigan/neighbours.py: the nearest training
+images of the first samples (a picture, neighbours.png) and ``copy_share``, the share of samples
+closer to a training image than 99% of MNIST test images are (about 1% unless G copies).
+
 Derivations and how to read the numbers: lessons/11_measuring_samples.md. The Python API is
 :func:`evaluate_pixels` (uint8 images) and :func:`evaluate_generator` (a generator network);
 both share one :class:`Reference`, which is built once per process and cached.
 :func:`log_quality` is train_mnist.py --eval-every's row of eval.csv.
 """
 
-import argparse
 import json
 import math
 import os
@@ -46,16 +50,14 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import (backend, checkpoint, classifier, conditional, data, files, pictures,
-                     rundir, settings)
+from minigan import (backend, checkpoint, classifier, conditional, data, files, neighbours,
+                     pictures, rundir)
 from minigan.classifier import features_and_logits
+from minigan.evaluate_flags import DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, parse_args
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
-DEFAULT_SAMPLES = 10_000
 MAX_PR = 10_000  # precision and recall use at most this many samples and real images: O(n^2)
-MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
-PER_CLASS = 10  # --class-grid: images in each digit's row
 
 
 class EvalError(RuntimeError):
@@ -210,6 +212,21 @@ def evaluate_generator(G, latent_dim, n=DEFAULT_SAMPLES, seed=0, dtype="float32"
     return evaluate_pixels(generate(G, n, latent_dim, seed, dtype), ref, seed)
 
 
+def memorisation(pixels, feats, ref, m, seed=0, data_dir=None):
+    """minigan/neighbours.py's check of the first m samples, uint8 pixels (N, 28, 28) and their
+    features (N, F), against the 60,000 training images, with m test images drawn at random
+    (seed) as the yardstick. Returns the result (a dict, with its seconds) and the figure's
+    cells (uint8, neighbours.figure_cells)."""
+    start = time.perf_counter()
+    train, _ = data.load_mnist("train", data_dir=data_dir)  # the order of ref.train_feats
+    test, _ = data.load_mnist("test", data_dir=data_dir)
+    idx = np.sort(np.random.default_rng(seed + 1).permutation(len(test))[:m])
+    result, nearest = neighbours.memorisation(pixels[:m], feats[:m], train, ref.train_feats,
+                                              test[idx], ref.test_feats[idx])
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result, neighbours.figure_cells(pixels, train, nearest)
+
+
 def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0):
     """Score G (train_mnist.py --eval-every): append a row to run_dir/eval.csv, redraw
     run_dir/quality.png from every row; returns the row. The noise comes from its own generator
@@ -261,89 +278,19 @@ def format_table(scores):
                   f"{real['class_consistency']:.2%}", "100%"),
                  ("intra-class FD (mean)", f"{scores['intra_class_fd']:.3f}",
                   f"{real['intra_class_fd']:.3f}", "the floor")]
+    if "neighbours" in scores:  # --neighbours: does G copy its training set?
+        rows += neighbours.format_lines(scores["neighbours"])
     lines = [f"{a:<22s} {b:>12s} {c:>12s} {d:>10s}" for a, b, c, d in rows]
     lines.append("class shares: " + "  ".join(
         f"{c}: {s:.1%}" for c, s in enumerate(scores["class_share"])))
+    if "neighbours" in scores:
+        lines.append(neighbours.NOTE)
     if "class_consistency" in scores:
         for name, key, form in (("class consistency", "class_consistency_per_digit", ".1%"),
                                 ("intra-class FD", "intra_class_fd_per_digit", ".2f")):
             lines.append(f"{name} per digit asked: " + "  ".join(
                 f"{c}: {v:{form}}" for c, v in enumerate(scores[key])))
     return lines
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(
-        prog="python -m minigan.evaluate",
-        description="Score a run's samples against MNIST: Fréchet distance (with its floor), "
-                    "class histogram, precision and recall (lessons/11_measuring_samples.md).")
-    p.add_argument("input", nargs="?",
-                   help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
-    p.add_argument("-n", type=int, default=DEFAULT_SAMPLES,
-                   help="samples to draw from a run's generator (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the noise and of the real subsets (default: %(default)s)")
-    p.add_argument("--out", default=None,
-                   help="where to write: the scores' .json (default: eval.json next to the "
-                        "input); with --train-classifier, the weights' .npz (default: "
-                        "runs/mnist_classifier.npz)")
-    p.add_argument("--json", action="store_true",
-                   help="print the scores as one JSON object on the last line")
-    p.add_argument("--class-grid", default=None, metavar="FILE.png",
-                   help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
-                        "them, one row per digit 0-9, into this PNG")
-    p.add_argument("--classifier", default=None,
-                   help="classifier weights to score with (default: the shipped, checksummed "
-                        "minigan/weights/mnist_classifier.npz)")
-    p.add_argument("--data-dir", default=None, help="where the MNIST files are")
-    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--train-classifier", action="store_true",
-                   help="train the classifier instead (30 epochs, a few CPU minutes)")
-    p.add_argument("--epochs", type=int, default=30,
-                   help="with --train-classifier: epochs (default: %(default)s)")
-    args = p.parse_args(argv)
-    if args.train_classifier:
-        if args.input is not None:
-            p.error("--train-classifier takes no input; drop the run folder or .npy")
-        rules = [("epochs", args.epochs, settings.integer(1))]
-        if args.out is not None and not args.out.endswith(".npz"):
-            p.error(f"--out {args.out}: the classifier's weights are written as .npz")
-        if args.class_grid is not None:
-            p.error(f"--class-grid {args.class_grid}: draws the samples of a run or .npy; it "
-                    "does not go with --train-classifier")
-    else:
-        if args.input is None:
-            p.error("give a run folder or a .npy of samples (or --train-classifier)")
-        if not K + 1 < args.n <= MAX_SAMPLES:
-            p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
-        rules = []
-        if args.out is not None and not args.out.endswith(".json"):
-            p.error(f"--out {args.out}: the scores are written as .json")
-        if args.class_grid is not None and not args.class_grid.lower().endswith(".png"):
-            p.error(f"--class-grid {args.class_grid}: the grid is written as a PNG; name a "
-                    "file ending in .png")
-    try:  # the rules every command shares (minigan/settings.py)
-        for name, value, rule in [*rules, ("seed", args.seed, settings.SEED)]:
-            settings.check(name, value, rule)
-    except settings.ConfigError as e:
-        p.error(str(e))
-    for flag, value in (("--out", args.out), ("--class-grid", args.class_grid)):
-        problem = value is not None and file_problem(flag, value)
-        if problem:
-            p.error(problem)
-    return args
-
-
-def file_problem(flag, value):
-    """What is wrong with a file name to write (a folder, a missing folder), or None."""
-    try:
-        if Path(value).is_dir():
-            return f"{flag} {value} is a folder; name a file in it"
-        if not Path(value).resolve().parent.is_dir():
-            return f"{flag} {value}: the folder {Path(value).parent} does not exist"
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte
-        return f"{flag} {value!r}: not a usable file name ({e})"
-    return None
 
 
 def writable_or_raise(path, flag="--out"):
@@ -400,13 +347,22 @@ def main(argv=None):
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
             return 0
-        if args.class_grid:
-            writable_or_raise(args.class_grid, "--class-grid")  # before the scoring, not after
+        for flag, value in (("--class-grid", args.class_grid),
+                            ("--neighbours-grid", args.neighbours_grid)):
+            if value:
+                writable_or_raise(value, flag)  # before the scoring, not after
         start = time.perf_counter()
         pixels, default_out, asked = load_input(args.input, args.n, args.seed)
+        m = args.neighbours_n or min(NEIGHBOUR_SAMPLES, len(pixels))
+        if args.neighbours and m > len(pixels):
+            raise EvalError(f"--neighbours-n {m}: more than the {len(pixels)} images of "
+                            f"{args.input}; use at most {len(pixels)}")
         ref = reference(args.classifier, args.data_dir)
         feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
         scores = evaluate_features(feats, logits, ref, args.seed, asked=asked)
+        if args.neighbours:
+            scores["neighbours"], cells = memorisation(pixels, feats, ref, m, args.seed,
+                                                       args.data_dir)
     except (EvalError, classifier.ClassifierError, data.DataError, backend.DeviceError,
             checkpoint.CheckpointError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -422,13 +378,19 @@ def main(argv=None):
         print(f"{prog}: error: cannot write {out} ({e}); pass --out to write elsewhere",
               file=sys.stderr)
         return 2
-    if args.class_grid:
+    pictures_to_write = []  # (flag, path, images, images a row)
+    if args.class_grid:  # (100, 28, 28): ten images of each digit
+        pictures_to_write.append(("--class-grid", args.class_grid,
+                                  class_grid(pixels, logits.argmax(axis=1)), PER_CLASS))
+    if args.neighbours:  # a row: the sample, a gap, k in pixels, a gap, k in features
+        grid = args.neighbours_grid or default_out.with_name("neighbours.png")
+        pictures_to_write.append(("--neighbours-grid", grid, cells, 2 * neighbours.FIGURE_K + 3))
+    for flag, path, images, nrow in pictures_to_write:
         try:
-            pictures.save_grid(args.class_grid, class_grid(pixels, logits.argmax(axis=1)),
-                               nrow=PER_CLASS)  # (100, 28, 28): ten images of each digit
+            pictures.save_grid(path, images, nrow=nrow)
         except OSError as e:
-            print(f"{prog}: error: cannot write {args.class_grid} ({e}); pass --class-grid "
-                  "to write elsewhere", file=sys.stderr)
+            print(f"{prog}: error: cannot write {path} ({e}); pass {flag} to write elsewhere",
+                  file=sys.stderr)
             return 2
     print(f"minigan.evaluate: {scores['n']} images from {args.input} (seed {args.seed}), "
           f"{scores['seconds']} s")
@@ -437,6 +399,11 @@ def main(argv=None):
     if args.class_grid:
         print(f"wrote {args.class_grid}: {PER_CLASS} samples of each digit as the classifier "
               "labels them, one row per digit 0-9 (black where a digit has fewer)")
+    if args.neighbours:
+        print(f"wrote {grid}: a row per sample, the sample, then its {neighbours.FIGURE_K} nearest "
+              "training images in pixels, then in the classifier's features; copy share: "
+              "samples nearer a training image than 99% of test images are (about 1% unless G "
+              f"copies; {scores['neighbours']['seconds']} s)")
     if args.json:
         print(json.dumps(scores))
     return 0

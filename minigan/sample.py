@@ -8,7 +8,8 @@ A conditional run (train_mnist.py --conditional) draws the digit you ask for:
     python -m minigan.sample RUN_DIR --digit 7 -n 64 --out sevens.png
     python -m minigan.sample RUN_DIR --out digits.png             # one row per digit, 0 to 9
     python -m minigan.sample RUN_DIR --interpolate 3 8 --out morph.gif
-    python -m minigan.sample RUN_DIR --interpolate-z --digit 3 --out walk.png
+    python -m minigan.sample RUN_DIR --interpolate-z --digit 3 --out line.png
+    python -m minigan.sample RUN_DIR --walk --out walk.gif       # the noise on a great circle
 
 Without --digit a conditional run draws n/10 images of each digit, 0s first (-n a multiple of
 10, default 100); the k-th image of every digit shares one z, so in the grid each row is a digit
@@ -16,8 +17,13 @@ and each column one noise vector, its "style". ``--interpolate A B`` keeps z fix
 the label from digit A to digit B through the one-hot mixtures (1 - t) e_A + t e_B, t from 0
 to 1 in --frames steps; ``--interpolate-z`` keeps the label (``--digit D``; none on an
 unconditional run) and moves z in a straight line (1 - t) z_0 + t z_1 between two noise vectors.
-An interpolation draws -n rows (default 10): a .png holds one row of --frames images per row,
-a .gif animates the frames, each frame a grid of the -n rows' images.
+``--walk`` moves z on the arc of a great circle between the same two noise vectors instead
+(spherical interpolation, slerp): Gaussian noise in d dimensions lies near the sphere of radius
+sqrt(d), where the line's middle does not (its norm is about sqrt(d / 2)). On a conditional run a
+walk keeps --digit D, or without it draws one row per digit 0-9, every row on one walk (so each
+column is one z, as in the digit-per-row grid).
+An interpolation or walk draws -n rows (default 10): a .png holds one row of --frames images per
+row, a .gif animates the frames, each frame a grid of the -n rows' images.
 Why and how: lessons/16_conditional_gans.md.
 
 Loads RUN_DIR/config.json and the generator from RUN_DIR/checkpoint.npz (the average of G's
@@ -123,6 +129,47 @@ def label_interpolation(G, rows, frames, latent_dim, start, end, seed=0, dtype="
     return pixels.reshape(rows, frames, 28, 28)
 
 
+def slerp(z0, z1, t):
+    """Spherical interpolation (Shoemake 1985; for GAN noise, White 2016): the point a fraction
+    t of the way from z0 to z1 along the arc through them. z0, z1 (N, D) on the device, t host
+    (T,) in [0, 1]; returns (N, T, D) on the device.
+
+        Omega = arccos(z0 . z1 / (|z0| |z1|))     the angle between the endpoints
+        slerp(t) = sin((1 - t) Omega) / sin(Omega) z0 + sin(t Omega) / sin(Omega) z1
+
+    For |z0| = |z1| every point keeps that norm and lies at the angle t Omega from z0. The angles
+    are N numbers: their trigonometry runs on the host. Parallel or opposite endpoints (sin
+    Omega = 0) have no single arc between them: the straight line is used.
+    """
+    cos = (z0 * z1).sum(axis=1) / backend.xp.sqrt((z0 * z0).sum(axis=1) * (z1 * z1).sum(axis=1))
+    omega = np.arccos(np.clip(backend.to_host(cos).astype(np.float64), -1, 1))[:, None]  # (N, 1)
+    t = np.asarray(t, dtype=np.float64)[None, :]  # (1, T)
+    sin = np.sin(omega)
+    line = sin < 1e-7  # (N, 1): rows whose endpoints are parallel or opposite
+    safe = np.where(line, 1.0, sin)
+    a = np.where(line, 1 - t, np.sin((1 - t) * omega) / safe)  # (N, T): the weight of z0...
+    b = np.where(line, t, np.sin(t * omega) / safe)  # ...and of z1
+    a, b = backend.to_device(a, z0.dtype), backend.to_device(b, z0.dtype)  # host -> device
+    return a[:, :, None] * z0[:, None, :] + b[:, :, None] * z1[:, None, :]
+
+
+def noise_walk(G, rows, frames, latent_dim, digits=None, same_noise=False, seed=0,
+               dtype="float32"):
+    """The noise moves on the arc between two noise vectors (slerp), the label stays: image
+    (r, f) is G(slerp(z0_r, z1_r, t_f)[, e_digits[r]]); digits None for an unconditional G. The
+    endpoints are noise_interpolation's for the same seed; with same_noise every row walks row
+    0's arc. Returns uint8 (rows, frames, 28, 28)."""
+    rng = backend.default_rng(seed)
+    pairs = 1 if same_noise else rows
+    z0 = sample_noise(rng, pairs, latent_dim, dtype)  # (pairs, latent)
+    z1 = sample_noise(rng, pairs, latent_dim, dtype)
+    z = slerp(z0, z1, np.linspace(0, 1, frames))  # (pairs, frames, latent)
+    if same_noise:
+        z = backend.xp.concatenate([z] * rows)  # (rows, frames, latent)
+    y = None if digits is None else labels_as_vectors(np.repeat(digits, frames), dtype)
+    return draw(G, z.reshape(rows * frames, latent_dim), y).reshape(rows, frames, 28, 28)
+
+
 def noise_interpolation(G, rows, frames, latent_dim, digit=None, seed=0, dtype="float32"):
     """The noise moves on a straight line, the label stays: image (r, f) is
     G((1 - t_f) z0_r + t_f z1_r[, e_digit]); digit None for an unconditional G.
@@ -164,10 +211,13 @@ def check_flags(args, out):
         if value is not None:
             settings.check(name, value, DIGIT)  # raises ConfigError
     settings.check("seed", args.seed, settings.SEED)
-    interpolating = args.interpolate is not None or args.interpolate_z
-    if args.interpolate is not None and args.interpolate_z:
-        return ("--interpolate and --interpolate-z: choose one; --interpolate A B moves the "
-                "label, --interpolate-z --digit D moves the noise")
+    chosen = [name for name, given in (("--interpolate", args.interpolate is not None),
+                                       ("--interpolate-z", args.interpolate_z),
+                                       ("--walk", args.walk)) if given]
+    interpolating = bool(chosen)
+    if len(chosen) > 1:
+        return (f"{' and '.join(chosen)}: choose one; --interpolate A B moves the label, "
+                "--interpolate-z the noise on a line, --walk the noise on an arc")
     if args.interpolate is not None and args.digit is not None:
         return (f"--digit {args.digit} with --interpolate: the two digits of --interpolate "
                 "A B are the labels drawn; drop --digit")
@@ -177,15 +227,16 @@ def check_flags(args, out):
     if not interpolating:
         if args.frames is not None:
             return (f"--frames {args.frames}: frames belong to an interpolation; add "
-                    "--interpolate A B or --interpolate-z, or drop --frames")
+                    "--interpolate A B, --interpolate-z or --walk, or drop --frames")
         return check_out(out, DEFAULT_N["plain"] if args.n is None else args.n)
     if out.suffix not in (".png", ".gif"):
-        return (f"--out {out}: an interpolation is written as a .png (one row of frames per "
-                "row) or a .gif (an animation); use a .png or a .gif file name")
+        return (f"--out {out}: an interpolation or walk is written as a .png (one row of frames "
+                "per row) or a .gif (an animation); use a .png or a .gif file name")
     if args.frames is not None and not 2 <= args.frames <= MAX_FRAMES:
         return f"--frames {args.frames}: use a number from 2 to {MAX_FRAMES}"
     if args.n is not None and not 1 <= args.n <= MAX_ROWS:
-        return f"-n {args.n}: an interpolation draws -n rows; use a number from 1 to {MAX_ROWS}"
+        return (f"-n {args.n}: an interpolation or walk draws -n rows; use a number from 1 to "
+                f"{MAX_ROWS}")
     return check_folder(out)
 
 
@@ -202,6 +253,10 @@ def check_run(args, cfg, run_dir):
     if args.interpolate_z and args.digit is None:
         return (f"--interpolate-z: {run_dir} is a conditional run ({cfg.conditional}); say "
                 "which digit to draw while the noise moves, like --interpolate-z --digit 3")
+    if args.walk and args.digit is None and args.n not in (None, conditional.NUM_CLASSES):
+        return (f"-n {args.n}: without --digit, a walk on a conditional run draws one row per "
+                "digit 0-9, all on one walk; drop -n, or walk one digit with --walk --digit D "
+                f"-n {args.n}")
     if args.digit is None and args.interpolate is None and not args.interpolate_z and (
             args.n is not None and args.n % conditional.NUM_CLASSES):
         return (f"-n {args.n}: without --digit, a conditional run draws one row per digit 0-9; "
@@ -222,9 +277,17 @@ def make_images(args, G, cfg, out):
     """Draw what the flags ask for and write it to out; returns the line to print."""
     shape = dict(latent_dim=cfg.latent_dim, seed=args.seed, dtype=cfg.dtype)
     frames = args.frames or DEFAULT_FRAMES
-    if args.interpolate is not None or args.interpolate_z:
+    if args.interpolate is not None or args.interpolate_z or args.walk:
         n = DEFAULT_N["interpolation"] if args.n is None else args.n
-        if args.interpolate is not None:
+        if args.walk and cfg.conditional and args.digit is None:  # a row per digit, one walk
+            n = conditional.NUM_CLASSES
+            pixels = noise_walk(G, n, frames, digits=range(n), same_noise=True, **shape)
+            what = "the noise on one arc, a row per digit 0-9"
+        elif args.walk:
+            digits = None if args.digit is None else [args.digit] * n
+            pixels = noise_walk(G, n, frames, digits=digits, **shape)
+            what = "the noise on an arc" + ("" if args.digit is None else f", digit {args.digit}")
+        elif args.interpolate is not None:
             pixels = label_interpolation(G, n, frames, start=args.interpolate[0],
                                          end=args.interpolate[1], **shape)
             what = f"the label from {args.interpolate[0]} to {args.interpolate[1]}"
@@ -255,7 +318,7 @@ def main(argv=None):
     p.add_argument("-n", type=int, default=None,
                    help=f"number of images, 1 to {MAX_N['.npy']:,} (.png: {MAX_N['.png']:,}) "
                    f"(default: 64; a conditional run without --digit: 100, ten of each digit, "
-                   f"and a multiple of 10); with an interpolation, rows, 1 to {MAX_ROWS} "
+                   f"and a multiple of 10); with an interpolation or walk, rows, 1 to {MAX_ROWS} "
                    "(default: 10)")
     p.add_argument("--out", required=True,
                    help="output file: .npy (uint8 N x 28 x 28) or .png; an interpolation: .png "
@@ -270,9 +333,13 @@ def main(argv=None):
     p.add_argument("--interpolate-z", action="store_true",
                    help="the same label (--digit D on a conditional run), the noise moving on a "
                         "straight line between two noise vectors")
+    p.add_argument("--walk", action="store_true",
+                   help="the same label (--digit D; on a conditional run without it, a row per "
+                        "digit on one walk), the noise moving on the arc of a great circle "
+                        "between two noise vectors (slerp)")
     p.add_argument("--frames", type=int, default=None,
-                   help=f"with an interpolation: the steps t from 0 to 1, 2 to {MAX_FRAMES} "
-                        f"(default: {DEFAULT_FRAMES})")
+                   help=f"with an interpolation or walk: the steps t from 0 to 1, 2 to "
+                        f"{MAX_FRAMES} (default: {DEFAULT_FRAMES})")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = p.parse_args(argv)
     out = Path(args.out)

@@ -1,0 +1,126 @@
+"""The flags of ``python -m minigan.evaluate``, parsed and checked before anything is read or
+written: a bad value ends the command with one message that names the flag, and exit status 2
+(minigan/evaluate.py runs the command; minigan/settings.py holds the rules every command shares).
+"""
+
+import argparse
+from pathlib import Path
+
+from minigan import settings
+from minigan.neighbours import FIGURE_K, FIGURE_ROWS
+from minigan.scores import K
+
+DEFAULT_SAMPLES = 10_000
+MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
+PER_CLASS = 10  # --class-grid: images in each digit's row
+NEIGHBOUR_SAMPLES = 1_000  # --neighbours-n: samples searched for their nearest training images...
+MAX_NEIGHBOUR_SAMPLES = 10_000  # ...against as many test images, of which MNIST has 10,000
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m minigan.evaluate",
+        description="Score a run's samples against MNIST: Fréchet distance (with its floor), "
+                    "class histogram, precision and recall (lessons/11_measuring_samples.md).")
+    p.add_argument("input", nargs="?",
+                   help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
+    p.add_argument("-n", type=int, default=DEFAULT_SAMPLES,
+                   help="samples to draw from a run's generator (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the noise and of the real subsets (default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="where to write: the scores' .json (default: eval.json next to the "
+                        "input); with --train-classifier, the weights' .npz (default: "
+                        "runs/mnist_classifier.npz)")
+    p.add_argument("--json", action="store_true",
+                   help="print the scores as one JSON object on the last line")
+    p.add_argument("--class-grid", default=None, metavar="FILE.png",
+                   help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
+                        "them, one row per digit 0-9, into this PNG")
+    p.add_argument("--neighbours", action="store_true",
+                   help="also check whether G copies its training set: each sample's nearest "
+                        "training images, and its distance to them against a test image's "
+                        "(minigan/neighbours.py; half a minute for 1,000 samples on 2 CPU cores)")
+    p.add_argument("--neighbours-n", type=int, default=None, metavar="M",
+                   help=f"with --neighbours: samples searched, and as many test images, 1 to "
+                        f"{MAX_NEIGHBOUR_SAMPLES:,} (default: {NEIGHBOUR_SAMPLES:,}, or all "
+                        "images of a smaller .npy)")
+    p.add_argument("--neighbours-grid", default=None, metavar="FILE.png",
+                   help=f"with --neighbours: where the picture goes, {FIGURE_ROWS} rows of a "
+                        f"sample and its {FIGURE_K} nearest training images in pixels, then in "
+                        "features (default: neighbours.png next to the input)")
+    p.add_argument("--classifier", default=None,
+                   help="classifier weights to score with (default: the shipped, checksummed "
+                        "minigan/weights/mnist_classifier.npz)")
+    p.add_argument("--data-dir", default=None, help="where the MNIST files are")
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--train-classifier", action="store_true",
+                   help="train the classifier instead (30 epochs, a few CPU minutes)")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="with --train-classifier: epochs (default: %(default)s)")
+    args = p.parse_args(argv)
+    if args.train_classifier:
+        if args.input is not None:
+            p.error("--train-classifier takes no input; drop the run folder or .npy")
+        rules = [("epochs", args.epochs, settings.integer(1))]
+        if args.out is not None and not args.out.endswith(".npz"):
+            p.error(f"--out {args.out}: the classifier's weights are written as .npz")
+        for given, what in ((args.class_grid is not None, f"--class-grid {args.class_grid}"),
+                            (args.neighbours, "--neighbours")):
+            if given:
+                p.error(f"{what}: looks at the samples of a run or .npy; it does not go with "
+                        "--train-classifier")
+    else:
+        if args.input is None:
+            p.error("give a run folder or a .npy of samples (or --train-classifier)")
+        if not K + 1 < args.n <= MAX_SAMPLES:
+            p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
+        rules = []
+        if args.out is not None and not args.out.endswith(".json"):
+            p.error(f"--out {args.out}: the scores are written as .json")
+        for flag, value in (("--class-grid", args.class_grid),
+                            ("--neighbours-grid", args.neighbours_grid)):
+            if value is not None and not value.lower().endswith(".png"):
+                p.error(f"{flag} {value}: the grid is written as a PNG; name a file ending in "
+                        ".png")
+        problem = neighbour_problem(args)
+        if problem:
+            p.error(problem)
+    try:  # the rules every command shares (minigan/settings.py)
+        for name, value, rule in [*rules, ("seed", args.seed, settings.SEED)]:
+            settings.check(name, value, rule)
+    except settings.ConfigError as e:
+        p.error(str(e))
+    for flag, value in (("--out", args.out), ("--class-grid", args.class_grid),
+                        ("--neighbours-grid", args.neighbours_grid)):
+        problem = value is not None and file_problem(flag, value)
+        if problem:
+            p.error(problem)
+    return args
+
+
+def neighbour_problem(args):
+    """What is wrong with --neighbours-n and --neighbours-grid, or None."""
+    if not args.neighbours:
+        for value, flag in ((args.neighbours_n, "--neighbours-n"),
+                            (args.neighbours_grid, "--neighbours-grid")):
+            if value is not None:
+                return f"{flag} {value}: belongs to the memorisation check; add --neighbours"
+        return None
+    m = args.neighbours_n
+    if m is not None and not 1 <= m <= MAX_NEIGHBOUR_SAMPLES:
+        return (f"--neighbours-n {m}: use a number from 1 to {MAX_NEIGHBOUR_SAMPLES:,} (the "
+                "test images it is compared with)")
+    return None  # more than the images scored: minigan/evaluate.py's main, once it has them
+
+
+def file_problem(flag, value):
+    """What is wrong with a file name to write (a folder, a missing folder), or None."""
+    try:
+        if Path(value).is_dir():
+            return f"{flag} {value} is a folder; name a file in it"
+        if not Path(value).resolve().parent.is_dir():
+            return f"{flag} {value}: the folder {Path(value).parent} does not exist"
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        return f"{flag} {value!r}: not a usable file name ({e})"
+    return None
