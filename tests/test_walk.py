@@ -11,7 +11,7 @@ import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import backend
 from minigan import sample as sample_cli
-from test_sample_conditional import EYE, LATENT, RecordingG, noise
+from recording_g import EYE, LATENT, RecordingG, noise
 
 
 def on_device(*arrays):
