@@ -97,13 +97,6 @@ def conditional_run(tmp_path_factory):
     return run
 
 
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
-    return run
-
-
 RESUME_ROWS = {  # name -> (which run, flags, words)
     "another variant": ("conditional", ["--conditional", "acgan"],
                         ["--conditional", "acgan", "projection", "architecture"]),

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import sample as sample_cli
 from recording_g import EYE, LATENT, RecordingG, noise
@@ -73,24 +72,7 @@ def test_noise_interpolation_walks_a_straight_line(xp, digit):
 
 
 # ---- the command on runs that do not fit the flags --------------------------------------------
-
-SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
-         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--out", str(run)])
-    return run
-
-
-@pytest.fixture(scope="module")
-def cond_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("cond") / "run"
-    train_mnist.main([*SMALL, "--conditional", "concat", "--out", str(run)])
-    return run
-
+# plain_run and cond_run: tiny runs trained once for this module (tests/conftest.py).
 
 # (which run, flags, words the message must contain): each names the flag, the value and what
 # to do. {tmp} is the test's folder, where nothing may appear.

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import backend
 from minigan import sample as sample_cli
@@ -100,23 +99,7 @@ def test_a_walk_of_every_digit_shares_one_arc(xp):
 
 
 # ---- the command on tiny runs ---------------------------------------------------------------
-
-SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
-         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--out", str(run)])
-    return run
-
-
-@pytest.fixture(scope="module")
-def cond_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("cond") / "run"
-    train_mnist.main([*SMALL, "--conditional", "concat", "--out", str(run)])
-    return run
+# plain_run and cond_run: tiny runs trained once for this module (tests/conftest.py).
 
 
 def cells(path, rows, frames):
