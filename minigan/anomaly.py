@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
-                     models, rundir, settings)
+                     models, pictures, rundir, settings)
 from minigan.rules import ConfigError, SEED, check, integer, number, one_of
 
 DIGITS = tuple(range(10))
@@ -346,11 +346,7 @@ def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
 
 def save_roc(path, curves, results, protocol):
     """One panel per digit: the ROC curve of each score, AUROC in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pictures.pyplot()
     digits = list(curves)
     fig, axes = plt.subplots(1, len(digits), figsize=(4.2 * len(digits), 4.2), squeeze=False)
     for ax, d in zip(axes[0], digits):
@@ -362,9 +358,7 @@ def save_roc(path, curves, results, protocol):
         ax.set_title(f"{protocol}, digit {d}")
         ax.legend(title="AUROC", fontsize=8, loc="lower right")
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=90, format="png")
-    plt.close(fig)
+    pictures.save_figure(fig, path, dpi=90)
 
 
 def main(argv=None):

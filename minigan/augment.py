@@ -90,11 +90,7 @@ def format_report(table, gan_tests, seeds):
 
 def save_plot(path, table, seeds):
     """Test accuracy against N, log x, one line per arm and generator, sd as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pictures.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm, gen in dict.fromkeys((c["arm"], c["generator"]) for c in table):
         cells = sorted((c for c in table if (c["arm"], c["generator"]) == (arm, gen)),
@@ -109,9 +105,7 @@ def save_plot(path, table, seeds):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
+    pictures.save_figure(fig, path)
 
 
 # ---- the command ---------------------------------------------------------------------------------
