@@ -42,7 +42,7 @@ import numpy as np
 
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
                      models, pictures, rundir, settings)
-from minigan.rules import ConfigError, SEED, check, integer, number, one_of
+from minigan.rules import ConfigError, SEED, check, integer, number, number_from_to, one_of
 
 DIGITS = tuple(range(10))
 PROTOCOLS = {
@@ -69,14 +69,9 @@ PUBLISHED = {
 }
 
 
-def lam_rule():
-    ok = number(0)[0]
-    return (lambda v: ok(v) and v <= 1), "a number from 0 to 1"
-
-
 RULES = {  # flag -> rule, checked in this order before anything is read or written
     "protocol": one_of(*PROTOCOLS), "epochs": integer(1), "steps": integer(1),
-    "lr_z": number(0, lo_open=True), "lam": lam_rule(), "test_n": integer(20, 10_000),
+    "lr_z": number(0, lo_open=True), "lam": number_from_to(0, 1), "test_n": integer(20, 10_000),
     "train_n": integer(0), "pca_k": integer(1, 784), "knn_k": integer(1),
     "seed": SEED, "model": one_of("mlp", "dcgan"), "device": one_of("cpu", "gpu"),
 }
