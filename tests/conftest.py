@@ -78,3 +78,20 @@ def plain_run(tmp_path_factory):
 def cond_run(tmp_path_factory):
     """A tiny conditional run (--conditional concat), trained once for each test module."""
     return train_small(tmp_path_factory, "cond", "--conditional", "concat")
+
+
+# ---- PyTorch on one thread, for the parity tests ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a parity module's tiny tensors: on a loaded 2-core machine its
+    thread pool spends more time waiting for a core than computing (a 20-step game: 9 s on its
+    default threads, 0.3 s on one; the DCGAN's 20 steps: 30 s -> a few s). A module asks for it
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``, after importorskip."""
+    import torch  # here: only the parity tests need PyTorch, and they skip without it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
