@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
-                     models, rundir, settings)
-from minigan.rules import ConfigError, SEED, check, integer, number, one_of
+                     models, pictures, rundir, settings)
+from minigan.rules import ConfigError, SEED, check, integer, number, number_from_to, one_of
 
 DIGITS = tuple(range(10))
 PROTOCOLS = {
@@ -69,14 +69,9 @@ PUBLISHED = {
 }
 
 
-def lam_rule():
-    ok = number(0)[0]
-    return (lambda v: ok(v) and v <= 1), "a number from 0 to 1"
-
-
 RULES = {  # flag -> rule, checked in this order before anything is read or written
     "protocol": one_of(*PROTOCOLS), "epochs": integer(1), "steps": integer(1),
-    "lr_z": number(0, lo_open=True), "lam": lam_rule(), "test_n": integer(20, 10_000),
+    "lr_z": number(0, lo_open=True), "lam": number_from_to(0, 1), "test_n": integer(20, 10_000),
     "train_n": integer(0), "pca_k": integer(1, 784), "knn_k": integer(1),
     "seed": SEED, "model": one_of("mlp", "dcgan"), "device": one_of("cpu", "gpu"),
 }
@@ -346,11 +341,7 @@ def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
 
 def save_roc(path, curves, results, protocol):
     """One panel per digit: the ROC curve of each score, AUROC in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pictures.pyplot()
     digits = list(curves)
     fig, axes = plt.subplots(1, len(digits), figsize=(4.2 * len(digits), 4.2), squeeze=False)
     for ax, d in zip(axes[0], digits):
@@ -362,9 +353,7 @@ def save_roc(path, curves, results, protocol):
         ax.set_title(f"{protocol}, digit {d}")
         ax.legend(title="AUROC", fontsize=8, loc="lower right")
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=90, format="png")
-    plt.close(fig)
+    pictures.save_figure(fig, path, dpi=90)
 
 
 def main(argv=None):

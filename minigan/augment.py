@@ -56,7 +56,6 @@ MIX = (0.5,)  # shares of synthetic images in the mixed arms
 GAN_STEPS = 2000  # steps of the generator trained on the N images (batch 64)
 MIN_N = conditional.NUM_CLASSES  # one image of each digit
 MAX_MIX = 0.9  # 9 synthetic images for every real one
-DEGREES = (lambda v: rules.number(0)[0](v) and v <= 45, "a number from 0 to 45")
 QUICK = dict(n=(100,), seeds=1, steps=100, synthetic=1000, gan_steps=100,
              widths=dict(g_hidden=(64,), d_hidden=(64,)))
 
@@ -90,11 +89,7 @@ def format_report(table, gan_tests, seeds):
 
 def save_plot(path, table, seeds):
     """Test accuracy against N, log x, one line per arm and generator, sd as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pictures.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm, gen in dict.fromkeys((c["arm"], c["generator"]) for c in table):
         cells = sorted((c for c in table if (c["arm"], c["generator"]) == (arm, gen)),
@@ -109,9 +104,7 @@ def save_plot(path, table, seeds):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
+    pictures.save_figure(fig, path)
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -199,7 +192,7 @@ def options(args):
                                 ("synthetic", rules.integer(MIN_N, 1_000_000), SYNTHETIC),
                                 ("gan_steps", rules.integer(1, 1_000_000), GAN_STEPS),
                                 ("max_shift", rules.integer(0, 4), MAX_SHIFT),
-                                ("max_rotation", DEGREES, MAX_ROTATION)):
+                                ("max_rotation", rules.number_from_to(0, 45), MAX_ROTATION)):
         rules.check(name, opts[name], rule, default)
     return opts
 

@@ -49,15 +49,17 @@ def balanced_labels(n, num_classes=NUM_CLASSES):
     return backend.xp.arange(n) % num_classes
 
 
-def digit_rows(rng, latent_dim, dtype="float32", num_classes=NUM_CLASSES):
-    """The inputs of a digit-per-row grid: (z (C * C, latent_dim), y (C * C, C), C images a row).
-    Row d asks for digit d; column j has the same noise vector in every row, so a column shows
-    one "style" written as each digit. The C noise vectors are drawn from rng."""
+def digit_rows(rng, latent_dim, dtype="float32", per_digit=NUM_CLASSES, num_classes=NUM_CLASSES):
+    """The inputs of a digit-per-row grid of per_digit columns: (z (C * per_digit, latent_dim),
+    y (C * per_digit, C), per_digit images a row). Row d asks for digit d; column j has the same
+    noise vector in every row, so a column shows one "style" written as each digit. The
+    per_digit noise vectors are drawn from rng. train_mnist.py's epoch grids are 10 x 10;
+    minigan/sample.py draws any multiple of 10."""
     xp = backend.xp
-    z = rng.standard_normal((num_classes, latent_dim), dtype=dtype)  # (C, latent_dim)
-    z = (z[None, :, :] * xp.ones((num_classes, 1, 1), dtype=dtype)).reshape(-1, latent_dim)
-    rows = xp.arange(num_classes * num_classes) // num_classes  # 0 x C, 1 x C, ..., 9 x C
-    return z, one_hot(rows, num_classes, dtype), num_classes
+    z = rng.standard_normal((per_digit, latent_dim), dtype=dtype)  # (per_digit, latent_dim)
+    z = xp.concatenate([z] * num_classes)  # (C * per_digit, latent_dim): every row reuses it
+    rows = xp.arange(num_classes * per_digit) // per_digit  # 0 x per_digit, 1 x per_digit, ...
+    return z, one_hot(rows, num_classes, dtype), per_digit
 
 
 def check_labels(labels, n, who):

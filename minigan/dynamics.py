@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import files, rundir, settings
+from minigan import files, pictures, rundir, settings
 from minigan.dynamics_games import (
     METHODS, UPDATES, Bilinear, DiracGAN, averaged, differentiable, jacobian, run,
     spectral_radius, step_matrix, verdict)
@@ -129,15 +129,6 @@ def dirac_results(games, lr, steps, update):
 LIM = 2.5  # every phase portrait shows [-LIM, LIM]^2
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def field_grid(game, n=13):
     """The game's field on an n x n grid of [-LIM, LIM]^2: (X, Y, U, V) for quiver."""
     ticks = np.linspace(-LIM, LIM, n)
@@ -174,7 +165,7 @@ def draw_distance(ax, paths, steps, upto):
 
 def bilinear_figure(runs, lr, upto=None):
     """xy's phase portrait and distances (runs from :func:`bilinear_runs`), up to step upto."""
-    plt = _pyplot()
+    plt = pictures.pyplot()
     steps = len(runs["alternating"]) - 1
     upto = steps if upto is None else upto
     shown = {k: v[:upto + 1] for k, v in runs.items()}
@@ -188,7 +179,7 @@ def bilinear_figure(runs, lr, upto=None):
 
 def dirac_figure(games, paths, reports, lr, update, upto=None, grids=None):
     """One phase portrait per Dirac-GAN method, and every distance in the last panel."""
-    plt = _pyplot()
+    plt = pictures.pyplot()
     steps = max(len(p) for p in paths.values()) - 1
     upto = steps if upto is None else upto
     grids = grids or {name: field_grid(game) for name, game in games.items()}
@@ -206,12 +197,6 @@ def dirac_figure(games, paths, reports, lr, update, upto=None, grids=None):
     return fig
 
 
-def save_figure(fig, path, dpi=80):
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=dpi, format="png")
-    _pyplot().close(fig)
-
-
 def save_gif(out, name, make_figure, steps, frames):
     """frames + 1 pictures at evenly spaced steps, out/frames/NAME_STEP.png, and out/NAME.gif."""
     from minigan.toy import save_color_gif  # the 2-D lab's colour GIF writer
@@ -220,7 +205,7 @@ def save_gif(out, name, make_figure, steps, frames):
     paths = []
     for upto in np.linspace(0, steps, frames + 1).round().astype(int):
         paths.append(out / "frames" / f"{name}_{upto:06d}.png")
-        save_figure(make_figure(int(upto)), paths[-1], dpi=60)
+        pictures.save_figure(make_figure(int(upto)), paths[-1], dpi=60)
     save_color_gif(out / f"{name}.gif", paths, ms_per_frame=300)
 
 
@@ -274,10 +259,10 @@ def main(argv=None):
     result = {"steps": cfg.steps, "lr": cfg.lr, "update": cfg.update, "bilinear": norms,
               "dirac": reports}
 
-    save_figure(bilinear_figure(xy, cfg.lr), out / "bilinear.png")
+    pictures.save_figure(bilinear_figure(xy, cfg.lr), out / "bilinear.png", dpi=80)
     grids = {name: field_grid(game) for name, game in games.items()}
-    save_figure(dirac_figure(games, paths, reports, cfg.lr, cfg.update, grids=grids),
-                out / "dirac.png")
+    pictures.save_figure(dirac_figure(games, paths, reports, cfg.lr, cfg.update, grids=grids),
+                         out / "dirac.png", dpi=80)
     if cfg.frames:
         save_gif(out, "bilinear", lambda t: bilinear_figure(xy, cfg.lr, t), cfg.steps, cfg.frames)
         save_gif(out, "dirac", lambda t: dirac_figure(games, paths, reports, cfg.lr, cfg.update,

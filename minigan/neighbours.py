@@ -28,25 +28,14 @@ alone took 5.6 s when the machine was quieter. Plain NumPy on host arrays, as mi
 
 import numpy as np
 
+from minigan.scores import squared_distances
+
 CHUNK = 10_000  # training images per matrix product
 QUERY_CHUNK = 1_000  # samples per matrix product: a (1000, 10000) float64 block is 80 MB
 QUANTILES = (0.01, 0.05, 0.5)  # of the nearest-neighbour distances, in the table and the JSON
 COPY_QUANTILE = 0.01  # copy_share: samples closer than this quantile of the test images' d
 FIGURE_ROWS = 10  # the figure: this many samples...
 FIGURE_K = 5  # ...each beside its this many nearest training images, in each space
-
-
-def squared_distances(a, b, b_sq):
-    """|a_i - b_j|^2 = |a_i|^2 - 2 a_i . b_j + |b_j|^2 for rows of a (M, D) and b (N, D), given
-    b_sq = |b_j|^2 (N,): (M, N) float64.
-
-    The product a @ b.T does the work, at BLAS speed; a loop over pairs would be ~100x slower.
-    float64, unlike minigan/scores.py's float32: on pixels 0..255 every term is an integer below
-    2^53, so the distances are exact and a tie is a tie; on features the rounding is ~1e-16.
-    """
-    a = a.astype(np.float64, copy=False)
-    d = (a * a).sum(axis=1)[:, None] - 2 * (a @ b.T) + b_sq[None, :]
-    return np.maximum(d, 0)  # float rounding can leave -1e-13 where the distance is 0
 
 
 def smallest(d, idx, k):
@@ -91,7 +80,7 @@ def nearest(queries, refs, k=1, chunk=CHUNK, query_chunk=QUERY_CHUNK):
         i_k = np.full(d_k.shape, -1, dtype=np.int64)
         for start in range(0, n, chunk):
             block = refs[start:start + chunk].astype(np.float64)  # (chunk, D)
-            d = squared_distances(some, block, ref_sq[start:start + len(block)])
+            d = squared_distances(some, block, np.float64, ref_sq[start:start + len(block)])
             index = np.broadcast_to(np.arange(start, start + len(block)), d.shape)
             d_k, i_k = smallest(np.hstack([d_k, d]), np.hstack([i_k, index]), k)
         best_d[q:q + query_chunk], best_i[q:q + query_chunk] = d_k, i_k

@@ -2,7 +2,8 @@
 
 Everything here works on host arrays: the caller copies samples off the device first
 (``backend.to_host``), so the transfer is visible at the call site. Images are written with
-Pillow, which matplotlib itself depends on; curves with matplotlib's Agg backend (no screen).
+Pillow, which matplotlib itself depends on; curves with matplotlib's Agg backend (no screen),
+and every command's matplotlib figures are written by ``save_figure``.
 """
 
 import math
@@ -87,13 +88,26 @@ def save_epoch_grid(run_dir, epoch, pixels, nrow=8):
     save_gif(Path(run_dir) / "samples.gif", grids)
 
 
-def save_curves(path, rows):
-    """Plot losses and D's outputs against the step from metric rows (dicts) into one PNG."""
-    import matplotlib
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, which draws into files: no screen needed."""
+    import matplotlib  # here, not at the top: only the commands that draw a plot load it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path, dpi=100):
+    """Write a matplotlib figure to path as a PNG, atomically (minigan/files.py), and close it."""
+    with files.atomic_write(path) as f:
+        fig.savefig(f, dpi=dpi, format="png")
+    pyplot().close(fig)
+
+
+def save_curves(path, rows):
+    """Plot losses and D's outputs against the step from metric rows (dicts) into one PNG."""
+    plt = pyplot()
     step = [r["step"] for r in rows]
     fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
     ax_loss.plot(step, [r["d_loss"] for r in rows], label="D loss")
@@ -109,19 +123,13 @@ def save_curves(path, rows):
     ax_d.set_title("discriminator outputs")
     ax_d.legend()
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save_quality_curve(path, rows):
     """Plot minigan.evaluate's scores against the epoch from rows of eval.csv (dicts) into one
     PNG: the Fréchet distance with its floor, the class entropy with log 10, precision and recall."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epoch = [r["epoch"] for r in rows]
     fig, (ax_fd, ax_h, ax_pr) = plt.subplots(1, 3, figsize=(14, 4))
     ax_fd.plot(epoch, [r["fd"] for r in rows], "o-", label="samples")
@@ -140,6 +148,4 @@ def save_quality_curve(path, rows):
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -36,6 +36,12 @@ def number(lo, hi=None, lo_open=False):
     return check, f"a number in {'(' if lo_open else '['}{lo}, {hi})"
 
 
+def number_from_to(lo, hi):
+    """A rule: a finite int or float with lo <= value <= hi (both ends allowed)."""
+    ok = number(lo)[0]
+    return (lambda v: ok(v) and v <= hi), f"a number from {lo} to {hi}"
+
+
 def one_of(*choices):
     return (lambda v: isinstance(v, str) and v in choices), "one of " + ", ".join(choices)
 

@@ -102,14 +102,12 @@ def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000, labels=None)
 
 
 def digit_rows(G, n, latent_dim, seed=0, dtype="float32"):
-    """A conditional G's n / 10 images of each digit, 0s first (n, 28, 28): the k-th image of
-    every digit shares one z, so that a grid of n / 10 columns shows a digit per row and a
-    noise vector, the same "style", per column (train_mnist.py's epoch grids, with n = 100:
-    conditional.digit_rows)."""
-    per_digit = n // conditional.NUM_CLASSES
-    z = sample_noise(backend.default_rng(seed), per_digit, latent_dim, dtype)  # (n/10, latent)
-    z = backend.xp.concatenate([z] * conditional.NUM_CLASSES)  # (n, latent): every row reuses it
-    return draw(G, z, labels_as_vectors(np.arange(n) // per_digit, dtype))  # 0s, then 1s, ...
+    """A conditional G's n / 10 images of each digit, 0s first (n, 28, 28), n a multiple of 10:
+    the grid of conditional.digit_rows with n / 10 columns, one z per column (with n = 100,
+    train_mnist.py's epoch grids)."""
+    z, y, _ = conditional.digit_rows(backend.default_rng(seed), latent_dim, dtype,
+                                     per_digit=n // conditional.NUM_CLASSES)
+    return draw(G, z, y)  # 0s, then 1s, ...
 
 
 def path_weights(frames, dtype):

@@ -136,12 +136,18 @@ def knn_radii(feats, k=K, chunk=2000):
     return radii
 
 
-def squared_distances(a, b):
-    """|a_i - b_j|^2 for rows of a (M, D) and b (N, D): (M, N), never negative.
+def squared_distances(a, b, dtype=np.float32, b_sq=None):
+    """|a_i - b_j|^2 = |a_i|^2 + |b_j|^2 - 2 a_i . b_j for rows of a (M, D) and b (N, D): (M, N)
+    in dtype, never negative. b_sq: |b_j|^2 (N,), when the caller has it already.
 
-    In float32: the (M, D) @ (D, N) product is most of the evaluation's time, and float32 halves
-    it; its rounding (~1e-7 of |a|^2) only matters for near-ties, and is the same every run.
+    The product a @ b.T does the work, at BLAS speed; a loop over pairs would be ~100x slower.
+    float32 by default: the product is most of the evaluation's time, and float32 halves it; its
+    rounding (~1e-7 of |a|^2) only matters for near-ties, and is the same every run.
+    minigan/neighbours.py asks for float64: on pixels 0..255 every term is then an integer below
+    2^53, so the distances are exact and a tie is a tie; on features the rounding is ~1e-16.
     """
-    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
-    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * (a @ b.T)
-    return np.maximum(d, 0)
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    if b_sq is None:
+        b_sq = (b * b).sum(axis=1)
+    d = (a * a).sum(axis=1)[:, None] + b_sq[None, :] - 2 * (a @ b.T)
+    return np.maximum(d, 0)  # float rounding can leave -1e-13 where the distance is 0

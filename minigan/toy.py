@@ -38,7 +38,7 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-from minigan import backend, files, models, settings  # noqa: E402
+from minigan import backend, files, models, pictures, settings  # noqa: E402
 from minigan.gan import sample_noise, train_step  # noqa: E402
 from minigan.layers import sigmoid  # noqa: E402
 from minigan.tricks import EMA, instance_noise_std, set_instance_noise  # noqa: E402
@@ -162,11 +162,7 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
 
 def draw_frame(path, G, D, dataset, step, latent_dim, seed=0, n=2000):
     """One PNG: G's samples on the real density (left) and D's decision surface D(x) (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pictures.pyplot()
     means, std = DATASETS[dataset]
     lim = 1.4 * SCALE[dataset] / 1.5 + 0.5 if dataset == "ring" else 5.5
     ticks = np.linspace(-lim, lim, 200)
@@ -197,9 +193,7 @@ def draw_frame(path, G, D, dataset, step, latent_dim, seed=0, n=2000):
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
     fig.tight_layout()
-    with files.atomic_write(path) as f:
-        fig.savefig(f, dpi=80, format="png")
-    plt.close(fig)
+    pictures.save_figure(fig, path, dpi=80)
 
 
 def save_color_gif(path, frame_paths, ms_per_frame=500):

@@ -7,7 +7,11 @@ wrote or changed nothing.
 
 A command is a script path relative to the repository root (``"train_mnist.py"``) or a module
 (``"-m", "minigan.sample"``). Commands run in a subprocess with the repository first on
-``PYTHONPATH``, so the tests see exactly what a learner's shell sees.
+``PYTHONPATH``, so the tests see exactly what a learner's shell sees. ``call`` runs a command's
+entry point in-process instead, which is faster (argparse's SystemExit(2) and a returned 2 give
+the same Result):
+
+    result = call(train_mnist.cli, ["--batch-size", "0"], capsys)
 """
 
 import hashlib
@@ -28,6 +32,25 @@ def run_command(args, cwd, timeout=120, stdin=None):
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env, stdin=subprocess.DEVNULL if stdin is None
                           else stdin)
+
+
+class Result:
+    """What a command run in-process gave: the same fields as a CompletedProcess."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def call(entry, argv, capsys):
+    """Run a command's cli/main in-process with argv; argparse's errors exit with SystemExit(2).
+    Returns a Result of its exit status and what it printed (pytest's capsys)."""
+    capsys.readouterr()
+    try:
+        code = entry(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return Result(code, out.out, out.err)
 
 
 def assert_clean_error(result, *needles):

@@ -51,3 +51,47 @@ def xp(request):
             pytest.skip(str(e).splitlines()[0])  # e.g. "... needs CuPy, which is not installed"
     yield module
     backend.use("cpu")
+
+
+# ---- tiny training runs, for the tests of commands that read a run folder ---------------------
+
+SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
+         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]  # a second or two
+
+
+def train_small(tmp_path_factory, name, *flags):
+    """Train train_mnist.py's SMALL run with flags into a fresh folder; returns the run folder."""
+    import train_mnist  # here, not at the top: most tests never train
+
+    run = tmp_path_factory.mktemp(name) / "run"
+    train_mnist.main([*SMALL, *flags, "--out", str(run)])
+    return run
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """A tiny unconditional run, trained once for each test module that asks for it."""
+    return train_small(tmp_path_factory, "plain")
+
+
+@pytest.fixture(scope="module")
+def cond_run(tmp_path_factory):
+    """A tiny conditional run (--conditional concat), trained once for each test module."""
+    return train_small(tmp_path_factory, "cond", "--conditional", "concat")
+
+
+# ---- PyTorch on one thread, for the parity tests ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a parity module's tiny tensors: on a loaded 2-core machine its
+    thread pool spends more time waiting for a core than computing (a 20-step game: 9 s on its
+    default threads, 0.3 s on one; the DCGAN's 20 steps: 30 s -> a few s). A module asks for it
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``, after importorskip."""
+    import torch  # here: only the parity tests need PyTorch, and they skip without it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,30 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from clitest import ROOT, assert_clean_error, run_command, snapshot
+from clitest import ROOT, assert_clean_error, call, run_command, snapshot
 from minigan import backend, checkpoint, rundir, settings
 from minigan import sample as sample_cli
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
          "--latent-dim", "16", "--log-every", "2"]
-
-
-class Result:
-    """What a command run in-process gave: the same fields as a CompletedProcess."""
-
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def call(entry, argv, capsys):
-    """Run cli/main in-process; argparse's errors exit with SystemExit(2)."""
-    capsys.readouterr()
-    try:
-        code = entry(argv)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return Result(code, out.out, out.err)
 
 
 @pytest.fixture(scope="module")

@@ -11,27 +11,11 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import assert_clean_error, call, run_command, snapshot
 from minigan.homework import capstone
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
          "--latent-dim", "16", "--log-every", "2"]
-
-
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def call(argv, capsys):
-    """train_mnist.cli in-process; argparse's errors exit with SystemExit(2)."""
-    capsys.readouterr()
-    try:
-        code = train_mnist.cli(argv)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return Result(code, out.out, out.err)
 
 
 @pytest.fixture
@@ -76,7 +60,7 @@ def test_a_conditional_run_refuses_what_does_not_fit(name, folder, capsys):
     flags, needles = ROWS[name]
     flags = [f.replace("{tmp}", str(folder)) for f in flags]
     before = snapshot(folder)
-    result = call([*SMALL, "--out", str(folder / "run"), *flags], capsys)
+    result = call(train_mnist.cli, [*SMALL, "--out", str(folder / "run"), *flags], capsys)
     assert_clean_error(result, *needles)
     assert result.stderr.startswith("train_mnist.py: error:") or "usage:" in result.stderr
     assert snapshot(folder) == before and not (folder / "run").exists()
@@ -94,13 +78,6 @@ def test_the_refusal_in_a_real_terminal(folder):
 def conditional_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("cond") / "run"
     train_mnist.main([*SMALL, "--conditional", "projection", "--epochs", "1", "--out", str(run)])
-    return run
-
-
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
     return run
 
 
@@ -122,7 +99,7 @@ def test_resume_refuses_to_change_the_condition(name, folder, conditional_run, p
     shutil.copytree(conditional_run if which == "conditional" else plain_run, run)
     flags = [f.replace("{tmp}", str(folder)) for f in flags]
     before = snapshot(folder)
-    result = call(["--resume", str(run), "--epochs", "2", *flags], capsys)
+    result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2", *flags], capsys)
     assert_clean_error(result, *needles)
     assert snapshot(folder) == before
     assert sorted(os.listdir(folder)) == ["digits.npy", "hw", "run"]

@@ -30,14 +30,7 @@ from reference.torch_gan import TorchGAN, twin_of  # noqa: E402
 TOL64 = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """torch on one thread for these tiny tensors: on a loaded 2-core machine its thread pool
-    spends more time waiting for a core than computing (the 20-step test: 30 s -> a few s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def host(a):

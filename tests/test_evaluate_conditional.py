@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import classifier, data, evaluate, scores
 from minigan.sample import generate, load_generator
@@ -131,16 +130,7 @@ def test_unconditional_scores_keep_their_keys(ref):
 
 
 # ---- the command on a tiny conditional run -----------------------------------------------------
-
-SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
-         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def cond_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("cond") / "run"
-    train_mnist.main([*SMALL, "--conditional", "concat", "--out", str(run)])
-    return run
+# cond_run: a tiny conditional run trained once for this module (tests/conftest.py).
 
 
 def test_the_command_scores_what_the_run_draws(cond_run, ref, tmp_path, capsys):

@@ -35,14 +35,8 @@ TOL = 1e-10
 N = 64  # batch size
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """torch on one thread here: at these widths its thread pool costs more than it saves, and
-    on shared cores it waits for them (a 20-step game: 9 s on its default threads, 0.3 s on one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 
 OPTIMIZERS = {  # name -> minigan's optimizer for a list of parameters, and the twin's settings
     "adam": (lambda ps: optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999)),

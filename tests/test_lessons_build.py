@@ -4,24 +4,8 @@ through a real kernel, is tested in tests/test_notebooks.py.)"""
 
 import pytest
 
-from clitest import ROOT, assert_clean_error, run_command, snapshot
+from clitest import ROOT, assert_clean_error, call, run_command, snapshot
 from minigan import lessons
-
-
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-def call(argv, capsys):
-    """lessons.main in-process; argparse's errors exit with SystemExit(2)."""
-    capsys.readouterr()
-    try:
-        code = lessons.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return Result(code, out.out, out.err)
 
 
 BAD = [
@@ -47,7 +31,7 @@ def test_bad_input_is_a_clean_error_and_writes_nothing(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a folder\n")
     before = snapshot(tmp_path)
-    result = call(args, capsys)
+    result = call(lessons.main, args, capsys)
     assert_clean_error(result, needle)
     assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
@@ -56,7 +40,7 @@ def test_an_unknown_kernel_is_a_clean_error(tmp_path, monkeypatch, capsys):
     pytest.importorskip("jupyter_client", reason="jupyter_client (with nbclient, the dev extra) "
                         "is not installed")
     monkeypatch.chdir(tmp_path)
-    result = call(["build", "out", "--kernel", "no-such-kernel"], capsys)
+    result = call(lessons.main, ["build", "out", "--kernel", "no-such-kernel"], capsys)
     assert_clean_error(result, "--kernel no-such-kernel", "jupyter kernelspec list")
     assert not (tmp_path / "out").exists()
 
@@ -64,7 +48,7 @@ def test_an_unknown_kernel_is_a_clean_error(tmp_path, monkeypatch, capsys):
 def test_missing_notebook_tools_are_a_clean_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(lessons, "missing_tools", lambda: ["nbclient", "ipykernel"])
-    result = call(["build", "out"], capsys)
+    result = call(lessons.main, ["build", "out"], capsys)
     assert_clean_error(result, "nbclient, ipykernel are not installed", 'pip install -e ".[dev]"')
     assert not (tmp_path / "out").exists()
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import data, evaluate, neighbours
 
@@ -148,16 +147,7 @@ def test_figure_cells_by_hand():
 
 
 # ---- the command ---------------------------------------------------------------------------
-
-SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
-         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--out", str(folder)])
-    return folder
+# plain_run: a tiny run trained once for this module (tests/conftest.py).
 
 
 def cell(picture, r, c, scale=2):
@@ -166,11 +156,11 @@ def cell(picture, r, c, scale=2):
     return picture[top:top + 28 * scale:scale, left:left + 28 * scale:scale]
 
 
-def test_the_command_writes_the_picture_and_the_numbers(run, mnist, ref, tmp_path, capsys):
+def test_the_command_writes_the_picture_and_the_numbers(plain_run, mnist, ref, tmp_path, capsys):
     from minigan.sample import generate, load_generator
 
     grid = tmp_path / "nn.png"
-    assert evaluate.main([str(run), "-n", "40", "--neighbours", "--neighbours-n", "20",
+    assert evaluate.main([str(plain_run), "-n", "40", "--neighbours", "--neighbours-n", "20",
                           "--neighbours-grid", str(grid), "--json"]) == 0
     out = capsys.readouterr().out
     scores = json.loads(out.strip().splitlines()[-1])
@@ -178,9 +168,9 @@ def test_the_command_writes_the_picture_and_the_numbers(run, mnist, ref, tmp_pat
     assert found["n"] == found["n_test"] == 20
     assert found["pixel"]["samples"]["exact_copies"] == 0  # an epoch of training copies nothing
     assert "copy share, pixels" in out and f"wrote {grid}" in out
-    assert json.loads((run / "eval.json").read_text())["neighbours"] == found
+    assert json.loads((plain_run / "eval.json").read_text())["neighbours"] == found
     # The picture: row r is sample r, then its nearest training images by brute force.
-    G, cfg = load_generator(run)
+    G, cfg = load_generator(plain_run)
     samples = generate(G, 3, cfg.latent_dim, 0, cfg.dtype)
     picture = np.asarray(Image.open(grid))
     assert picture.shape == (2 * (10 * 30 + 2), 2 * (13 * 30 + 2))
@@ -204,11 +194,11 @@ def test_copied_training_images_in_a_npy(mnist, ref, tmp_path, capsys):
     assert (tmp_path / "neighbours.png").exists()  # next to the input, as eval.json
 
 
-def test_without_the_flag_nothing_changes(run, ref, tmp_path, capsys):
-    assert evaluate.main([str(run), "-n", "40", "--json"]) == 0
+def test_without_the_flag_nothing_changes(plain_run, ref, tmp_path, capsys):
+    assert evaluate.main([str(plain_run), "-n", "40", "--json"]) == 0
     out = capsys.readouterr().out
     assert "neighbours" not in json.loads(out.strip().splitlines()[-1])
-    assert "copy share" not in out and not (run / "neighbours.png").exists()
+    assert "copy share" not in out and not (plain_run / "neighbours.png").exists()
 
 
 def write_npy(name, count):

@@ -7,53 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
-from minigan import backend, conditional, data
+from clitest import assert_clean_error, call, run_command, snapshot
 from minigan import sample as sample_cli
-
-LATENT = 4
-
-
-class RecordingG:
-    """A stand-in conditional G: out = tanh(z A + y B) for fixed random A, B, recording the
-    noise and the label vectors it is given (as host float64 arrays)."""
-
-    def __init__(self, seed=0):
-        r = np.random.default_rng(seed)
-        self.A = 0.3 * r.standard_normal((LATENT, 784))
-        self.B = r.standard_normal((conditional.NUM_CLASSES, 784))
-        self.z, self.y = [], []
-
-    def forward(self, z, y=None):
-        backend.check_array(z, "RecordingG")  # device arrays only, as a real G takes
-        z = backend.to_host(z).astype(np.float64)
-        self.z.append(z)
-        out = z @ self.A
-        if y is not None:
-            backend.check_array(y, "RecordingG")
-            y = backend.to_host(y).astype(np.float64)
-            self.y.append(y)
-            out = out + y @ self.B
-        return backend.to_device(np.tanh(out).astype(np.float32))
-
-    def inputs(self):
-        return np.concatenate(self.z), (np.concatenate(self.y) if self.y else None)
-
-    def pixels(self, z, y):
-        """What G draws for host z, y: the same formula, applied to the expected inputs."""
-        out = z @ self.A + (0 if y is None else y @ self.B)
-        return data.to_pixels(np.tanh(out).astype(np.float32))
-
-
-def noise(seed, *counts):
-    """The first draws of a NumPy generator seeded with seed, (count, LATENT) each, as
-    sample_noise draws them (float32)."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((c, LATENT), dtype=np.float32).astype(np.float64) for c in counts]
-
-
-EYE = np.eye(conditional.NUM_CLASSES)
+from recording_g import EYE, LATENT, RecordingG, noise
 
 
 def test_digit_rows_share_one_noise_per_column(xp):
@@ -116,24 +72,7 @@ def test_noise_interpolation_walks_a_straight_line(xp, digit):
 
 
 # ---- the command on runs that do not fit the flags --------------------------------------------
-
-SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
-         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def plain_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("plain") / "run"
-    train_mnist.main([*SMALL, "--out", str(run)])
-    return run
-
-
-@pytest.fixture(scope="module")
-def cond_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("cond") / "run"
-    train_mnist.main([*SMALL, "--conditional", "concat", "--out", str(run)])
-    return run
-
+# plain_run and cond_run: tiny runs trained once for this module (tests/conftest.py).
 
 # (which run, flags, words the message must contain): each names the flag, the value and what
 # to do. {tmp} is the test's folder, where nothing may appear.
@@ -182,16 +121,8 @@ def test_bad_flags_are_a_clean_error_that_writes_nothing(which, flags, needles, 
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
     out = [] if "--out" in flags else ["--out", str(tmp_path / "s.png")]
     before = snapshot(tmp_path)
-    capsys.readouterr()
-    try:
-        code = sample_cli.main([str(run), *out, *flags])
-    except SystemExit as e:
-        code = e.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "python -m minigan.sample: error:" in err and "Traceback" not in err
-    for needle in needles:
-        assert needle.lower() in err.lower(), f"{needle!r} not in:\n{err}"
+    result = call(sample_cli.main, [str(run), *out, *flags], capsys)
+    assert_clean_error(result, "python -m minigan.sample: error:", *needles)
     assert snapshot(tmp_path) == before
 
 
