@@ -128,7 +128,8 @@ def main(argv=None):
                 next_real = dataset.batch_reader(X, progress.perm, bs, progress.step_in_epoch * k,
                                                  labels=Y)  # conditional: (batch, labels)
                 bar = tqdm(total=steps_per_epoch, initial=progress.step_in_epoch, unit="step",
-                           desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", mininterval=1.0)
+                           desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", mininterval=1.0,
+                           file=stop.output(sys.stderr))  # a closed terminal stops and saves
                 while progress.step_in_epoch < steps_per_epoch:
                     if cfg.instance_noise:
                         set_instance_noise(D, instance_noise_std(

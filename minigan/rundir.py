@@ -128,16 +128,19 @@ def check_finite(row, run_dir):
 
 
 class StopRequest:
-    """Turns the first Ctrl-C (SIGINT) or SIGTERM (what `timeout`, `kill`, `docker stop` and job
-    schedulers send) into a request to stop after the current step, so the networks are never
-    saved half-updated: the loop checks ``requested``, saves a checkpoint and returns.
+    """Turns the first Ctrl-C (SIGINT), SIGTERM (what `timeout`, `kill`, `docker stop` and job
+    schedulers send) or SIGHUP (the terminal or SSH session closed) into a request to stop after
+    the current step, so the networks are never saved half-updated: the loop checks
+    ``requested``, saves a checkpoint and returns.
 
-    A second signal acts at once: Ctrl-C raises KeyboardInterrupt, SIGTERM ends the process.
-    ``signal_name`` says which one asked ("SIGINT" or "SIGTERM"). Signal handlers can only be set
-    in the main thread; elsewhere this does nothing.
+    A second signal acts at once: Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGHUP end the
+    process. ``signal_name`` says which one asked ("SIGINT", "SIGTERM", "SIGHUP", or "a closed
+    output" from ``output``). Signal handlers can only be set in the main thread; elsewhere this
+    does nothing.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                    if hasattr(signal, name))  # Windows has no SIGHUP
 
     def __init__(self):
         self.requested, self.signal_name, self.previous = False, None, {}
@@ -155,6 +158,30 @@ class StopRequest:
     def __exit__(self, *exc):
         for s, handler in self.previous.items():
             signal.signal(s, handler)
+
+    def output(self, stream):
+        """``stream`` for the progress bar, turning a write that fails (the pipe or terminal
+        that read it is gone: a parent process killed, ``| head`` done) into a stop request
+        instead of an exception that would lose the steps since the last checkpoint."""
+        return _StopOnClosedOutput(stream, self)
+
+
+class _StopOnClosedOutput:
+    def __init__(self, stream, stop):
+        self.stream, self.stop = stream, stop
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError):  # BrokenPipeError, EIO; ValueError: a closed file
+            self.stop.requested, self.stop.signal_name = True, "a closed output"
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stop.requested, self.stop.signal_name = True, "a closed output"
 
 
 # ---- the CSV logs -----------------------------------------------------------------------------

@@ -151,18 +151,31 @@ def test_sigterm_in_the_first_epoch_saves_its_steps_and_resume_stays_exact(tmp_p
     assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
 
 
-def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
-    """As `timeout` or a scheduler would: a real process, a real SIGTERM, mid-training."""
-    out = tmp_path / "run"
+def start_long_run(out, tmp_path):
+    """train_mnist.py in a real process, returned once training has started."""
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train_mnist.py"), *SMALL, "--epochs", "1000", "--log-every",
          "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=tmp_path, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.csv").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
+def assert_stopped_at_a_saved_step(out):
+    _, meta = checkpoint_arrays(out)
+    assert meta["global_step"] >= 1
+    rows = rundir.read_rows(out / "metrics.csv")
+    assert rows[-1]["step"] == meta["global_step"]  # the last step trained is saved and logged
+
+
+def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    """As `timeout` or a scheduler would: a real process, a real SIGTERM, mid-training."""
+    out = tmp_path / "run"
+    proc = start_long_run(out, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "metrics.csv").exists():  # training has started
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -170,10 +183,38 @@ def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_pat
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "stopped by SIGTERM" in stdout and f"--resume {out}" in stdout
-    _, meta = checkpoint_arrays(out)
-    assert meta["global_step"] >= 1
-    rows = rundir.read_rows(out / "metrics.csv")
-    assert rows[-1]["step"] == meta["global_step"]  # the last step trained is saved and logged
+    assert_stopped_at_a_saved_step(out)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_a_closed_terminal_saves_a_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    proc = start_long_run(out, tmp_path)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "stopped by SIGHUP" in stdout and f"--resume {out}" in stdout
+    assert_stopped_at_a_saved_step(out)
+
+
+def test_a_closed_progress_output_stops_the_run_and_saves(tmp_path):
+    """The parent that read the progress bar is gone (a killed job runner, ``2>&1 | head``):
+    the next write fails, and the run saves where it is instead of dying with the steps since
+    its last checkpoint. (Without the stop the run would go on for 1000 epochs or crash.)"""
+    out = tmp_path / "run"
+    proc = start_long_run(out, tmp_path)
+    try:
+        proc.stderr.close()  # the progress bar's reader goes away
+        stdout = proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert "stopped by a closed output" in stdout and f"--resume {out}" in stdout
+    assert_stopped_at_a_saved_step(out)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
