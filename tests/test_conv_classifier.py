@@ -1,8 +1,10 @@
 """minigan.conv_classifier, the second feature space, and python -m minigan.evaluate --features:
 the shipped weights (their checksum, their accuracy), the network's shapes, features on the
 device and its strict stand-in, the scores of real, one-digit and blurred images in both feature
-spaces, the command end to end on a tiny run, and its bad --features."""
+spaces, the command end to end on a tiny run, and its bad --features; and
+benchmarks/two_spaces.py, which ranks runs in both spaces."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
 from minigan import backend, classifier, conv_classifier, data, evaluate
+from clitest import ROOT
 from test_evaluate import blur
 
 SPACES = ["mlp", "conv"]
@@ -123,8 +126,13 @@ TINY = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidd
         "--latent-dim", "16", "--log-every", "2", "--epochs", "1"]
 
 
-def test_the_command_scores_a_run_in_conv_features(refs, tmp_path, capsys):
-    run = train_mnist.main([*TINY, "--out", str(tmp_path / "run")])
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train_mnist.main([*TINY, "--out", str(tmp_path_factory.mktemp("tiny") / "run")])
+
+
+def test_the_command_scores_a_run_in_conv_features(refs, tiny_run, capsys):
+    run = tiny_run
     assert evaluate.main([str(run), "-n", "200", "--features", "conv", "--json"]) == 0
     out = capsys.readouterr().out
     assert "in the conv classifier's features" in out and "Fréchet distance" in out
@@ -133,9 +141,7 @@ def test_the_command_scores_a_run_in_conv_features(refs, tmp_path, capsys):
     assert written == printed and written["features"] == "conv"
     assert not (run / "eval.json").exists()  # the default space's file is left alone
     # the same numbers as scoring the run's generator through the conv Reference directly
-    from minigan.sample import load_generator
-
-    G, cfg = load_generator(run)
+    G, cfg = _generator(run)
     direct = evaluate.evaluate_generator(G, cfg.latent_dim, n=200, ref=refs["conv"])
     for key in ("fd", "fd_floor", "class_entropy", "precision", "recall"):
         assert written[key] == direct[key], key
@@ -159,5 +165,61 @@ def test_bad_features_are_a_clean_error(tmp_path, what, args, needles):
     (tmp_path / "mlp.npz").write_bytes(classifier.WEIGHTS.read_bytes())
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
+    assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
+
+
+# --- benchmarks/two_spaces.py -------------------------------------------------------------------
+
+
+def two_spaces():
+    spec = importlib.util.spec_from_file_location("two_spaces",
+                                                  ROOT / "benchmarks" / "two_spaces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pairs_ordered_apart_and_kendalls_tau():
+    """By hand: a < b < c in one space, b < c < a in the other. The pairs (a, b) and (a, c) are
+    ordered apart, (b, c) alike: tau = (concordant - discordant) / pairs = (1 - 2) / 3."""
+    fd = {"a": {"mlp": 1.0, "conv": 5.0}, "b": {"mlp": 2.0, "conv": 3.0},
+          "c": {"mlp": 3.0, "conv": 4.0}}
+    tau, apart = two_spaces().disagreements(fd)
+    assert apart == [("a", "b"), ("a", "c")] and tau == pytest.approx(-1 / 3, abs=1e-15)
+    assert two_spaces().ranks({"a": 5.0, "b": 3.0, "c": 4.0}) == {"a": 3, "b": 1, "c": 2}
+
+
+def test_two_spaces_scores_a_run_as_evaluate_does(refs, tiny_run, tmp_path, capsys):
+    out = tmp_path / "two.json"
+    assert two_spaces().main([str(tiny_run), "-n", "200", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["runs"]["run"]
+    for space in SPACES:
+        G, cfg = _generator(tiny_run)
+        direct = evaluate.evaluate_generator(G, cfg.latent_dim, n=200, ref=refs[space])
+        assert result[space]["fd"] == direct["fd"], space
+    assert "Kendall's tau" in capsys.readouterr().out
+
+
+def _generator(run_dir):
+    from minigan.sample import load_generator
+
+    G, cfg = load_generator(run_dir)
+    return G, cfg
+
+
+TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
+    ("not a run", ["nothing_here"], ["nothing_here", "checkpoint.npz"]),
+    ("bad -n", ["run", "-n", "5"], ["-n 5", "20"]),
+    ("--out folder missing", ["run", "--out", "no/x.json"], ["--out", "does not exist"]),
+]
+
+
+@pytest.mark.parametrize("what,args,needles", TWO_SPACES_BAD, ids=[b[0] for b in TWO_SPACES_BAD])
+def test_two_spaces_bad_input_is_a_clean_error(tmp_path, what, args, needles):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")  # enough to pass the folder check
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/two_spaces.py", *args], cwd=tmp_path)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
