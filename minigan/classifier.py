@@ -5,7 +5,8 @@ softmax_cross_entropy and Adam on randomly shifted training images (98.99% test 
 weights ship in minigan/weights/ with their SHA-256 (minigan/weights/README.md says how they were
 made, and that ``python -m minigan.evaluate --train-classifier`` reproduces them bit for bit). An
 image's *features* are the 256 outputs of the last hidden layer: lessons/11_measuring_samples.md,
-section 1.
+section 1. The second, convolutional classifier (minigan/conv_classifier.py) is trained by
+train_classifier and loaded by load_weights, the same code.
 """
 
 import hashlib
