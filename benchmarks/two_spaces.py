@@ -45,24 +45,29 @@ def ranks(values):
 
 
 def disagreements(fd):
-    """Kendall's tau between the spaces' orders of the runs, and the pairs they order apart:
-    (a, b) with a better than b in the MLP's features and worse in the conv's."""
+    """Kendall's tau between the spaces' orders of the runs, ``tau = 1 - 2 * apart / pairs``
+    (a tie counts as ordered alike), and the pairs they order apart: (a, b) with a better than
+    b in the MLP's features and worse in the conv's."""
     pairs = list(itertools.combinations(fd, 2))
     apart = []
     for a, b in pairs:
         mlp, conv = fd[a]["mlp"] - fd[b]["mlp"], fd[a]["conv"] - fd[b]["conv"]
         if mlp * conv < 0:
             apart.append((a, b) if mlp < 0 else (b, a))
-    tau = 1 - 2 * len(apart) / len(pairs) if pairs else float("nan")
+    tau = 1 - 2 * len(apart) / len(pairs)
     return tau, apart
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="train_mnist.py run folders")
+    p.add_argument("runs", nargs="+", help="two or more train_mnist.py run folders")
     p.add_argument("-n", type=int, default=10_000, help="samples a run (default: %(default)s)")
     p.add_argument("--out", default=None, help="the scores as JSON (default: print only)")
     args = p.parse_args(argv)
+    names = [Path(run).name for run in args.runs]
+    if len(set(names)) < 2 or len(set(names)) < len(names):
+        p.error(f"runs {' '.join(args.runs)}: give two or more run folders of different names "
+                "(a ranking needs two; the table names a run by its folder)")
     for run in args.runs:
         if not (Path(run) / "checkpoint.npz").is_file():
             p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")

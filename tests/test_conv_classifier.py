@@ -6,6 +6,7 @@ benchmarks/two_spaces.py, which ranks runs in both spaces."""
 
 import importlib.util
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -190,15 +191,18 @@ def test_pairs_ordered_apart_and_kendalls_tau():
     assert two_spaces().ranks({"a": 5.0, "b": 3.0, "c": 4.0}) == {"a": 3, "b": 1, "c": 2}
 
 
-def test_two_spaces_scores_a_run_as_evaluate_does(refs, tiny_run, tmp_path, capsys):
+def test_two_spaces_scores_runs_as_evaluate_does(refs, tiny_run, tmp_path, capsys):
+    twin = shutil.copytree(tiny_run, tmp_path / "twin")  # the same generator: the same scores
     out = tmp_path / "two.json"
-    assert two_spaces().main([str(tiny_run), "-n", "200", "--out", str(out)]) == 0
-    result = json.loads(out.read_text())["runs"]["run"]
+    assert two_spaces().main([str(tiny_run), str(twin), "-n", "200", "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    G, cfg = _generator(tiny_run)
     for space in SPACES:
-        G, cfg = _generator(tiny_run)
         direct = evaluate.evaluate_generator(G, cfg.latent_dim, n=200, ref=refs[space])
-        assert result[space]["fd"] == direct["fd"], space
-    assert "Kendall's tau" in capsys.readouterr().out
+        for name in ("run", "twin"):
+            assert written["runs"][name][space]["fd"] == direct["fd"], (name, space)
+    assert written["tau"] == 1.0 and written["apart"] == []  # a tie is not ordered apart
+    assert "Kendall's tau between the two rankings: 1.000" in capsys.readouterr().out
 
 
 def _generator(run_dir):
@@ -209,16 +213,20 @@ def _generator(run_dir):
 
 
 TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
-    ("not a run", ["nothing_here"], ["nothing_here", "checkpoint.npz"]),
-    ("bad -n", ["run", "-n", "5"], ["-n 5", "20"]),
-    ("--out folder missing", ["run", "--out", "no/x.json"], ["--out", "does not exist"]),
+    ("one run", ["run"], ["two or more"]),
+    ("a run twice", ["run", "run"], ["two or more", "different names"]),
+    ("not a run", ["run", "nothing_here"], ["nothing_here", "checkpoint.npz"]),
+    ("bad -n", ["run", "other", "-n", "5"], ["-n 5", "20"]),
+    ("--out folder missing", ["run", "other", "--out", "no/x.json"],
+     ["--out", "does not exist"]),
 ]
 
 
 @pytest.mark.parametrize("what,args,needles", TWO_SPACES_BAD, ids=[b[0] for b in TWO_SPACES_BAD])
 def test_two_spaces_bad_input_is_a_clean_error(tmp_path, what, args, needles):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")  # enough to pass the folder check
+    for name in ("run", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.npz").write_bytes(b"")  # enough for the folder check
     before = snapshot(tmp_path)
     result = run_command(["benchmarks/two_spaces.py", *args], cwd=tmp_path)
     assert_clean_error(result, *needles)
