@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from minigan import data, evaluate
+from minigan import checkpoint, data, evaluate
 from minigan.classifier import features_and_logits
 
 SPACES = ("mlp", "conv")
@@ -78,7 +78,11 @@ def main(argv=None):
     results = {}
     for run in args.runs:
         start = time.perf_counter()
-        results[Path(run).name] = score(run, args.n)
+        try:
+            results[Path(run).name] = score(run, args.n)
+        except (evaluate.EvalError, checkpoint.CheckpointError) as e:  # a conditional -n 15
+            print(f"two_spaces.py: error: {run}: {e}", file=sys.stderr)
+            return 2
         print(f"{Path(run).name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     fd = {name: {s: r[s]["fd"] for s in SPACES} for name, r in results.items()}
     rank = {s: ranks({name: fd[name][s] for name in fd}) for s in SPACES}

@@ -217,6 +217,7 @@ TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
     ("a run twice", ["run", "run"], ["two or more", "different names"]),
     ("not a run", ["run", "nothing_here"], ["nothing_here", "checkpoint.npz"]),
     ("bad -n", ["run", "other", "-n", "5"], ["-n 5", "20"]),
+    ("no config.json", ["run", "other"], ["run", "config.json"]),
     ("--out folder missing", ["run", "other", "--out", "no/x.json"],
      ["--out", "does not exist"]),
 ]
