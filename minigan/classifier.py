@@ -5,7 +5,8 @@ softmax_cross_entropy and Adam on randomly shifted training images (98.99% test 
 weights ship in minigan/weights/ with their SHA-256 (minigan/weights/README.md says how they were
 made, and that ``python -m minigan.evaluate --train-classifier`` reproduces them bit for bit). An
 image's *features* are the 256 outputs of the last hidden layer: lessons/11_measuring_samples.md,
-section 1.
+section 1. The second, convolutional classifier (minigan/conv_classifier.py) is trained by
+train_classifier and loaded by load_weights, the same code.
 """
 
 import hashlib
@@ -78,14 +79,17 @@ def accuracy(net, images, labels):
     return float(np.mean(logits.argmax(axis=1) == labels))
 
 
-def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, log=print):
-    """Train the classifier on the 60,000 MNIST training images (random 2-pixel shifts, Adam,
-    learning rate decayed linearly to 0); returns (net, test accuracy). Deterministic for a seed
-    on the CPU with a given number of BLAS threads (minigan/weights/README.md)."""
+def train_classifier(epochs=30, batch_size=128, lr=1e-3, seed=0, data_dir=None, log=print,
+                     make=make_classifier):
+    """Train the classifier ``make(rng=...)`` builds (default: this MLP;
+    conv_classifier.make_conv_classifier, the second one) on the 60,000 MNIST training images
+    (random 2-pixel shifts, Adam, learning rate decayed linearly to 0); returns (net, test
+    accuracy). Deterministic for a seed on the CPU with a given number of BLAS threads
+    (minigan/weights/README.md)."""
     train_images, train_labels = data.load_mnist("train", data_dir=data_dir)
     test_images, test_labels = data.load_mnist("test", data_dir=data_dir)
     rng = np.random.default_rng(seed)  # host generator: shifts and batch order
-    net = make_classifier(rng=backend.default_rng(seed))
+    net = make(rng=backend.default_rng(seed))
     steps = epochs * (len(train_images) // batch_size)
 
     def report(epoch, loss, seconds):
@@ -153,22 +157,30 @@ def save_classifier(path, net):
 def load_classifier(path=None):
     """The classifier with weights from ``path`` (default: the shipped file, whose SHA-256 must
     equal WEIGHTS_SHA256). Raises ClassifierError naming the file and the fix."""
+    net = make_classifier(rng=backend.default_rng(0))  # the init is overwritten
+    return load_weights(net, path, WEIGHTS, WEIGHTS_SHA256,
+                        "python -m minigan.evaluate --train-classifier")
+
+
+def load_weights(net, path, shipped_path, shipped_sha256, retrain):
+    """net with its params overwritten, in place, from the .npz at ``path``; with path None,
+    from the shipped file ``shipped_path``, whose SHA-256 must equal ``shipped_sha256``.
+    ``retrain`` is the command that writes such a file, for the messages. Raises ClassifierError
+    naming the file and the fix."""
     shipped = path is None
-    path = Path(WEIGHTS if shipped else path)
+    path = Path(shipped_path if shipped else path)
     if not path.is_file():
         hint = ("restore the shipped file with `git checkout -- minigan/weights` or retrain "
-                "with python -m minigan.evaluate --train-classifier" if shipped else
-                "pass a file written by python -m minigan.evaluate --train-classifier")
+                f"with {retrain}" if shipped else f"pass a file written by {retrain}")
         raise ClassifierError(f"classifier weights {path} not found; {hint}")
     raw = path.read_bytes()
     if shipped:
         digest = hashlib.sha256(raw).hexdigest()
-        if digest != WEIGHTS_SHA256:
+        if digest != shipped_sha256:
             raise ClassifierError(
                 f"classifier weights {path} are damaged: SHA-256 {digest} differs from the "
-                f"expected {WEIGHTS_SHA256}. Restore them with `git checkout -- "
+                f"expected {shipped_sha256}. Restore them with `git checkout -- "
                 "minigan/weights` (a Git LFS pointer or a partial download also fails this).")
-    net = make_classifier(rng=backend.default_rng(0))  # the init is overwritten below
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

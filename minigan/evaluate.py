@@ -5,11 +5,15 @@
     python -m minigan.evaluate RUN_DIR --json          # the scores as JSON on the last line
     python -m minigan.evaluate RUN_DIR --class-grid per_class.png   # ten samples of each digit
     python -m minigan.evaluate RUN_DIR --neighbours    # does G copy its training set?
+    python -m minigan.evaluate RUN_DIR --features conv # every score in a second feature space
     python -m minigan.evaluate --train-classifier      # retrain the MNIST classifier (minutes)
 
 Every score is measured through one MNIST classifier built from minigan's own layers
 (minigan/classifier.py: an MLP, 784 -> 512 -> 256 -> 10, whose weights ship in
-``minigan/weights/`` with their SHA-256); the formulas are in minigan/scores.py:
+``minigan/weights/`` with their SHA-256); the formulas are in minigan/scores.py. ``--features
+conv`` measures them all through a second, convolutional classifier instead
+(minigan/conv_classifier.py, 128 features), since two feature spaces can rank generators
+differently:
 
 - ``fd``: the Fréchet distance between Gaussians fitted to the classifier's penultimate features
   (256 numbers per image) of the samples and of the 60,000 MNIST training images. ``fd_floor``
@@ -50,14 +54,18 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import (backend, checkpoint, classifier, conditional, data, files, neighbours,
-                     pictures, rundir)
+from minigan import (backend, checkpoint, classifier, conditional, conv_classifier, data, files,
+                     neighbours, pictures, rundir)
 from minigan.classifier import features_and_logits
 from minigan.evaluate_flags import DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, parse_args
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
 MAX_PR = 10_000  # precision and recall use at most this many samples and real images: O(n^2)
+# --features: each feature space's classifier, (load it, train it)
+CLASSIFIERS = {"mlp": (classifier.load_classifier, classifier.train_classifier),
+               "conv": (conv_classifier.load_conv_classifier,
+                        conv_classifier.train_conv_classifier)}
 
 
 class EvalError(RuntimeError):
@@ -141,12 +149,13 @@ class Reference:
 _REFERENCES = {}
 
 
-def reference(classifier_path=None, data_dir=None):
-    """The Reference for a classifier file (default: the shipped one), built once per process."""
-    key = (str(classifier_path), str(data_dir))
+def reference(classifier_path=None, data_dir=None, features="mlp"):
+    """The Reference of a feature space ("mlp" or "conv") for a classifier file (default: the
+    shipped one), built once per process."""
+    key = (features, str(classifier_path), str(data_dir))
     if key not in _REFERENCES:
-        net = classifier.load_classifier(classifier_path)
-        _REFERENCES[key] = Reference(net, data_dir)
+        load, _ = CLASSIFIERS[features]
+        _REFERENCES[key] = Reference(load(classifier_path), data_dir)
     return _REFERENCES[key]
 
 
@@ -337,12 +346,13 @@ def main(argv=None):
     prog = "python -m minigan.evaluate"
     try:
         backend.use(args.device)
+        name = "" if args.features == "mlp" else f"_{args.features}"  # in the default names
         if args.train_classifier:
-            out = Path(args.out or "runs/mnist_classifier.npz")
+            out = Path(args.out or f"runs/mnist{name}_classifier.npz")
             writable_or_raise(out)  # before minutes of training, not after
             start = time.perf_counter()
-            net, acc = classifier.train_classifier(args.epochs, seed=args.seed,
-                                                   data_dir=args.data_dir)
+            _, train = CLASSIFIERS[args.features]
+            net, acc = train(args.epochs, seed=args.seed, data_dir=args.data_dir)
             digest = classifier.save_classifier(out, net)
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
@@ -357,7 +367,8 @@ def main(argv=None):
         if args.neighbours and m > len(pixels):
             raise EvalError(f"--neighbours-n {m}: more than the {len(pixels)} images of "
                             f"{args.input}; use at most {len(pixels)}")
-        ref = reference(args.classifier, args.data_dir)
+        default_out = default_out.with_name(f"eval{name}.json")  # eval.json, eval_conv.json
+        ref = reference(args.classifier, args.data_dir, args.features)
         feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
         scores = evaluate_features(feats, logits, ref, args.seed, asked=asked)
         if args.neighbours:
@@ -371,6 +382,8 @@ def main(argv=None):
         print(f"{prog}: error: {args.input}: {e}", file=sys.stderr)
         return 2
     scores["seconds"] = round(time.perf_counter() - start, 1)
+    if name:  # eval.json of the default space keeps the keys it always had
+        scores["features"] = args.features
     out = Path(args.out) if args.out else default_out
     try:
         files.write_text(out, json.dumps(scores, indent=2) + "\n")
@@ -383,7 +396,7 @@ def main(argv=None):
         pictures_to_write.append(("--class-grid", args.class_grid,
                                   class_grid(pixels, logits.argmax(axis=1)), PER_CLASS))
     if args.neighbours:  # a row: the sample, a gap, k in pixels, a gap, k in features
-        grid = args.neighbours_grid or default_out.with_name("neighbours.png")
+        grid = args.neighbours_grid or default_out.with_name(f"neighbours{name}.png")
         pictures_to_write.append(("--neighbours-grid", grid, cells, 2 * neighbours.FIGURE_K + 3))
     for flag, path, images, nrow in pictures_to_write:
         try:
@@ -392,7 +405,8 @@ def main(argv=None):
             print(f"{prog}: error: cannot write {path} ({e}); pass {flag} to write elsewhere",
                   file=sys.stderr)
             return 2
-    print(f"minigan.evaluate: {scores['n']} images from {args.input} (seed {args.seed}), "
+    space = f" in the {args.features} classifier's features" if name else ""
+    print(f"minigan.evaluate: {scores['n']} images from {args.input}{space} (seed {args.seed}), "
           f"{scores['seconds']} s")
     print("\n".join(format_table(scores)))
     print(f"wrote {out}")

@@ -6,7 +6,7 @@ written: a bad value ends the command with one message that names the flag, and 
 import argparse
 from pathlib import Path
 
-from minigan import settings
+from minigan import conv_classifier, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
 from minigan.scores import K
 
@@ -15,6 +15,9 @@ MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
 PER_CLASS = 10  # --class-grid: images in each digit's row
 NEIGHBOUR_SAMPLES = 1_000  # --neighbours-n: samples searched for their nearest training images...
 MAX_NEIGHBOUR_SAMPLES = 10_000  # ...against as many test images, of which MNIST has 10,000
+# --features: the classifier every score looks through (minigan/classifier.py, the MLP, or
+# minigan/conv_classifier.py), with the epochs --train-classifier gives it by default
+EPOCHS = {"mlp": 30, "conv": conv_classifier.EPOCHS}
 
 
 def parse_args(argv):
@@ -49,16 +52,25 @@ def parse_args(argv):
                    help=f"with --neighbours: where the picture goes, {FIGURE_ROWS} rows of a "
                         f"sample and its {FIGURE_K} nearest training images in pixels, then in "
                         "features (default: neighbours.png next to the input)")
+    p.add_argument("--features", choices=list(EPOCHS), default="mlp",
+                   help="the feature space of every score: mlp, the MLP classifier's 256 "
+                        "features (minigan/classifier.py), or conv, the convolutional "
+                        "classifier's 128 (minigan/conv_classifier.py); the scores of conv go "
+                        "to eval_conv.json (default: %(default)s)")
     p.add_argument("--classifier", default=None,
-                   help="classifier weights to score with (default: the shipped, checksummed "
-                        "minigan/weights/mnist_classifier.npz)")
+                   help="classifier weights to score with, of the --features kind (default: "
+                        "the shipped, checksummed minigan/weights/mnist_classifier.npz, or "
+                        "mnist_conv_classifier.npz)")
     p.add_argument("--data-dir", default=None, help="where the MNIST files are")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--train-classifier", action="store_true",
-                   help="train the classifier instead (30 epochs, a few CPU minutes)")
-    p.add_argument("--epochs", type=int, default=30,
-                   help="with --train-classifier: epochs (default: %(default)s)")
+                   help="train the --features classifier instead (a few CPU minutes)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"with --train-classifier: epochs (default: {EPOCHS['mlp']} for mlp, "
+                        f"{EPOCHS['conv']} for conv)")
     args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = EPOCHS[args.features]
     if args.train_classifier:
         if args.input is not None:
             p.error("--train-classifier takes no input; drop the run folder or .npy")

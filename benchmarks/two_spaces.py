@@ -1,0 +1,107 @@
+"""Score finished runs in both feature spaces and list every pair of runs the two rank apart.
+
+    python benchmarks/two_spaces.py RUN_DIR [RUN_DIR ...] [-n 10000] [--out two_spaces.json]
+
+A Fréchet distance ranks generators by the features it is computed on. For each run folder this
+draws n samples (seed 0, as train_mnist.py --eval-every and python -m minigan.evaluate do),
+scores them through the MLP classifier (``--features mlp``, minigan/classifier.py) and the
+convolutional one (``--features conv``, minigan/conv_classifier.py), and prints one table: each
+space's Fréchet distance, its floor, and the run's rank; then Kendall's tau between the two
+rankings and every pair of runs that one space puts in one order and the other in the other.
+Every score goes to --out as JSON. A run's generator is its checkpoint's (the average of weights
+where the run kept one), so a run still training is scored as of its last checkpoint.
+"""
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+from minigan import checkpoint, data, evaluate
+from minigan.classifier import features_and_logits
+
+SPACES = ("mlp", "conv")
+FIELDS = ("fd", "fd_floor", "class_entropy", "precision", "recall")
+
+
+def score(folder, n, seed=0):
+    """{space: evaluate's scores} of n samples of the run in folder, in both feature spaces."""
+    pixels, _, asked = evaluate.load_input(folder, n, seed)
+    result = {}
+    for space in SPACES:
+        ref = evaluate.reference(features=space)  # built once per process
+        feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
+        scores = evaluate.evaluate_features(feats, logits, ref, seed, asked=asked)
+        result[space] = {k: scores[k] for k in FIELDS}
+    return result
+
+
+def ranks(values):
+    """The rank, 1 = the smallest, of each value of a dict."""
+    order = sorted(values, key=values.get)
+    return {name: order.index(name) + 1 for name in values}
+
+
+def disagreements(fd):
+    """Kendall's tau between the spaces' orders of the runs, ``tau = 1 - 2 * apart / pairs``
+    (a tie counts as ordered alike), and the pairs they order apart: (a, b) with a better than
+    b in the MLP's features and worse in the conv's."""
+    pairs = list(itertools.combinations(fd, 2))
+    apart = []
+    for a, b in pairs:
+        mlp, conv = fd[a]["mlp"] - fd[b]["mlp"], fd[a]["conv"] - fd[b]["conv"]
+        if mlp * conv < 0:
+            apart.append((a, b) if mlp < 0 else (b, a))
+    tau = 1 - 2 * len(apart) / len(pairs)
+    return tau, apart
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", help="two or more train_mnist.py run folders")
+    p.add_argument("-n", type=int, default=10_000, help="samples a run (default: %(default)s)")
+    p.add_argument("--out", default=None, help="the scores as JSON (default: print only)")
+    args = p.parse_args(argv)
+    names = [Path(run).name for run in args.runs]
+    if len(set(names)) < 2 or len(set(names)) < len(names):
+        p.error(f"runs {' '.join(args.runs)}: give two or more run folders of different names "
+                "(a ranking needs two; the table names a run by its folder)")
+    for run in args.runs:
+        if not (Path(run) / "checkpoint.npz").is_file():
+            p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")
+    if not 20 <= args.n <= 100_000:
+        p.error(f"-n {args.n}: use a number from 20 to 100,000 (10,000 for numbers you compare)")
+    if args.out is not None and not Path(args.out).resolve().parent.is_dir():
+        p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+    results = {}
+    for run in args.runs:
+        start = time.perf_counter()
+        try:
+            results[Path(run).name] = score(run, args.n)
+        except (evaluate.EvalError, checkpoint.CheckpointError) as e:  # a conditional -n 15
+            print(f"two_spaces.py: error: {run}: {e}", file=sys.stderr)
+            return 2
+        print(f"{Path(run).name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    fd = {name: {s: r[s]["fd"] for s in SPACES} for name, r in results.items()}
+    rank = {s: ranks({name: fd[name][s] for name in fd}) for s in SPACES}
+    print(f"{'run':28s} {'FD mlp':>9s} {'floor':>6s} {'rank':>4s}   {'FD conv':>9s} "
+          f"{'floor':>6s} {'rank':>4s}")
+    for name, r in sorted(results.items(), key=lambda t: t[1]["mlp"]["fd"]):
+        print(f"{name:28s} " + "   ".join(
+            f"{r[s]['fd']:9.2f} {r[s]['fd_floor']:6.2f} {rank[s][name]:4d}" for s in SPACES))
+    tau, apart = disagreements(fd)
+    print(f"Kendall's tau between the two rankings: {tau:.3f} ({len(apart)} of "
+          f"{len(fd) * (len(fd) - 1) // 2} pairs ordered apart)")
+    for a, b in apart:
+        print(f"  mlp: {a} {fd[a]['mlp']:.1f} < {b} {fd[b]['mlp']:.1f};   conv: {a} "
+              f"{fd[a]['conv']:.1f} > {b} {fd[b]['conv']:.1f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"n": args.n, "runs": results, "tau": tau,
+                                              "apart": apart}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
