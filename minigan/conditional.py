@@ -241,14 +241,15 @@ class ProjectionDiscriminator(Conditioned):
 
     pack=m (PacGAN, phi starting with Pack(m)): phi judges m samples together, h is one row per
     pack, (N / m, H), and the class part must carry the m labels. For m independent pairs the
-    optimal logit is a sum over the members, sum_i [r(x_i) + e_{y_i} . phi(x_i)]; a packed phi
-    can hold each member's features in its own part of h, where e_{y_i} would act on them. So
-    each position i of a pack has its own table, embed is an Embedding(m * C, H), and
+    optimal logit is a sum over the members, sum_i [psi(phi(x_i)) + e_{y_i} . phi(x_i)]; a
+    packed phi can hold each member's features in its own part of h, where e_{y_i} would act on
+    them. So each position i of a pack has its own table, embed is an Embedding(m * C, H), and
 
         e_pack = sum_i E[i * C + y_i],    out = psi(h) + e_pack . h        (N / m, 1)
 
-    (m = 1 is the form above). Backward: every member's row of the table gets its pack's
-    dout * h (the embedding's scatter-add over the N slots).
+    (m = 1 is the form above; lessons/16_conditional_gans.md, section 7). One table shared by the
+    positions would give (3, 8) and (8, 3) one class vector. Backward: every member's row of the
+    table gets its pack's dout * h (the embedding's scatter-add over the N slots).
     """
 
     def __init__(self, phi, psi, embed, pack=1):
@@ -261,14 +262,18 @@ class ProjectionDiscriminator(Conditioned):
                 + (f", pack={self.pack})" if self.pack > 1 else ")"))
 
     def forward(self, x, labels):
-        xp = backend.xp
         check_labels(labels, x.shape[0], f"{self!r}.forward")
-        n, m = x.shape[0], self.pack
-        h = self.phi.forward(x)  # (N / m, H)
-        slots = labels + self.num_classes * (xp.arange(n) % m)  # member i reads table i
-        e = self.embed.forward(slots).reshape(n // m, m, -1).sum(axis=1)  # (N / m, H): e_pack
+        h = self.phi.forward(x)  # (N, H); packed, one row per pack
+        e = self.class_vectors(labels)  # (N, H): e_y of each row; packed, e_pack of each pack
         self.cache = (h, e)  # overwritten by the next forward
-        return self.psi.forward(h) + (e * h).sum(axis=1, keepdims=True)  # (N / m, 1)
+        return self.psi.forward(h) + (e * h).sum(axis=1, keepdims=True)  # (N, 1)
+
+    def class_vectors(self, labels):
+        """labels (N,) -> e_y of each row, (N, H); packed, e_pack = sum_i E[i * C + y_i] of
+        each pack of m rows, (N / m, H)."""
+        n, m = labels.shape[0], self.pack
+        slots = labels + self.num_classes * (backend.xp.arange(n) % m)  # member i: table i
+        return self.embed.forward(slots).reshape(n // m, m, -1).sum(axis=1)
 
     def backward(self, dout, param_grads=True, input_grad=True):
         h, e = self._cached(dout, lambda cache: (cache[0].shape[0], 1))
