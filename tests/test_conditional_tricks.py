@@ -17,7 +17,7 @@ import pytest
 
 import strict_xp
 import train_mnist
-from clitest import snapshot
+from clitest import assert_clean_error, snapshot
 from minigan import backend, checkpoint, gan, gradcheck, models, optim, tricks
 from minigan.conditional import NUM_CLASSES, one_hot
 from minigan.data import load_mnist, to_model_input
@@ -275,10 +275,11 @@ def test_tricked_steps_on_the_strict_stand_in_match_numpy(variant, name):
 # ---- train_mnist.py ---------------------------------------------------------------------------
 
 
-def test_conditional_recipe_improved_run_resumes_bit_exact(tmp_path):
+def test_conditional_recipe_improved_run_resumes_bit_exact(tmp_path, capsys):
     """A projection run with --recipe improved (and dropout, so that its masks come from the
     run's generator too): the recipe's settings in config.json, the packed table in the
-    checkpoint; two epochs straight, or one and one more after --resume, every array equal."""
+    checkpoint; two epochs straight, or one and one more after --resume, every array equal;
+    a resume that changes the packing is refused and writes nothing."""
     flags = [*SMALL_RUN, "--conditional", "projection", "--recipe", "improved", "--d-dropout",
              "0.2"]
     straight = train_mnist.main([*flags, "--epochs", "2", "--out", str(tmp_path / "straight")])
@@ -293,6 +294,10 @@ def test_conditional_recipe_improved_run_resumes_bit_exact(tmp_path):
     for key in a:
         assert np.array_equal(a[key], b[key]), f"{key} differs after resuming"
     assert meta_a["ema_t"] == meta_b["ema_t"]
+    before = snapshot(tmp_path)
+    result = call(["--resume", str(first), "--epochs", "3", "--pack", "4"], capsys)
+    assert_clean_error(result, "--pack 4", "architecture")
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("variant", ["concat", "acgan"])
@@ -322,8 +327,6 @@ REFUSED = {  # name -> (flags, words the message must contain)
 
 @pytest.mark.parametrize("name", list(REFUSED))
 def test_what_a_conditional_run_with_tricks_refuses(name, tmp_path, capsys, monkeypatch):
-    from clitest import assert_clean_error
-
     monkeypatch.chdir(tmp_path)
     flags, needles = REFUSED[name]
     before = snapshot(tmp_path)
