@@ -18,6 +18,19 @@ layer takes latent_dim + 10 inputs, ``G(z, y) = net([z, y])``. The variants diff
   one Dense of 1 + 10 outputs (column 0: the logit; columns 1..10: the class logits). D does not
   see y; the losses do (minigan/gan.py, conditional_discriminator_step).
 
+--recipe improved's tricks of D (minigan/tricks.py) meet the label as follows (the MLP; the
+DCGAN's conditional D takes instance noise only, as its unconditional D does):
+
+- minibatch std: a layer of D's body, after the label has joined (concat: in net, on rows that
+  carry [x, y]; projection: in phi, so the std is one of the features h that both psi and e_y
+  read; AC-GAN: before the Dense of both heads);
+- packing m samples into one input of D: each sample's label travels with it. concat packs the
+  rows [x_i, onehot(y_i)]; projection packs x in phi and gives each position of a pack its own
+  class table (ProjectionDiscriminator); AC-GAN's class head gives each member of the pack its
+  own 10 logits, (N / m, 1 + m * 10);
+- instance noise: on the image only, never on the label (concat adds it before the join);
+- dropout: after each hidden layer of D's body, as unconditionally.
+
 Every network here keeps the layer contract of minigan/layers.py (params, grads, buffers,
 forward, backward with param_grads and input_grad), so optimizers, checkpoints, the EMA and
 frozen_running_stats work on them unchanged. The conditional steps are in minigan/gan.py.
@@ -176,11 +189,17 @@ class ConcatDiscriminator(Conditioned):
     entry is repeated: 1 for the MLP (D + 10 inputs); 784 for the DCGAN, whose net reshapes the
     (N, 784 + 10 * 784) row into (N, 11, 28, 28), the image then 10 constant channels.
     Backward keeps the image's columns of dx, ``dx = d[:, :D]``.
+
+    noise: an InstanceNoise layer (minigan/tricks.py) applied to x before the label joins: the
+    noise blurs the image, while the label stays exactly one-hot. net's own tricks see the
+    joined rows: with Pack(m) first, a pack is m rows [x_i, onehot(y_i)] side by side, each
+    sample with its own label; MinibatchStd, after net's last hidden layer, reads features that
+    were computed from x and y together.
     """
 
-    def __init__(self, net, num_classes=NUM_CLASSES, spatial=1):
-        super().__init__(**{"": net})
-        self.net, self.num_classes, self.spatial = net, num_classes, spatial
+    def __init__(self, net, num_classes=NUM_CLASSES, spatial=1, noise=None):
+        super().__init__(**{"": net}, **({"noise": noise} if noise else {}))
+        self.net, self.num_classes, self.spatial, self.noise = net, num_classes, spatial, noise
 
     def __repr__(self):
         return f"ConcatDiscriminator({self.net!r}, spatial={self.spatial})"
@@ -190,6 +209,8 @@ class ConcatDiscriminator(Conditioned):
         backend.check_array(x, f"{self!r}.forward")
         check_labels(labels, x.shape[0], f"{self!r}.forward")
         y = one_hot(labels, self.num_classes, x.dtype)  # (N, C)
+        if self.noise is not None:  # on the image, not on the label
+            x = self.noise.forward(x)
         if self.spatial > 1:  # each label a constant channel: (N, C, spatial) -> (N, C * spatial)
             y = (y[:, :, None] * xp.ones((1, 1, self.spatial), dtype=x.dtype)).reshape(
                 x.shape[0], -1)
@@ -200,7 +221,10 @@ class ConcatDiscriminator(Conditioned):
         if self.cache is None:
             raise ValueError(f"{self!r}: backward called before forward (nothing cached)")
         d = self.net.backward(dout, param_grads, input_grad)
-        return None if d is None else d[:, :self.cache]  # (N, D)
+        if d is None:
+            return None
+        dx = d[:, :self.cache]  # (N, D): the image's columns
+        return dx if self.noise is None else self.noise.backward(dx)
 
 
 class ProjectionDiscriminator(Conditioned):
@@ -216,27 +240,49 @@ class ProjectionDiscriminator(Conditioned):
     params: "phi.<i>.<name>", "psi.W", "psi.b", "embed.W". Backward (from out = psi(h) + e . h):
 
         dh = psi.backward(dout) + dout * e,    dE[y] += dout * h (the embedding's scatter-add)
+
+    pack=m (PacGAN, phi starting with Pack(m)): phi judges m samples together, h is one row per
+    pack, (N / m, H), and the class part must carry the m labels. For m independent pairs the
+    optimal logit is a sum over the members, sum_i [psi(phi(x_i)) + e_{y_i} . phi(x_i)]; a
+    packed phi can hold each member's features in its own part of h, where e_{y_i} would act on
+    them. So each position i of a pack has its own table, embed is an Embedding(m * C, H), and
+
+        e_pack = sum_i E[i * C + y_i],    out = psi(h) + e_pack . h        (N / m, 1)
+
+    (m = 1 is the form above; lessons/16_conditional_gans.md, section 7). One table shared by the
+    positions would give (3, 8) and (8, 3) one class vector. Backward: every member's row of the
+    table gets its pack's dout * h (the embedding's scatter-add over the N slots).
     """
 
-    def __init__(self, phi, psi, embed):
+    def __init__(self, phi, psi, embed, pack=1):
         super().__init__(phi=phi, psi=psi, embed=embed)
-        self.phi, self.psi, self.embed = phi, psi, embed
+        self.phi, self.psi, self.embed, self.pack = phi, psi, embed, pack
+        self.num_classes = embed.num_classes // pack
 
     def __repr__(self):
-        return f"ProjectionDiscriminator({self.phi!r}, {self.psi!r}, {self.embed!r})"
+        return (f"ProjectionDiscriminator({self.phi!r}, {self.psi!r}, {self.embed!r}"
+                + (f", pack={self.pack})" if self.pack > 1 else ")"))
 
     def forward(self, x, labels):
         check_labels(labels, x.shape[0], f"{self!r}.forward")
-        h = self.phi.forward(x)  # (N, H)
-        e = self.embed.forward(labels)  # (N, H): e_y of each row
+        h = self.phi.forward(x)  # (N, H); packed, one row per pack
+        e = self.class_vectors(labels)  # (N, H): e_y of each row; packed, e_pack of each pack
         self.cache = (h, e)  # overwritten by the next forward
         return self.psi.forward(h) + (e * h).sum(axis=1, keepdims=True)  # (N, 1)
 
+    def class_vectors(self, labels):
+        """labels (N,) -> e_y of each row, (N, H); packed, e_pack = sum_i E[i * C + y_i] of
+        each pack of m rows, (N / m, H)."""
+        n, m = labels.shape[0], self.pack
+        slots = labels + self.num_classes * (backend.xp.arange(n) % m)  # member i: table i
+        return self.embed.forward(slots).reshape(n // m, m, -1).sum(axis=1)
+
     def backward(self, dout, param_grads=True, input_grad=True):
         h, e = self._cached(dout, lambda cache: (cache[0].shape[0], 1))
-        dh = self.psi.backward(dout, param_grads=param_grads) + dout * e  # (N, H)
-        if param_grads:
-            self.embed.backward(dout * h)  # d(e . h)/de = h
+        dh = self.psi.backward(dout, param_grads=param_grads) + dout * e  # (N / m, H)
+        if param_grads:  # d(e_pack . h)/dE[slot] = h for each of the pack's m slots
+            dslots = (dout * h)[:, None, :] * backend.xp.ones((1, self.pack, 1), dtype=h.dtype)
+            self.embed.backward(dslots.reshape(-1, h.shape[1]))  # (N, H), pack j's m rows
         return self.phi.backward(dh, param_grads, input_grad)
 
 
@@ -247,6 +293,11 @@ class AuxiliaryClassifierDiscriminator(Conditioned):
     Dense(H, 1 + C) at the end of net: its weight matrix is the two heads' side by side, the same
     map as two Dense layers on the same features. D does not see the label; forward takes it only
     to share the other variants' signature, and the losses use it (gan.conditional_d_loss).
+
+    With net packing m samples (PacGAN), one row judges a pack: (N / m, 1 + m * C), one logit
+    for the pack and C class logits for each member in its order, which the class loss reads as
+    the (N, C) rows of the N samples (gan.conditional_d_loss). Minibatch std and dropout sit in
+    net before the last Dense, so both heads read them.
     """
 
     def __init__(self, net, num_classes=NUM_CLASSES):
@@ -270,7 +321,7 @@ def with_spectral_norm(D, rng):
     (Miyato & Koyama's code normalises it too; minigan's SpectralNorm wraps Dense and Conv2D)."""
     if isinstance(D, ProjectionDiscriminator):
         phi = spectral.apply(D.phi, rng)
-        return ProjectionDiscriminator(phi, spectral.SpectralNorm(D.psi, rng), D.embed)
+        return ProjectionDiscriminator(phi, spectral.SpectralNorm(D.psi, rng), D.embed, D.pack)
     if isinstance(D, ConcatDiscriminator):
-        return ConcatDiscriminator(spectral.apply(D.net, rng), D.num_classes, D.spatial)
+        return ConcatDiscriminator(spectral.apply(D.net, rng), D.num_classes, D.spatial, D.noise)
     return AuxiliaryClassifierDiscriminator(spectral.apply(D.net, rng), D.num_classes)

@@ -252,10 +252,16 @@ def conditional_d_loss(D, out, labels, adversarial):
     loss and G's are one quantity; the price is the bias Shu et al. 2017 describe: both players
     lower it most easily with fakes that are easy to classify, so G drifts towards the most
     typical digit of each class.
+
+    A packed AC-GAN D (m samples a row, out (N / m, 1 + m * 10)) gives each member's 10 class
+    logits in the member's order, so they reshape to the (N, 10) rows of the N samples: the
+    class loss is a mean over samples, the adversarial one a mean over packs.
     """
-    loss, dout = adversarial(out[:, :1])  # (N, 1)
+    loss, dout = adversarial(out[:, :1])  # (N / m, 1); unpacked, m = 1
     if isinstance(D, AuxiliaryClassifierDiscriminator):
-        class_loss, dclass = softmax_cross_entropy(out[:, 1:], labels)  # (N, 10)
+        logits = out[:, 1:].reshape(labels.shape[0], D.num_classes)  # (N, 10), one per sample
+        class_loss, dclass = softmax_cross_entropy(logits, labels)
+        dclass = dclass.reshape(out.shape[0], -1)  # (N / m, m * 10), back to D's rows
         loss, dout = loss + class_loss, backend.xp.concatenate([dout, dclass], axis=1)
     return loss, dout
 

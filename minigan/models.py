@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from minigan import conditional, gan, optim, spectral
 from minigan.layers import Sequential
+from minigan.tricks import InstanceNoise
 
 # The functions a run is built and trained with: minigan's own, or (train_mnist.py --homework)
 # the learner's, from minigan.homework.capstone.load, which has the same names.
@@ -50,32 +51,42 @@ def build_generator(cfg, rng, data_dim=784, code=MINIGAN):
 
 
 def build_conditional_discriminator(cfg, rng, data_dim=784):
-    """D(x, y) of cfg.conditional (minigan/conditional.py), on the MLP's or the DCGAN's layers;
-    D's tricks (pack, minibatch_std, dropout, instance noise) are refused by settings.py."""
+    """D(x, y) of cfg.conditional (minigan/conditional.py), on the MLP's or the DCGAN's layers,
+    with D's tricks where they meet the label as minigan/conditional.py's docstring says: the
+    MLP takes pack, minibatch_std, d_dropout and instance_noise, the DCGAN instance_noise (the
+    rest is refused by settings.py). Instance noise goes on the image only: concat's D adds it
+    before the label joins, the others' nets start with it."""
     classes, dcgan = conditional.NUM_CLASSES, cfg.model == "dcgan"
+    pack = getattr(cfg, "pack", 1)
+    noise = bool(getattr(cfg, "instance_noise", 0.0))
+    tricks = dict(pack=pack, minibatch_std=bool(getattr(cfg, "minibatch_std", 0)),
+                  dropout=getattr(cfg, "d_dropout", 0.0))
     if cfg.conditional == "concat":  # the MLP: 784 + 10 inputs; the DCGAN: 1 + 10 channels
         if dcgan:
             net = gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
                                                in_channels=1 + classes)
-            return conditional.ConcatDiscriminator(net, spatial=data_dim)
-        net = gan.make_discriminator(data_dim + classes, tuple(cfg.d_hidden), cfg.slope, rng,
-                                     cfg.dtype)
-        return conditional.ConcatDiscriminator(net)
-    out_dim = 1 + classes if cfg.conditional == "acgan" else 1
+        else:  # Pack(m) first in net: a pack is m rows [x_i, onehot(y_i)]
+            net = gan.make_discriminator(data_dim + classes, tuple(cfg.d_hidden), cfg.slope, rng,
+                                         cfg.dtype, **tricks)
+        return conditional.ConcatDiscriminator(
+            net, spatial=data_dim if dcgan else 1,
+            noise=InstanceNoise(rng=rng) if noise else None)
+    # AC-GAN: a logit for each input of D, and 10 class logits for each sample in it
+    out_dim = 1 + pack * classes if cfg.conditional == "acgan" else 1
     if dcgan:
         net = gan.make_dcgan_discriminator(slope=cfg.slope, rng=rng, dtype=cfg.dtype,
-                                           out_dim=out_dim)
+                                           out_dim=out_dim, instance_noise=noise)
     else:
         net = gan.make_discriminator(data_dim, tuple(cfg.d_hidden), cfg.slope, rng, cfg.dtype,
-                                     out_dim=out_dim)
+                                     out_dim=out_dim, instance_noise=noise, **tricks)
     if cfg.conditional == "acgan":
         return conditional.AuxiliaryClassifierDiscriminator(net)
     # projection: the trunk phi is D's stack up to its last Dense, which is psi; then the
-    # embedding, drawn last from rng
+    # embedding, one table of C rows for each position of a pack, drawn last from rng
     psi = net.layers[-1]
     return conditional.ProjectionDiscriminator(
         Sequential(*net.layers[:-1]), psi,
-        conditional.Embedding(classes, psi.in_features, rng=rng, dtype=cfg.dtype))
+        conditional.Embedding(pack * classes, psi.in_features, rng=rng, dtype=cfg.dtype), pack)
 
 
 def build_discriminator(cfg, rng, data_dim=784, code=MINIGAN):

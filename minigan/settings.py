@@ -24,9 +24,9 @@ from minigan.tricks import IMPROVED
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
 GAME = ("loss", "r1", "gp", "clip")  # the game's settings that gan.train_step takes
 CONDITIONAL = ("concat", "projection", "acgan")  # minigan/conditional.py
-# What a conditional D does not take: D's tricks, and the penalties (not derived through
-# D(x, y)); --recipe improved sets --pack and --minibatch-std.
-NOT_CONDITIONAL = ("pack", "minibatch_std", "instance_noise", "d_dropout", "r1", "gp")
+# What a conditional D does not take: the penalties (not derived through D(x, y)). D's tricks
+# meet the label as minigan/conditional.py says (the DCGAN's: instance noise, as unconditional).
+NOT_CONDITIONAL = ("r1", "gp")
 
 
 IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
@@ -225,13 +225,15 @@ def check_conditional(cfg):
     if cfg.conditional and cfg.homework:
         raise ConfigError(f"--homework trains the homework's GAN, which takes no labels: drop "
                           f"--homework or {given}")
-    off = [name for name in ("recipe", *NOT_CONDITIONAL)
+    off = [name for name in NOT_CONDITIONAL
            if getattr(cfg, name) != Config.__dataclass_fields__[name].default]
     if cfg.conditional and off:
         raise ConfigError(
-            f"{flag(off[0])} {show(getattr(cfg, off[0]))} does not fit {given}: a conditional "
-            "run takes --loss, --clip, --spectral-norm, --k, --gen-loss, --label-smoothing, "
-            f"--ema and --optimizer. Drop {flag(off[0])}.")
+            f"{flag(off[0])} {show(getattr(cfg, off[0]))} does not fit {given}: the penalties "
+            "are not derived through D(x, y). A conditional run takes --loss, --clip, "
+            "--spectral-norm, --k, --gen-loss, --label-smoothing, --ema, --optimizer, --recipe "
+            "improved and D's tricks (--pack, --minibatch-std, --instance-noise, --d-dropout; "
+            f"with --model dcgan, --instance-noise). Drop {flag(off[0])}.")
 
 
 def check_game(cfg):

@@ -9,6 +9,12 @@ G(z, y) is ``G(torch.cat([z, y], 1))`` in all three variants; D(x, y) is, for
 - acgan: ``D(x)`` with 1 + 10 outputs, column 0 the logit, columns 1..10 the class logits, which
   ``F.cross_entropy`` scores for both players.
 
+--recipe improved's tricks (minigan/tricks.py) as torch modules in D's body, where minigan puts
+them: ``MinibatchStd`` and ``Pack``; a packed projection D looks up one class table per
+position of a pack (embedding rows i * 10 + y_i, summed over the pack), a packed AC-GAN D gives
+each member 10 class logits. ``ema=decay`` keeps minigan's average of G (tricks.EMA's formula,
+with its warm-up) in ``G_ema``.
+
 Built from minigan's networks (their weights copied: reference/torch_gan.py's twin_of) and fed
 minigan's batches, labels, noise and fake labels, it computes what minigan computes; autograd
 gives the gradients (tests/test_conditional_parity.py: 20 whole steps of each variant, float64).
@@ -20,6 +26,7 @@ gives the gradients (tests/test_conditional_parity.py: 20 whole steps of each va
     python -m reference.torch_conditional --conditional projection --epochs 1 --out runs/torch_cgan
 """
 
+import copy
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +44,7 @@ from minigan.conditional import (NUM_CLASSES, AuxiliaryClassifierDiscriminator,
                                  ProjectionDiscriminator)
 from minigan.gan import StepMetrics
 from minigan.layers import Sequential
+from minigan.tricks import MinibatchStd, Pack
 from reference.torch_games import D_LOSSES, G_LOSSES, spectral_twin_of
 from reference import torch_gan
 from reference.torch_gan import frozen_running_stats, twin_of
@@ -68,15 +76,59 @@ class ConcatD(nn.Module):
 
 
 class ProjectionD(nn.Module):
-    """D(x, y) = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018)."""
+    """D(x, y) = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018). pack=m: phi packs m
+    samples; the pack's class vector is the sum of its members' rows i * 10 + y_i."""
 
-    def __init__(self, phi, psi, embed):
+    def __init__(self, phi, psi, embed, pack=1):
         super().__init__()
-        self.phi, self.psi, self.embed = phi, psi, embed
+        self.phi, self.psi, self.embed, self.pack = phi, psi, embed, pack
 
     def forward(self, x, labels):
-        h = self.phi(x)  # (N, H)
-        return self.psi(h) + (self.embed(labels) * h).sum(dim=1, keepdim=True)
+        n, m = x.shape[0], self.pack
+        h = self.phi(x)  # (N / m, H)
+        slots = labels + NUM_CLASSES * (torch.arange(n, device=labels.device) % m)
+        e = self.embed(slots).view(n // m, m, -1).sum(dim=1)  # (N / m, H)
+        return self.psi(h) + (e * h).sum(dim=1, keepdim=True)
+
+
+class MinibatchStdT(nn.Module):
+    """[x, mean_j sqrt(var_j(x) + eps)] (Karras et al. 2018), the variance biased."""
+
+    def __init__(self, eps=1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        s = torch.sqrt(x.var(dim=0, unbiased=False) + self.eps).mean()
+        return torch.cat([x, s.expand(x.shape[0], 1)], dim=1)
+
+
+class PackT(nn.Module):
+    """(N, F) -> (N / m, m * F): m consecutive samples side by side (PacGAN)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return x.reshape(x.shape[0] // self.m, -1)
+
+
+def body_twin(seq, dtype=None):
+    """spectral_twin_of for a body that may hold minigan's MinibatchStd and Pack: one torch
+    module per minigan layer, so the twin's indices are minigan's keys."""
+    modules, run = [], []
+    for layer in [*seq.layers, None]:
+        if isinstance(layer, (MinibatchStd, Pack)) or layer is None:
+            if run:
+                modules += list(spectral_twin_of(Sequential(*run), dtype))
+            if layer is not None:
+                modules.append(MinibatchStdT(layer.eps) if isinstance(layer, MinibatchStd)
+                               else PackT(layer.m))
+            run = []
+        else:
+            run.append(layer)
+    return nn.Sequential(*modules)
 
 
 class AuxiliaryClassifierD(nn.Module):
@@ -104,21 +156,22 @@ def conditional_twin(net, dtype=None):
     minigan's spectral norm go under torch's (torch_games.spectral_twin_of)."""
     if isinstance(net, ConditionalGenerator):
         return Generator(twin_of(net.net, dtype))
-    if isinstance(net, ConcatDiscriminator):
-        return ConcatD(spectral_twin_of(net.net, dtype), net.spatial)
+    if isinstance(net, ConcatDiscriminator) and net.noise is None:
+        return ConcatD(body_twin(net.net, dtype), net.spatial)
     if isinstance(net, ProjectionDiscriminator):
         psi = spectral_twin_of(Sequential(net.psi), dtype)[0]
-        return ProjectionD(spectral_twin_of(net.phi, dtype), psi,
-                           embedding_twin(net.embed, dtype))
+        return ProjectionD(body_twin(net.phi, dtype), psi, embedding_twin(net.embed, dtype),
+                           net.pack)
     if isinstance(net, AuxiliaryClassifierDiscriminator):
-        return AuxiliaryClassifierD(spectral_twin_of(net.net, dtype))
+        return AuxiliaryClassifierD(body_twin(net.net, dtype))
     raise ValueError(f"conditional_twin: no twin for {net!r}")
 
 
 def class_loss(D, out, labels):
-    """AC-GAN's class loss on D's output (mean cross-entropy of columns 1..10); 0 otherwise."""
+    """AC-GAN's class loss on D's output (mean cross-entropy of columns 1..10, each member's 10
+    of a packed D's columns as its own row); 0 otherwise."""
     if isinstance(D, AuxiliaryClassifierD):
-        return F.cross_entropy(out[:, 1:], labels)
+        return F.cross_entropy(out[:, 1:].reshape(labels.shape[0], NUM_CLASSES), labels)
     return 0.0
 
 
@@ -126,12 +179,15 @@ class TorchConditionalGAN:
     """G(z, y), D(x, y), Adam for each, and minigan's conditional steps with autograd.
 
     loss: D's game (a key of reference/torch_games.py's D_LOSSES); G plays gen_loss for "bce",
-    the game's own loss otherwise; clip: D's parameters clamped after each D update (0: off).
+    the game's own loss otherwise; clip: D's parameters clamped after each D update (0: off);
+    ema: the decay of an average of G's weights, G_ema, updated after each G step (0: off).
     """
 
     def __init__(self, G, D, loss="bce", gen_loss="nonsaturating", clip=0.0, lr=2e-4,
-                 betas=(0.5, 0.999)):
+                 betas=(0.5, 0.999), ema=0.0):
         self.G, self.D, self.loss, self.clip = G, D, loss, clip
+        self.ema, self.ema_steps = ema, 0
+        self.G_ema = copy.deepcopy(G).eval() if ema else None
         self.g_loss = gen_loss if loss == "bce" else loss
         self.opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
         self.opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
@@ -178,6 +234,12 @@ class TorchConditionalGAN:
         g_loss = G_LOSSES[self.g_loss](out[:, :1]) + class_loss(self.D, out, fake_labels)
         g_loss.backward()
         self.opt_G.step()
+        if self.ema:  # minigan.tricks.EMA: decay_t = min(decay, (1 + t) / (10 + t))
+            d = min(self.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+            with torch.no_grad():
+                for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                    avg.mul_(d).add_((1 - d) * p)
+            self.ema_steps += 1
         return g_loss.detach()
 
     def train_step(self, real_batches, draws, real_target=1.0):
