@@ -17,14 +17,13 @@ import pytest
 
 import strict_xp
 import train_mnist
-from clitest import assert_clean_error, snapshot
+from clitest import assert_clean_error, call, snapshot
 from minigan import backend, checkpoint, gan, gradcheck, models, optim, tricks
 from minigan.conditional import NUM_CLASSES, one_hot
 from minigan.data import load_mnist, to_model_input
 from minigan.layers import Dropout, walk
 from minigan.losses import bce_with_logits, softmax_cross_entropy
 from test_conditional import SMALL_RUN, VARIANTS, away_from_kink
-from test_conditional_cli import call
 
 TRICKS = {  # name -> D's tricks as models.build reads them
     "improved": dict(pack=2, minibatch_std=1),
@@ -295,7 +294,7 @@ def test_conditional_recipe_improved_run_resumes_bit_exact(tmp_path, capsys):
         assert np.array_equal(a[key], b[key]), f"{key} differs after resuming"
     assert meta_a["ema_t"] == meta_b["ema_t"]
     before = snapshot(tmp_path)
-    result = call(["--resume", str(first), "--epochs", "3", "--pack", "4"], capsys)
+    result = call(train_mnist.cli, ["--resume", str(first), "--epochs", "3", "--pack", "4"], capsys)
     assert_clean_error(result, "--pack 4", "architecture")
     assert snapshot(tmp_path) == before
 
@@ -330,7 +329,7 @@ def test_what_a_conditional_run_with_tricks_refuses(name, tmp_path, capsys, monk
     monkeypatch.chdir(tmp_path)
     flags, needles = REFUSED[name]
     before = snapshot(tmp_path)
-    result = call([*SMALL_RUN, "--out", str(tmp_path / "run"), *flags], capsys)
+    result = call(train_mnist.cli, [*SMALL_RUN, "--out", str(tmp_path / "run"), *flags], capsys)
     assert_clean_error(result, *needles)
     assert result.returncode == 2
     assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
