@@ -147,7 +147,10 @@ class StopRequest:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            # a signal already ignored stays ignored: under `nohup`, a closed terminal's SIGHUP
+            # must not stop the run the user asked to outlive it
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS
+                             if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def _handle(self, signum, frame):

@@ -200,6 +200,28 @@ def test_sighup_a_closed_terminal_saves_a_checkpoint(tmp_path):
     assert_stopped_at_a_saved_step(out)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_under_nohup_sighup_stays_ignored(tmp_path):
+    """`nohup python train_mnist.py &` asks the run to outlive the terminal: SIGHUP was ignored
+    before the run started, and the stop request leaves it so."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        ["nohup", sys.executable, str(ROOT / "train_mnist.py"), *SMALL, "--epochs", "3",
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.csv").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "stopped by" not in stdout and "done: 3 epochs" in stdout
+
+
 def test_a_closed_progress_output_stops_the_run_and_saves(tmp_path):
     """The parent that read the progress bar is gone (a killed job runner, ``2>&1 | head``):
     the next write fails, and the run saves where it is instead of dying with the steps since
