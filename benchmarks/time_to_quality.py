@@ -398,7 +398,7 @@ def plot(out, recs_by_model, n):
         ax.set_xlabel("training minutes (scoring excluded)")
         ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
         ax.set_title(f"{m}: mean over seeds, one point per epoch (dashed: +tricks)")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
     fig.tight_layout()
     fig.savefig(out / "time_to_quality.png", dpi=90)
     plt.close(fig)
