@@ -1,0 +1,597 @@
+"""Time to quality (issue 20): every loss and constraint alone, the combinations the literature
+recommends, each with and without --recipe improved's tricks, on MNIST (MLP and DCGAN) and the
+2-D lab, three seeds; Fréchet distance after every epoch against the minutes of training.
+
+    python benchmarks/time_to_quality.py --dry-run          # the plan: recipes, refusals, commands
+    python benchmarks/time_to_quality.py                    # everything (about 35 h on 2 cores)
+    python benchmarks/time_to_quality.py --models mlp       # the lab and the MLP (about 8.5 h)
+    python benchmarks/time_to_quality.py --report           # tables and plot from the runs so far
+    python benchmarks/time_to_quality.py --out runs/ttq-tiny --limit 320 --epochs 2 \\
+        --eval-samples 200 --toy-steps 200 --seeds 0        # the whole pipeline in minutes
+
+The recipes (recipes() below, for each model) are GAME_FLAGS: benchmarks/first_games.py's GAMES
+(their papers' settings: WGAN-GP with k = 5, hinge + spectral norm, R1 with the non-saturating
+loss) plus spectral norm and the gradient penalty alone on the default loss; and each game
+"+tricks", with every trick of --recipe improved (minigan/tricks.py, IMPROVED) that
+settings.check_combination accepts with it. A recipe or trick it refuses is skipped and listed,
+with settings' own reason, in the report and by --dry-run.
+
+MNIST: each run is train_mnist.py --eval-every 1 (10,000 samples scored by minigan.evaluate after
+every epoch, as every FD this project reports) in two sessions, --epochs 5 and then --resume to
+--epochs 20: between them, and at the end, the checkpoint is scored in both feature spaces
+(benchmarks/two_spaces.py's score) into spaces_eNN.json. A resumed run continues exactly, and no
+recipe here uses --instance-noise, whose annealing is fixed by the first session's --epochs.
+
+Training minutes: train_mnist.py's ``elapsed`` (checkpoint.npz) counts every second between the
+start of its loop and the last checkpoint, the epochs' scoring included, and only at the end of a
+session. So this script reads the run's output as it comes and stamps the line that ends each
+epoch's scoring with the checkpointed seconds the session began with plus the seconds since its
+loop started (stamps.json in the run folder); the report subtracts the scoring seconds of epochs
+1..e (eval.csv's ``seconds``). The minutes at epoch e so include the steps, sample grids, curves
+and checkpoints of a plain run, and exclude starting the process, loading MNIST and the scoring.
+
+As benchmarks/ablate_recipe.py (whose env() and eval_rows() this reuses): subprocesses with
+--threads BLAS threads (default 1), --jobs at a time; a finished run is skipped, an interrupted
+one resumed, a failed or diverged one recorded in failed.txt and not retried.
+"""
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
+from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
+from first_games import GAMES  # noqa: E402
+
+from minigan import checkpoint, files, settings  # noqa: E402
+from minigan.tricks import IMPROVED  # noqa: E402
+
+# ---- defaults and the recipes ------------------------------------------------------------------
+EPOCHS, SPACES_AT, EVAL_SAMPLES, TOY_STEPS = 20, 5, 10_000, 4000  # the full ablation
+REPORT_EPOCHS = (1, 2, 5, 20)  # the table's columns (the plot and results.json have every epoch)
+TARGET_FD, TARGET_MINUTES = 15.0, 5.0  # the issue's goal: FD <= 15 within 5 minutes of training
+GAME_FLAGS = {**GAMES, "sn": ["--spectral-norm", "1"], "gp": ["--gp", "10"]}
+MODELS, DATASETS = ("mlp", "dcgan"), ("ring", "grid")
+TOY_FIELDS = {f.name for f in fields(settings.ToyConfig)}
+STOPPING, LIVE = threading.Event(), set()  # a stop was asked; the train_mnist.py processes
+
+
+def stop_children(signum, frame):
+    """SIGTERM or SIGHUP: pass it on to each training (it saves its step and exits) and start no
+    more. Ctrl-C reaches the trainings from the terminal itself (a second would end them at
+    once, unsaved), so it only stops new runs."""
+    STOPPING.set()
+    if signum != signal.SIGINT:
+        for proc in list(LIVE):
+            proc.terminate()
+
+
+def refusal(flags):
+    """None if train_mnist.py takes these flags, else settings' reason (checked, not run)."""
+    given, _ = settings.parse_train_args(flags)
+    try:
+        cfg = settings.validate(settings.Config(**settings.with_recipe(given)))
+        settings.check_combination(cfg)
+    except settings.ConfigError as e:
+        return str(e)
+    return None
+
+
+def recipes(model):
+    """({name: flags of train_mnist.py}, {name: why refused}) for one model: each game, and the
+    game "+tricks" with each IMPROVED trick that fits it (the DCGAN takes --ema and
+    --label-smoothing of them), and --recipe fast where settings knows it."""
+    table, refused = {}, {}
+    fast = ["--recipe", "fast"] if settings.RULES["recipe"][0]("fast") else None
+    for game, flags in {**GAME_FLAGS, **({"fast": fast} if fast else {})}.items():
+        base = ["--model", model, *flags]
+        if (why := refusal(base)) is not None:
+            refused[game] = why
+            continue
+        table[game] = base
+        if game == "fast":
+            continue
+        tricks = []
+        for name, value in IMPROVED.items():
+            trick = [settings.flag(name), str(value)]
+            if (why := refusal(base + tricks + trick)) is None:
+                tricks += trick
+            else:
+                refused[f"{game}+tricks without {settings.flag(name)}"] = why
+        table[f"{game}+tricks"] = base + tricks
+    return table, refused
+
+
+def toy_flags(flags):
+    """The lab's share of a recipe's flags, and the flags it has no setting for (--beta2)."""
+    kept, dropped = [], []
+    for name, value in zip(flags[::2], flags[1::2]):
+        if name == "--model":
+            continue
+        (kept if name[2:].replace("-", "_") in TOY_FIELDS else dropped).extend([name, value])
+    return kept, dropped
+
+
+# ---- the MNIST runs ----------------------------------------------------------------------------
+def run_dir(out, model, recipe, seed):
+    return out / "mnist" / f"{model}-{recipe}-s{seed}"
+
+
+def child_env(threads):
+    return {**env(), **{k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                  "MKL_NUM_THREADS")}, "PYTHONUNBUFFERED": "1"}
+
+
+def read_meta(folder):
+    return checkpoint.load(folder / "checkpoint.npz")[1]
+
+
+def sessions(epochs):
+    """The epochs where a run's sessions end: its checkpoint there is scored in both spaces."""
+    return sorted({min(SPACES_AT, epochs), epochs})
+
+
+def epoch_of(folder):
+    return read_meta(folder)["epoch"] if (folder / "checkpoint.npz").exists() else 0
+
+
+def session_argv(folder, flags, seed, a, stop, new):
+    """train_mnist.py's command for the session that trains the run in folder to epoch stop."""
+    if not new:
+        return [sys.executable, "train_mnist.py", "--resume", str(folder), "--epochs", str(stop)]
+    return [sys.executable, "train_mnist.py", *flags, "--seed", str(seed), "--epochs", str(stop),
+            "--eval-every", "1", "--eval-samples", str(a.eval_samples), "--out", str(folder),
+            *(["--limit", str(a.limit)] if a.limit else [])]
+
+
+def same_settings(folder, flags, seed, a):
+    """Refuse to continue a folder trained with other settings (a tiny test in the same --out)."""
+    given, _ = settings.parse_train_args(
+        [*flags, "--seed", str(seed), "--eval-every", "1", "--eval-samples", str(a.eval_samples),
+         "--limit", str(a.limit)])
+    want = asdict(settings.Config(**settings.with_recipe(given)))
+    have = json.loads((folder / "config.json").read_text())
+    differ = [k for k in want if k not in ("out", "epochs", "data_dir", "device")
+              and json.dumps(want[k]) != json.dumps(have.get(k))]
+    if differ:
+        raise SystemExit(f"{folder} was trained with other {', '.join(differ)} than asked: "
+                         "use another --out, or delete the folder")
+
+
+def train_session(folder, argv, threads):
+    """Run one session of train_mnist.py, stamping the line that ends each epoch's scoring with
+    the run's seconds so far (stamps.json); returns (returncode, the session's stderr)."""
+    start_epoch = epoch_of(folder)
+    base = read_meta(folder)["elapsed"] if start_epoch else 0.0  # the sessions before this one
+    stamps_file = folder / "stamps.json"
+    old = json.loads(stamps_file.read_text())["stamps"] if stamps_file.exists() else {}
+    stamps = {int(e): t for e, t in old.items() if int(e) <= start_epoch}  # the rest: redone
+    log_path = folder.parent / f"{folder.name}.stderr.txt"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(threads), stdout=subprocess.PIPE,
+                                stderr=log, text=True)
+        LIVE.add(proc)
+        t0 = None
+        for line in proc.stdout:
+            now = time.perf_counter()
+            if line.startswith("minigan: training"):  # printed as the loop's clock starts
+                t0 = now
+            elif line.startswith("epoch ") and "Fréchet distance" in line and t0 is not None:
+                stamps[int(line.split()[1].rstrip(":"))] = round(base + now - t0, 2)
+                files.write_text(stamps_file, json.dumps({"threads": threads,
+                                                          "stamps": stamps}, indent=1) + "\n")
+        proc.wait()
+        LIVE.discard(proc)
+    return proc.returncode, log_path.read_text()
+
+
+def mnist_job(out, model, recipe, flags, seed, a):
+    folder = run_dir(out, model, recipe, seed)
+    if (folder / "failed.txt").exists() or STOPPING.is_set():
+        return
+    if folder.exists():
+        if not (folder / "checkpoint.npz").exists():
+            raise SystemExit(f"{folder} holds no checkpoint: delete it and rerun")
+        same_settings(folder, flags, seed, a)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for stop in sessions(a.epochs):
+        if epoch_of(folder) < stop:
+            argv = session_argv(folder, flags, seed, a, stop, new=not folder.exists())
+            code, err = train_session(folder, argv, a.threads)
+            if STOPPING.is_set() or (not code and epoch_of(folder) < stop):  # stopped: resume
+                print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
+                return
+            if code:
+                folder.mkdir(exist_ok=True)
+                files.write_text(folder / "failed.txt", err[-4000:])
+                print(f"  {folder.name}: failed or diverged (see failed.txt)", flush=True)
+                return
+        if epoch_of(folder) == stop and not (folder / f"spaces_e{stop}.json").exists():
+            score_spaces(folder, stop, a)
+    print(f"  {folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def spaces_command(folder, epoch, a):
+    return [sys.executable, str(Path(__file__).resolve()), "--score-spaces", str(folder),
+            "--spaces-epoch", str(epoch), "--eval-samples", str(a.eval_samples)]
+
+
+def score_spaces(folder, epoch, a):
+    """Score the checkpoint (after `epoch` epochs) in both feature spaces, in a subprocess."""
+    done = subprocess.run(spaces_command(folder, epoch, a), cwd=ROOT, env=child_env(a.threads),
+                          capture_output=True, text=True)
+    if done.returncode and not STOPPING.is_set():
+        raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
+
+
+def toy_job(out, recipe, flags, seed, dataset, a):
+    folder = out / "toy" / f"{dataset}-{recipe}-s{seed}"
+    if not (folder / "result.json").exists() and not STOPPING.is_set():
+        cmd = toy_command(folder, flags, seed, dataset, a)
+        done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
+        if done.returncode:
+            folder.mkdir(parents=True, exist_ok=True)
+            files.write_text(folder / "failed.txt", done.stderr[-4000:])
+
+
+def toy_command(folder, flags, seed, dataset, a):
+    return [sys.executable, "-m", "minigan.toy", "--dataset", dataset, "--seed", str(seed),
+            "--steps", str(a.toy_steps), "--frames", "0", "--out", str(folder),
+            *toy_flags(flags)[0]]
+
+
+# ---- the report --------------------------------------------------------------------------------
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": statistics.fmean(values), "n": len(values), "values": values,
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def run_record(folder):
+    """Everything one finished or partial run says: FD and minutes per epoch, both spaces."""
+    rows = eval_rows(folder)
+    stamps = (json.loads((folder / "stamps.json").read_text())["stamps"]
+              if (folder / "stamps.json").exists() else {})
+    # training seconds at epoch e = the stamp of e's scoring - the scoring seconds of 1..e
+    minutes = {int(e): (t - sum(rows[k]["seconds"] for k in range(1, int(e) + 1))) / 60
+               for e, t in stamps.items() if all(k in rows for k in range(1, int(e) + 1))}
+    spaces = {int(p.stem.split("_e")[1]): json.loads(p.read_text())
+              for p in folder.glob("spaces_e*.json")}
+    return {"fd": {e: r["fd"] for e, r in rows.items()}, "minutes": minutes, "spaces": spaces,
+            "failed": (folder / "failed.txt").exists()}
+
+
+def first_below(rec, target=TARGET_FD):
+    """(epoch, minutes) of the first scoring with FD <= target, or None."""
+    hit = [e for e in sorted(rec["fd"]) if rec["fd"][e] <= target and e in rec["minutes"]]
+    return (hit[0], rec["minutes"][hit[0]]) if hit else None
+
+
+def mnist_tables(out, model, table, seeds, epochs):
+    recs = {r: {s: run_record(run_dir(out, model, r, s)) for s in seeds} for r in table
+            if any(run_dir(out, model, r, s).exists() for s in seeds)}
+    cols = [e for e in REPORT_EPOCHS if e < epochs] + [epochs]
+    lines = [f"### MNIST, {model}: Fréchet distance (MLP features) and training minutes", "",
+             "| recipe | n | " + " | ".join(f"epoch {e}" for e in cols) + " | failed |",
+             "|---|---|" + "---|" * len(cols) + "---|"]
+    for r, by_seed in recs.items():
+        cells = []
+        for e in cols:
+            fd = summary([x["fd"].get(e) for x in by_seed.values()])
+            mins = summary([x["minutes"].get(e) for x in by_seed.values()])
+            cells.append("-" if fd is None else f"{fd['mean']:.1f} ± {fd['sd']:.1f} (n {fd['n']}"
+                         + ("" if mins is None else f", {mins['mean']:.1f} min") + ")")
+        n = sum(bool(x["fd"]) for x in by_seed.values())
+        failed = sum(x["failed"] for x in by_seed.values())
+        lines.append(f"| {r} | {n} | " + " | ".join(cells) + f" | {failed or ''} |")
+    lines += ["", f"### MNIST, {model}: time to FD ≤ {TARGET_FD:g} (first scoring at or below; "
+              "epoch, training minutes)", "",
+              "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + f" | every seed within "
+              f"{TARGET_MINUTES:g} min |", "|---|" + "---|" * len(seeds) + "---|"]
+    every = {}  # recipe -> the minutes its slowest seed took to FD <= target
+    for r, by_seed in recs.items():
+        hits = [first_below(by_seed[s]) for s in seeds]
+        cells = ["not reached" if h is None else f"epoch {h[0]}, {h[1]:.1f} min" for h in hits]
+        ok = all(h and h[1] <= TARGET_MINUTES for h in hits)
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} |")
+        if all(hits):
+            every[r] = max(h[1] for h in hits)
+    lines.append("")
+    if every:
+        best = min(every, key=every.get)
+        lines.append(f"Best time to FD ≤ {TARGET_FD:g} on every seed: {best}, {every[best]:.1f} "
+                     f"minutes (its slowest seed); the goal is {TARGET_MINUTES:g}.")
+    else:
+        last = {r: statistics.fmean(x["fd"][max(x["fd"])] for x in by.values() if x["fd"])
+                for r, by in recs.items() if any(x["fd"] for x in by.values())}
+        if last:
+            best = min(last, key=last.get)
+            lines.append(f"No recipe reached FD ≤ {TARGET_FD:g} on every seed; the lowest "
+                         f"mean FD at the last scoring is {best}'s, {last[best]:.1f}.")
+    return recs, lines + [""]
+
+
+def two_space_lines(model, recs, seeds):
+    """Rank the recipes by mean FD in each feature space at each scored epoch; list the pairs
+    the two spaces order apart (benchmarks/two_spaces.py's disagreements)."""
+    from two_spaces import disagreements, ranks
+
+    lines, result = [], {}
+    for epoch in sorted({e for by in recs.values() for x in by.values() for e in x["spaces"]}):
+        fd = {}
+        for r, by_seed in recs.items():
+            got = [x["spaces"][epoch]["scores"] for x in by_seed.values() if epoch in x["spaces"]]
+            if len(got) == len(seeds):  # only recipes with every seed scored
+                fd[r] = {s: statistics.fmean(g[s]["fd"] for g in got) for s in ("mlp", "conv")}
+        if len(fd) < 2:
+            continue
+        tau, apart = disagreements(fd)
+        rank = {s: ranks({r: fd[r][s] for r in fd}) for s in ("mlp", "conv")}
+        result[epoch] = {"fd": fd, "tau": tau, "apart": apart}
+        lines += [f"### {model}, epoch {epoch}: the recipes ranked in both feature spaces "
+                  "(mean FD over the seeds)", "", "| recipe | FD mlp | rank | FD conv | rank |",
+                  "|---|---|---|---|---|"]
+        for r in sorted(fd, key=lambda r: fd[r]["mlp"]):
+            lines.append(f"| {r} | {fd[r]['mlp']:.1f} | {rank['mlp'][r]} | {fd[r]['conv']:.1f} "
+                         f"| {rank['conv'][r]} |")
+        lines += ["", f"Kendall's tau {tau:.3f}; ordered apart: " + (
+            "; ".join(f"{a} before {b} by mlp, after by conv" for a, b in apart) or "none"), ""]
+    return lines, result
+
+
+def lesson13_lines(recs, seeds, epochs):
+    """Lesson 13's claim, "improved after 5 epochs beats the default after 20", per seed and
+    in both spaces (bce+tricks is --recipe improved's settings)."""
+    if "bce+tricks" not in recs or "bce" not in recs:
+        return []
+    lines = [f"### Lesson 13: bce+tricks (the improved recipe) at epoch {min(SPACES_AT, epochs)} "
+             f"against bce at epoch {epochs}, MLP", "", "| seed | FD mlp | FD conv |",
+             "|---|---|---|"]
+    for s in seeds:
+        a = recs["bce+tricks"][s]["spaces"].get(min(SPACES_AT, epochs))
+        b = recs["bce"][s]["spaces"].get(epochs)
+        if a and b:
+            cells = [f"{a['scores'][sp]['fd']:.1f} vs {b['scores'][sp]['fd']:.1f} ("
+                     f"{'holds' if a['scores'][sp]['fd'] <= b['scores'][sp]['fd'] else 'fails'})"
+                     for sp in ("mlp", "conv")]
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def plot(out, recs_by_model, n):
+    """FD (log) against training minutes, mean over the seeds at each epoch, one panel a model."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in recs_by_model if recs_by_model[m]]
+    if not models:
+        return None
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 5.5), squeeze=False)
+    games = sorted({r.split("+")[0] for m in models for r in recs_by_model[m]})
+    colour = {g: plt.cm.tab10(i % 10) for i, g in enumerate(games)}
+    for ax, m in zip(axes[0], models):
+        for r, by_seed in recs_by_model[m].items():
+            xs, ys = [], []
+            for e in sorted({e for x in by_seed.values() for e in x["fd"]}):
+                have = [x for x in by_seed.values() if e in x["fd"] and e in x["minutes"]]
+                if have and len(have) == sum(bool(x["fd"]) for x in by_seed.values()):
+                    xs.append(statistics.fmean(x["minutes"][e] for x in have))
+                    ys.append(statistics.fmean(x["fd"][e] for x in have))
+            if xs:
+                ax.plot(xs, ys, marker=".", color=colour[r.split("+")[0]],
+                        linestyle="--" if r.endswith("+tricks") else "-", label=r)
+        ax.axhline(TARGET_FD, color="k", linewidth=0.8, linestyle=":")
+        ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("training minutes (scoring excluded)")
+        ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
+        ax.set_title(f"{m}: mean over seeds, one point per epoch (dashed: +tricks)")
+        ax.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
+    fig.tight_layout()
+    fig.savefig(out / "time_to_quality.png", dpi=90)
+    plt.close(fig)
+    return out / "time_to_quality.png"
+
+
+def toy_lines(out, table, seeds):
+    lines, result = [], {}
+    for dataset in DATASETS:
+        rows = {}
+        for r in table:
+            got = [json.loads(p.read_text()) for s in seeds
+                   if (p := out / "toy" / f"{dataset}-{r}-s{s}" / "result.json").exists()]
+            if got:
+                rows[r] = {k: summary([g[k] for g in got])
+                           for k in ("modes_covered", "high_quality", "seconds")}
+                rows[r]["modes_total"] = got[0]["modes_total"]
+        if not rows:
+            continue
+        result[dataset] = rows
+        lines += [f"### 2-D lab, {dataset}", "", "| recipe | n | modes covered | per seed | "
+                  "high quality | seconds |", "|---|---|---|---|---|---|"]
+        for r, s in rows.items():
+            mc, hq, sec = s["modes_covered"], s["high_quality"], s["seconds"]
+            lines.append(f"| {r} | {mc['n']} | {mc['mean']:.1f} ± {mc['sd']:.1f} of "
+                         f"{s['modes_total']} | {', '.join(str(int(v)) for v in mc['values'])} "
+                         f"| {100 * hq['mean']:.1f} ± {100 * hq['sd']:.1f}% "
+                         f"| {sec['mean']:.0f} |")
+        lines.append("")
+    return lines, result
+
+
+def report(out, a):
+    tables = {m: recipes(m) for m in a.models}
+    res = {"seeds": a.seeds, "epochs": a.epochs, "eval_samples": a.eval_samples, "mnist": {},
+           "two_spaces": {}, "refused": {m: t[1] for m, t in tables.items()}}
+    lines = ["# Time to quality", "",
+             "Written by `python benchmarks/time_to_quality.py --report` from the runs in "
+             f"{a.out}: seeds {', '.join(map(str, a.seeds))}, mean ± sample sd over the seeds "
+             f"(n = runs scored), {a.eval_samples} samples a scoring. Minutes are training "
+             "minutes (the script's docstring says what they count; each run's stamps.json, "
+             "its BLAS threads). The recipes' flags are in results.json.", ""]
+    recs_by_model = {}
+    for m, (table, _) in tables.items():
+        recs, body = mnist_tables(out, m, table, a.seeds, a.epochs)
+        if not any(x["fd"] for by in recs.values() for x in by.values()):
+            continue
+        recs_by_model[m] = recs
+        spaces, two = two_space_lines(m, recs, a.seeds)
+        lines += body + spaces + (lesson13_lines(recs, a.seeds, a.epochs) if m == "mlp" else [])
+        res["mnist"][m] = {r: {"flags": table[r], "runs": recs[r]} for r in recs}
+        res["two_spaces"][m] = two
+    if plot(out, recs_by_model, a.eval_samples):
+        lines += ["![FD against training minutes](time_to_quality.png)", ""]
+    toy, res["toy"] = toy_lines(out, recipes("mlp")[0], a.seeds)  # the lab's networks: MLPs
+    lines += toy
+    lines += ["### Skipped: what settings.check_combination refuses", ""]
+    grouped = {}  # one reason, every recipe (or +tricks' trick) it refuses
+    for m, (_, refused) in tables.items():
+        for name, why in refused.items():
+            grouped.setdefault(why, []).append(f"{m} {name}")
+    lines += [f"- {', '.join(names)}: {why}" for why, names in grouped.items()]
+    dropped = {r: toy_flags(f)[1] for r, f in recipes("mlp")[0].items() if toy_flags(f)[1]}
+    lines += [f"- 2-D lab, {r}: runs without {' '.join(d)} (the lab has no such setting)"
+              for r, d in dropped.items()]
+    text = "\n".join(lines) + "\n"
+    files.write_text(out / "time_to_quality.md", text)
+    files.write_text(out / "results.json", json.dumps(res, indent=1, default=str) + "\n")
+    print(text)
+
+
+# ---- the command -------------------------------------------------------------------------------
+def spaces_main(a):
+    """--score-spaces: one checkpoint in both feature spaces, to RUN/spaces_eNN.json."""
+    from two_spaces import score
+
+    folder = Path(a.score_spaces)
+    result = {"epoch": a.spaces_epoch, "n": a.eval_samples,
+              "scores": score(folder, a.eval_samples)}
+    files.write_text(folder / f"spaces_e{a.spaces_epoch}.json", json.dumps(result, indent=1))
+    return 0
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", choices=("all", "mnist", "toy"), default="all")
+    p.add_argument("--models", default="mlp,dcgan", help="comma-separated (default: %(default)s)")
+    p.add_argument("--recipes", default="", help="comma-separated names (default: all)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads a run (default: 1)")
+    p.add_argument("--out", default="runs/time_to_quality", help="(default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=EPOCHS, help="(default: %(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="train_mnist.py --limit (tests)")
+    p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES,
+                   help="samples a scoring (default: %(default)s; FD rises as it falls)")
+    p.add_argument("--toy-steps", type=int, default=TOY_STEPS, help="(default: %(default)s)")
+    p.add_argument("--report", action="store_true", help="only the tables, plot, results.json")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
+    p.add_argument("--score-spaces", metavar="RUN", help=argparse.SUPPRESS)  # what a job calls
+    p.add_argument("--spaces-epoch", type=int, default=0, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    try:
+        a.seeds = [int(s) for s in a.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds {a.seeds}: use integers separated by commas, like 0,1,2")
+    if bad := [s for s in a.seeds if not settings.SEED[0](s)]:
+        p.error(f"--seeds {bad[0]}: each seed must be {settings.SEED[1]}")
+    a.models = a.models.split(",")
+    if bad := [m for m in a.models if m not in MODELS]:
+        p.error(f"--models {bad[0]}: choose from {', '.join(MODELS)}")
+    for name, lo in (("jobs", 1), ("threads", 1), ("epochs", 1), ("limit", 0), ("toy_steps", 1),
+                     ("eval_samples", 20)):
+        if getattr(a, name) < lo:
+            p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
+    every = {r for m in MODELS for r in recipes(m)[0]}
+    a.recipes = a.recipes.split(",") if a.recipes else sorted(every)
+    if bad := [r for r in a.recipes if r not in every]:
+        p.error(f"--recipes {bad[0]}: choose from {', '.join(sorted(every))}")
+    if a.limit:  # a step reads k batches: every recipe must fit one step in --limit images
+        need = max(64 * int(dict(zip(f[::2], f[1::2])).get("--k", 1))
+                   for m in a.models for r, f in recipes(m)[0].items() if r in a.recipes)
+        if a.limit < need:
+            p.error(f"--limit {a.limit}: the recipes chosen need at least {need} images for one "
+                    f"step (--k batches of 64); use --limit {need} or more")
+    out = Path(a.out)
+    a.out_path = out if out.is_absolute() else ROOT / out
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.score_spaces:
+        return spaces_main(a)
+    out = a.out_path
+    if a.report:
+        report(out, a)
+        return 0
+    jobs = []
+    for m in a.models if a.stage in ("all", "mnist") else ():  # the MLP's hours first, then
+        for s in a.seeds:  # seed by seed: a partial ablation has whole rankings of a seed
+            jobs += [(mnist_job, (out, m, r, f, s, a)) for r, f in recipes(m)[0].items()
+                     if r in a.recipes]
+    toy_table = recipes("mlp")[0]
+    if a.stage in ("all", "toy"):
+        jobs = [(toy_job, (out, r, f, s, d, a)) for d in DATASETS for s in a.seeds
+                for r, f in toy_table.items() if r in a.recipes] + jobs  # minutes, not hours
+    if a.dry_run:
+        for m in a.models:
+            for r, f in recipes(m)[0].items():
+                print(f"recipe {m} {r}: {' '.join(f)}")
+            for name, why in recipes(m)[1].items():
+                print(f"refused {m} {name}: {why}")
+        for fn, args in jobs:
+            if fn is mnist_job:
+                folder = run_dir(*args[:3], args[4])
+                if (folder / "failed.txt").exists():
+                    continue
+                done = epoch_of(folder)
+                for stop in sessions(a.epochs):
+                    if done < stop:
+                        new = not folder.exists() and stop == sessions(a.epochs)[0]
+                        argv = session_argv(folder, args[3], args[4], a, stop, new)
+                        print("python", " ".join(argv[1:]))
+                    if max(done, stop) == stop:
+                        print("python", " ".join(spaces_command(folder, stop, a)[1:]))
+            else:
+                folder = out / "toy" / f"{args[4]}-{args[1]}-s{args[3]}"
+                if not (folder / "result.json").exists():
+                    argv = toy_command(folder, args[2], args[3], args[4], a)
+                    print("python", " ".join(argv[1:]))
+        print(f"{len(jobs)} runs, {a.jobs} at a time, {a.threads} BLAS thread(s) each, in {out}")
+        return 0
+    for fn, args in jobs:  # a folder of other settings: refused before anything runs
+        if fn is mnist_job and (folder := run_dir(*args[:3], args[4])).exists():
+            try:
+                same_settings(folder, args[3], args[4], a)
+            except SystemExit as e:
+                print(f"time_to_quality.py: error: {e}", file=sys.stderr)
+                return 2
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(jobs)} runs, {a.jobs} at a time, in {out}", flush=True)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop_children)
+    with ThreadPoolExecutor(a.jobs) as pool:
+        for f in [pool.submit(fn, *args) for fn, args in jobs]:
+            f.result()
+    if STOPPING.is_set():
+        print("stopped: each run saved its last step; the same command continues them")
+        return 130
+    report(out, a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
