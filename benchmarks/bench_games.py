@@ -1,8 +1,10 @@
 """What each game beyond Jensen-Shannon costs a training step, against the 2014 paper's, timed
-in one process (the MLP of train_mnist.py, batch 64, float32, MNIST's first images).
+in one process (the MLP of train_mnist.py, or its DCGAN, batch 64, float32, MNIST's first
+images).
 
     python benchmarks/bench_games.py                 # every game, 200 steps, best of 3
     python benchmarks/bench_games.py --steps 100 --repeats 5
+    python benchmarks/bench_games.py --model dcgan --steps 20   # the games its BatchNorm takes
 
 The games alternate within each repeat, so that a change in the machine's load hits them all;
 each game's figure is its best repeat. A game of k D steps (WGAN's n_critic) is timed per
@@ -48,15 +50,14 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--k", type=int, default=1, help="D steps per G step for every game")
+    p.add_argument("--model", choices=("mlp", "dcgan"), default="mlp")
     args = p.parse_args(argv)
     backend.use("cpu")
-    cfgs = {name: settings.new_config(settings.parse_train_args([*flags, "--k", str(args.k)])[0])
-            for name, flags in GAMES.items()}
-    if any(cfg.spectral_norm for cfg in cfgs.values()):
-        try:
-            import minigan.spectral  # noqa: F401
-        except ImportError:
-            cfgs = {n: c for n, c in cfgs.items() if not c.spectral_norm}
+    games = {name: flags for name, flags in GAMES.items()  # no penalty with BatchNorm
+             if args.model == "mlp" or not {"--gp", "--r1"} & set(flags)}
+    cfgs = {name: settings.new_config(settings.parse_train_args(
+                [*flags, "--k", str(args.k), "--model", args.model])[0])
+            for name, flags in games.items()}
     images, _ = data.load_mnist("train")
     X = backend.to_device(data.to_model_input(images[:64 * args.k * args.steps]))
     best = {name: float("inf") for name in cfgs}
