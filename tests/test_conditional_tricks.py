@@ -21,9 +21,10 @@ from clitest import assert_clean_error, call, snapshot
 from minigan import backend, checkpoint, gan, gradcheck, models, optim, tricks
 from minigan.conditional import NUM_CLASSES, one_hot
 from minigan.data import load_mnist, to_model_input
-from minigan.layers import Dropout, walk
+from minigan.layers import walk
 from minigan.losses import bce_with_logits, softmax_cross_entropy
 from test_conditional import SMALL_RUN, VARIANTS, away_from_kink
+from test_tricks import Reseeded
 
 TRICKS = {  # name -> D's tricks as models.build reads them
     "improved": dict(pack=2, minibatch_std=1),
@@ -52,29 +53,6 @@ def set_noise(D, std):
     return D
 
 
-class Fixed:
-    """A conditional D as one fixed function of x for central differences: the labels given,
-    and its random layers (Dropout, InstanceNoise) reseeded before every forward."""
-
-    def __init__(self, net, labels):
-        self.net, self.labels, self.params, self.grads = net, labels, net.params, net.grads
-
-    def __repr__(self):
-        return f"Fixed({self.net!r})"
-
-    def zero_grad(self):
-        self.net.zero_grad()
-
-    def forward(self, x):
-        for layer in walk(self.net):
-            if isinstance(layer, (Dropout, tricks.InstanceNoise)):
-                layer.rng = backend.default_rng(7)
-        return self.net.forward(x, self.labels)
-
-    def backward(self, dout):
-        return self.net.backward(dout)
-
-
 # ---- gradient checks and the forward by hand -------------------------------------------------
 
 
@@ -90,7 +68,7 @@ def test_tricked_conditional_discriminator_gradients(variant, name):
     m = TRICKS[name]["pack"]
     width = 1 + m * NUM_CLASSES if variant == "acgan" else 1
     assert D.forward(x, labels).shape == (6 // m, width)
-    errors = gradcheck.check_layer(Fixed(D, labels), x, rng=backend.default_rng(2))
+    errors = gradcheck.check_layer(Reseeded(D, labels), x, rng=backend.default_rng(2))
     assert set(errors) == {"x", *D.params} and max(errors.values()) < 1e-7
 
 

@@ -104,10 +104,11 @@ def test_instance_noise_schedule_anneals_linearly_to_zero():
 
 class Reseeded:
     """A network whose random layers (Dropout, InstanceNoise) draw the same numbers at every
-    forward, so central differences see one fixed function."""
+    forward, so central differences see one fixed function. inputs: further arguments of
+    net.forward held fixed (a conditional D's labels, tests/test_conditional_tricks.py)."""
 
-    def __init__(self, net):
-        self.net, self.params, self.grads = net, net.params, net.grads
+    def __init__(self, net, *inputs):
+        self.net, self.inputs, self.params, self.grads = net, inputs, net.params, net.grads
 
     def __repr__(self):
         return f"Reseeded({self.net!r})"
@@ -119,7 +120,7 @@ class Reseeded:
         for layer in walk(self.net):
             if isinstance(layer, (Dropout, tricks.InstanceNoise)):
                 layer.rng = backend.default_rng(7)
-        return self.net.forward(x)
+        return self.net.forward(x, *self.inputs)
 
     def backward(self, dout):
         return self.net.backward(dout)
