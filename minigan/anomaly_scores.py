@@ -41,6 +41,7 @@ import numpy as np
 from minigan import backend
 from minigan.gan import sample_noise
 from minigan.layers import Param, Sequential
+from minigan.neighbours import CHUNK, QUERY_CHUNK, nearest
 from minigan.optim import Adam
 
 
@@ -183,15 +184,8 @@ def pca_error(x, mean, V):
     return (centred ** 2).sum(axis=1) - ((centred @ V) ** 2).sum(axis=1)
 
 
-def knn_distance(x, train, k, chunk=1000):
+def knn_distance(x, train, k, chunk=CHUNK, query_chunk=QUERY_CHUNK):
     """The mean Euclidean distance of each row of x (N, D) to its k nearest rows of train
-    (M, D): squared distances as |a|^2 + |b|^2 - 2 a.b, a chunk of x at a time."""
-    train = np.asarray(train)
-    train_sq = (train.astype(np.float64) ** 2).sum(axis=1)  # (M,)
-    out = []
-    for s in range(0, len(x), chunk):
-        a = np.asarray(x[s:s + chunk])
-        sq = (a.astype(np.float64) ** 2).sum(axis=1)[:, None] + train_sq - 2.0 * (a @ train.T)
-        nearest = np.partition(sq, k - 1, axis=1)[:, :k]  # (n, k): the k smallest, any order
-        out.append(np.sqrt(np.maximum(nearest, 0)).mean(axis=1))  # rounding can dip below 0
-    return np.concatenate(out)
+    (M, D), by the exact chunked search of minigan.evaluate --neighbours (neighbours.nearest)."""
+    squared, _ = nearest(x, train, k, chunk, query_chunk)  # (N, k) float64
+    return np.sqrt(np.maximum(squared, 0)).mean(axis=1)  # rounding can dip below 0
