@@ -4,15 +4,15 @@ Layer by layer: the embedding against ``nn.Embedding`` (repeated labels), softma
 cross-entropy against ``F.cross_entropy``, and each conditional D's output, dx and every
 parameter's gradient against autograd through its twin. Whole steps: 20 steps of
 minigan.gan.train_step for each variant (MLP; the 2014 game, and hinge, least squares, WGAN with
-clipping, hinge with spectral norm under torch's spectral_norm), and 5 for each DCGAN variant,
-next to the twin
-fed the same real batches and MNIST labels and the same noise and fake labels, which the twin
-gets by replaying a second generator seeded alike in train_step's order (z, then the labels, for
-each D step; then G's), so the test pins that order too. Compared with test_parity's rel_error:
-L_D, L_G, mean D(x), mean D(G(z)) of every step, and every parameter and BatchNorm statistic of G
-and D at the end, to 1e-10 (the DCGAN's 1e-9, said where). Measured (seed 0): the MLP's sequences
-within 9e-16 and parameters within 1e-14; the DCGAN's sequences within 1.5e-14, parameters within
-4.9e-10 (the biases that feed a BatchNorm; the rest as the MLP's).
+clipping, hinge with spectral norm under torch's spectral_norm), and 20 for each DCGAN variant,
+next to the twin fed the same real batches and MNIST labels and the same noise and fake labels,
+which the twin gets by replaying a second generator seeded alike in train_step's order (z, then
+the labels, for each D step; then G's), so the test pins that order too. Compared with
+test_parity's rel_error: L_D, L_G, mean D(x), mean D(G(z)) of every step, and every parameter and
+BatchNorm statistic of G and D at the end, to 1e-10, except the DCGAN's biases that feed a BatchNorm (1e-8; said where).
+Measured (seed 0): the MLP's sequences within 9e-16 and parameters within 1e-14; the DCGAN's
+sequences within 5e-13, its other parameters and statistics within 7.4e-12, and the biases that
+feed a BatchNorm (and those BatchNorms' running means) within 1.4e-9.
 """
 
 import numpy as np
@@ -167,14 +167,36 @@ GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size, s
     "projection hinge k=2": ("projection", "mlp", dict(loss="hinge"), 2, 20, 64),
     "acgan lsgan": ("acgan", "mlp", dict(loss="lsgan"), 1, 20, 64),
     "concat wgan clip": ("concat", "mlp", dict(loss="wgan", clip=0.01), 2, 20, 64),
-    "concat dcgan": ("concat", "dcgan", {}, 1, 5, 16),
-    "projection dcgan": ("projection", "dcgan", {}, 1, 5, 16),
-    "acgan dcgan": ("acgan", "dcgan", {}, 1, 5, 16),
+    "concat dcgan": ("concat", "dcgan", {}, 1, 20, 16),
+    "projection dcgan": ("projection", "dcgan", {}, 1, 20, 16),
+    "acgan dcgan": ("acgan", "dcgan", {}, 1, 20, 16),
     # SN-GAN's recipe with each D: hinge, spectral norm (the projection's embedding unnormalised)
     "projection hinge sn": ("projection", "mlp", dict(loss="hinge"), 1, 20, 64, True),
     "concat hinge sn": ("concat", "mlp", dict(loss="hinge"), 1, 20, 64, True),
     "acgan hinge sn": ("acgan", "mlp", dict(loss="hinge"), 1, 20, 64, True),
 }
+
+
+# A bias that feeds a BatchNorm (the DCGAN's) has a gradient of exactly 0 in exact arithmetic:
+# BatchNorm subtracts every per-channel constant. Both sides hold the rounding of a sum that
+# cancels (~1e-17), which Adam divides by its own root mean square, so the two copies of such a
+# bias, and the running mean of the BatchNorm it feeds, drift apart faster than anything that
+# matters: measured over the 20 DCGAN steps, up to 1.4e-9 (projection's G 4.b), while every
+# other parameter and statistic stays within 7.4e-12 and every loss within 5e-13. Nothing
+# downstream sees them (the BatchNorm removes them), so they get 1e-8 and the rest TOL.
+BIAS_BEFORE_BATCHNORM_TOL = 1e-8
+
+
+def beside_batchnorm(key, state):
+    """Is key ("4.b", "phi.4.b", "5.running_mean") a bias that feeds a BatchNorm, or that
+    BatchNorm's running mean? Layer i feeds a BatchNorm when state has i+1's running mean."""
+    head, _, what = key.rpartition(".")
+    prefix, _, index = head.rpartition(".")
+    if not index.isdigit():
+        return False
+    if what == "running_mean":
+        return f"{prefix}.{int(index) - 1}.b".lstrip(".") in state
+    return what == "b" and f"{prefix}.{int(index) + 1}.running_mean".lstrip(".") in state
 
 
 def replay_draws(rng, k, n, latent_dim):
@@ -206,16 +228,13 @@ def test_conditional_gan_parity(mnist_labelled, name):
         ours.append([float(v) for v in metrics.read().values()])
         theirs.append([float(v) for v in metrics_t.read().values()])
     ours, theirs = np.array(ours), np.array(theirs)
-    # The DCGAN's G has biases that feed a BatchNorm: their gradient is rounding (~1e-17), which
-    # Adam divides by its own root mean square, so they drift apart a little faster: 1e-9, as
-    # tests/test_conv_parity.py's 20 DCGAN steps (measured here: up to 4.9e-10 on G's 4.b).
-    tol = 1e-9 if model == "dcgan" else TOL
     for j, metric in enumerate(("L_D", "L_G", "D(x)", "D(G(z))")):
-        assert_parity(metric, ours[:, j], theirs[:, j], tol)
+        assert_parity(metric, ours[:, j], theirs[:, j], TOL)
     for net_name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
         state, theirs_state = {**net.params, **net.buffers}, twin_state(net_t)
         assert sorted(state) == sorted(theirs_state)
         for key, value in state.items():
+            tol = BIAS_BEFORE_BATCHNORM_TOL if beside_batchnorm(key, state) else TOL
             assert_parity(f"{net_name} {key}", value, theirs_state[key], tol)
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
     if variant == "acgan":  # the class loss is there: L_D is well above the BCE part alone
