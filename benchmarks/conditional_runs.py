@@ -1,7 +1,7 @@
 """The measurement of the conditional GANs (issue 21): each way of conditioning with the default
 recipe and with --recipe improved, three seeds, scored after 5 and after 20 epochs.
 
-    python benchmarks/conditional_runs.py               # 18 MLP runs, 2 at a time (2 h 13 min here)
+    python benchmarks/conditional_runs.py               # 18 MLP runs, 2 at a time (2 h 13 min)
     python benchmarks/conditional_runs.py --dry-run     # the commands left to run; runs nothing
     python benchmarks/conditional_runs.py --report      # the tables of the runs done so far
     python benchmarks/conditional_runs.py --model dcgan # the DCGAN's (about 14 h; see below)
