@@ -1,0 +1,89 @@
+"""benchmarks/anomaly_tables.py: the runs it plans, and its report's means and standard deviations
+over seeds, checked on anomaly.json files written here by hand (no GAN is trained)."""
+
+import importlib.util
+import json
+import statistics
+
+import pytest
+
+from clitest import ROOT
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("anomaly_tables",
+                                                  ROOT / "benchmarks" / "anomaly_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(folder, protocol, seed, digits, auroc):
+    """An anomaly.json as minigan.anomaly writes it, with auroc(seed, digit, score) as AUROC."""
+    names = ("anogan", "residual", "feature", "d_output", "pca", "knn")
+    results = {str(d): {"auroc": {k: auroc(seed, d, k) for k in names},
+                        "ms_per_image": {"anogan": 30.0 + seed, "d_output": 0.1, "pca": 0.01,
+                                         "knn": 5.0},
+                        "n_anomalies": 100 + d, "n_train": 54_000, "gan_seconds": 60.0}
+               for d in digits}
+    settings = {"seed": seed, "epochs": 10 if protocol == "one-normal" else 5, "test_n": 1000,
+                "quick": False}
+    folder.mkdir(parents=True)
+    (folder / "anomaly.json").write_text(json.dumps(
+        {"protocol": protocol, "results": results, "settings": settings}))
+
+
+def test_plan_covers_every_digit_of_both_protocols_on_three_seeds(tmp_path):
+    at = load_script()
+    planned = at.runs(tmp_path)
+    assert len(planned) == 9
+    for protocol in ("one-normal", "held-out"):
+        for seed in (0, 1, 2):
+            cmds = [c for f, c in planned if f.name.startswith(f"{protocol}-s{seed}")]
+            digits = []
+            for c in cmds:
+                assert c[c.index("--seed") + 1] == str(seed)
+                got = c[c.index("--digits") + 1]
+                digits += list(range(10)) if got == "all" else [int(d) for d in got.split(",")]
+                assert ("--protocol" in c) == (protocol == "one-normal")
+            assert sorted(digits) == list(range(10))
+
+
+def test_report_means_and_sds_over_seeds(tmp_path):
+    at = load_script()
+    auroc = lambda seed, d, k: 0.5 + 0.01 * d + 0.1 * seed + (0.2 if k == "knn" else 0)  # noqa
+    for folder, cmd in at.runs(tmp_path):
+        protocol = "one-normal" if "one-normal" in folder.name else "held-out"
+        seed = int(cmd[cmd.index("--seed") + 1])
+        digits = cmd[cmd.index("--digits") + 1]
+        digits = range(10) if digits == "all" else [int(d) for d in digits.split(",")]
+        fake_run(folder, protocol, seed, digits, auroc)
+    at.report(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    cell = summary["held-out"]["7"]["auroc"]["knn"]
+    by_hand = [0.5 + 0.07 + 0.1 * s + 0.2 for s in (0, 1, 2)]
+    assert cell["values"] == pytest.approx(by_hand)
+    assert cell["mean"] == pytest.approx(statistics.fmean(by_hand))
+    assert cell["sd"] == pytest.approx(0.1)  # the sample sd of x, x + 0.1, x + 0.2
+    table = (tmp_path / "anomaly_tables.md").read_text()
+    assert "| 7 | 3 | 107-107 |" in table and "**0.870 ± 0.100**" in table  # 5-NN best, bold
+    assert "| digits where best | | | 0 | 0 | 0 | 0 | 0 | 10 |" in table
+    assert (tmp_path / "auroc.png").stat().st_size > 0
+
+
+def test_a_run_left_without_its_results_is_named(tmp_path, capsys):
+    at = load_script()
+    (tmp_path / "held-out-s0-a").mkdir()
+    with pytest.raises(SystemExit) as e:
+        at.main(["--out", str(tmp_path), "--dry-run"])
+    assert e.value.code == 2
+    assert "held-out-s0-a holds a run without its anomaly.json" in capsys.readouterr().err
+
+
+def test_a_run_with_other_settings_is_refused(tmp_path, capsys):
+    at = load_script()
+    fake_run(tmp_path / "one-normal-s1", "one-normal", 0, range(10), lambda s, d, k: 0.5)
+    with pytest.raises(SystemExit) as e:
+        at.main(["--out", str(tmp_path), "--report"])
+    assert e.value.code == 2
+    assert "are not this script's" in capsys.readouterr().err
