@@ -15,6 +15,7 @@ the same Result):
 """
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -72,3 +73,11 @@ def snapshot(folder):
         return {}
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def load_benchmark(name):
+    """benchmarks/NAME.py as a module, for tests of its functions (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

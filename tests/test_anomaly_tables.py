@@ -1,21 +1,16 @@
 """benchmarks/anomaly_tables.py: the runs it plans, and its report's means and standard deviations
 over seeds, checked on anomaly.json files written here by hand (no GAN is trained)."""
 
-import importlib.util
 import json
 import statistics
 
 import pytest
 
-from clitest import ROOT
+from clitest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("anomaly_tables",
-                                                  ROOT / "benchmarks" / "anomaly_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("anomaly_tables")
 
 
 def fake_run(folder, protocol, seed, digits, auroc):

@@ -4,7 +4,6 @@ device and its strict stand-in, the scores of real, one-digit and blurred images
 spaces, the command end to end on a tiny run, and its bad --features; and
 benchmarks/two_spaces.py, which ranks runs in both spaces."""
 
-import importlib.util
 import json
 import shutil
 
@@ -12,9 +11,8 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import assert_clean_error, load_benchmark, run_command, snapshot
 from minigan import backend, classifier, conv_classifier, data, evaluate
-from clitest import ROOT
 from test_evaluate import blur
 
 SPACES = ["mlp", "conv"]
@@ -174,11 +172,7 @@ def test_bad_features_are_a_clean_error(tmp_path, what, args, needles):
 
 
 def two_spaces():
-    spec = importlib.util.spec_from_file_location("two_spaces",
-                                                  ROOT / "benchmarks" / "two_spaces.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("two_spaces")
 
 
 def test_pairs_ordered_apart_and_kendalls_tau():
