@@ -31,12 +31,14 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT  # noqa: E402
+from ablate_recipe import ROOT, summary  # noqa: E402
 from conditional_runs import Step, run_all  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from minigan.anomaly import DEFAULTS  # noqa: E402
 from minigan.rules import ConfigError  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -50,22 +52,32 @@ SCORES = {  # anomaly.json's name -> the table's
 TIMED = ("anogan", "d_output", "pca", "knn")
 
 
+class Run(NamedTuple):
+    folder: Path
+    seed: int
+    epochs: int  # of each GAN: the flags' --epochs, else minigan.anomaly's default
+    cmd: list
+
+
 def runs(out):
-    """(folder, command) of every run, in the order they start."""
+    """Every Run, in the order they start."""
     todo = []
     for protocol, parts in PROTOCOLS.items():
         for seed in SEEDS:
             for suffix, flags in parts:
                 folder = out / f"{protocol}-s{seed}{suffix}"
-                todo.append((folder, [sys.executable, "-m", "minigan.anomaly", *flags,
-                                      "--seed", str(seed), "--out", str(folder), "--json"]))
+                epochs = int(flags[flags.index("--epochs") + 1]) if "--epochs" in flags \
+                    else DEFAULTS["epochs"]
+                todo.append(Run(folder, seed, epochs, [
+                    sys.executable, "-m", "minigan.anomaly", *flags, "--seed", str(seed),
+                    "--out", str(folder), "--json"]))
     return todo
 
 
 def left(out):
     """The runs not yet done; ConfigError for a folder a stopped run left."""
     todo = []
-    for folder, cmd in runs(out):
+    for folder, _, _, cmd in runs(out):
         if (folder / "anomaly.json").exists():
             continue
         if folder.exists():
@@ -75,25 +87,20 @@ def left(out):
     return todo
 
 
-def mean_sd(values):
-    return {"mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
-
-
 def collect(out):
-    """{protocol: {digit: {"auroc": {score: mean_sd}, "ms": {...}, "n_anomalies": [...]}}}
-    from the finished runs, each checked to hold the settings this script asked for."""
+    """{protocol: {digit: {"seeds": [...], "auroc": {score: summary}, "ms": {...}}}} from the
+    finished runs (ablate_recipe.summary: mean, sd, n, values), each checked to hold the settings
+    this script asked for."""
     res = {}
-    for folder, cmd in runs(out):
+    for folder, seed, epochs, _ in runs(out):
         path = folder / "anomaly.json"
         if not path.exists():
             continue
         run = json.loads(path.read_text())
         s = run["settings"]
         protocol = run["protocol"]
-        seed = int(cmd[cmd.index("--seed") + 1])
-        want_epochs = 10 if protocol == "one-normal" else 5
-        if (s["seed"], s["epochs"], s["test_n"], s["quick"]) != (seed, want_epochs, 1000, False):
+        if (s["seed"], s["epochs"], s["test_n"], s["quick"]) != \
+                (seed, epochs, DEFAULTS["test_n"], False):
             raise ConfigError(f"{path}: settings {s} are not this script's")
         for d, r in run["results"].items():
             cell = res.setdefault(protocol, {}).setdefault(int(d), {"seeds": []})
@@ -103,8 +110,8 @@ def collect(out):
     for protocol in res.values():
         for cell in protocol.values():
             rows = cell["seeds"]
-            cell["auroc"] = {k: mean_sd([r["auroc"][k] for r in rows]) for k in SCORES}
-            cell["ms"] = {k: mean_sd([r["ms"][k] for r in rows]) for k in TIMED}
+            cell["auroc"] = {k: summary([r["auroc"][k] for r in rows]) for k in SCORES}
+            cell["ms"] = {k: summary([r["ms"][k] for r in rows]) for k in TIMED}
     return res
 
 
@@ -170,8 +177,8 @@ def report(out):
         if protocol in res:
             lines += ["", f"## {protocol}", "", *table(protocol, res[protocol])]
     (out / "anomaly_tables.md").write_text("\n".join(lines) + "\n")
-    summary = {p: {str(d): c for d, c in cells.items()} for p, cells in res.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    by_digit = {p: {str(d): c for d, c in cells.items()} for p, cells in res.items()}
+    (out / "summary.json").write_text(json.dumps(by_digit, indent=1) + "\n")
     plot(res, out / "auroc.png")
     print("\n".join(lines))
     print(f"wrote {out / 'anomaly_tables.md'}, {out / 'summary.json'}, {out / 'auroc.png'}")

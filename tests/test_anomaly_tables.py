@@ -34,7 +34,7 @@ def test_plan_covers_every_digit_of_both_protocols_on_three_seeds(tmp_path):
     assert len(planned) == 9
     for protocol in ("one-normal", "held-out"):
         for seed in (0, 1, 2):
-            cmds = [c for f, c in planned if f.name.startswith(f"{protocol}-s{seed}")]
+            cmds = [r.cmd for r in planned if r.folder.name.startswith(f"{protocol}-s{seed}")]
             digits = []
             for c in cmds:
                 assert c[c.index("--seed") + 1] == str(seed)
@@ -47,9 +47,8 @@ def test_plan_covers_every_digit_of_both_protocols_on_three_seeds(tmp_path):
 def test_report_means_and_sds_over_seeds(tmp_path):
     at = load_script()
     auroc = lambda seed, d, k: 0.5 + 0.01 * d + 0.1 * seed + (0.2 if k == "knn" else 0)  # noqa
-    for folder, cmd in at.runs(tmp_path):
+    for folder, seed, _, cmd in at.runs(tmp_path):
         protocol = "one-normal" if "one-normal" in folder.name else "held-out"
-        seed = int(cmd[cmd.index("--seed") + 1])
         digits = cmd[cmd.index("--digits") + 1]
         digits = range(10) if digits == "all" else [int(d) for d in digits.split(",")]
         fake_run(folder, protocol, seed, digits, auroc)
