@@ -51,7 +51,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
 from first_games import GAMES  # noqa: E402
 
-from minigan import checkpoint, files, settings  # noqa: E402
+from minigan import checkpoint, files, settings, toy_settings  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
 
 # ---- defaults and the recipes ------------------------------------------------------------------
@@ -60,7 +60,7 @@ REPORT_EPOCHS = (1, 2, 5, 20)  # the table's columns (the plot and results.json 
 TARGET_FD, TARGET_MINUTES = 15.0, 5.0  # the goal: FD <= 15 within 5 minutes of training
 GAME_FLAGS = {**GAMES, "sn": ["--spectral-norm", "1"], "gp": ["--gp", "10"]}
 MODELS, DATASETS = ("mlp", "dcgan"), ("ring", "grid")
-TOY_FIELDS = {f.name for f in fields(settings.ToyConfig)}
+TOY_FIELDS = {f.name for f in fields(toy_settings.ToyConfig)}
 STOPPING, LIVE = threading.Event(), set()  # a stop was asked; the train_mnist.py processes
 
 

@@ -7,7 +7,8 @@ in minigan/gan.py (the MLP of the 2014 paper, the DCGAN); this module only choos
 
 ``cfg`` is any object with the fields of settings.Config that a network depends on: model,
 latent_dim, g_hidden, d_hidden, slope, dtype and the tricks of D (pack, minibatch_std,
-d_dropout, instance_noise) and conditional; settings.ToyConfig has them too (but conditional).
+d_dropout, instance_noise) and conditional; the 2-D lab's toy_settings.ToyConfig has them too
+(but conditional).
 A conditional run (cfg.conditional: "concat", "projection" or "acgan") gets G(z, y) and D(x, y)
 from minigan/conditional.py, wrapped around the same layer stacks.
 """

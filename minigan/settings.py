@@ -1,7 +1,8 @@
 """Every command's settings: the Config of a training run, the allowed value of each setting,
 the command-line flags made from them, and the merge of a resumed run's config.json with new
 flags. train_mnist.py, minigan.toy, minigan.sample, minigan.evaluate and the PyTorch twin all
-check their settings here, so a bad value gets the same kind of message everywhere:
+check their settings here (the 2-D lab's own are in minigan/toy_settings.py), so a bad value
+gets the same kind of message everywhere:
 
     train_mnist.py: error: --batch-size 0: not allowed; use an integer >= 1 (default: 64).
 
@@ -373,78 +374,4 @@ def resumed_config(given, resume):
     saved.update(given)
     cfg = validate(Config(**saved), flags=given, config_file=run_dir / "config.json")
     check_combination(cfg)  # --images and --homework may be given on resume
-    return cfg
-
-
-# ---- the 2-D lab: minigan.toy -------------------------------------------------------------------
-
-
-@dataclass
-class ToyConfig:
-    """The 2-D lab's settings (python -m minigan.toy; lessons/10_mode_collapse.md)."""
-
-    dataset: str = "ring"
-    steps: int = 4000
-    batch_size: int = 256
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    k: int = 1
-    gen_loss: str = "nonsaturating"
-    latent_dim: int = 2
-    hidden: tuple = (128, 128)  # G's hidden widths; D mirrors them
-    seed: int = 0
-    recipe: str = "default"
-    ema: float = 0.0
-    minibatch_std: int = 0
-    pack: int = 1
-    instance_noise: float = 0.0
-    d_dropout: float = 0.0
-    label_smoothing: float = 0.0
-    loss: str = "bce"
-    clip: float = 0.0
-    spectral_norm: int = 0
-    r1: float = 0.0
-    gp: float = 0.0
-    optimizer: str = "adam"
-    frames: int = 10  # pictures over training (0: none)
-    out: str = ""  # "": runs/toy-DATASET-SEED
-    # What models.build reads and the lab does not vary: minigan's MLP, float32.
-    model = "mlp"
-    slope = 0.2
-    dtype = "float32"
-
-    @property
-    def g_hidden(self):
-        return self.hidden
-
-    @property
-    def d_hidden(self):
-        return self.hidden[::-1]
-
-
-TOY_RULES = {  # train_mnist.py's rule for every setting of the same name, and the lab's own
-    **{f.name: RULES[f.name] for f in fields(ToyConfig) if f.name in RULES},
-    "dataset": explained(one_of("grid", "ring"), "ring (8 Gaussians, std 0.01) or grid (25 "
-                         "Gaussians, std 0.05)"),
-    "steps": integer(1),
-    "hidden": explained(widths(), "comma-separated widths of G's hidden layers, like 128,128 "
-                        "(D mirrors them)"),
-    "frames": explained(integer(0), "an integer from 0 to --steps: pictures over training"),
-    "out": explained(folder(want_dir=False), "a folder name (created if missing), not a "
-                     "file, or empty for runs/toy-DATASET-SEED"),
-}
-
-
-def toy_config(given):
-    """The lab's ToyConfig from the flags given (the recipe merged as train_mnist.py merges it);
-    raises ConfigError."""
-    given = with_recipe(given)
-    cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
-    check_batch_for_d(cfg)
-    check_game(cfg)
-    if cfg.frames > cfg.steps:
-        raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
-                          f"({cfg.steps})")
-    cfg.out = cfg.out or f"runs/toy-{cfg.dataset}-{cfg.seed}"
     return cfg

@@ -16,8 +16,9 @@ is *high quality* when it lies within 3 standard deviations of its nearest mode;
 *covered* when at least one high-quality sample is nearest to it. Both are measured on 2,500
 samples, as PacGAN does. lessons/10_mode_collapse.md runs this lab over several seeds.
 
-The networks are minigan's own, built by models.build from the lab's settings.ToyConfig (the MLP
-of make_generator / make_discriminator, with 2-D input and output).
+The networks are minigan's own, built by models.build from the lab's settings (the ToyConfig of
+minigan/toy_settings.py): the MLP of make_generator / make_discriminator, with 2-D input and
+output.
 G ends in tanh, so the networks work in coordinates divided by SCALE, which puts every mode
 inside (-1, 1); samples are multiplied back before they are scored or drawn. The Python API is
 :func:`train_toy` (returns the networks and a history) and :func:`mode_scores`.
@@ -38,7 +39,7 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-from minigan import backend, files, models, pictures, settings  # noqa: E402
+from minigan import backend, files, models, pictures, settings, toy_settings  # noqa: E402
 from minigan.gan import sample_noise, train_step  # noqa: E402
 from minigan.layers import sigmoid  # noqa: E402
 from minigan.tricks import EMA, instance_noise_std, set_instance_noise  # noqa: E402
@@ -114,7 +115,7 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
     high_quality), scored on SCORE_SAMPLES samples. on_frame(step, G, D), if given, is called at
     step 0 and every frame_every steps (frame_every > 0).
     """
-    cfg = settings.ToyConfig(dataset, steps, batch_size, lr_g, lr_d, beta1, k, gen_loss,
+    cfg = toy_settings.ToyConfig(dataset, steps, batch_size, lr_g, lr_d, beta1, k, gen_loss,
                              latent_dim, tuple(hidden), seed, ema=ema,
                              minibatch_std=int(minibatch_std), pack=pack,
                              instance_noise=instance_noise, d_dropout=d_dropout,
@@ -212,7 +213,7 @@ def save_color_gif(path, frame_paths, ms_per_frame=500):
 
 def parse_args(argv):
     """The lab's ToyConfig and --json from the flags; a bad value exits with status 2."""
-    p = settings.parser(settings.ToyConfig, settings.TOY_RULES, "python -m minigan.toy",
+    p = settings.parser(toy_settings.ToyConfig, toy_settings.TOY_RULES, "python -m minigan.toy",
                         "Train minigan's MLP GAN on a 2-D mixture of Gaussians and watch for "
                         "mode collapse (lessons/10_mode_collapse.md).")
     p.add_argument("--json", action="store_true",
@@ -221,7 +222,7 @@ def parse_args(argv):
     given = vars(p.parse_args(argv))
     as_json = given.pop("json")
     try:
-        cfg = settings.toy_config(given)
+        cfg = toy_settings.toy_config(given)
     except settings.ConfigError as e:
         p.error(str(e))
     return cfg, as_json
