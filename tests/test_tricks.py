@@ -266,6 +266,28 @@ def test_recipe_improved_fills_in_its_settings_and_flags_override(tmp_path):
     assert any(k.startswith("G_ema/") for k in arrays) == bool(tricks.IMPROVED.get("ema"))
 
 
+def test_recipe_fast_is_improved_with_its_batch_and_learning_rates_and_flags_override(tmp_path):
+    """--recipe fast: every setting of --recipe improved, plus a larger --batch-size and --lr-g
+    and --lr-d above the paper's 2e-4 (docs/time_to_quality/fast.md measured them); a flag given
+    wins, and a resumed run keeps what config.json saved."""
+    fast = settings.RECIPES["fast"]
+    assert {k: fast[k] for k in tricks.IMPROVED} == tricks.IMPROVED
+    assert set(fast) - set(tricks.IMPROVED) == {"batch_size", "lr_g", "lr_d"}
+    assert fast["lr_g"] > settings.Config.lr_g and fast["lr_d"] > settings.Config.lr_d
+    assert fast["batch_size"] > settings.Config.batch_size
+    cfg = settings.new_config(settings.parse_train_args(["--recipe", "fast", "--lr-d", "1e-4",
+                                                         "--out", str(tmp_path / "a")])[0])
+    assert (cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.pack, cfg.ema) == (
+        fast["batch_size"], fast["lr_g"], 1e-4, 2, fast["ema"])
+    out = train_mnist.main([*SMALL, "--epochs", "1", "--recipe", "fast",  # SMALL: batches of 32
+                            "--out", str(tmp_path / "run")])
+    saved = json.loads((out / "config.json").read_text())
+    assert {k: saved[k] for k in fast} == {**fast, "batch_size": 32} and saved["recipe"] == "fast"
+    resumed = settings.resumed_config({"epochs": 2}, str(out))
+    assert (resumed.lr_g, resumed.lr_d, resumed.batch_size, resumed.recipe) == (
+        fast["lr_g"], fast["lr_d"], 32, "fast")
+
+
 @pytest.mark.parametrize("flags,kind", [
     (["--minibatch-std", "1"], tricks.MinibatchStd), (["--pack", "2"], tricks.Pack),
     (["--d-dropout", "0.3"], Dropout), (["--instance-noise", "0.1"], tricks.InstanceNoise),
