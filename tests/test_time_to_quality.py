@@ -1,0 +1,91 @@
+"""benchmarks/time_to_quality.py: the recipes it plans, the training minutes it reads from a run,
+the time to FD <= 15, and the whole pipeline on a tiny run (docs/time_to_quality/README.md)."""
+
+import csv
+import json
+import signal
+
+import pytest
+
+from clitest import load_benchmark
+from minigan import checkpoint, settings, tricks
+
+ttq = load_benchmark("time_to_quality")
+
+
+def test_the_recipes_include_fast_on_the_mlp_and_refuse_it_on_the_dcgan():
+    mlp, _ = ttq.recipes("mlp")
+    assert mlp["fast"] == ["--model", "mlp", "--recipe", "fast"]
+    assert mlp["bce"] == ["--model", "mlp"]
+    improved = [part for name, value in tricks.IMPROVED.items()
+                for part in (settings.flag(name), str(value))]
+    assert mlp["bce+tricks"] == ["--model", "mlp", *improved]  # --recipe improved's settings
+    dcgan, refused = ttq.recipes("dcgan")
+    assert "fast" not in dcgan and "--recipe fast is the MLP's" in refused["fast"]
+
+
+def write_run(folder, fds, scoring_seconds, stamps):
+    folder.mkdir(parents=True)
+    with open(folder / "eval.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", "step", "fd", "seconds"])
+        for e, (fd, sec) in enumerate(zip(fds, scoring_seconds), start=1):
+            w.writerow([e, 10 * e, fd, sec])
+    (folder / "stamps.json").write_text(json.dumps({"threads": 2, "stamps": stamps}))
+
+
+def test_training_minutes_leave_out_the_scoring_and_the_first_fd_at_or_below_15_counts(tmp_path):
+    # Stamped at the end of each epoch's scoring: 70 s, 130 s, 200 s, 275 s; the scorings took
+    # 10, 20, 10 and 15 s. Training minutes: 60, 100, 160 and 220 seconds.
+    run = tmp_path / "run"
+    write_run(run, [90.0, 15.5, 15.0, 12.0], [10, 20, 10, 15],
+              {"1": 70, "2": 130, "3": 200, "4": 275})
+    rec = ttq.run_record(run)
+    assert rec["minutes"] == pytest.approx({1: 1.0, 2: 100 / 60, 3: 160 / 60, 4: 220 / 60})
+    assert ttq.first_below(rec) == (3, pytest.approx(160 / 60))  # 15.0 counts, 15.5 does not
+    assert ttq.first_below(rec, target=10) is None
+
+
+def test_the_table_names_the_recipe_whose_slowest_seed_is_quickest(tmp_path):
+    out = tmp_path / "out"
+    # a: FD 15 at 4 and 6 minutes; b: at 3 and 7 minutes. a's slowest seed is the quicker.
+    for recipe, (m0, m1) in {"a": (4, 6), "b": (3, 7)}.items():
+        for seed, minutes in ((0, m0), (1, m1)):
+            write_run(ttq.run_dir(out, "mlp", recipe, seed), [50.0, 14.0], [0, 0],
+                      {"1": 60 * (minutes - 1), "2": 60 * minutes})
+    recs, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2)
+    text = "\n".join(lines)
+    assert "| a | epoch 2, 4.0 min | epoch 2, 6.0 min | no |" in text
+    assert "Best time to FD ≤ 15 on every seed: a, 6.0 minutes" in text
+
+
+@pytest.fixture
+def keep_signal_handlers():
+    """main() installs its handlers for SIGINT, SIGTERM and SIGHUP: put pytest's back after."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_signal_handlers):
+    out = tmp_path / "ttq"
+    flags = ["--out", str(out), "--limit", "320", "--epochs", "2", "--eval-samples", "200",
+             "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage", "mnist",
+             "--jobs", "1"]
+    assert ttq.main(flags) == 0
+    run = ttq.run_dir(out, "mlp", "bce", 0)
+    stamps = json.loads((run / "stamps.json").read_text())["stamps"]
+    assert sorted(stamps, key=int) == ["1", "2"] and 0 < stamps["1"] < stamps["2"]
+    _, meta = checkpoint.load(run / "checkpoint.npz")
+    # The stamp of the last epoch is taken after its scoring, before its files and checkpoint:
+    # never more than the checkpoint's own clock.
+    assert stamps["2"] <= meta["elapsed"] + 0.5
+    spaces = json.loads((run / "spaces_e2.json").read_text())
+    assert set(spaces["scores"]) == {"mlp", "conv"}
+    res = json.loads((out / "results.json").read_text())
+    rec = res["mnist"]["mlp"]["bce"]["runs"]["0"]
+    assert set(rec["fd"]) == {"1", "2"} and 0 < rec["minutes"]["1"] < rec["minutes"]["2"]
+    before = (run / "checkpoint.npz").stat().st_mtime_ns
+    assert ttq.main(flags) == 0  # finished: skipped, the report written again
+    assert (run / "checkpoint.npz").stat().st_mtime_ns == before
