@@ -110,11 +110,27 @@ def recipes(model):
     return table, refused
 
 
-def toy_table():
-    """The MLP's recipes that the 2-D lab takes: all but --recipe fast (MNIST's, refused there)."""
-    takes = toy_settings.TOY_RULES["recipe"][0]
-    return {r: f for r, f in recipes("mlp")[0].items()
-            if takes(dict(zip(f[::2], f[1::2])).get("--recipe", "default"))}
+def toy_refusal(flags):
+    """None if python -m minigan.toy takes a recipe's share of flags (toy_flags), else the lab's
+    own reason (toy_settings.toy_config's; checked, not run), as refusal() is train_mnist.py's."""
+    p = settings.parser(toy_settings.ToyConfig, toy_settings.TOY_RULES, "minigan.toy", "")
+    try:
+        toy_settings.toy_config(vars(p.parse_args(toy_flags(flags)[0])))
+    except settings.ConfigError as e:
+        return str(e)
+    return None
+
+
+def toy_recipes():
+    """({name: flags}, {name: why refused}): the MLP's recipes (the lab's networks are MLPs),
+    split by what the 2-D lab takes; it refuses --recipe fast, chosen on MNIST."""
+    table, refused = {}, {}
+    for r, f in recipes("mlp")[0].items():
+        if (why := toy_refusal(f)) is None:
+            table[r] = f
+        else:
+            refused[r] = why
+    return table, refused
 
 
 def toy_flags(flags):
@@ -460,7 +476,8 @@ def report(out, a):
         res["two_spaces"][m] = two
     if plot(out, recs_by_model, a.eval_samples):
         lines += ["![FD against training minutes](time_to_quality.png)", ""]
-    toy, res["toy"] = toy_lines(out, toy_table(), a.seeds)  # the lab's networks: MLPs
+    lab, lab_refused = toy_recipes()
+    toy, res["toy"] = toy_lines(out, lab, a.seeds)
     lines += toy
     lines += ["### Skipped: what settings.check_combination refuses", ""]
     grouped = {}  # one reason, every recipe (or +tricks' trick) it refuses
@@ -468,12 +485,10 @@ def report(out, a):
         for name, why in refused.items():
             grouped.setdefault(why, []).append(f"{m} {name}")
     lines += [f"- {', '.join(names)}: {why}" for why, names in grouped.items()]
-    dropped = {r: toy_flags(f)[1] for r, f in toy_table().items() if toy_flags(f)[1]}
+    dropped = {r: toy_flags(f)[1] for r, f in lab.items() if toy_flags(f)[1]}
     lines += [f"- 2-D lab, {r}: runs without {' '.join(d)} (the lab has no such setting)"
               for r, d in dropped.items()]
-    lines += [f"- 2-D lab, {r}: not run (python -m minigan.toy takes --recipe default or "
-              "improved; --recipe fast was chosen on MNIST)" for r in recipes("mlp")[0]
-              if r not in toy_table()]
+    lines += [f"- 2-D lab, {r}: not run: {why}" for r, why in lab_refused.items()]
     text = "\n".join(lines) + "\n"
     files.write_text(out / "time_to_quality.md", text)
     files.write_text(out / "results.json", json.dumps(res, indent=1, default=str) + "\n")
@@ -553,8 +568,9 @@ def main(argv=None):
             jobs += [(mnist_job, (out, m, r, f, s, a)) for r, f in recipes(m)[0].items()
                      if r in a.recipes]
     if a.stage in ("all", "toy"):
+        lab = toy_recipes()[0]
         jobs = [(toy_job, (out, r, f, s, d, a)) for d in DATASETS for s in a.seeds
-                for r, f in toy_table().items() if r in a.recipes] + jobs  # minutes, not hours
+                for r, f in lab.items() if r in a.recipes] + jobs  # minutes, not hours
     if a.dry_run:
         for m in a.models:
             for r, f in recipes(m)[0].items():

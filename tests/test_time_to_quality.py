@@ -22,8 +22,10 @@ def test_the_recipes_include_fast_on_the_mlp_and_refuse_it_on_the_dcgan():
     assert mlp["bce+tricks"] == ["--model", "mlp", *improved]  # --recipe improved's settings
     dcgan, refused = ttq.recipes("dcgan")
     assert "fast" not in dcgan and "--recipe fast is the MLP's" in refused["fast"]
-    lab = ttq.toy_table()  # the 2-D lab refuses --recipe fast (chosen on MNIST), takes the rest
+    lab, lab_refused = ttq.toy_recipes()  # the lab refuses --recipe fast (chosen on MNIST) only
     assert set(lab) == set(mlp) - {"fast"} and lab["bce+tricks"] == mlp["bce+tricks"]
+    assert list(lab_refused) == ["fast"] and "--recipe fast" in lab_refused["fast"]
+    assert "MNIST" in lab_refused["fast"]  # the lab's own message (toy_settings), not a copy
 
 
 def write_run(folder, fds, scoring_seconds, stamps):
