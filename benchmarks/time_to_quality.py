@@ -313,7 +313,7 @@ def mnist_tables(out, model, table, seeds, epochs):
         for e in cols:
             fd = summary([x["fd"].get(e) for x in by_seed.values()])
             mins = summary([x["minutes"].get(e) for x in by_seed.values()])
-            cells.append("-" if fd is None else f"{fd['mean']:.1f} ± {fd['sd']:.1f} (n {fd['n']}"
+            cells.append("-" if fd is None else f"{mean_sd(fd, '{:.1f}')} (n {fd['n']}"
                          + ("" if mins is None else f", {mins['mean']:.1f} min") + ")")
         n = sum(bool(x["fd"]) for x in by_seed.values())
         failed = sum(x["failed"] for x in by_seed.values())
@@ -325,24 +325,66 @@ def mnist_tables(out, model, table, seeds, epochs):
     every = {}  # recipe -> the minutes its slowest seed took to FD <= target
     for r, by_seed in recs.items():
         hits = [first_below(by_seed[s]) for s in seeds]
-        cells = ["not reached" if h is None else f"epoch {h[0]}, {h[1]:.1f} min" for h in hits]
-        ok = all(h and h[1] <= TARGET_MINUTES for h in hits)
-        lines.append(f"| {r} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} |")
+        verdicts = [goal_verdict(by_seed[s], h, epochs) for s, h in zip(seeds, hits)]
+        cells = [hit_cell(by_seed[s], h, epochs) for s, h in zip(seeds, hits)]
+        ok = ("no" if "no" in verdicts else "yes" if all(v == "yes" for v in verdicts)
+              else "not yet known")
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {ok} |")
         if all(hits):
             every[r] = max(h[1] for h in hits)
     lines.append("")
+    finished = sum(finished_run(x, epochs) for by in recs.values() for x in by.values())
+    planned = len(table) * len(seeds)
+    so_far = "" if finished == planned else (
+        f"So far {finished} of the {planned} planned runs have finished (the rest are not run "
+        f"or not finished). ")
     if every:
         best = min(every, key=every.get)
-        lines.append(f"Best time to FD ≤ {TARGET_FD:g} on every seed: {best}, {every[best]:.1f} "
-                     f"minutes (its slowest seed); the goal is {TARGET_MINUTES:g}.")
+        lines.append(f"{so_far}Best time to FD ≤ {TARGET_FD:g} on every seed: {best}, "
+                     f"{every[best]:.1f} minutes (its slowest seed); the goal is "
+                     f"{TARGET_MINUTES:g}.")
     else:
         last = {r: statistics.fmean(x["fd"][max(x["fd"])] for x in by.values() if x["fd"])
                 for r, by in recs.items() if any(x["fd"] for x in by.values())}
         if last:
             best = min(last, key=last.get)
-            lines.append(f"No recipe reached FD ≤ {TARGET_FD:g} on every seed; the lowest "
-                         f"mean FD at the last scoring is {best}'s, {last[best]:.1f}.")
+            lines.append(f"{so_far}No recipe reached FD ≤ {TARGET_FD:g} on every seed; the "
+                         f"lowest mean FD at the last scoring is {best}'s, {last[best]:.1f}.")
     return recs, lines + [""]
+
+
+def finished_run(rec, epochs):
+    """Whether a run was scored at its last epoch (or failed, and will not be retried)."""
+    return rec["failed"] or bool(rec["fd"]) and max(rec["fd"]) >= epochs
+
+
+def hit_cell(rec, hit, epochs):
+    """One seed's cell of the time-to-FD table: where it got there, or why it has not."""
+    if hit:
+        return f"epoch {hit[0]}, {hit[1]:.1f} min"
+    if rec["failed"]:
+        return "failed"
+    if not rec["fd"]:
+        return "not run"
+    return "not reached" if finished_run(rec, epochs) else f"not yet (epoch {max(rec['fd'])})"
+
+
+def goal_verdict(rec, hit, epochs):
+    """"yes" if this seed reached FD <= TARGET_FD within TARGET_MINUTES, "no" once it cannot
+    (it got there later, or it finished or failed or trained past TARGET_MINUTES without),
+    "unknown" while it still can."""
+    if hit:
+        return "yes" if hit[1] <= TARGET_MINUTES else "no"
+    if finished_run(rec, epochs) or max(rec["minutes"].values(), default=0) > TARGET_MINUTES:
+        return "no"
+    return "unknown"
+
+
+def mean_sd(stat, fmt):
+    """"mean ± sd" of a summary, or the one value alone when there is one (no spread to give)."""
+    if stat["n"] < 2:
+        return fmt.format(stat["mean"])
+    return f"{fmt.format(stat['mean'])} ± {fmt.format(stat['sd'])}"
 
 
 def two_space_lines(model, recs, seeds):
@@ -446,10 +488,10 @@ def toy_lines(out, table, seeds):
                   "high quality | seconds |", "|---|---|---|---|---|---|"]
         for r, s in rows.items():
             mc, hq, sec = s["modes_covered"], s["high_quality"], s["seconds"]
-            lines.append(f"| {r} | {mc['n']} | {mc['mean']:.1f} ± {mc['sd']:.1f} of "
+            percent = {**hq, "mean": 100 * hq["mean"], "sd": 100 * hq["sd"]}
+            lines.append(f"| {r} | {mc['n']} | {mean_sd(mc, '{:.1f}')} of "
                          f"{s['modes_total']} | {', '.join(str(int(v)) for v in mc['values'])} "
-                         f"| {100 * hq['mean']:.1f} ± {100 * hq['sd']:.1f}% "
-                         f"| {sec['mean']:.0f} |")
+                         f"| {mean_sd(percent, '{:.1f}')}% | {sec['mean']:.0f} |")
         lines.append("")
     return lines, result
 

@@ -63,6 +63,25 @@ def test_the_table_names_the_recipe_whose_slowest_seed_is_quickest(tmp_path):
     assert "Best time to FD ≤ 15 on every seed: a, 6.0 minutes" in text
 
 
+def test_a_partial_ablation_says_what_has_not_run_and_what_is_not_yet_known(tmp_path):
+    out = tmp_path / "out"
+    # a: seed 0 finished (2 epochs) above 15, seed 1 scored once at 1 minute; b: seed 0 at FD 14
+    # after 3 minutes, seed 1 not run; c: seed 0 failed at epoch 1.
+    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120})
+    write_run(ttq.run_dir(out, "mlp", "a", 1), [50.0], [0], {"1": 60})
+    write_run(ttq.run_dir(out, "mlp", "b", 0), [50.0, 14.0], [0, 0], {"1": 120, "2": 180})
+    write_run(ttq.run_dir(out, "mlp", "c", 0), [900.0], [0], {"1": 60})
+    (ttq.run_dir(out, "mlp", "c", 0) / "failed.txt").write_text("diverged")
+    recs, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": [], "c": []}, [0, 1], 2)
+    text = "\n".join(lines)
+    assert "| a | not reached | not yet (epoch 1) | no |" in text  # seed 0 decides it
+    assert "| b | epoch 2, 3.0 min | not run | not yet known |" in text
+    assert "| c | failed | not run | no |" in text
+    assert "| a | 2 | 50.0 ± 0.0 (n 2, 1.0 min) | 20.0 (n 1, 2.0 min) |" in text  # no sd of one
+    assert "So far 3 of the 6 planned runs have finished" in text  # a0, b0 and c0 (failed)
+    assert ttq.finished_run(recs["c"][0], 2) and not ttq.finished_run(recs["a"][1], 2)
+
+
 @pytest.fixture
 def keep_signal_handlers():
     """main() installs its handlers for SIGINT, SIGTERM and SIGHUP: put pytest's back after."""
