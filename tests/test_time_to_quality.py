@@ -80,6 +80,15 @@ def test_a_partial_ablation_says_what_has_not_run_and_what_is_not_yet_known(tmp_
     assert "| a | 2 | 50.0 ± 0.0 (n 2, 1.0 min) | 20.0 (n 1, 2.0 min) |" in text  # no sd of one
     assert "So far 3 of the 6 planned runs have finished" in text  # a0, b0 and c0 (failed)
     assert ttq.finished_run(recs["c"][0], 2) and not ttq.finished_run(recs["a"][1], 2)
+    # Both feature spaces scored a0 and b0 only: no recipe has every seed, so the ranking is on
+    # seed 0 and says so; the spaces order a and b apart.
+    for recipe, mlp, conv in (("a", 20.0, 30.0), ("b", 14.0, 40.0)):
+        (ttq.run_dir(out, "mlp", recipe, 0) / "spaces_e2.json").write_text(json.dumps(
+            {"epoch": 2, "scores": {"mlp": {"fd": mlp}, "conv": {"fd": conv}}}))
+    recs = {r: {s: ttq.run_record(ttq.run_dir(out, "mlp", r, s)) for s in (0, 1)} for r in "abc"}
+    lines, result = ttq.two_space_lines("mlp", recs, [0, 1])
+    assert result[2]["seeds"] == [0] and result[2]["apart"] == [("b", "a")]
+    assert "epoch 2: the recipes ranked in both feature spaces (seed 0 only" in lines[0]
 
 
 @pytest.fixture
