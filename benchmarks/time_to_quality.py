@@ -459,15 +459,17 @@ def plot(out, recs_by_model, n):
                 if have and len(have) == sum(bool(x["fd"]) for x in by_seed.values()):
                     xs.append(statistics.fmean(x["minutes"][e] for x in have))
                     ys.append(statistics.fmean(x["fd"][e] for x in have))
-            if xs:
+            runs = sum(bool(x["fd"]) for x in by_seed.values())
+            label = r if runs == len(by_seed) else f"{r} ({runs} of {len(by_seed)} seeds)"
+            if xs:  # a part of the ablation: the legend says how many seeds a line is over
                 ax.plot(xs, ys, marker=".", color=colour[r.split("+")[0]],
-                        linestyle="--" if r.endswith("+tricks") else "-", label=r)
+                        linestyle="--" if r.endswith("+tricks") else "-", label=label)
         ax.axhline(TARGET_FD, color="k", linewidth=0.8, linestyle=":")
         ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
         ax.set_yscale("log")
         ax.set_xlabel("training minutes (scoring excluded)")
         ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
-        ax.set_title(f"{m}: mean over seeds, one point per epoch (dashed: +tricks)")
+        ax.set_title(f"{m}: mean over the seeds run, one point per epoch (dashed: +tricks)")
         ax.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
     fig.tight_layout()
     fig.savefig(out / "time_to_quality.png", dpi=90)
