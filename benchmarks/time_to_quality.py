@@ -504,7 +504,9 @@ def toy_lines(out, table, seeds):
 
 
 def report(out, a):
-    tables = {m: recipes(m) for m in a.models}
+    # the recipes asked for (--recipes; all by default), in the table's order
+    tables = {m: ({r: f for r, f in t.items() if r in a.recipes}, refused)
+              for m, (t, refused) in ((m, recipes(m)) for m in a.models)}
     res = {"seeds": a.seeds, "epochs": a.epochs, "eval_samples": a.eval_samples, "mnist": {},
            "two_spaces": {}, "refused": {m: t[1] for m, t in tables.items()}}
     lines = ["# Time to quality", "",
@@ -526,7 +528,7 @@ def report(out, a):
     if plot(out, recs_by_model, a.eval_samples):
         lines += ["![FD against training minutes](time_to_quality.png)", ""]
     lab, lab_refused = toy_recipes()
-    toy, res["toy"] = toy_lines(out, lab, a.seeds)
+    toy, res["toy"] = toy_lines(out, {r: f for r, f in lab.items() if r in a.recipes}, a.seeds)
     lines += toy
     lines += ["### Skipped: what settings.check_combination refuses", ""]
     grouped = {}  # one reason, every recipe (or +tricks' trick) it refuses
