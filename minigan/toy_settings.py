@@ -5,8 +5,8 @@ check of the flags given, which merges a recipe as train_mnist.py does."""
 from dataclasses import dataclass, fields
 
 from minigan.settings import (
-    RULES, ConfigError, check_batch_for_d, check_game, explained, folder, integer, one_of,
-    validate, widths, with_recipe)
+    RULES, ConfigError, check, check_batch_for_d, check_game, explained, folder, integer,
+    one_of, validate, widths, with_recipe)
 
 
 @dataclass
@@ -63,16 +63,19 @@ TOY_RULES = {  # train_mnist.py's rule for every setting of the same name, and t
     "frames": explained(integer(0), "an integer from 0 to --steps: pictures over training"),
     "out": explained(folder(want_dir=False), "a folder name (created if missing), not a "
                      "file, or empty for runs/toy-DATASET-SEED"),
-    # --recipe fast's batch and learning rates were chosen for MNIST's minutes, not the lab's.
+    # --recipe fast's batch, learning rates and widths were chosen for MNIST's minutes, not the
+    # lab's.
     "recipe": explained(one_of("default", "improved"), "default or improved (the tricks of "
                         "train_mnist.py's --recipe improved; --recipe fast is train_mnist.py's "
-                        "only, its batch and learning rates chosen on MNIST)"),
+                        "only, its batch, learning rates and widths chosen on MNIST)"),
 }
 
 
 def toy_config(given):
     """The lab's ToyConfig from the flags given (the recipe merged as train_mnist.py merges it);
     raises ConfigError."""
+    if "recipe" in given:  # first: a recipe the lab refuses may set what the lab has not
+        check("recipe", given["recipe"], TOY_RULES["recipe"], ToyConfig.recipe)
     given = with_recipe(given)
     cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
     check_batch_for_d(cfg)

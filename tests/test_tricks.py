@@ -267,22 +267,31 @@ def test_recipe_improved_fills_in_its_settings_and_flags_override(tmp_path):
 
 
 def test_recipe_fast_is_improved_with_its_batch_and_learning_rates_and_flags_override(tmp_path):
-    """--recipe fast: every setting of --recipe improved, plus a larger --batch-size and --lr-g
-    and --lr-d above the paper's 2e-4 (docs/time_to_quality/fast.md measured them); a flag given
-    wins, and a resumed run keeps what config.json saved."""
+    """--recipe fast: every setting of --recipe improved, plus a larger --batch-size, --lr-g
+    and --lr-d above the paper's 2e-4, and networks of half the default widths
+    (docs/time_to_quality/fast.md measured them); a flag given wins, and a resumed run keeps
+    what config.json saved."""
     fast = settings.RECIPES["fast"]
     assert {k: fast[k] for k in tricks.IMPROVED} == tricks.IMPROVED
-    assert set(fast) - set(tricks.IMPROVED) == {"batch_size", "lr_g", "lr_d"}
+    assert set(fast) - set(tricks.IMPROVED) == {"batch_size", "lr_g", "lr_d", "g_hidden",
+                                                "d_hidden"}
     assert fast["lr_g"] > settings.Config.lr_g and fast["lr_d"] > settings.Config.lr_d
     assert fast["batch_size"] > settings.Config.batch_size
+    for name in ("g_hidden", "d_hidden"):  # half of each default width
+        assert tuple(2 * w for w in fast[name]) == getattr(settings.Config, name)
     cfg = settings.new_config(settings.parse_train_args(["--recipe", "fast", "--lr-d", "1e-4",
                                                          "--out", str(tmp_path / "a")])[0])
-    assert (cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.pack, cfg.ema) == (
-        fast["batch_size"], fast["lr_g"], 1e-4, 2, fast["ema"])
+    assert (cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.pack, cfg.ema, cfg.g_hidden) == (
+        fast["batch_size"], fast["lr_g"], 1e-4, 2, fast["ema"], (128, 256, 512))
+    G, D = models.build(cfg, backend.default_rng(0))  # the networks the recipe asks for
+    assert [p.data.shape for p in G.parameters()][::2] == [(100, 128), (128, 256), (256, 512),
+                                                           (512, 784)]
     out = train_mnist.main([*SMALL, "--epochs", "1", "--recipe", "fast",  # SMALL: batches of 32
-                            "--out", str(tmp_path / "run")])
+                            "--out", str(tmp_path / "run")])  # and SMALL's widths win
     saved = json.loads((out / "config.json").read_text())
-    assert {k: saved[k] for k in fast} == {**fast, "batch_size": 32} and saved["recipe"] == "fast"
+    assert {k: saved[k] for k in fast} == {**fast, "batch_size": 32, "g_hidden": [32, 64],
+                                           "d_hidden": [64, 32]}
+    assert saved["recipe"] == "fast"
     resumed = settings.resumed_config({"epochs": 2}, str(out))
     assert (resumed.lr_g, resumed.lr_d, resumed.batch_size, resumed.recipe) == (
         fast["lr_g"], fast["lr_d"], 32, "fast")
