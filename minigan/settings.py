@@ -32,9 +32,9 @@ NOT_CONDITIONAL = ("r1", "gp")
 # improved: the tricks that benchmarks/ablate_recipe.py measured best (lessons/13_better_recipe.md).
 # fast: the same with batches of 128 (1.5 times the images a second of batches of 64 on a 2-core
 # CPU), learning rates 5e-4, and networks of half the default widths (2.4 times the images a
-# second again, for the same Fréchet distance after each epoch in the pilots): the quickest to a
-# Fréchet distance of 15 (docs/time_to_quality/fast.md). The default recipe is the 2014 paper's
-# and the PyTorch twin's.
+# second again, for nearly the same Fréchet distance after each epoch in the pilots): the
+# quickest to a Fréchet distance of 15 (docs/time_to_quality/fast.md). The default recipe is the
+# 2014 paper's and the PyTorch twin's.
 RECIPES = {"improved": IMPROVED,
            "fast": {**IMPROVED, "batch_size": 128, "lr_g": 5e-4, "lr_d": 5e-4,
                     "g_hidden": (128, 256, 512), "d_hidden": (512, 256, 128)}}
