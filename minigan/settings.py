@@ -298,10 +298,15 @@ def game_options(cfg):
             if getattr(cfg, name, "") != Config.__dataclass_fields__[name].default}
 
 
-def with_recipe(given):
+def with_recipe(given, rules=RULES):
     """The flags given, over the settings of the recipe asked for (RECIPES; none for default):
-    the one place a recipe is merged (train_mnist.py and minigan.toy)."""
-    return {**RECIPES.get(given.get("recipe"), {}), **given}
+    the one place a recipe is merged (train_mnist.py and minigan.toy). A recipe that the
+    command's rules refuse is not merged (it may set what the command has not: --recipe fast's
+    widths and the 2-D lab); validate then refuses it in its turn, with the rule's message."""
+    recipe = given.get("recipe")
+    if recipe is None or not rules["recipe"][0](recipe):
+        return dict(given)
+    return {**RECIPES.get(recipe, {}), **given}
 
 
 # ---- flags --------------------------------------------------------------------------------------
