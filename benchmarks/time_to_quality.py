@@ -504,9 +504,10 @@ def toy_lines(out, table, seeds):
 
 
 def report(out, a):
-    # the recipes asked for (--recipes; all by default), in the table's order
-    tables = {m: ({r: f for r, f in t.items() if r in a.recipes}, refused)
-              for m, (t, refused) in ((m, recipes(m)) for m in a.models)}
+    tables = {}  # model -> (the recipes asked for, --recipes, in the table's order; refused)
+    for m in a.models:
+        table, refused = recipes(m)
+        tables[m] = ({r: f for r, f in table.items() if r in a.recipes}, refused)
     res = {"seeds": a.seeds, "epochs": a.epochs, "eval_samples": a.eval_samples, "mnist": {},
            "two_spaces": {}, "refused": {m: t[1] for m, t in tables.items()}}
     lines = ["# Time to quality", "",

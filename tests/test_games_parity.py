@@ -203,7 +203,7 @@ def test_lab_gp_alone_is_the_games_failure_not_minigans():
     from minigan import models, toy, toy_settings
 
     cfg = toy_settings.ToyConfig(gp=10.0)
-    object.__setattr__(cfg, "dtype", "float64")  # the lab trains in float32; parity needs 64
+    cfg.dtype = "float64"  # the lab trains in float32 (ToyConfig.dtype); parity needs 64
     G, D = models.build(cfg, backend.default_rng(0), data_dim=2)
     opt_G, opt_D = models.optimizers(cfg, G, D)
     twin = TorchGame.from_minigan(G, D, loss="bce", gp=cfg.gp, lr=cfg.lr_g,
