@@ -533,14 +533,16 @@ def report(out, a):
     lines += toy
     lines += ["### Skipped: what settings.check_combination refuses", ""]
     grouped = {}  # one reason, every recipe (or +tricks' trick) it refuses
-    for m, (_, refused) in tables.items():
+    for m, (_, refused) in tables.items():  # "game" or "game+tricks without --flag"
         for name, why in refused.items():
-            grouped.setdefault(why, []).append(f"{m} {name}")
+            if name.split(" without ")[0] in a.recipes:
+                grouped.setdefault(why, []).append(f"{m} {name}")
     lines += [f"- {', '.join(names)}: {why}" for why, names in grouped.items()]
-    dropped = {r: toy_flags(f)[1] for r, f in lab.items() if toy_flags(f)[1]}
+    dropped = {r: toy_flags(f)[1] for r, f in lab.items() if toy_flags(f)[1] and r in a.recipes}
     lines += [f"- 2-D lab, {r}: runs without {' '.join(d)} (the lab has no such setting)"
               for r, d in dropped.items()]
-    lines += [f"- 2-D lab, {r}: not run: {why}" for r, why in lab_refused.items()]
+    lines += [f"- 2-D lab, {r}: not run: {why}" for r, why in lab_refused.items()
+              if r in a.recipes]
     text = "\n".join(lines) + "\n"
     files.write_text(out / "time_to_quality.md", text)
     files.write_text(out / "results.json", json.dumps(res, indent=1, default=str) + "\n")
@@ -603,6 +605,9 @@ def parse_args(argv):
                     f"step (--k batches of 64); use --limit {need} or more")
     out = Path(a.out)
     a.out_path = out if out.is_absolute() else ROOT / out
+    if a.report and not a.out_path.is_dir():
+        p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
+                "there (run it first, or give its --out)")
     return a
 
 

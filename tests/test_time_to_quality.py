@@ -91,6 +91,25 @@ def test_a_partial_ablation_says_what_has_not_run_and_what_is_not_yet_known(tmp_
     assert "epoch 2: the recipes ranked in both feature spaces (seed 0 only" in lines[0]
 
 
+def test_the_skipped_list_names_only_the_recipes_asked_for(tmp_path, capsys):
+    # The DCGAN refuses fast, and takes only --ema and --label-smoothing of the tricks: with
+    # --recipes bce+tricks the report lists its refused tricks, and nothing of fast or hinge.
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:  # no folder, no runs to report: a clear error
+        ttq.main(["--out", str(out), "--report"])
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err and not out.exists()
+    out.mkdir()
+    assert ttq.main(["--out", str(out), "--report", "--models", "dcgan", "--recipes",
+                     "bce+tricks", "--seeds", "0"]) == 0
+    skipped = (out / "time_to_quality.md").read_text().split("### Skipped")[1]
+    assert "dcgan bce+tricks without --pack" in skipped
+    assert "fast" not in skipped and "hinge" not in skipped
+    every = ttq.main(["--out", str(out), "--report", "--models", "dcgan", "--seeds", "0"])
+    skipped = (out / "time_to_quality.md").read_text().split("### Skipped")[1]
+    assert every == 0 and "dcgan fast" in skipped and "dcgan hinge+tricks without" in skipped
+    assert "2-D lab, fast: not run" in skipped
+
+
 @pytest.fixture
 def keep_signal_handlers():
     """main() installs its handlers for SIGINT, SIGTERM and SIGHUP: put pytest's back after."""

@@ -266,7 +266,7 @@ def test_recipe_improved_fills_in_its_settings_and_flags_override(tmp_path):
     assert any(k.startswith("G_ema/") for k in arrays) == bool(tricks.IMPROVED.get("ema"))
 
 
-def test_recipe_fast_is_improved_with_its_batch_and_learning_rates_and_flags_override(tmp_path):
+def test_recipe_fast_is_improved_with_its_batch_rates_and_widths_and_flags_override(tmp_path):
     """--recipe fast: every setting of --recipe improved, plus a larger --batch-size, --lr-g
     and --lr-d above the paper's 2e-4, and networks of half the default widths
     (docs/time_to_quality/fast.md measured them); a flag given wins, and a resumed run keeps
