@@ -5,7 +5,8 @@
 - Every relative link points at a file that exists; a link whose text is a backticked name
   (``[`Dense.backward`](../minigan/layers.py)``) names something defined in that .py file.
 - Every ```py block quotes minigan: its first line names the file, and each other line still
-  appears in that file.
+  appears in that file, indented as there (the whole quote may sit further left; a "..." line
+  leaves lines out, and what follows it may start at another depth).
 - Every lesson that minigan's docstrings point at exists.
 
 Run one lesson with its output shown: ``python tests/test_lessons.py lessons/02_losses.md``.
@@ -176,11 +177,27 @@ def test_quotes_match_the_code(path):
             problems.append(f"{path.name}:{line}: a ```py block quotes minigan; its first line "
                             f"must name an existing file, e.g. '# minigan/layers.py'")
             continue
-        source = {s.strip() for s in (ROOT / m.group(1)).read_text().splitlines()}
+        indents = {}  # each stripped line of the file -> the indentations it has there
+        for s in (ROOT / m.group(1)).read_text().splitlines():
+            indents.setdefault(s.strip(), set()).add(_indent(s))
+        shifts = None  # the dedents that fit every line of the stretch so far
         for offset, q in enumerate(quoted, start=1):
-            if q.strip() not in ("", "...") and q.strip() not in source:
+            if q.strip() == "...":  # lines left out: the next stretch may sit at another depth
+                shifts = None
+            elif q.strip() and q.strip() not in indents:
                 problems.append(f"{path.name}:{line + offset}: not in {m.group(1)}: {q.strip()}")
+            elif q.strip():
+                fits = {i - _indent(q) for i in indents[q.strip()]}
+                shifts = fits if shifts is None else shifts & fits
+                if not shifts:
+                    problems.append(f"{path.name}:{line + offset}: indented unlike the lines "
+                                    f"above it in {m.group(1)}: {q.strip()}")
+                    shifts = None
     assert not problems, "quotes that drifted from the code:\n" + "\n".join(problems)
+
+
+def _indent(line):
+    return len(line) - len(line.lstrip(" "))
 
 
 def test_lessons_named_by_the_library_exist():
