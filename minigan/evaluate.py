@@ -29,8 +29,9 @@ A conditional run (train_mnist.py --conditional) is scored on n/10 samples asked
 and two more scores say whether it draws the digit asked for (lessons/16_conditional_gans.md):
 
 - ``class_consistency``: the share of samples that the classifier labels as the digit they were
-  asked for, overall and ``class_consistency_per_digit``; its floor is the classifier's
-  accuracy on as many real test images of each digit.
+  asked for, overall and ``class_consistency_per_digit``; beside it, the same score for as
+  many real test images of each digit (the classifier's accuracy on them), a reference that a
+  G of easily classified samples can exceed.
 - ``intra_class_fd``: the mean over digits d of the Fréchet distance between the samples asked
   for d and the training images of d (``intra_class_fd_per_digit``); its floor is the same
   distance for as many real test images of each digit (all of them for a digit with fewer).
