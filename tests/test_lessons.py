@@ -4,9 +4,9 @@
   per lesson). Tracebacks point at the line of the Markdown file.
 - Every relative link points at a file that exists; a link whose text is a backticked name
   (``[`Dense.backward`](../minigan/layers.py)``) names something defined in that .py file.
-- Every ```py block quotes minigan: its first line names the file, and each other line still
-  appears in that file, indented as there (the whole quote may sit further left; a "..." line
-  leaves lines out, and what follows it may start at another depth).
+- Every ```py block quotes minigan: its first line names the file, and its other lines are
+  lines of that file, in order and indented as there (the whole quote may sit further left):
+  a "..." line marks where lines are left out, and what follows it may start at another depth.
 - Every lesson that minigan's docstrings point at exists.
 
 Run one lesson with its output shown: ``python tests/test_lessons.py lessons/02_losses.md``.
@@ -177,22 +177,29 @@ def test_quotes_match_the_code(path):
             problems.append(f"{path.name}:{line}: a ```py block quotes minigan; its first line "
                             f"must name an existing file, e.g. '# minigan/layers.py'")
             continue
-        indents = {}  # each stripped line of the file -> the indentations it has there
-        for s in (ROOT / m.group(1)).read_text().splitlines():
-            indents.setdefault(s.strip(), set()).add(_indent(s))
-        shifts = None  # the dedents that fit every line of the stretch so far
+        lines = (ROOT / m.group(1)).read_text().splitlines()
+        code = [i for i, s in enumerate(lines) if s.strip()]  # blank lines may be left out
+        after = dict(zip(code, code[1:]))  # a line of code -> the next one
+        where = None  # (line of the file, dedent) that the quote so far can be
         for offset, q in enumerate(quoted, start=1):
-            if q.strip() == "...":  # lines left out: the next stretch may sit at another depth
-                shifts = None
-            elif q.strip() and q.strip() not in indents:
+            if q.strip() == "...":  # lines left out: what follows may be anywhere, any depth
+                where = None
+                continue
+            if not q.strip():
+                continue
+            found = {(i, _indent(lines[i]) - _indent(q)) for i in code
+                     if lines[i].strip() == q.strip()}
+            if not found:
                 problems.append(f"{path.name}:{line + offset}: not in {m.group(1)}: {q.strip()}")
-            elif q.strip():
-                fits = {i - _indent(q) for i in indents[q.strip()]}
-                shifts = fits if shifts is None else shifts & fits
-                if not shifts:
-                    problems.append(f"{path.name}:{line + offset}: indented unlike the lines "
-                                    f"above it in {m.group(1)}: {q.strip()}")
-                    shifts = None
+            elif where is not None and not (found := {
+                    (i, shift) for i, shift in found
+                    if any(after.get(j) == i and d == shift for j, d in where)}):
+                problems.append(f"{path.name}:{line + offset}: does not follow the line above it "
+                                f"in {m.group(1)} at the same depth (mark left-out lines with "
+                                f"'...'): {q.strip()}")
+                found = {(i, _indent(lines[i]) - _indent(q)) for i in code
+                         if lines[i].strip() == q.strip()}
+            where = found or None
     assert not problems, "quotes that drifted from the code:\n" + "\n".join(problems)
 
 
