@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from clitest import ROOT, assert_clean_error, call, run_command, snapshot
+from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
 from minigan import backend, checkpoint, rundir, settings
 from minigan import sample as sample_cli
 
@@ -151,6 +151,18 @@ def test_images_of_the_wrong_kind_are_a_clean_error_that_writes_nothing(name, tm
     result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / name), "--out",
                                     str(tmp_path / "run")], capsys)
     assert_clean_error(result, "--images", name, *needles)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("how,needles", [("header", ["damaged .npy header"]),
+                                         ("truncated", ["truncated", "7,840"])])
+def test_a_damaged_npy_is_named_plainly(how, needles, tmp_path, capsys):
+    damaged_npy(tmp_path, "bad.npy", how)
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / "bad.npy"), "--out",
+                                    str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--images", "bad.npy", *needles)
+    assert "pickle" not in result.stderr
     assert snapshot(tmp_path) == before
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import assert_clean_error, damaged_npy, run_command, snapshot
 from minigan import backend, classifier, data, evaluate, rundir, scores
 
 # --- linear algebra against closed forms ------------------------------------------------------
@@ -330,6 +330,12 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("too few", write_npy("t.npy", np.zeros((3, 28, 28), np.uint8)), ["too few"]),
     ("broken npy", lambda d: (d / "b.npy").write_bytes(b"not numpy") and ["b.npy"],
      ["b.npy", "readable"]),
+    ("garbled npy header", lambda d: damaged_npy(d, "h.npy", "header") or ["h.npy"],
+     ["h.npy", "damaged .npy header"]),
+    ("truncated npy", lambda d: damaged_npy(d, "c.npy", "truncated") or ["c.npy"],
+     ["c.npy", "truncated"]),
+    ("--classifier not npz", lambda d: write_npy("s.npy", np.zeros((10, 28, 28), np.uint8))(d)
+     + ["--classifier", "s.npy"], ["s.npy", "not an .npz archive", "--train-classifier"]),
     ("run without config", lambda d: (d / "run").mkdir() or ["run"], ["config.json"]),
     ("bad -n", lambda d: ["x", "-n", "2"], ["-n"]),
     ("huge -n", lambda d: ["x", "-n", "10000000"], ["-n"]),
