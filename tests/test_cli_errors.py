@@ -316,6 +316,19 @@ def damage_meta(run):
     checkpoint.save(run / "checkpoint.npz", arrays, meta)
 
 
+def append(run, name, text):
+    with open(run / name, "a") as f:
+        f.write(text)
+
+
+def metrics_to_drop_and_a_damaged_eval(run):
+    """A metrics.csv row past the checkpoint (resume would drop it) and a junk row in eval.csv:
+    neither log may be rewritten."""
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    append(run, "metrics.csv", ",".join(["999"] + ["1"] * (header.count(","))) + "\n")
+    (run / "eval.csv").write_text("epoch,step,fd\n1,6,3.5\nnot,a,number\n")
+
+
 RESUME_ROWS = {
     "a flag of the recipe": (None, ["--batch-size", "64"], ["--batch-size 64", "cannot change"]),
     "a flag of the architecture": (None, ["--g-hidden", "64,64"], ["--g-hidden", "architecture"]),
@@ -345,7 +358,22 @@ RESUME_ROWS = {
         lambda r: (r / "checkpoint.npz").write_bytes((r / "checkpoint.npz").read_bytes()[:999]),
         ["--epochs", "2"], ["checkpoint", "unreadable"]),
     "checkpoint meta damaged": (damage_meta, ["--epochs", "2"], ["checkpoint", "damaged"]),
+    "metrics.csv with a junk row": (lambda r: append(r, "metrics.csv", "garbage\n"),
+                                    ["--epochs", "2"], ["metrics.csv", "line", "garbage"]),
+    "metrics.csv without its step column": (
+        lambda r: (r / "metrics.csv").write_text((r / "metrics.csv").read_text().replace(
+            "step,", "stop,", 1)), ["--epochs", "2"], ["metrics.csv", "line 1", "no step column"]),
+    "eval.csv with a junk row": (metrics_to_drop_and_a_damaged_eval, ["--epochs", "2"],
+                                 ["eval.csv", "line 3", "not,a,number"]),
 }
+
+
+@pytest.mark.parametrize("damage", ["checkpoint truncated", "config of another architecture"])
+def test_a_checkpoint_that_cannot_resume_does_not_suggest_resuming(damage, run, capsys):
+    RESUME_ROWS[damage][0](run)
+    result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2"], capsys)
+    assert_clean_error(result, "checkpoint")
+    assert "continue with --resume" not in result.stderr
 
 
 @pytest.mark.parametrize("damage,flags,needles", RESUME_ROWS.values(), ids=list(RESUME_ROWS))
