@@ -71,7 +71,7 @@ TRAIN_ROWS = {
     "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
     "homework": (["--homework", "{tmp}"], ["--homework", "minigan.homework start"]),
     "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
-    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
+    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", "from 5 to"]),
     "recipe": (["--recipe", "better"], ["--recipe", "better", "default", "improved", "fast"]),
     "ema": (["--ema", "1.0"], ["--ema", "1.0", "(0, 1)"]),
     "minibatch_std": (["--minibatch-std", "2"], ["--minibatch-std", "2", "0 or 1"]),
@@ -87,7 +87,20 @@ TRAIN_ROWS = {
     "conditional": (["--conditional", "cgan"], ["--conditional", "cgan", "concat, projection"]),
 }
 MORE_TRAIN_ROWS = [
-    (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
+    # a value of the wrong type: the rule's message, not argparse's "invalid int value"
+    (["--epochs", "1.5"], ["--epochs 1.5: not allowed", ">= 1", "(default: 20)"]),
+    (["--epochs", "abc"], ["--epochs abc: not allowed", ">= 1", "(default: 20)"]),
+    (["--epochs", ""], ["--epochs", ">= 1", "(default: 20)"]),
+    (["--lr-g", "fast"], ["--lr-g fast: not allowed", "> 0"]),
+    # an empty path is refused, never taken for "not given"
+    (["--resume", ""], ["--resume ''", "empty path", "run folder"]),
+    (["--out", ""], ["--out ''", "empty path"]),
+    (["--data-dir", ""], ["--data-dir ''", "empty path"]),
+    (["--images", ""], ["--images ''", "empty path"]),
+    (["--homework", ""], ["--homework ''", "empty path"]),
+    (["--out", "{tmp}/" + "a" * 300], ["--out", "too long"]),
+    (["--data-dir", "{tmp}"], ["--data-dir", "the four MNIST files"]),  # no MNIST there
+    (["--eval-every", "1", "--eval-samples", "1000000000000"], ["--eval-samples", "1,000,000"]),
     (["--seed", str(2**64)], ["--seed", str(2**64)]),
     (["--out", "{tmp}/a_file/run"], ["--out", "a_file", "not a file"]),
     (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
@@ -132,6 +145,21 @@ def test_train_bad_flag_is_a_clean_error_that_writes_nothing(flags, needles, tmp
     assert_clean_error(result, *needles)
     assert result.stderr.startswith("train_mnist.py: error:") or "usage:" in result.stderr
     assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_a_value_of_the_wrong_type_is_one_line_without_the_usage(capsys):
+    result = call(train_mnist.cli, ["--epochs", "abc"], capsys)
+    assert_clean_error(result)
+    assert result.stderr == ("train_mnist.py: error: --epochs abc: not allowed; use an integer "
+                             ">= 1 (default: 20).\n")
+
+
+def test_a_tilde_is_expanded_once_where_the_flag_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    given, _ = settings.parse_train_args(["--out", "~/newrun", "--data-dir", "~"])
+    assert given == {"out": str(tmp_path / "newrun"), "data_dir": str(tmp_path)}
+    cfg = settings.new_config({"out": given["out"]})
+    assert cfg.out == str(tmp_path / "newrun")  # created there, where it was checked
 
 
 IMAGE_FILES = {  # a file --images refuses -> words its message must contain
@@ -447,7 +475,11 @@ SAMPLE_ROWS = {
     "-n too many": (None, ["-n", "2000000"], ["-n 2000000", "1,000,000"]),
     "-n too many for a png": (None, ["-n", "20000", "--out", "{tmp}/g.png"], ["-n 20000",
                                                                               "10,000"]),
-    "-n not a number": (None, ["-n", "ten"], ["-n", "ten"]),
+    "-n not a number": (None, ["-n", "ten"], ["-n ten: not allowed", "from 1 to"]),
+    "--frames not a number": (None, ["--frames", "x"], ["--frames x: not allowed", "from 2 to"]),
+    "--out empty": (None, ["--out", ""], ["--out ''", "empty path"]),
+    "--out under a file": (lambda r, t: (t / "afile").write_text("x"), ["--out", "{tmp}/afile/s.png"],
+                           ["--out", "afile is a file, not a folder"]),
     "--seed -1": (None, ["--seed", "-1"], ["--seed -1", "from 0 to"]),
     "--seed 2**32": (None, ["--seed", str(2**32)], ["--seed", "from 0 to"]),
     "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", ".npy or a .png"]),
