@@ -99,9 +99,10 @@ def main(argv=None):
                     f"--resume {run_dir}: the run has already trained {progress.epoch} "
                     f"epoch(s), and --epochs {cfg.epochs} asks for no more. To continue it, "
                     f"pass a larger --epochs, like --epochs {progress.epoch + 10}.")
-            # rows logged after the checkpoint are trained, and logged, again
-            rundir.drop_rows_after(run_dir / "metrics.csv", "step", progress.global_step)
-            rundir.drop_rows_after(run_dir / "eval.csv", "epoch", progress.epoch)
+            # rows logged after the checkpoint are trained, and logged, again; both logs are
+            # checked before either is rewritten, and before config.json is
+            rundir.drop_rows_after_all([(run_dir / "metrics.csv", "step", progress.global_step),
+                                        (run_dir / "eval.csv", "epoch", progress.epoch)])
         files.write_text(run_dir / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
         print(f"minigan: training the {'DCGAN' if cfg.model == 'dcgan' else 'MLP GAN'} on "
               f"{cfg.images or 'MNIST'}")

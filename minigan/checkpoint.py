@@ -20,6 +20,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not match the networks asked for."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (disk full, no permission): the run can continue from
+    the previous one, unlike from a checkpoint that is unreadable or does not match."""
+
+
 def save(path, arrays, meta):
     """Atomically write host or device ``arrays`` (a dict name -> array) and a JSON ``meta``.
 
@@ -34,7 +39,7 @@ def save(path, arrays, meta):
             np.savez(f, **host)
     except OSError as e:
         kept = "the previous checkpoint there is intact" if path.exists() else "nothing was saved"
-        raise CheckpointError(
+        raise CheckpointWriteError(
             f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. Free some "
             "disk space or check the folder's permissions."
         ) from None

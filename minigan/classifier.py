@@ -169,9 +169,9 @@ def load_weights(net, path, shipped_path, shipped_sha256, retrain):
     naming the file and the fix."""
     shipped = path is None
     path = Path(shipped_path if shipped else path)
+    hint = ("restore the shipped file with `git checkout -- minigan/weights` or retrain "
+            f"with {retrain}" if shipped else f"pass a file written by {retrain}")
     if not path.is_file():
-        hint = ("restore the shipped file with `git checkout -- minigan/weights` or retrain "
-                f"with {retrain}" if shipped else f"pass a file written by {retrain}")
         raise ClassifierError(f"classifier weights {path} not found; {hint}")
     raw = path.read_bytes()
     if shipped:
@@ -182,11 +182,13 @@ def load_weights(net, path, shipped_path, shipped_sha256, retrain):
                 f"expected {shipped_sha256}. Restore them with `git checkout -- "
                 "minigan/weights` (a Git LFS pointer or a partial download also fails this).")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise ClassifierError(f"classifier weights {path}: not a readable .npz file "
-                              f"({e})") from None
+        arrays = files.read_npz(path)
+    except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled
+        raise ClassifierError(f"classifier weights {path}: the file holds {e}; {hint}"
+                              ) from None
+    except OSError as e:
+        raise ClassifierError(f"classifier weights {path}: cannot read it "
+                              f"({e.strerror or e})") from None
     if sorted(arrays) != sorted(net.params) or any(
             arrays[k].shape != net.params[k].shape for k in net.params):
         raise ClassifierError(f"classifier weights {path}: expected arrays "

@@ -207,6 +207,12 @@ def _what_is_missing(directory):
     return None
 
 
+def holds_mnist(directory):
+    """Whether ``directory`` holds the four MNIST files, each raw or .gz (load_mnist verifies
+    them): the commands' check of --data-dir, before anything is written."""
+    return _what_is_missing(Path(directory)) is None
+
+
 def find_mnist(data_dir=None, download=True):
     """The folder that holds the four MNIST files (each raw or ``.gz``). Returns a Path.
 

@@ -8,27 +8,22 @@ the images to the device itself, once, with ``backend.to_device``. ``epoch_order
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, files
 from minigan.data import DataError, load_mnist
 
 
 def load_images(path):
     """A user's own images from a .npy file (train_mnist.py --images): uint8 (N, 28, 28).
 
-    The file is read without pickle (np.load's allow_pickle=False), so it can hold plain numbers
+    The file is read without pickle (minigan/files.py, read_npy), so it can hold plain numbers
     only; anything else raises DataError saying what the file holds and what is expected.
     """
     expected = "a uint8 array of shape (N, 28, 28), pixels 0..255, saved with numpy.save"
     try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-        if magic != b"\x93NUMPY":  # every .npy file starts so (.npz: a zip archive)
-            what = "an .npz archive" if magic.startswith(b"PK") else "not a .npy array"
-            raise DataError(f"--images {path}: the file holds {what}; minigan needs {expected}.")
-        images = np.load(path, allow_pickle=False)
-    except ValueError:  # an array of Python objects, stored with pickle
-        raise DataError(f"--images {path}: the file holds pickled Python objects; minigan needs "
-                        f"{expected}, and never loads pickles.") from None
+        images = files.read_npy(path)
+    except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled
+        raise DataError(f"--images {path}: the file holds {e}; minigan needs {expected}."
+                        ) from None
     except OSError as e:
         raise DataError(f"--images {path}: cannot read it ({e.strerror or e})") from None
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):

@@ -336,9 +336,12 @@ def load_input(path, n, seed):
         raise EvalError(f"{path}: expected a run folder or a .npy file (write one with "
                         "python -m minigan.sample RUN_DIR -n 10000 --out samples.npy)")
     try:
-        pixels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise EvalError(f"{path}: not a readable .npy file ({e})") from None
+        pixels = files.read_npy(path)
+    except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled
+        raise EvalError(f"{path}: not a readable .npy file; the file holds {e}. Pass a .npy of "
+                        "uint8 images (N, 28, 28), as minigan.sample writes.") from None
+    except OSError as e:
+        raise EvalError(f"{path}: cannot read it ({e.strerror or e})") from None
     return check_pixels(pixels, str(path)), path.parent / "eval.json", None
 
 

@@ -3,15 +3,16 @@ written: a bad value ends the command with one message that names the flag, and 
 (minigan/evaluate.py runs the command; minigan/settings.py holds the rules every command shares).
 """
 
-import argparse
+import json
+import zipfile
 from pathlib import Path
 
-from minigan import conv_classifier, settings
+from minigan import classifier, conv_classifier, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
+from minigan.rules import MAX_SAMPLES, folder_problem  # -n's bound: --eval-samples' too
 from minigan.scores import K
 
 DEFAULT_SAMPLES = 10_000
-MAX_SAMPLES = 1_000_000  # -n: a million images are 784 MB of pixels
 PER_CLASS = 10  # --class-grid: images in each digit's row
 NEIGHBOUR_SAMPLES = 1_000  # --neighbours-n: samples searched for their nearest training images...
 MAX_NEIGHBOUR_SAMPLES = 10_000  # ...against as many test images, of which MNIST has 10,000
@@ -21,34 +22,41 @@ EPOCHS = {"mlp": 30, "conv": conv_classifier.EPOCHS}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = settings.Parser(
         prog="python -m minigan.evaluate",
         description="Score a run's samples against MNIST: Fréchet distance (with its floor), "
                     "class histogram, precision and recall (lessons/11_measuring_samples.md).")
     p.add_argument("input", nargs="?",
                    help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
-    p.add_argument("-n", type=int, default=DEFAULT_SAMPLES,
+    p.add_argument("-n", type=settings.typed(int, "-n", settings.integer(K + 2, MAX_SAMPLES),
+                                             DEFAULT_SAMPLES), default=DEFAULT_SAMPLES,
                    help="samples to draw from a run's generator (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=settings.typed(int, "seed", settings.SEED, 0), default=0,
                    help="seed of the noise and of the real subsets (default: %(default)s)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, type=settings.path_arg("out", "name a file"),
                    help="where to write: the scores' .json (default: eval.json next to the "
                         "input); with --train-classifier, the weights' .npz (default: "
-                        "runs/mnist_classifier.npz)")
+                        "runs/mnist_classifier.npz). A file already there is replaced only if "
+                        "it is an earlier output of the same kind (scores, or weights of the "
+                        "--features classifier), never another file such as a run's "
+                        "config.json or checkpoint.npz")
     p.add_argument("--json", action="store_true",
                    help="print the scores as one JSON object on the last line")
     p.add_argument("--class-grid", default=None, metavar="FILE.png",
+                   type=settings.path_arg("class_grid", "name a .png file"),
                    help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
                         "them, one row per digit 0-9, into this PNG")
     p.add_argument("--neighbours", action="store_true",
                    help="also check whether G copies its training set: each sample's nearest "
                         "training images, and its distance to them against a test image's "
                         "(minigan/neighbours.py; half a minute for 1,000 samples on 2 CPU cores)")
-    p.add_argument("--neighbours-n", type=int, default=None, metavar="M",
+    p.add_argument("--neighbours-n", default=None, metavar="M", type=settings.typed(
+                       int, "neighbours_n", settings.integer(1, MAX_NEIGHBOUR_SAMPLES)),
                    help=f"with --neighbours: samples searched, and as many test images, 1 to "
                         f"{MAX_NEIGHBOUR_SAMPLES:,} (default: {NEIGHBOUR_SAMPLES:,}, or all "
                         "images of a smaller .npy)")
     p.add_argument("--neighbours-grid", default=None, metavar="FILE.png",
+                   type=settings.path_arg("neighbours_grid", "name a .png file"),
                    help=f"with --neighbours: where the picture goes, {FIGURE_ROWS} rows of a "
                         f"sample and its {FIGURE_K} nearest training images in pixels, then in "
                         "features (default: neighbours.png next to the input)")
@@ -58,14 +66,17 @@ def parse_args(argv):
                         "classifier's 128 (minigan/conv_classifier.py); the scores of conv go "
                         "to eval_conv.json (default: %(default)s)")
     p.add_argument("--classifier", default=None,
+                   type=settings.path_arg("classifier", "name an .npz file of weights"),
                    help="classifier weights to score with, of the --features kind (default: "
                         "the shipped, checksummed minigan/weights/mnist_classifier.npz, or "
                         "mnist_conv_classifier.npz)")
-    p.add_argument("--data-dir", default=None, help="where the MNIST files are")
+    p.add_argument("--data-dir", default=None, type=settings.path_arg("data_dir"),
+                   help="where the MNIST files are")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--train-classifier", action="store_true",
                    help="train the --features classifier instead (a few CPU minutes)")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=settings.typed(int, "epochs", settings.integer(1)),
+                   default=None,
                    help=f"with --train-classifier: epochs (default: {EPOCHS['mlp']} for mlp, "
                         f"{EPOCHS['conv']} for conv)")
     args = p.parse_args(argv)
@@ -98,6 +109,8 @@ def parse_args(argv):
         problem = neighbour_problem(args)
         if problem:
             p.error(problem)
+    if args.data_dir is not None:
+        rules.append(("data_dir", args.data_dir, settings.DATA_DIR))
     try:  # the rules every command shares (minigan/settings.py)
         for name, value, rule in [*rules, ("seed", args.seed, settings.SEED)]:
             settings.check(name, value, rule)
@@ -108,7 +121,31 @@ def parse_args(argv):
         problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
+    if args.out is not None and Path(args.out).is_file() and not earlier_output(args):
+        kind = (f"{args.features} classifier's weights" if args.train_classifier else
+                "scores of minigan.evaluate")
+        p.error(f"--out {args.out}: a file is there, and it is not an earlier output of this "
+                f"kind ({kind}); --out replaces only those. Name a new file, or move that one "
+                "away first.")
     return args
+
+
+def earlier_output(args):
+    """Whether the file at --out is an earlier output of the same kind, which may be replaced:
+    scores (a JSON object with "fd" and "fd_floor") or, with --train-classifier, the weights of
+    the --features classifier (an .npz of its arrays' names). Anything else, a run's config.json
+    or checkpoint.npz among them, is not."""
+    path = Path(args.out)
+    try:
+        if not args.train_classifier:
+            scores = json.loads(path.read_text())
+            return isinstance(scores, dict) and {"fd", "fd_floor"} <= scores.keys()
+        with zipfile.ZipFile(path) as archive:
+            names = {name.removesuffix(".npy") for name in archive.namelist()}
+    except (OSError, UnicodeDecodeError, ValueError, zipfile.BadZipFile):  # not of this kind
+        return False
+    make = {"mlp": classifier.make_classifier, "conv": conv_classifier.make_conv_classifier}
+    return names == set(make[args.features]().params)
 
 
 def neighbour_problem(args):
@@ -131,8 +168,7 @@ def file_problem(flag, value):
     try:
         if Path(value).is_dir():
             return f"{flag} {value} is a folder; name a file in it"
-        if not Path(value).resolve().parent.is_dir():
-            return f"{flag} {value}: the folder {Path(value).parent} does not exist"
+        return folder_problem(flag, value)  # a missing folder, or a file for one
     except (OSError, ValueError) as e:  # a name too long, a NUL byte
         return f"{flag} {value!r}: not a usable file name ({e})"
     return None

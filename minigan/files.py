@@ -1,4 +1,6 @@
-"""Writing files so that a crash never leaves half of one: minigan's one atomic writer.
+"""Writing files so that a crash never leaves half of one: minigan's one atomic writer; and
+reading the NumPy files a user hands in (.npy images, .npz weights) without pickle, saying
+plainly what is wrong with a file that cannot be read.
 
 Every file a command writes (checkpoints, configs, logs rewritten on resume, pictures, samples,
 the classifier's weights) goes through ``atomic_write``: the bytes go to a temporary file in the
@@ -11,7 +13,18 @@ removed and the old file is left as it was.
 import contextlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+import numpy as np
+
+NPY_MAGIC = b"\x93NUMPY"  # every .npy file starts so; an .npz is a zip archive ("PK")
+
+
+class UnreadableArray(ValueError):
+    """A .npy or .npz file that cannot be read as plain arrays; the message says what the file
+    holds instead ("the file holds ..."), in words that need no knowledge of NumPy's file format
+    (the caller names the file and the fix)."""
 
 
 @contextlib.contextmanager
@@ -49,3 +62,59 @@ def _umask():
     mask = os.umask(0)  # the only way to read the umask is to set it; put it straight back
     os.umask(mask)
     return mask
+
+
+# ---- reading arrays -----------------------------------------------------------------------------
+
+
+def read_npy(path):
+    """The array of a .npy file, read without pickle. Raises UnreadableArray saying what the
+    file holds instead (another kind of file, a damaged header, pickled objects, fewer bytes
+    than its header promises), or OSError if it cannot be opened.
+
+    The header is read here rather than by np.load, whose errors for a damaged header include
+    Python's tokenizer's (tokenize.TokenError) and call every ValueError a pickle."""
+    with open(path, "rb") as f:
+        magic = f.read(len(NPY_MAGIC))
+        if magic != NPY_MAGIC:
+            raise UnreadableArray("an .npz archive, not a .npy array" if magic.startswith(b"PK")
+                                  else "another kind of file, not a .npy array")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                           np.lib.format.read_array_header_2_0)  # 2.0 and 3.0: a longer header
+            shape, _, dtype = read_header(f)
+        except Exception:  # ValueError, tokenize.TokenError, SyntaxError: a garbled header
+            raise UnreadableArray("a damaged .npy header (not the dtype, order and shape that "
+                                  "numpy.save writes)") from None
+        if dtype.hasobject:
+            raise UnreadableArray("pickled Python objects, which minigan never loads")
+        promised = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        present = os.fstat(f.fileno()).st_size - f.tell()
+        if present < promised:
+            raise UnreadableArray(f"{present:,} bytes of data where its header promises "
+                                  f"{promised:,} (an array {dtype} of shape {shape}): the file "
+                                  "is truncated, an interrupted copy or save")
+        f.seek(0)
+        return np.load(f, allow_pickle=False)
+
+
+def read_npz(path):
+    """The arrays of an .npz archive as a dict, read without pickle. Raises UnreadableArray
+    saying what the file holds instead, or OSError if it cannot be opened."""
+    with open(path, "rb") as f:
+        magic = f.read(len(NPY_MAGIC))
+    if not magic.startswith(b"PK"):
+        raise UnreadableArray("a .npy array, not an .npz archive" if magic == NPY_MAGIC
+                              else "another kind of file, not an .npz archive")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except Exception as e:  # a truncated zip, a damaged member, a pickled member
+        if "pickle" in str(e):
+            raise UnreadableArray("pickled Python objects, which minigan never loads") from None
+        what = "truncated or damaged" if isinstance(e, (zipfile.BadZipFile, EOFError)) else \
+            "damaged"
+        raise UnreadableArray(f"an .npz archive that is {what} ({type(e).__name__}: {e})"
+                              ) from None

@@ -3,10 +3,17 @@ words), and one message names the flag, the value, what is allowed and the defau
 
     --batch-size 0: not allowed; use an integer >= 1 (default: 64).
 
-minigan/settings.py writes every command's settings with these rules.
+minigan/settings.py writes every command's settings with these rules. The commands' parsers
+use them too: ``typed`` gives a value of the wrong type ("--epochs abc") the same message,
+``path_arg`` refuses an empty path and expands ``~`` once, where the value is read, and
+``Parser`` prints such a message as one line.
 """
 
+import argparse
+import errno
 import math
+import os
+import re
 from pathlib import Path
 
 from minigan import rundir
@@ -51,6 +58,9 @@ def explained(rule, words):
 
 
 SEED = integer(0, 2**32 - 1)  # what NumPy's and CuPy's generators take
+# The most samples a scoring draws (minigan.evaluate's -n, train_mnist.py's --eval-samples):
+# a million images are 784 MB of pixels.
+MAX_SAMPLES = 1_000_000
 MAX_WIDTH = 100_000  # a layer wider than this would not fit in memory anyway
 
 
@@ -68,12 +78,26 @@ def path_ok(value, want):
     if not isinstance(value, str) or "\0" in value:
         return False
     try:
-        path = Path(value).expanduser()
+        path = Path(value)  # "~" was expanded where the value was read (path_arg, saved_config)
         if not value or want == "out":  # the first folder up the path that exists is a folder
             return next((p.is_dir() for p in (path, *path.parents) if p.exists()), True)
         return path.is_dir() if want == "folder" else path.is_file()
     except (OSError, ValueError):  # a name too long
         return False
+
+
+def folder_problem(name, path):
+    """Why the file path cannot be written for want of its folder, or None: the folder is
+    missing, or a file stands where a folder of the path should be."""
+    path = Path(path)
+    for above in (path.parent, *path.parent.parents):
+        if above.is_dir():
+            if above == path.parent:
+                return None
+            return f"{flag(name)} {path}: the folder {path.parent} does not exist; create it first"
+        if above.exists():
+            return f"{flag(name)} {path}: {above} is a file, not a folder; name a file in a folder"
+    return None
 
 
 def folder(want_dir):
@@ -83,7 +107,8 @@ def folder(want_dir):
 
 
 def flag(name):
-    return "--" + name.replace("_", "-")
+    """The flag of a setting: --batch-size for batch_size; a name given as a flag ("-n") as is."""
+    return name if name.startswith("-") else "--" + name.replace("_", "-")
 
 
 def show(value):
@@ -99,9 +124,73 @@ def show(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def message(name, value, rule, default=None):
+    """The one message every command prints for a value its rule refuses."""
+    tail = "" if default is None else f" (default: {show(default)})"
+    return f"{flag(name)} {show(value)}: not allowed; use {rule[1]}{tail}."
+
+
 def check(name, value, rule, default=None):
     """Raise ConfigError unless value passes rule: the one message every command prints."""
-    ok, allowed = rule
-    if not ok(value):
-        tail = "" if default is None else f" (default: {show(default)})"
-        raise ConfigError(f"{flag(name)} {show(value)}: not allowed; use {allowed}{tail}.")
+    if not rule[0](value):
+        raise ConfigError(message(name, value, rule, default))
+
+
+# ---- reading flags: the same messages for what the command line gives ---------------------------
+
+
+def typed(kind, name, rule, default=None):
+    """An argparse type: text -> kind (int or float), and for text that is not one ("abc",
+    "1.5" for an int, ""), the rule's message instead of argparse's "invalid int value"."""
+    def convert(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(message(name, text, rule, default)) from None
+    return convert
+
+
+# What each path flag takes, for the message when it is given empty (path_arg).
+PATH_FLAGS = {
+    "data_dir": "name a folder that holds MNIST, or leave the flag out to search",
+    "images": "name a .npy file of uint8 images (N, 28, 28), or leave the flag out for MNIST",
+    "out": "name a folder, or leave the flag out for the default",
+    "homework": "name a folder written by `python -m minigan.homework start`, or leave the "
+                "flag out",
+}
+
+
+def path_arg(name, what=None):
+    """An argparse type for a path flag: refuses an empty path (which would otherwise mean "not
+    given", or the current folder) and a name too long for the file system, each with a message
+    that says so; expands "~" here, once, so that every check and every use sees one path."""
+    what = what or PATH_FLAGS[name]
+
+    def convert(text):
+        if not text:
+            raise argparse.ArgumentTypeError(f"{flag(name)} '': an empty path; {what}.")
+        path = os.path.expanduser(text)
+        try:
+            os.stat(path)
+        except OSError as e:  # a missing path is the checks' to judge; a name too long is not
+            if e.errno == errno.ENAMETOOLONG:
+                raise argparse.ArgumentTypeError(
+                    f"{flag(name)} {show(text)}: the name is too long for the file system "
+                    "(most allow 255 characters in each name of a path); use a shorter one."
+                ) from None
+        except ValueError:  # a NUL byte (not from a shell); the rules refuse it
+            pass
+        return path
+    return convert
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, which prints a message that names its own flag (the rules' messages,
+    from typed and path_arg) as one line, without the usage block and argparse's "argument
+    --epochs:" in front; other errors as argparse does. Exit status 2 either way."""
+
+    def error(self, message):
+        own = re.fullmatch(r"argument ([^:/ ]+)[^:]*: (.*)", message, re.S)
+        if own and own.group(2).startswith(own.group(1) + " "):
+            self.exit(2, f"{self.prog}: error: {own.group(2)}\n")
+        super().error(message)

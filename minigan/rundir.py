@@ -100,10 +100,11 @@ def opened(run_dir, new):
         saved = Path(run_dir) / "checkpoint.npz"
         try:
             yield
-        except checkpoint.CheckpointError as e:  # checkpoint.save failed: disk full?
+        except checkpoint.CheckpointWriteError as e:  # checkpoint.save failed: disk full?
+            # (a checkpoint that cannot be read or does not match cannot be resumed: no hint)
             if not saved.exists():
                 raise
-            raise checkpoint.CheckpointError(
+            raise checkpoint.CheckpointWriteError(
                 f"{e} Then continue with --resume {run_dir}.") from None
         except OSError as e:
             raise RunError(
@@ -211,15 +212,53 @@ def drop_rows_after(path, column, last):
 
     A run that stopped between two checkpoints (killed, or stopped by a NaN) had logged steps
     that its resumed run trains and logs again; without this they would appear twice. A log
-    with nothing to drop is not rewritten."""
+    with nothing to drop is not rewritten; a damaged one raises RunError (kept_lines)."""
+    drop_rows_after_all([(path, column, last)])
+
+
+def drop_rows_after_all(logs):
+    """drop_rows_after for each (path, column, last) of logs, every log checked before any is
+    rewritten: a damaged one raises RunError and leaves them all as they were."""
+    trimmed = [(path, kept_lines(path, column, last)) for path, column, last in logs]
+    for path, lines in trimmed:
+        if lines is not None:
+            files.write_text(path, "".join(lines))
+
+
+def kept_lines(path, column, last):
+    """The lines of the CSV log at path whose column is <= last (with the header), or None when
+    none would be dropped (or there is no log). RunError naming the file and the line where a
+    row is not numbers under the header's names: read_rows would fail on it later."""
     path = Path(path)
     if not path.exists():
-        return
+        return None
     with open(path, newline="") as f:
         lines = f.read().splitlines(keepends=True)
     if not lines:
-        return
-    index = next(csv.reader(lines[:1])).index(column)
-    kept = [line for line in lines[1:] if float(next(csv.reader([line]))[index]) <= last]
-    if len(kept) < len(lines) - 1:
-        files.write_text(path, "".join(lines[:1] + kept))
+        return None
+    header = next(csv.reader(lines[:1]))
+    if column not in header:
+        raise RunError(f"{path}, line 1: the header {','.join(header)} has no {column} column. "
+                       f"The log is damaged: restore it from a copy, or delete {path.name} (it "
+                       "only records the run; the checkpoint is intact), then resume again.")
+    kept = lines[:1]
+    for number, line in enumerate(lines[1:], start=2):
+        cells = next(csv.reader([line]), [])
+        try:
+            if len(cells) != len(header):
+                raise ValueError
+            values = [float(cell) for cell in cells]
+        except ValueError:
+            raise RunError(f"{path}, line {number}: {show_line(line)} is not a row of "
+                           f"{len(header)} numbers under {','.join(header)}. The log is damaged: "
+                           "delete that line or restore the file from a copy (the checkpoint is "
+                           "intact), then resume again.") from None
+        if values[header.index(column)] <= last:
+            kept.append(line)
+    return kept if len(kept) < len(lines) else None
+
+
+def show_line(line):
+    """A log's line for a message: its text, quoted, cut short."""
+    text = line.rstrip("\r\n")
+    return repr(text if len(text) <= 60 else text[:57] + "...")

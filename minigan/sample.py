@@ -31,7 +31,6 @@ weights for a run trained with --ema, as its epoch grids); ``--seed`` makes the 
 the images, repeatable.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import numpy as np
 
 from minigan import backend, checkpoint, conditional, data, files, models, pictures, settings
 from minigan.gan import sample_noise
-from minigan.rules import integer
+from minigan.rules import Parser, folder_problem, integer, path_arg, typed
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
 MAX_ROWS = 100  # an interpolation: at most this many rows...
@@ -197,9 +196,7 @@ def check_folder(out):
     """Why --out cannot be written (a folder, a missing folder), or None."""
     if out.is_dir():
         return f"--out {out} is a folder; name a file in it, like {out / ('samples' + out.suffix)}"
-    if not out.parent.is_dir():
-        return f"--out {out}: the folder {out.parent} does not exist; create it first"
-    return None
+    return folder_problem("out", out)  # a missing folder, or a file where one should be
 
 
 def check_flags(args, out):
@@ -310,22 +307,22 @@ def make_images(args, G, cfg, out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minigan.sample",
-                                description="Generate images from a trained minigan run.")
+    p = Parser(prog="python -m minigan.sample",
+               description="Generate images from a trained minigan run.")
     p.add_argument("run_dir", help="a train_mnist.py run folder")
-    p.add_argument("-n", type=int, default=None,
+    p.add_argument("-n", type=typed(int, "-n", integer(1, MAX_N[".npy"])), default=None,
                    help=f"number of images, 1 to {MAX_N['.npy']:,} (.png: {MAX_N['.png']:,}) "
                    f"(default: 64; a conditional run without --digit: 100, ten of each digit, "
                    f"and a multiple of 10); with an interpolation or walk, rows, 1 to {MAX_ROWS} "
                    "(default: 10)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", required=True, type=path_arg("out", "name a .npy or .png file"),
                    help="output file: .npy (uint8 N x 28 x 28) or .png; an interpolation: .png "
                         "(a row of frames per row) or .gif (an animation)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed, 0 to 2**32 - 1 (default: 0)")
-    p.add_argument("--digit", type=int, default=None,
+    p.add_argument("--seed", type=typed(int, "seed", settings.SEED, 0), default=0, help="noise seed, 0 to 2**32 - 1 (default: 0)")
+    p.add_argument("--digit", type=typed(int, "digit", DIGIT), default=None,
                    help="a conditional run: draw this digit only, 0 to 9 (default: one row per "
                         "digit); with --interpolate-z, the digit drawn while the noise moves")
-    p.add_argument("--interpolate", type=int, nargs=2, default=None, metavar=("A", "B"),
+    p.add_argument("--interpolate", type=typed(int, "interpolate", DIGIT), nargs=2, default=None, metavar=("A", "B"),
                    help="a conditional run: the same noise, the label moving from digit A to "
                         "digit B through the one-hot mixtures (1 - t) e_A + t e_B")
     p.add_argument("--interpolate-z", action="store_true",
@@ -335,7 +332,8 @@ def main(argv=None):
                    help="the same label (--digit D; on a conditional run without it, a row per "
                         "digit on one walk), the noise moving on the arc of a great circle "
                         "between two noise vectors (slerp)")
-    p.add_argument("--frames", type=int, default=None,
+    p.add_argument("--frames", type=typed(int, "frames", integer(2, MAX_FRAMES), DEFAULT_FRAMES),
+                   default=None,
                    help=f"with an interpolation or walk: the steps t from 0 to 1, 2 to "
                         f"{MAX_FRAMES} (default: {DEFAULT_FRAMES})")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")

@@ -12,14 +12,15 @@ ConfigError, which the commands print as one line and exit with status 2.
 """
 
 import argparse
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from minigan import checkpoint, rundir
+from minigan import checkpoint, data, rundir
 from minigan.losses import GENERATOR_LOSSES
 from minigan.rules import (  # noqa: F401  (re-exported: every command checks through settings)
-    MAX_WIDTH, SEED, ConfigError, check, explained, flag, folder, integer, number, one_of,
-    path_ok, show, widths)
+    MAX_SAMPLES, MAX_WIDTH, PATH_FLAGS, SEED, ConfigError, Parser, check, explained, flag, folder,
+    integer, number, one_of, path_arg, path_ok, show, typed, widths)
 from minigan.tricks import IMPROVED
 
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
@@ -50,6 +51,11 @@ def recipe_settings(name):
     return f"{base}'s, and {listed}" if base else f"sets {listed}"
 
 
+# --data-dir: the folder is checked for MNIST's files here, so that the message names the flag
+# (minigan/data.py's own, for the Python API, names its data_dir argument).
+DATA_DIR = ((lambda v: v == "" or (path_ok(v, "folder") and data.holds_mnist(v))),
+            "a folder that holds the four MNIST files, raw or .gz (the repository's data/mnist/ "
+            "does), or leave the flag out to search")
 IMAGES = ((lambda v: v == "" or (path_ok(v, "file") and v.endswith(".npy"))),
           "an existing .npy file of uint8 images, shape (N, 28, 28), or empty for MNIST")
 
@@ -125,7 +131,7 @@ RULES = {
     "slope": number(0, 1), "k": integer(1), "gen_loss": one_of(*sorted(GENERATOR_LOSSES)),
     "label_smoothing": number(0, 1), "seed": SEED, "dtype": one_of("float32", "float64"),
     "limit": integer(0),  # 0, or more than the images there are: all of them
-    "data_dir": folder(want_dir=True), "images": IMAGES, "out": folder(want_dir=False),
+    "data_dir": DATA_DIR, "images": IMAGES, "out": folder(want_dir=False),
     "log_every": integer(1), "sample_every": integer(1),
     "homework": (is_homework, "a folder written by `python -m minigan.homework start`, or empty "
                               "for minigan's code"),
@@ -134,8 +140,9 @@ RULES = {
     "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
                             "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
                             "is off, the default, as each scoring costs about half an epoch"),
-    "eval_samples": explained(integer(5), "an integer >= 5: samples each --eval-every scoring "
-                              "draws (10000 for figures you compare)"),
+    "eval_samples": explained(integer(5, MAX_SAMPLES), f"an integer from 5 to {MAX_SAMPLES:,}: "
+                              "samples each --eval-every scoring draws (10000 for figures you "
+                              "compare), as minigan.evaluate's -n"),
     "recipe": explained(one_of("default", *RECIPES), (
         "default (the paper's and the PyTorch twin's), " + ", ".join(
             f"{name} ({recipe_settings(name)})" for name in RECIPES) +
@@ -324,11 +331,18 @@ def layer_widths(text):
 
 def parser(config_class, rules, prog, description):
     """An ArgumentParser with one flag per field of config_class (--batch-size for batch_size).
-    A flag not given is absent from the parsed namespace (so a resume can tell them apart)."""
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    A flag not given is absent from the parsed namespace (so a resume can tell them apart).
+    A number that is not one ("--epochs abc") gets its rule's message; a path flag
+    (rules.PATH_FLAGS) refuses an empty path and has "~" expanded (rules.path_arg)."""
+    p = Parser(prog=prog, description=description,
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in fields(config_class):
-        kind = {tuple: layer_widths}.get(f.type, f.type)
+        if f.type in (int, float):
+            kind = typed(f.type, f.name, rules[f.name], f.default)
+        elif f.name in PATH_FLAGS:
+            kind = path_arg(f.name)
+        else:
+            kind = {tuple: layer_widths}.get(f.type, f.type)
         p.add_argument(flag(f.name), default=argparse.SUPPRESS, type=kind,
                        help=f"{rules[f.name][1]} (default: {show(f.default)})")
     return p
@@ -339,6 +353,7 @@ def parse_train_args(argv=None):
     p = parser(Config, RULES, "train_mnist.py", "Train the MLP GAN (or the DCGAN) on MNIST "
                "with minigan: the project's main job.")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   type=path_arg("resume", "give a run folder, like runs/<time>"),
                    help="continue the run in RUN_DIR from its checkpoint")
     given = vars(p.parse_args(argv))
     return given, given.pop("resume")
@@ -360,6 +375,9 @@ def saved_config(run_dir):
     saved = checkpoint.read_config(run_dir)
     for name in ADDED_SINCE_0_1:  # a run from before the setting existed had its default
         saved.setdefault(name, Config.__dataclass_fields__[name].default)
+    for name in PATH_FLAGS:  # "~" is expanded where a value is read (a hand-edited config too)
+        if isinstance(saved.get(name), str):
+            saved[name] = os.path.expanduser(saved[name])
     names = [f.name for f in fields(Config)]
     missing = [n for n in names if n not in saved]
     unknown = [n for n in saved if n not in names]

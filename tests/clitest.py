@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,6 +75,18 @@ def snapshot(folder):
         return {}
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def damaged_npy(folder, name, how):
+    """A .npy of 10 images, damaged: "header" garbles its header (np.load raises Python's
+    tokenize.TokenError), "truncated" cuts its data short."""
+    np.save(folder / name, np.zeros((10, 28, 28), np.uint8))
+    raw = (folder / name).read_bytes()
+    if how == "header":  # the shape's closing parenthesis gone: an unclosed bracket
+        raw = raw.replace(b"(10, 28, 28)", b"(10, 28, 28 ")
+    else:
+        raw = raw[:500]
+    (folder / name).write_bytes(raw)
 
 
 def load_benchmark(name):

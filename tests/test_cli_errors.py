@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from clitest import ROOT, assert_clean_error, call, run_command, snapshot
+from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
 from minigan import backend, checkpoint, rundir, settings
 from minigan import sample as sample_cli
 
@@ -71,7 +71,7 @@ TRAIN_ROWS = {
     "sample_every": (["--sample-every", "0"], ["--sample-every", "0", ">= 1"]),
     "homework": (["--homework", "{tmp}"], ["--homework", "minigan.homework start"]),
     "eval_every": (["--eval-every", "-1"], ["--eval-every", "-1", ">= 0"]),
-    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", ">= 5"]),
+    "eval_samples": (["--eval-samples", "4"], ["--eval-samples", "4", "from 5 to"]),
     "recipe": (["--recipe", "better"], ["--recipe", "better", "default", "improved", "fast"]),
     "ema": (["--ema", "1.0"], ["--ema", "1.0", "(0, 1)"]),
     "minibatch_std": (["--minibatch-std", "2"], ["--minibatch-std", "2", "0 or 1"]),
@@ -87,7 +87,20 @@ TRAIN_ROWS = {
     "conditional": (["--conditional", "cgan"], ["--conditional", "cgan", "concat, projection"]),
 }
 MORE_TRAIN_ROWS = [
-    (["--epochs", "1.5"], ["--epochs", "1.5"]),  # argparse's own error
+    # a value of the wrong type: the rule's message, not argparse's "invalid int value"
+    (["--epochs", "1.5"], ["--epochs 1.5: not allowed", ">= 1", "(default: 20)"]),
+    (["--epochs", "abc"], ["--epochs abc: not allowed", ">= 1", "(default: 20)"]),
+    (["--epochs", ""], ["--epochs", ">= 1", "(default: 20)"]),
+    (["--lr-g", "fast"], ["--lr-g fast: not allowed", "> 0"]),
+    # an empty path is refused, never taken for "not given"
+    (["--resume", ""], ["--resume ''", "empty path", "run folder"]),
+    (["--out", ""], ["--out ''", "empty path"]),
+    (["--data-dir", ""], ["--data-dir ''", "empty path"]),
+    (["--images", ""], ["--images ''", "empty path"]),
+    (["--homework", ""], ["--homework ''", "empty path"]),
+    (["--out", "{tmp}/" + "a" * 300], ["--out", "too long"]),
+    (["--data-dir", "{tmp}"], ["--data-dir", "the four MNIST files"]),  # no MNIST there
+    (["--eval-every", "1", "--eval-samples", "1000000000000"], ["--eval-samples", "1,000,000"]),
     (["--seed", str(2**64)], ["--seed", str(2**64)]),
     (["--out", "{tmp}/a_file/run"], ["--out", "a_file", "not a file"]),
     (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
@@ -134,6 +147,21 @@ def test_train_bad_flag_is_a_clean_error_that_writes_nothing(flags, needles, tmp
     assert snapshot(tmp_path) == before and sorted(os.listdir(tmp_path)) == ["a_file"]
 
 
+def test_a_value_of_the_wrong_type_is_one_line_without_the_usage(capsys):
+    result = call(train_mnist.cli, ["--epochs", "abc"], capsys)
+    assert_clean_error(result)
+    assert result.stderr == ("train_mnist.py: error: --epochs abc: not allowed; use an integer "
+                             ">= 1 (default: 20).\n")
+
+
+def test_a_tilde_is_expanded_once_where_the_flag_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    given, _ = settings.parse_train_args(["--out", "~/newrun", "--data-dir", "~"])
+    assert given == {"out": str(tmp_path / "newrun"), "data_dir": str(tmp_path)}
+    cfg = settings.new_config({"out": given["out"]})
+    assert cfg.out == str(tmp_path / "newrun")  # created there, where it was checked
+
+
 IMAGE_FILES = {  # a file --images refuses -> words its message must contain
     "floats.npy": (np.zeros((8, 28, 28), np.float32), ["float32", "uint8", "(N, 28, 28)"]),
     "flat.npy": (np.zeros((8, 784), np.uint8), ["(8, 784)", "(N, 28, 28)"]),
@@ -151,6 +179,18 @@ def test_images_of_the_wrong_kind_are_a_clean_error_that_writes_nothing(name, tm
     result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / name), "--out",
                                     str(tmp_path / "run")], capsys)
     assert_clean_error(result, "--images", name, *needles)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("how,needles", [("header", ["damaged .npy header"]),
+                                         ("truncated", ["truncated", "7,840"])])
+def test_a_damaged_npy_is_named_plainly(how, needles, tmp_path, capsys):
+    damaged_npy(tmp_path, "bad.npy", how)
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--images", str(tmp_path / "bad.npy"), "--out",
+                                    str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--images", "bad.npy", *needles)
+    assert "pickle" not in result.stderr
     assert snapshot(tmp_path) == before
 
 
@@ -304,6 +344,19 @@ def damage_meta(run):
     checkpoint.save(run / "checkpoint.npz", arrays, meta)
 
 
+def append(run, name, text):
+    with open(run / name, "a") as f:
+        f.write(text)
+
+
+def metrics_to_drop_and_a_damaged_eval(run):
+    """A metrics.csv row past the checkpoint (resume would drop it) and a junk row in eval.csv:
+    neither log may be rewritten."""
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    append(run, "metrics.csv", ",".join(["999"] + ["1"] * (header.count(","))) + "\n")
+    (run / "eval.csv").write_text("epoch,step,fd\n1,6,3.5\nnot,a,number\n")
+
+
 RESUME_ROWS = {
     "a flag of the recipe": (None, ["--batch-size", "64"], ["--batch-size 64", "cannot change"]),
     "a flag of the architecture": (None, ["--g-hidden", "64,64"], ["--g-hidden", "architecture"]),
@@ -333,7 +386,22 @@ RESUME_ROWS = {
         lambda r: (r / "checkpoint.npz").write_bytes((r / "checkpoint.npz").read_bytes()[:999]),
         ["--epochs", "2"], ["checkpoint", "unreadable"]),
     "checkpoint meta damaged": (damage_meta, ["--epochs", "2"], ["checkpoint", "damaged"]),
+    "metrics.csv with a junk row": (lambda r: append(r, "metrics.csv", "garbage\n"),
+                                    ["--epochs", "2"], ["metrics.csv", "line", "garbage"]),
+    "metrics.csv without its step column": (
+        lambda r: (r / "metrics.csv").write_text((r / "metrics.csv").read_text().replace(
+            "step,", "stop,", 1)), ["--epochs", "2"], ["metrics.csv", "line 1", "no step column"]),
+    "eval.csv with a junk row": (metrics_to_drop_and_a_damaged_eval, ["--epochs", "2"],
+                                 ["eval.csv", "line 3", "not,a,number"]),
 }
+
+
+@pytest.mark.parametrize("damage", ["checkpoint truncated", "config of another architecture"])
+def test_a_checkpoint_that_cannot_resume_does_not_suggest_resuming(damage, run, capsys):
+    RESUME_ROWS[damage][0](run)
+    result = call(train_mnist.cli, ["--resume", str(run), "--epochs", "2"], capsys)
+    assert_clean_error(result, "checkpoint")
+    assert "continue with --resume" not in result.stderr
 
 
 @pytest.mark.parametrize("damage,flags,needles", RESUME_ROWS.values(), ids=list(RESUME_ROWS))
@@ -407,7 +475,11 @@ SAMPLE_ROWS = {
     "-n too many": (None, ["-n", "2000000"], ["-n 2000000", "1,000,000"]),
     "-n too many for a png": (None, ["-n", "20000", "--out", "{tmp}/g.png"], ["-n 20000",
                                                                               "10,000"]),
-    "-n not a number": (None, ["-n", "ten"], ["-n", "ten"]),
+    "-n not a number": (None, ["-n", "ten"], ["-n ten: not allowed", "from 1 to"]),
+    "--frames not a number": (None, ["--frames", "x"], ["--frames x: not allowed", "from 2 to"]),
+    "--out empty": (None, ["--out", ""], ["--out ''", "empty path"]),
+    "--out under a file": (lambda r, t: (t / "afile").write_text("x"), ["--out", "{tmp}/afile/s.png"],
+                           ["--out", "afile is a file, not a folder"]),
     "--seed -1": (None, ["--seed", "-1"], ["--seed -1", "from 0 to"]),
     "--seed 2**32": (None, ["--seed", str(2**32)], ["--seed", "from 0 to"]),
     "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", ".npy or a .png"]),

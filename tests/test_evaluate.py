@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
-from minigan import backend, classifier, data, evaluate, rundir, scores
+from clitest import assert_clean_error, damaged_npy, run_command, snapshot
+from minigan import backend, classifier, data, evaluate, evaluate_flags, rundir, scores
 
 # --- linear algebra against closed forms ------------------------------------------------------
 
@@ -330,6 +330,25 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("too few", write_npy("t.npy", np.zeros((3, 28, 28), np.uint8)), ["too few"]),
     ("broken npy", lambda d: (d / "b.npy").write_bytes(b"not numpy") and ["b.npy"],
      ["b.npy", "readable"]),
+    ("garbled npy header", lambda d: damaged_npy(d, "h.npy", "header") or ["h.npy"],
+     ["h.npy", "damaged .npy header"]),
+    ("truncated npy", lambda d: damaged_npy(d, "c.npy", "truncated") or ["c.npy"],
+     ["c.npy", "truncated"]),
+    ("--classifier not npz", lambda d: write_npy("s.npy", np.zeros((10, 28, 28), np.uint8))(d)
+     + ["--classifier", "s.npy"], ["s.npy", "not an .npz archive", "--train-classifier"]),
+    ("--out under a file", lambda d: (d / "afile").write_text("x") and ["x", "--out", "afile/e.json"],
+     ["--out", "afile is a file, not a folder"]),
+    ("--out empty", lambda d: ["x", "--out", ""], ["--out ''", "empty path"]),
+    ("--classifier empty", lambda d: ["x", "--classifier", ""], ["--classifier ''", "empty path"]),
+    ("-n not a number", lambda d: ["x", "-n", "abc"], ["-n abc: not allowed", "from 5 to"]),
+    ("--data-dir without MNIST", lambda d: ["x", "--data-dir", "."],
+     ["--data-dir .", "the four MNIST files"]),
+    ("--out a run's config", lambda d: (d / "run").mkdir() or (d / "run" / "config.json")
+     .write_text("{}") and ["x", "--out", "run/config.json"],
+     ["--out run/config.json", "not an earlier output"]),
+    ("--out a run's checkpoint", lambda d: np.savez(d / "checkpoint.npz", meta=np.zeros(1))
+     or ["--train-classifier", "--out", "checkpoint.npz"],
+     ["--out checkpoint.npz", "not an earlier output"]),
     ("run without config", lambda d: (d / "run").mkdir() or ["run"], ["config.json"]),
     ("bad -n", lambda d: ["x", "-n", "2"], ["-n"]),
     ("huge -n", lambda d: ["x", "-n", "10000000"], ["-n"]),
@@ -349,6 +368,19 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
      ["--class-grid", "--train-classifier"]),
 ]
+
+
+def test_out_may_replace_an_earlier_output_of_its_kind(tmp_path):
+    scores = tmp_path / "eval.json"
+    scores.write_text(json.dumps({"fd": 1.0, "fd_floor": 0.5}))
+    assert evaluate_flags.parse_args(["x", "--out", str(scores)]).out == str(scores)
+    weights = tmp_path / "mine.npz"
+    classifier.save_classifier(weights, classifier.make_classifier())
+    args = evaluate_flags.parse_args(["--train-classifier", "--out", str(weights)])
+    assert args.out == str(weights)
+    with pytest.raises(SystemExit):  # the mlp's weights are not the conv classifier's
+        evaluate_flags.parse_args(["--train-classifier", "--features", "conv", "--out",
+                                   str(weights)])
 
 
 @pytest.mark.parametrize("what,make,needles", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
