@@ -41,7 +41,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +50,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
 from first_games import GAMES  # noqa: E402
+from two_spaces import cannot_make  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
@@ -632,20 +632,6 @@ def parse_args(argv):
     if (why := cannot_make(a.out_path)) is not None:
         p.error(f"--out {a.out}: {why}; name a folder you can write to")
     return a
-
-
-def cannot_make(folder):
-    """Why folder cannot be made or written in, or None: its nearest part that exists must be
-    a folder this process can write in. Tried, not guessed (os.access says yes to root where
-    mkdir fails, as on /sys): a temporary folder is made there and removed at once."""
-    there = next(p for p in (folder, *folder.parents) if p.exists())
-    if not there.is_dir():
-        return f"{there} is a file, so no folder can be made under it"
-    try:
-        tempfile.TemporaryDirectory(dir=there).cleanup()
-    except OSError as e:
-        return f"cannot write in {there} ({e.strerror or e})"
-    return None
 
 
 def main(argv=None):
