@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import backend, checkpoint, data  # noqa: E402
+from minigan.evaluate_flags import MAX_SAMPLES  # noqa: E402
 from minigan.gan import sample_noise  # noqa: E402
 from minigan.sample import labels_as_vectors, load_generator  # noqa: E402
 
@@ -33,8 +34,8 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", help="run folders (config.json and checkpoint.npz)")
     p.add_argument("--n", type=int, default=1000, help="images a row (default: %(default)s)")
     a = p.parse_args(argv)
-    if a.n < 1:
-        p.error(f"--n {a.n}: use an integer >= 1")
+    if not 1 <= a.n <= MAX_SAMPLES:  # as minigan.evaluate's -n: the images must fit in memory
+        p.error(f"--n {a.n}: use an integer from 1 to {MAX_SAMPLES:,}")
     backend.use("cpu")
     images, _ = data.load_mnist("test")
     rows = [("MNIST test images", edge_stats(np.asarray(data.to_model_input(images[:a.n]))))]

@@ -50,8 +50,9 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
 from first_games import GAMES  # noqa: E402
+from two_spaces import cannot_make  # noqa: E402
 
-from minigan import checkpoint, files, settings, toy_settings  # noqa: E402
+from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
 
 # ---- defaults and the recipes ------------------------------------------------------------------
@@ -258,7 +259,8 @@ def score_spaces(folder, epoch, a):
 
 def toy_job(out, recipe, flags, seed, dataset, a):
     folder = out / "toy" / f"{dataset}-{recipe}-s{seed}"
-    if not (folder / "result.json").exists() and not STOPPING.is_set():
+    done = (folder / "result.json").exists() or (folder / "failed.txt").exists()
+    if not done and not STOPPING.is_set():  # the lab refuses a folder with files in it
         cmd = toy_command(folder, flags, seed, dataset, a)
         done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
         if done.returncode:
@@ -555,8 +557,12 @@ def spaces_main(a):
     from two_spaces import score
 
     folder = Path(a.score_spaces)
-    result = {"epoch": a.spaces_epoch, "n": a.eval_samples,
-              "scores": score(folder, a.eval_samples)}
+    try:
+        scores = score(folder, a.eval_samples)
+    except (evaluate.EvalError, checkpoint.CheckpointError) as e:  # a damaged run
+        print(f"time_to_quality.py: error: --score-spaces {folder}: {e}", file=sys.stderr)
+        return 2
+    result = {"epoch": a.spaces_epoch, "n": a.eval_samples, "scores": scores}
     files.write_text(folder / f"spaces_e{a.spaces_epoch}.json", json.dumps(result, indent=1))
     return 0
 
@@ -597,17 +603,34 @@ def parse_args(argv):
     a.recipes = a.recipes.split(",") if a.recipes else sorted(every)
     if bad := [r for r in a.recipes if r not in every]:
         p.error(f"--recipes {bad[0]}: choose from {', '.join(sorted(every))}")
+    for name in ("seeds", "models", "recipes"):  # a value twice would plan its runs twice
+        given = getattr(a, name)
+        if twice := [v for i, v in enumerate(given) if v in given[:i]]:
+            p.error(f"--{name} {','.join(map(str, given))}: {twice[0]} is given twice; give "
+                    "each once")
     if a.limit:  # a step reads k batches: every recipe must fit one step in --limit images
         need = max(64 * int(dict(zip(f[::2], f[1::2])).get("--k", 1))
                    for m in a.models for r, f in recipes(m)[0].items() if r in a.recipes)
         if a.limit < need:
             p.error(f"--limit {a.limit}: the recipes chosen need at least {need} images for one "
                     f"step (--k batches of 64); use --limit {need} or more")
+    if a.score_spaces is not None:  # a job's call: the run folder is all it writes to
+        if not (Path(a.score_spaces) / "checkpoint.npz").is_file():
+            p.error(f"--score-spaces {a.score_spaces}: not a run folder (no checkpoint.npz "
+                    "there); pass a train_mnist.py run folder")
+        return a
+    if not a.out:
+        p.error('--out "": an empty path; name the folder of the ablation\'s runs (default: '
+                "runs/time_to_quality)")
     out = Path(a.out)
     a.out_path = out if out.is_absolute() else ROOT / out
+    if a.out_path.exists() and not a.out_path.is_dir():
+        p.error(f"--out {a.out}: a file, not a folder; name the ablation's folder")
     if a.report and not a.out_path.is_dir():
         p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
                 "there (run it first, or give its --out)")
+    if (why := cannot_make(a.out_path)) is not None:
+        p.error(f"--out {a.out}: {why}; name a folder you can write to")
     return a
 
 
@@ -649,7 +672,7 @@ def main(argv=None):
                         print("python", " ".join(spaces_command(folder, stop, a)[1:]))
             else:
                 folder = out / "toy" / f"{args[4]}-{args[1]}-s{args[3]}"
-                if not (folder / "result.json").exists():
+                if not any((folder / f).exists() for f in ("result.json", "failed.txt")):
                     argv = toy_command(folder, args[2], args[3], args[4], a)
                     print("python", " ".join(argv[1:]))
         print(f"{len(jobs)} runs, {a.jobs} at a time, {a.threads} BLAS thread(s) each, in {out}")

@@ -16,11 +16,13 @@ import argparse
 import itertools
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from minigan import checkpoint, data, evaluate
+from minigan import checkpoint, data, evaluate, files
 from minigan.classifier import features_and_logits
+from minigan.sample import load_generator
 
 SPACES = ("mlp", "conv")
 FIELDS = ("fd", "fd_floor", "class_entropy", "precision", "recall")
@@ -36,6 +38,33 @@ def score(folder, n, seed=0):
         scores = evaluate.evaluate_features(feats, logits, ref, seed, asked=asked)
         result[space] = {k: scores[k] for k in FIELDS}
     return result
+
+
+def unscorable(run, n):
+    """Why n samples of the run folder run cannot be scored, or None: its config and checkpoint
+    are read before any run is scored, so a bad run costs no minutes of scoring."""
+    try:
+        _, cfg = load_generator(run)
+    except checkpoint.CheckpointError as e:  # a damaged config or checkpoint
+        return str(e)
+    if cfg.conditional and (n % 10 or n < 20):  # evaluate.load_input's own condition
+        return (f"a conditional run, scored on n/10 samples of each digit: -n {n} is not a "
+                "multiple of 10 from 20; use one, like -n 10000")
+    return None
+
+
+def cannot_make(folder):
+    """Why folder cannot be made or written in, or None: its nearest part that exists must be
+    a folder this process can write in. Tried, not guessed (os.access says yes to root where
+    mkdir fails, as on /sys): a temporary folder is made there and removed at once."""
+    there = next(p for p in (folder, *folder.parents) if p.exists())
+    if not there.is_dir():
+        return f"{there} is a file, so no folder can be made under it"
+    try:
+        tempfile.TemporaryDirectory(dir=there).cleanup()
+    except OSError as e:
+        return f"cannot write in {there} ({e.strerror or e})"
+    return None
 
 
 def ranks(values):
@@ -68,13 +97,23 @@ def main(argv=None):
     if len(set(names)) < 2 or len(set(names)) < len(names):
         p.error(f"runs {' '.join(args.runs)}: give two or more run folders of different names "
                 "(a ranking needs two; the table names a run by its folder)")
+    if not 20 <= args.n <= 100_000:
+        p.error(f"-n {args.n}: use a number from 20 to 100,000 (10,000 for numbers you compare)")
+    if args.out is not None:
+        out = Path(args.out).resolve()
+        if not args.out or out.is_dir():
+            p.error(f"--out {args.out!r}: a folder, not a file; name the JSON file to write, "
+                    "like --out two_spaces.json")
+        if not out.parent.is_dir():
+            p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+        if (why := cannot_make(out.parent)) is not None:
+            p.error(f"--out {args.out}: {why}; name a file in a folder you can write to")
     for run in args.runs:
         if not (Path(run) / "checkpoint.npz").is_file():
             p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")
-    if not 20 <= args.n <= 100_000:
-        p.error(f"-n {args.n}: use a number from 20 to 100,000 (10,000 for numbers you compare)")
-    if args.out is not None and not Path(args.out).resolve().parent.is_dir():
-        p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+    for run in args.runs:  # every run read, before minutes of scoring the first
+        if (why := unscorable(run, args.n)) is not None:
+            p.error(f"{run}: {why}")
     results = {}
     for run in args.runs:
         start = time.perf_counter()
@@ -98,8 +137,8 @@ def main(argv=None):
         print(f"  mlp: {a} {fd[a]['mlp']:.1f} < {b} {fd[b]['mlp']:.1f};   conv: {a} "
               f"{fd[a]['conv']:.1f} > {b} {fd[b]['conv']:.1f}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"n": args.n, "runs": results, "tau": tau,
-                                              "apart": apart}, indent=1) + "\n")
+        files.write_text(args.out, json.dumps({"n": args.n, "runs": results, "tau": tau,
+                                               "apart": apart}, indent=1) + "\n")
     return 0
 
 

@@ -135,6 +135,11 @@ def check_args(args):
     quick = {k: v for k, v in QUICK.items() if k in DEFAULTS} if args.quick else {}
     cfg = {**DEFAULTS, **quick, **given}
     cfg["digits"] = parse_digits(cfg["digits"])
+    for name in ("run", "out"):  # "" is neither a run nor a folder, not "the default"
+        if getattr(args, name) == "":
+            instead = "a GAN trained here" if name == "run" else "runs/anomaly-<time>"
+            raise ConfigError(f'--{name} "": an empty path; pass a folder, or leave out '
+                              f"--{name} for {instead}")
     for name, rule in RULES.items():
         check(name, cfg[name], rule, DEFAULTS[name])
     if args.run is not None:
@@ -157,7 +162,11 @@ def check_out(out):
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--out {out} is a file; name a new folder")
         if path.is_dir() and any(path.iterdir()):
-            rundir.refuse_existing_run(path)  # a training run's folder: its own message
+            if (path / "checkpoint.npz").exists():  # a training run: not one to --resume here
+                raise ConfigError(f"--out {out} holds a train_mnist.py run; this command "
+                                  "writes its results to a new folder: choose another --out "
+                                  f"(or pass --run {out} to score that run's GAN)")
+            rundir.refuse_existing_run(path)  # a run stopped before its first checkpoint
             raise ConfigError(f"--out {out} already exists and is not empty; choose a new "
                               "folder or delete that one")
         if not settings.path_ok(out, "out"):
@@ -185,13 +194,20 @@ def check_sizes(cfg, train_labels, test_labels):
     GAN, --knn-k neighbours) and test images of both kinds, before anything is written."""
     for d in cfg["digits"]:
         normal, anomalous = split_digits(cfg["protocol"], d)
-        n_train = int(np.isin(train_labels, normal).sum())
-        n_train = min(n_train, cfg["train_n"] or n_train)
-        need = max(cfg["knn_k"], 1 if cfg["run"] else settings.Config.batch_size)
+        n_all = int(np.isin(train_labels, normal).sum())
+        n_train = min(n_all, cfg["train_n"] or n_all)
+        need = 1 if cfg["run"] else settings.Config.batch_size
         if n_train < need:
             raise ConfigError(f"--train-n {cfg['train_n']}: digit {d} keeps {n_train} normal "
-                              f"training images, fewer than the {need} that --knn-k "
-                              f"{cfg['knn_k']} and a training batch need; raise --train-n")
+                              f"training images, fewer than the {need} of a training batch; "
+                              f"raise --train-n to {need} or more")
+        if n_train < cfg["knn_k"]:  # the baseline's neighbours come from these images
+            fix = f"lower --knn-k to {n_train} or less"
+            if cfg["train_n"] and n_all >= cfg["knn_k"]:
+                fix += f", or raise --train-n to {cfg['knn_k']} or more"
+            raise ConfigError(f"--knn-k {cfg['knn_k']}: digit {d} keeps {n_train} normal "
+                              f"training images (--train-n {cfg['train_n'] or 'all'}), fewer "
+                              f"than the {cfg['knn_k']} neighbours asked; {fix}")
         n_anomalies = int(np.isin(test_labels, anomalous).sum())
         if n_anomalies in (0, len(test_labels)):
             missing = "anomaly" if n_anomalies == 0 else "normal image"

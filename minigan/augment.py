@@ -160,7 +160,7 @@ def parse_args(argv):
         f"{GAN_STEPS}; --quick: {QUICK['gan_steps']}, and a one-hidden-layer G and D of 64)")
     add("--quick", action="store_true", help="a tiny check in under a minute: the (default) "
         "flags not given take their --quick values")
-    add("--out", default="", help="a new folder for results.json and the pictures (default: "
+    add("--out", default=None, help="a new folder for results.json and the pictures (default: "
         "runs/augment-<time>)")
     add("--json", action="store_true", help="print the numbers as one JSON object on the "
         "last line")
@@ -195,6 +195,17 @@ def options(args):
                                 ("max_rotation", rules.number_from_to(0, 45), MAX_ROTATION)):
         rules.check(name, opts[name], rule, default)
     return opts
+
+
+def check_not_empty(args):
+    """Raise ConfigError for an empty path: "" is no folder, and not a way to ask for the
+    default (leave the flag out for that)."""
+    if args.out == "":
+        raise ConfigError('--out "": an empty path; name a new folder, or leave out --out for '
+                          "runs/augment-<time>")
+    if "" in args.generator:
+        raise ConfigError('--generator "": an empty path; pass the folder of a train_mnist.py '
+                          "--conditional run")
 
 
 def check_out(out):
@@ -237,6 +248,7 @@ def main(argv=None):
     p, args = parse_args(argv)
     out = Path(args.out or time.strftime("runs/augment-%Y%m%d-%H%M%S"))
     try:  # every flag is checked, and every input read, before anything is written
+        check_not_empty(args)
         opts = options(args)
         check_out(out)
         backend.use(args.device)

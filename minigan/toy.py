@@ -27,6 +27,7 @@ inside (-1, 1); samples are multiplied back before they are scored or drawn. The
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,8 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-from minigan import backend, files, models, pictures, settings, toy_settings  # noqa: E402
+from minigan import (  # noqa: E402
+    backend, files, models, pictures, rundir, settings, toy_settings)
 from minigan.gan import sample_noise, train_step  # noqa: E402
 from minigan.layers import sigmoid  # noqa: E402
 from minigan.tricks import EMA, instance_noise_std, set_instance_noise  # noqa: E402
@@ -228,16 +230,37 @@ def parse_args(argv):
     return cfg, as_json
 
 
+def check_out(out):
+    """Raise RunError unless --out is a new or empty folder: the lab never writes over another
+    run's files (its own result.json, or a train_mnist.py run's folder)."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / "checkpoint.npz").exists():
+        raise rundir.RunError(f"--out {out} holds a train_mnist.py run; the lab writes to its "
+                              "own folder: choose another --out")
+    raise rundir.RunError(f"--out {out} already exists and is not empty; choose a new folder "
+                          "or delete that one")
+
+
+def first_missing(path):
+    """The outermost folder of path that does not exist yet (None if path exists): removing it
+    undoes path.mkdir(parents=True)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    return missing[-1] if missing else None
+
+
 def main(argv=None):
     cfg, as_json = parse_args(argv)
     out = Path(cfg.out)
     backend.use("cpu")
     start = time.perf_counter()
     frame_paths = []
+    made = first_missing(out)  # what a failure to fit in memory removes again
     try:
-        (out / "frames" if cfg.frames else out).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"python -m minigan.toy: error: cannot create {out} ({e})", file=sys.stderr)
+        check_out(out)
+        rundir.create(out / "frames" if cfg.frames else out)
+    except rundir.RunError as e:
+        print(f"python -m minigan.toy: error: {e}", file=sys.stderr)
         return 2
 
     def on_frame(step, G, D):
@@ -257,6 +280,12 @@ def main(argv=None):
     except FloatingPointError as e:
         print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
               file=sys.stderr)
+        return 2
+    except MemoryError:  # a bad size, not a bad run: leave nothing behind
+        shutil.rmtree(made or out / "frames", ignore_errors=True)  # out was empty, or new
+        print(f"python -m minigan.toy: error: the networks or a batch do not fit in memory "
+              f"(--hidden {settings.show(cfg.hidden)}, --batch-size {cfg.batch_size}): "
+              "choose smaller --hidden or --batch-size", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
     final = history[-1]

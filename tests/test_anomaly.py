@@ -223,6 +223,10 @@ def test_one_normal_protocol(tmp_path):
     (["--run", ".", "--epochs", "3"], "--epochs"),
     (["--run", ".", "--digits", "0,1"], "one --digits"),
     (["--train-n", "10"], "--train-n 10"),
+    (["--run", ""], '--run ""'),  # not "no run": that would train a GAN
+    (["--out", ""], '--out ""'),
+    (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
+    (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
 ])
 def test_bad_flags(tmp_path, args, needle):
@@ -239,6 +243,16 @@ def test_refuses_an_existing_out(tmp_path):
     before = snapshot(tmp_path)
     assert_clean_error(run_command(["-m", "minigan.anomaly", "--quick", "--out", "full"],
                                    cwd=tmp_path), "--out full")
+    assert snapshot(tmp_path) == before
+
+
+def test_refuses_a_training_runs_folder_without_offering_resume(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"a run")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.anomaly", "--quick", "--out", "run"], cwd=tmp_path)
+    assert_clean_error(result, "--out run", "train_mnist.py run", "choose another --out")
+    assert "--resume" not in result.stderr  # this command has no --resume
     assert snapshot(tmp_path) == before
 
 

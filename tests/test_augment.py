@@ -251,6 +251,8 @@ BAD = {  # flags, words the message must contain
     "a run twice": (["--generator", "{plain}", "--generator", "{plain}"],
                     ["--generator", "twice"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
+    "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # not runs/augment-<time>
+    "an empty --generator": (["--generator", ""], ['--generator ""', "empty path"]),
     "an unknown variant": (["--train-generator", "wgan"], ["--train-generator", "wgan"]),
 }
 

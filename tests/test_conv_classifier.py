@@ -12,7 +12,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, load_benchmark, run_command, snapshot
-from minigan import backend, classifier, conv_classifier, data, evaluate
+from minigan import backend, classifier, conv_classifier, data, evaluate, settings
 from test_evaluate import blur
 
 SPACES = ["mlp", "conv"]
@@ -214,6 +214,10 @@ TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
     ("no config.json", ["run", "other"], ["run", "config.json"]),
     ("--out folder missing", ["run", "other", "--out", "no/x.json"],
      ["--out", "does not exist"]),
+    ("--out a folder", ["run", "other", "--out", "run"], ["--out 'run'", "a folder"]),
+    ("--out empty", ["run", "other", "--out", ""], ["--out ''", "a folder"]),
+    ("--out under a file", ["run", "other", "--out", "run/checkpoint.npz/x.json"],
+     ["--out", "does not exist"]),
 ]
 
 
@@ -226,3 +230,39 @@ def test_two_spaces_bad_input_is_a_clean_error(tmp_path, what, args, needles):
     result = run_command(["benchmarks/two_spaces.py", *args], cwd=tmp_path)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
+
+
+def test_two_spaces_checks_every_run_before_scoring_any(tiny_run, tmp_path):
+    """A damaged second run is refused at once, not after minutes of scoring the first."""
+    damaged = shutil.copytree(tiny_run, tmp_path / "damaged")
+    (damaged / "config.json").write_text("{not json")
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/two_spaces.py", str(tiny_run), str(damaged), "-n", "200",
+                          "--out", "two.json"], cwd=tmp_path)
+    assert_clean_error(result, str(damaged), "config.json")
+    assert f"{tiny_run.name}: " not in result.stderr  # no run was scored (its seconds line)
+    assert snapshot(tmp_path) == before
+
+
+def test_two_spaces_refuses_a_conditional_run_with_n_not_a_multiple_of_10(monkeypatch):
+    ts = two_spaces()
+    monkeypatch.setattr(ts, "load_generator",
+                        lambda run: (None, settings.Config(conditional="acgan")))
+    assert "multiple of 10" in ts.unscorable("run", 25)
+    assert ts.unscorable("run", 30) is None
+
+
+def test_two_spaces_refuses_an_out_it_cannot_write_before_scoring(tmp_path):
+    try:  # os.access answers yes to root here; only trying tells
+        (tmp_path.parents[-1] / "sys" / "probe").mkdir()
+    except OSError:
+        pass
+    else:
+        (tmp_path.parents[-1] / "sys" / "probe").rmdir()
+        pytest.skip("this process can write in /sys")
+    for name in ("run", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.npz").write_bytes(b"")
+    result = run_command(["benchmarks/two_spaces.py", "run", "other", "--out", "/sys/x.json"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--out /sys/x.json", "cannot write in /sys")

@@ -275,6 +275,16 @@ def test_command_writes_pictures_gifs_and_json(tmp_path):
     assert snapshot(out) == before
 
 
+def test_refuses_a_training_runs_folder_without_offering_resume(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"a run")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.dynamics", "--out", "run"], cwd=tmp_path)
+    assert_clean_error(result, "--out run", "train_mnist.py run", "choose another --out")
+    assert "--resume" not in result.stderr  # the lab has no --resume
+    assert snapshot(tmp_path) == before
+
+
 BAD_FLAGS = [
     (["--steps", "0"], ["--steps 0", "from 1 to 100000"]),
     (["--steps", "x"], ["--steps", "'x'"]),

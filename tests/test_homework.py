@@ -527,6 +527,9 @@ BAD = [
     (["check", "hw", "--time-limit", "0"], "--time-limit"),
     (["check", "hw", "--time-limit", "nan"], "--time-limit"),
     (["check", "hw", "--time-limit", "soon"], "--time-limit"),
+    (["check", "hw", "--time-limit", "1e308"], "at most 86,400"),  # was an OverflowError
+    (["check", "hw", "--time-limit", "86401"], "at most 86,400"),
+    (["start", ""], "empty folder name"),  # was the current folder
     (["check", "hw", "--bogus"], "--bogus"),
     (["grade", "hw"], "invalid choice"),
     ([], "command"),

@@ -4,7 +4,7 @@ through Tanh is 0), against MNIST's images; docs/time_to_quality/README.md reads
 import numpy as np
 import pytest
 
-from clitest import load_benchmark
+from clitest import assert_clean_error, load_benchmark, run_command
 from minigan import checkpoint
 
 edge = load_benchmark("tanh_edge")
@@ -48,3 +48,9 @@ def test_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         edge.main([str(tmp_path)])
     assert e.value.code == 2 and str(tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", ["0", "1000001", "1000000000000"])  # the last: a MemoryError
+def test_n_out_of_range_is_a_clean_error(tmp_path, n):
+    result = run_command(["benchmarks/tanh_edge.py", str(tmp_path), "--n", n], cwd=tmp_path)
+    assert_clean_error(result, f"--n {n}", "from 1 to 1,000,000")

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from clitest import load_benchmark
+from clitest import assert_clean_error, load_benchmark, run_command, snapshot
 from minigan import checkpoint, settings, tricks
 
 ttq = load_benchmark("time_to_quality")
@@ -140,3 +140,60 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     before = (run / "checkpoint.npz").stat().st_mtime_ns
     assert ttq.main(flags) == 0  # finished: skipped, the report written again
     assert (run / "checkpoint.npz").stat().st_mtime_ns == before
+
+
+BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contain
+    "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # was the repository root
+    "--out a file": (["--out", "{tmp}/afile"], ["afile", "a file, not a folder"]),
+    "--out under a file": (["--out", "{tmp}/afile/ttq"], ["afile/ttq", "is a file"]),
+    "--report --out a file": (["--report", "--out", "{tmp}/afile"], ["a file, not a folder"]),
+    "a seed twice": (["--seeds", "0,0"], ["--seeds 0,0", "0 is given twice"]),
+    "a recipe twice": (["--recipes", "bce,hinge,bce"], ["--recipes bce,hinge,bce", "bce is"]),
+    "a model twice": (["--models", "mlp,mlp"], ["--models mlp,mlp", "twice"]),
+    "no run to score": (["--score-spaces", "{tmp}/nothing"], ["--score-spaces", "not a run"]),
+}
+
+
+@pytest.mark.parametrize("flags,needles", BAD_FLAGS.values(), ids=list(BAD_FLAGS))
+def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, flags, needles):
+    (tmp_path / "afile").write_text("not a folder")
+    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/time_to_quality.py", "--stage", "toy", "--dry-run",
+                          *flags], cwd=tmp_path)
+    assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_unwritable_out_is_a_clean_error(tmp_path):
+    try:  # os.access answers yes to root here; only trying tells
+        (tmp_path.parents[-1] / "sys" / "ttq").mkdir()
+    except OSError:
+        pass
+    else:
+        (tmp_path.parents[-1] / "sys" / "ttq").rmdir()
+        pytest.skip("this process can write in /sys")
+    result = run_command(["benchmarks/time_to_quality.py", "--out", "/sys/ttq", "--dry-run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--out /sys/ttq", "cannot write in /sys")
+
+
+def test_a_damaged_run_to_score_is_a_clean_error(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/time_to_quality.py", "--score-spaces",
+                          str(tmp_path / "run"), "--eval-samples", "20"], cwd=tmp_path)
+    assert_clean_error(result, "--score-spaces", str(tmp_path / "run"))
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failed_lab_run_is_not_retried(tmp_path, capsys):
+    """As an MNIST run: its failed.txt keeps the reason (the lab refuses a folder with files)."""
+    folder = tmp_path / "toy" / "ring-bce-s0"
+    folder.mkdir(parents=True)
+    (folder / "failed.txt").write_text("diverged")
+    assert ttq.main(["--out", str(tmp_path), "--stage", "toy", "--recipes", "bce", "--seeds",
+                     "0", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "ring-bce-s0" not in plan and "grid-bce-s0" in plan

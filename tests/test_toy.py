@@ -170,3 +170,37 @@ def test_bad_flags_are_clean_errors(tmp_path, flags, needles):
     result = run_command(["-m", "minigan.toy", *flags], cwd=tmp_path)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("holds", ["checkpoint.npz", "result.json"])
+def test_refuses_an_out_that_holds_another_run(tmp_path, holds):
+    """A train_mnist.py run's folder, or an earlier lab run's: refused before anything is
+    written (it used to exit 0 with the lab's result.json written over or beside theirs)."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / holds).write_text("theirs")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.toy", "--steps", "1", "--frames", "0", "--out", "run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--out run", "choose another --out" if holds == "checkpoint.npz"
+                       else "not empty")
+    assert "--resume" not in result.stderr  # the lab has no --resume
+    assert snapshot(tmp_path) == before
+
+
+def test_an_empty_out_folder_is_used(tmp_path):
+    (tmp_path / "lab").mkdir()
+    result = run_command(["-m", "minigan.toy", "--steps", "1", "--frames", "0", "--batch-size",
+                          "8", "--hidden", "4", "--out", "lab"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "lab" / "result.json").exists()
+
+
+@pytest.mark.parametrize("out", ["lab", "runs/lab"])
+def test_a_batch_too_big_for_memory_is_a_clean_error_that_leaves_nothing(tmp_path, out):
+    """The first frame is drawn before the first batch fails to fit: it is removed again, and
+    so is every folder the command made."""
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.toy", "--steps", "2", "--frames", "1", "--hidden", "4",
+                          "--batch-size", "1000000000000", "--out", out], cwd=tmp_path)
+    assert_clean_error(result, "do not fit in memory", "--batch-size 1000000000000")
+    assert snapshot(tmp_path) == before and list(tmp_path.iterdir()) == []

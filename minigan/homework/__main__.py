@@ -31,7 +31,13 @@ class UsageError(Exception):
     """Bad input: the message says what to do; the command exits with status 2."""
 
 
+MAX_TIME_LIMIT = 86_400  # a day a part: ample, and far below the ~9.2e9 s the timeouts can take
+
+
 def start(folder):
+    if not folder:  # Path("") is the current folder: the homework would land wherever one is
+        raise UsageError('start "": an empty folder name; name a folder for the homework, '
+                         f"like `{PROG} start hw`")
     if not settings.path_ok(str(folder), "out"):  # the folder, or one above it, is a file
         raise UsageError(f"{folder} is a file, or inside one, not a folder: choose a folder name "
                          "for the homework")
@@ -124,9 +130,10 @@ def main(argv=None):
             start(args.folder)
             return 0
         numbers = parse_parts(args.parts)
-        if not (math.isfinite(args.time_limit) and args.time_limit > 0):
-            raise UsageError(f"--time-limit {args.time_limit:g}: give a positive number of "
-                             "seconds")
+        if not (math.isfinite(args.time_limit) and 0 < args.time_limit <= MAX_TIME_LIMIT):
+            raise UsageError(f"--time-limit {args.time_limit:g}: give a number of seconds above "
+                             f"0 and at most {MAX_TIME_LIMIT:,} (a day; default "
+                             f"{grader.TIME_LIMIT})")
         check_folder(args.folder)
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
