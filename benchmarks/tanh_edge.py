@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import backend, checkpoint, data  # noqa: E402
-from minigan.evaluate_flags import MAX_SAMPLES  # noqa: E402
+from minigan.rules import MAX_SAMPLES  # noqa: E402  (minigan.evaluate -n's bound)
 from minigan.gan import sample_noise  # noqa: E402
 from minigan.sample import labels_as_vectors, load_generator  # noqa: E402
 
