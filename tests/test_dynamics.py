@@ -287,7 +287,7 @@ def test_refuses_a_training_runs_folder_without_offering_resume(tmp_path):
 
 BAD_FLAGS = [
     (["--steps", "0"], ["--steps 0", "from 1 to 100000"]),
-    (["--steps", "x"], ["--steps", "'x'"]),
+    (["--steps", "x"], ["--steps x", "from 1 to 100000"]),  # the rule's words, not argparse's
     (["--lr", "0"], ["--lr 0", "(0, 1)"]),
     (["--lr", "1.5"], ["--lr 1.5", "(0, 1)"]),
     (["--lr", "nan"], ["--lr nan", "(0, 1)"]),
