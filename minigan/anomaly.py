@@ -162,11 +162,9 @@ def check_out(out):
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--out {out} is a file; name a new folder")
         if path.is_dir() and any(path.iterdir()):
-            if (path / "checkpoint.npz").exists():  # a training run: not one to --resume here
-                raise ConfigError(f"--out {out} holds a train_mnist.py run; this command "
-                                  "writes its results to a new folder: choose another --out "
-                                  f"(or pass --run {out} to score that run's GAN)")
-            rundir.refuse_existing_run(path)  # a run stopped before its first checkpoint
+            rundir.refuse_existing_run(  # a training run's folder, whole or stopped early
+                path, instead="this command writes its results to a new folder: choose "
+                f"another --out (or pass --run {out} to score that run's GAN)")
             raise ConfigError(f"--out {out} already exists and is not empty; choose a new "
                               "folder or delete that one")
         if not settings.path_ok(out, "out"):

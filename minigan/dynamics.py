@@ -246,10 +246,8 @@ def main(argv=None):
         if (out / "dynamics.json").exists():
             raise rundir.RunError(f"--out {out} already holds a run of the lab (dynamics.json); "
                                   "choose another --out or delete that folder")
-        if (out / "checkpoint.npz").exists():  # a training run's folder (no --resume here)
-            raise rundir.RunError(f"--out {out} holds a train_mnist.py run; the lab writes to "
-                                  "its own folder: choose another --out")
-        rundir.refuse_existing_run(out)  # nor a training run stopped before its checkpoint
+        rundir.refuse_existing_run(  # nor a training run's folder (the lab has no --resume)
+            out, instead="the lab writes to its own folder: choose another --out")
         rundir.create(out)
     except rundir.RunError as e:
         print(f"python -m minigan.dynamics: error: {e}", file=sys.stderr)

@@ -35,10 +35,13 @@ def new_run_path(out=""):
     return Path(out or time.strftime("runs/%Y%m%d-%H%M%S"))
 
 
-def refuse_existing_run(run_dir):
-    """A new run never writes into another run's folder."""
+def refuse_existing_run(run_dir, instead=None):
+    """A new run never writes into another run's folder. instead: what a command that cannot
+    --resume a training run says to do (train_mnist.py, which can, offers --resume)."""
     run_dir = Path(run_dir)
     if (run_dir / "checkpoint.npz").exists():
+        if instead is not None:
+            raise RunError(f"--out {run_dir} holds a train_mnist.py run; {instead}")
         raise RunError(f"--out {run_dir} already holds a run; continue it with --resume "
                        f"{run_dir} or choose another --out")
     for name in ("config.json", "metrics.csv"):

@@ -235,9 +235,8 @@ def check_out(out):
     run's files (its own result.json, or a train_mnist.py run's folder)."""
     if not out.is_dir() or not any(out.iterdir()):
         return
-    if (out / "checkpoint.npz").exists():
-        raise rundir.RunError(f"--out {out} holds a train_mnist.py run; the lab writes to its "
-                              "own folder: choose another --out")
+    rundir.refuse_existing_run(out, instead="the lab writes to its own folder: choose another "
+                                            "--out")  # a training run's folder (no --resume)
     raise rundir.RunError(f"--out {out} already exists and is not empty; choose a new folder "
                           "or delete that one")
 
