@@ -33,6 +33,12 @@ and checkpoints of a plain run, and exclude starting the process, loading MNIST 
 As benchmarks/ablate_recipe.py (whose env() and eval_rows() this reuses): subprocesses with
 --threads BLAS threads (default 1), --jobs at a time; a finished run is skipped, an interrupted
 one resumed, a failed or diverged one recorded in failed.txt and not retried.
+
+The ablation takes more hours than one sitting, and a run folder (checkpoints, samples: about
+10 MB) is not something to commit. With --archive DIR each finished (or failed) run's record,
+everything the report reads of it (FD and minutes per epoch, both spaces' scores, its settings),
+is kept as DIR/<run>.json: a run kept there is not run again, and the report reads it where its
+folder is gone. docs/time_to_quality/mnist/runs is the project's.
 """
 
 import argparse
@@ -219,7 +225,10 @@ def train_session(folder, argv, threads):
 
 def mnist_job(out, model, recipe, flags, seed, a):
     folder = run_dir(out, model, recipe, seed)
+    if folder.name in a.kept and not folder.exists():  # finished in an earlier sitting
+        return
     if (folder / "failed.txt").exists() or STOPPING.is_set():
+        keep(folder, model, recipe, flags, seed, a)
         return
     if folder.exists():
         if not (folder / "checkpoint.npz").exists():
@@ -241,7 +250,77 @@ def mnist_job(out, model, recipe, flags, seed, a):
                 return
         if epoch_of(folder) == stop and not (folder / f"spaces_e{stop}.json").exists():
             score_spaces(folder, stop, a)
+    keep(folder, model, recipe, flags, seed, a)
     print(f"  {folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+# ---- the kept records (--archive) --------------------------------------------------------------
+def kept_records(archive):
+    """{run folder's name: its record} of every run kept in the archive folder (or none)."""
+    if archive is None or not archive.is_dir():
+        return {}
+    return {p.stem: from_json(json.loads(p.read_text())) for p in sorted(archive.glob("*.json"))}
+
+
+def from_json(kept):
+    """A kept record as run_record() returns it: JSON's string keys back to epochs."""
+    rec = kept["record"]
+    kept["record"] = {**rec, **{k: {int(e): v for e, v in rec[k].items()}
+                                for k in ("fd", "minutes", "spaces")}}
+    return kept
+
+
+def keep(folder, model, recipe, flags, seed, a):
+    """Write a finished or failed run's record to the archive (if one was asked for)."""
+    rec = run_record(folder)
+    done = rec["failed"] or (finished_run(rec, a.epochs) and all(
+        e in rec["spaces"] for e in sessions(a.epochs)))
+    if a.archive is None or not done or (
+            folder.name in a.kept and a.kept[folder.name]["record"] == rec):  # kept already
+        return
+    a.archive.mkdir(parents=True, exist_ok=True)
+    stamps = json.loads((folder / "stamps.json").read_text()) if (folder / "stamps.json").exists() \
+        else {}
+    kept = {"model": model, "recipe": recipe, "seed": seed, "flags": flags,
+            "settings": settings_of(a), "threads": stamps.get("threads"),
+            "config": (json.loads((folder / "config.json").read_text())
+                       if (folder / "config.json").exists() else None),
+            "source": f"the run folder {folder.name}, kept at "
+                      f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC",
+            "failed_tail": ((folder / "failed.txt").read_text()[-1000:] if rec["failed"]
+                            else None),
+            "record": rec}
+    files.write_text(a.archive / f"{folder.name}.json", json.dumps(kept, indent=1) + "\n")
+    a.kept[folder.name] = from_json(json.loads(json.dumps(kept)))
+
+
+def settings_of(a):
+    """The ablation's settings a kept run must share with the runs it is reported beside."""
+    return {"epochs": a.epochs, "eval_samples": a.eval_samples, "limit": a.limit}
+
+
+def record_of(out, model, recipe, seed, kept):
+    """A run's record: from its folder, or from the archive where the folder is gone."""
+    folder = run_dir(out, model, recipe, seed)
+    if folder.exists() or folder.name not in kept:
+        return run_record(folder)
+    return kept[folder.name]["record"]
+
+
+def kept_refusal(a, jobs):
+    """None, or why a kept run cannot stand beside this ablation: other flags or settings."""
+    for fn, args in jobs:
+        if fn is not mnist_job:
+            continue
+        out, model, recipe, flags, seed, _ = args
+        name = run_dir(out, model, recipe, seed).name
+        if (kept := a.kept.get(name)) is None:
+            continue
+        if kept["flags"] != flags or kept["seed"] != seed or kept["settings"] != settings_of(a):
+            return (f"--archive {a.archive_arg}: {name}.json was kept from a run with other "
+                    f"settings ({kept['flags']}, {kept['settings']}) than asked ({flags}, "
+                    f"{settings_of(a)}); use another --archive, or drop the flags that differ")
+    return None
 
 
 def spaces_command(folder, epoch, a):
@@ -303,9 +382,11 @@ def first_below(rec, target=TARGET_FD):
     return (hit[0], rec["minutes"][hit[0]]) if hit else None
 
 
-def mnist_tables(out, model, table, seeds, epochs):
-    recs = {r: {s: run_record(run_dir(out, model, r, s)) for s in seeds} for r in table
-            if any(run_dir(out, model, r, s).exists() for s in seeds)}
+def mnist_tables(out, model, table, seeds, epochs, kept=None):
+    kept = kept or {}
+    recs = {r: {s: record_of(out, model, r, s, kept) for s in seeds} for r in table
+            if any(run_dir(out, model, r, s).exists() or run_dir(out, model, r, s).name in kept
+                   for s in seeds)}
     cols = [e for e in REPORT_EPOCHS if e < epochs] + [epochs]
     lines = [f"### MNIST, {model}: Fréchet distance (MLP features) and training minutes", "",
              "| recipe | n | " + " | ".join(f"epoch {e}" for e in cols) + " | failed |",
@@ -518,9 +599,13 @@ def report(out, a):
              f"(n = runs scored), {a.eval_samples} samples a scoring. Minutes are training "
              "minutes (the script's docstring says what they count; each run's stamps.json, "
              "its BLAS threads). The recipes' flags are in results.json.", ""]
+    if a.kept:
+        lines += [f"Runs whose folder is not in {a.out} are read from the records kept in "
+                      f"{a.archive_arg} ({len(a.kept)} records there; each says where it came "
+                      "from).", ""]
     recs_by_model = {}
     for m, (table, _) in tables.items():
-        recs, body = mnist_tables(out, m, table, a.seeds, a.epochs)
+        recs, body = mnist_tables(out, m, table, a.seeds, a.epochs, a.kept)
         if not any(x["fd"] for by in recs.values() for x in by.values()):
             continue
         recs_by_model[m] = recs
@@ -581,6 +666,8 @@ def parse_args(argv):
     p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES,
                    help="samples a scoring (default: %(default)s; FD rises as it falls)")
     p.add_argument("--toy-steps", type=int, default=TOY_STEPS, help="(default: %(default)s)")
+    p.add_argument("--archive", metavar="DIR", help="keep each finished run's record in DIR, "
+                   "read the runs kept there, and run them no more (the docstring says why)")
     p.add_argument("--report", action="store_true", help="only the tables, plot, results.json")
     p.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
     p.add_argument("--score-spaces", metavar="RUN", help=argparse.SUPPRESS)  # what a job calls
@@ -619,19 +706,34 @@ def parse_args(argv):
             p.error(f"--score-spaces {a.score_spaces}: not a run folder (no checkpoint.npz "
                     "there); pass a train_mnist.py run folder")
         return a
-    if not a.out:
-        p.error('--out "": an empty path; name the folder of the ablation\'s runs (default: '
-                "runs/time_to_quality)")
-    out = Path(a.out)
-    a.out_path = out if out.is_absolute() else ROOT / out
-    if a.out_path.exists() and not a.out_path.is_dir():
-        p.error(f"--out {a.out}: a file, not a folder; name the ablation's folder")
+    a.out_path = folder_arg(p, "--out", a.out, "the folder of the ablation's runs (default: "
+                            "runs/time_to_quality)")
     if a.report and not a.out_path.is_dir():
         p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
                 "there (run it first, or give its --out)")
-    if (why := cannot_make(a.out_path)) is not None:
-        p.error(f"--out {a.out}: {why}; name a folder you can write to")
+    a.archive_arg, a.archive, a.kept = a.archive, None, {}
+    if a.archive_arg is not None:
+        a.archive = folder_arg(p, "--archive", a.archive_arg, "the folder of kept records "
+                               "(the project's: docs/time_to_quality/mnist/runs)")
+        try:
+            a.kept = kept_records(a.archive)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            p.error(f"--archive {a.archive_arg}: a file there is not a kept record ({e!r}); "
+                    "move it out of the folder")
     return a
+
+
+def folder_arg(p, flag, value, what):
+    """A folder flag's path (relative ones from the repository root), or p.error() if it
+    cannot be that folder: empty, a file, or not writable."""
+    if not value:
+        p.error(f'{flag} "": an empty path; name {what}')
+    path = Path(value) if Path(value).is_absolute() else ROOT / value
+    if path.exists() and not path.is_dir():
+        p.error(f"{flag} {value}: a file, not a folder; name {what}")
+    if (why := cannot_make(path)) is not None:
+        p.error(f"{flag} {value}: {why}; name a folder you can write to")
+    return path
 
 
 def main(argv=None):
@@ -639,9 +741,6 @@ def main(argv=None):
     if a.score_spaces:
         return spaces_main(a)
     out = a.out_path
-    if a.report:
-        report(out, a)
-        return 0
     jobs = []
     for m in a.models if a.stage in ("all", "mnist") else ():  # the MLP's hours first, then
         for s in a.seeds:  # seed by seed: a partial ablation has whole rankings of a seed
@@ -651,6 +750,15 @@ def main(argv=None):
         lab = toy_recipes()[0]
         jobs = [(toy_job, (out, r, f, s, d, a)) for d in DATASETS for s in a.seeds
                 for r, f in lab.items() if r in a.recipes] + jobs  # minutes, not hours
+    if (why := kept_refusal(a, jobs)) is not None:
+        print(f"time_to_quality.py: error: {why}", file=sys.stderr)
+        return 2
+    if a.report:  # and keep what has finished since the last report
+        for fn, args in jobs:
+            if fn is mnist_job and run_dir(*args[:3], args[4]).exists():
+                keep(run_dir(*args[:3], args[4]), *args[1:])
+        report(out, a)
+        return 0
     if a.dry_run:
         for m in a.models:
             for r, f in recipes(m)[0].items():
@@ -660,7 +768,8 @@ def main(argv=None):
         for fn, args in jobs:
             if fn is mnist_job:
                 folder = run_dir(*args[:3], args[4])
-                if (folder / "failed.txt").exists():
+                if (folder / "failed.txt").exists() or (folder.name in a.kept
+                                                        and not folder.exists()):
                     continue
                 done = epoch_of(folder)
                 for stop in sessions(a.epochs):

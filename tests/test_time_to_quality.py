@@ -3,6 +3,7 @@ the time to FD <= 15, and the whole pipeline on a tiny run (docs/time_to_quality
 
 import csv
 import json
+import shutil
 import signal
 
 import pytest
@@ -120,11 +121,12 @@ def keep_signal_handlers():
         signal.signal(s, handler)
 
 
-def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_signal_handlers):
-    out = tmp_path / "ttq"
+def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_signal_handlers,
+                                                             capsys):
+    out, kept = tmp_path / "ttq", tmp_path / "kept"
     flags = ["--out", str(out), "--limit", "320", "--epochs", "2", "--eval-samples", "200",
              "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage", "mnist",
-             "--jobs", "1"]
+             "--jobs", "1", "--archive", str(kept)]
     assert ttq.main(flags) == 0
     run = ttq.run_dir(out, "mlp", "bce", 0)
     stamps = json.loads((run / "stamps.json").read_text())["stamps"]
@@ -141,6 +143,23 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     before = (run / "checkpoint.npz").stat().st_mtime_ns
     assert ttq.main(flags) == 0  # finished: skipped, the report written again
     assert (run / "checkpoint.npz").stat().st_mtime_ns == before
+    # --archive kept the finished run's record, which outlives its folder: with the folder
+    # gone, the same command trains nothing and reports the same numbers from the record.
+    record = json.loads((kept / f"{run.name}.json").read_text())
+    assert record["flags"] == ["--model", "mlp"] and record["seed"] == 0
+    assert record["settings"] == {"epochs": 2, "eval_samples": 200, "limit": 320}
+    assert record["record"]["fd"] == rec["fd"] and record["threads"] == 1
+    shutil.rmtree(run)
+    capsys.readouterr()
+    assert ttq.main(flags + ["--dry-run"]) == 0
+    assert "train_mnist.py" not in capsys.readouterr().out  # nothing left to train
+    assert ttq.main(flags) == 0 and not run.exists()
+    again = json.loads((out / "results.json").read_text())["mnist"]["mlp"]["bce"]["runs"]["0"]
+    assert again == rec
+    assert "read from the records kept in" in (out / "time_to_quality.md").read_text()
+    # A kept run of other settings cannot stand beside these: refused before anything runs.
+    assert ttq.main([*flags[:6], "--eval-samples", "300", *flags[8:]]) == 2
+    assert "--archive" in capsys.readouterr().err and not run.exists()
 
 
 BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contain
@@ -152,12 +171,17 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "a recipe twice": (["--recipes", "bce,hinge,bce"], ["--recipes bce,hinge,bce", "bce is"]),
     "a model twice": (["--models", "mlp,mlp"], ["--models mlp,mlp", "twice"]),
     "no run to score": (["--score-spaces", "{tmp}/nothing"], ["--score-spaces", "not a run"]),
+    "an empty --archive": (["--archive", ""], ['--archive ""', "empty path"]),
+    "--archive a file": (["--archive", "{tmp}/afile"], ["afile", "a file, not a folder"]),
+    "--archive holding a stray file": (["--archive", "{tmp}/stray"], ["--archive", "not a kept"]),
 }
 
 
 @pytest.mark.parametrize("flags,needles", BAD_FLAGS.values(), ids=list(BAD_FLAGS))
 def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, flags, needles):
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "notes.json").write_text('{"not": "a record"}')
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
     before = snapshot(tmp_path)
     result = run_command(["benchmarks/time_to_quality.py", "--stage", "toy", "--dry-run",
