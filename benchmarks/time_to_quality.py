@@ -38,7 +38,9 @@ The ablation takes more hours than one sitting, and a run folder (checkpoints, s
 10 MB) is not something to commit. With --archive DIR each finished (or failed) run's record,
 everything the report reads of it (FD and minutes per epoch, both spaces' scores, its settings),
 is kept as DIR/<run>.json: a run kept there is not run again, and the report reads it where its
-folder is gone. docs/time_to_quality/mnist/runs is the project's.
+folder is gone. docs/time_to_quality/mnist/runs is the project's. --no-start-after MINUTES
+starts no run after that, so that a part of the ablation ends with whole runs (a run cut off
+before its end is lost with its machine, as its folder is).
 """
 
 import argparse
@@ -230,6 +232,8 @@ def mnist_job(out, model, recipe, flags, seed, a):
     if (folder / "failed.txt").exists() or STOPPING.is_set():
         keep(folder, model, recipe, flags, seed, a)
         return
+    if too_late(a, folder.name):
+        return
     if folder.exists():
         if not (folder / "checkpoint.npz").exists():
             raise SystemExit(f"{folder} holds no checkpoint: delete it and rerun")
@@ -336,9 +340,20 @@ def score_spaces(folder, epoch, a):
         raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
 
 
+def too_late(a, name):
+    """Whether --no-start-after has passed: then the run `name` is not started (or continued),
+    and the end of the ablation names it."""
+    if a.deadline is None or time.monotonic() < a.deadline:
+        return False
+    a.not_started.append(name)
+    return True
+
+
 def toy_job(out, recipe, flags, seed, dataset, a):
     folder = out / "toy" / f"{dataset}-{recipe}-s{seed}"
     done = (folder / "result.json").exists() or (folder / "failed.txt").exists()
+    if not done and too_late(a, f"toy/{folder.name}"):
+        return
     if not done and not STOPPING.is_set():  # the lab refuses a folder with files in it
         cmd = toy_command(folder, flags, seed, dataset, a)
         done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
@@ -668,6 +683,9 @@ def parse_args(argv):
     p.add_argument("--toy-steps", type=int, default=TOY_STEPS, help="(default: %(default)s)")
     p.add_argument("--archive", metavar="DIR", help="keep each finished run's record in DIR, "
                    "read the runs kept there, and run them no more (the docstring says why)")
+    p.add_argument("--no-start-after", type=float, metavar="MINUTES",
+                   help="start no run after MINUTES minutes; the runs started finish (a part "
+                   "of the ablation that ends with whole runs, on a machine about to go)")
     p.add_argument("--report", action="store_true", help="only the tables, plot, results.json")
     p.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
     p.add_argument("--score-spaces", metavar="RUN", help=argparse.SUPPRESS)  # what a job calls
@@ -686,6 +704,9 @@ def parse_args(argv):
                      ("eval_samples", 20)):
         if getattr(a, name) < lo:
             p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
+    if a.no_start_after is not None and not 0 < a.no_start_after < float("inf"):
+        p.error(f"--no-start-after {a.no_start_after:g}: use a number of minutes above 0, "
+                "like 120")
     every = {r for m in MODELS for r in recipes(m)[0]}
     a.recipes = a.recipes.split(",") if a.recipes else sorted(every)
     if bad := [r for r in a.recipes if r not in every]:
@@ -795,6 +816,8 @@ def main(argv=None):
                 return 2
     out.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {a.jobs} at a time, in {out}", flush=True)
+    a.deadline = None if a.no_start_after is None else time.monotonic() + 60 * a.no_start_after
+    a.not_started = []
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, stop_children)
     with ThreadPoolExecutor(a.jobs) as pool:
@@ -803,6 +826,9 @@ def main(argv=None):
     if STOPPING.is_set():
         print("stopped: each run saved its last step; the same command continues them")
         return 130
+    if a.not_started:  # --no-start-after: a part of the ablation, ended with whole runs
+        print(f"--no-start-after {a.no_start_after:g}: {len(a.not_started)} runs not started "
+              f"(first {a.not_started[0]}); the same command continues with them", flush=True)
     report(out, a)
     return 0
 

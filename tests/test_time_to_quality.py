@@ -172,6 +172,8 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "a model twice": (["--models", "mlp,mlp"], ["--models mlp,mlp", "twice"]),
     "no run to score": (["--score-spaces", "{tmp}/nothing"], ["--score-spaces", "not a run"]),
     "an empty --archive": (["--archive", ""], ['--archive ""', "empty path"]),
+    "--no-start-after 0": (["--no-start-after", "0"], ["--no-start-after 0", "above 0"]),
+    "--no-start-after nan": (["--no-start-after", "nan"], ["--no-start-after nan", "above 0"]),
     "--archive a file": (["--archive", "{tmp}/afile"], ["afile", "a file, not a folder"]),
     "--archive holding a stray file": (["--archive", "{tmp}/stray"], ["--archive", "not a kept"]),
 }
@@ -205,6 +207,21 @@ def test_a_damaged_run_to_score_is_a_clean_error(tmp_path):
                           str(tmp_path / "run"), "--eval-samples", "20"], cwd=tmp_path)
     assert_clean_error(result, "--score-spaces", str(tmp_path / "run"))
     assert snapshot(tmp_path) == before
+
+
+def test_no_run_starts_after_no_start_after(tmp_path, keep_signal_handlers, capsys,
+                                            monkeypatch):
+    # The clock reads an hour on from the start at every later reading: past the deadline of
+    # --no-start-after 30, so neither run starts, and the end says so.
+    readings = iter([1000.0])
+    monkeypatch.setattr(ttq.time, "monotonic", lambda: next(readings, 1000.0 + 3600))
+    flags = ["--out", str(tmp_path / "ttq"), "--limit", "320", "--epochs", "2", "--eval-samples",
+             "200", "--seeds", "0", "--recipes", "bce,hinge", "--models", "mlp", "--stage",
+             "mnist", "--jobs", "1", "--no-start-after", "30"]
+    assert ttq.main(flags) == 0
+    said = capsys.readouterr().out
+    assert "--no-start-after 30: 2 runs not started (first mlp-bce-s0)" in said
+    assert not (tmp_path / "ttq" / "mnist").exists()
 
 
 def test_a_failed_lab_run_is_not_retried(tmp_path, capsys):
