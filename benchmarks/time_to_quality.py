@@ -186,16 +186,20 @@ def session_argv(folder, flags, seed, a, stop, new):
 
 def same_settings(folder, flags, seed, a):
     """Refuse to continue a folder trained with other settings (a tiny test in the same --out)."""
+    if differ := settings_differ(folder, flags, seed, a):
+        raise SystemExit(f"{folder} was trained with other {', '.join(differ)} than asked: "
+                         "use another --out, or delete the folder")
+
+
+def settings_differ(folder, flags, seed, a):
+    """The settings the run in folder was trained with that differ from those asked."""
     given, _ = settings.parse_train_args(
         [*flags, "--seed", str(seed), "--eval-every", "1", "--eval-samples", str(a.eval_samples),
          "--limit", str(a.limit)])
     want = asdict(settings.Config(**settings.with_recipe(given)))
     have = json.loads((folder / "config.json").read_text())
-    differ = [k for k in want if k not in ("out", "epochs", "data_dir", "device")
-              and json.dumps(want[k]) != json.dumps(have.get(k))]
-    if differ:
-        raise SystemExit(f"{folder} was trained with other {', '.join(differ)} than asked: "
-                         "use another --out, or delete the folder")
+    return [k for k in want if k not in ("out", "epochs", "data_dir", "device")
+            and json.dumps(want[k]) != json.dumps(have.get(k))]
 
 
 def train_session(folder, argv, threads):
@@ -275,12 +279,15 @@ def from_json(kept):
 
 
 def keep(folder, model, recipe, flags, seed, a):
-    """Write a finished or failed run's record to the archive (if one was asked for)."""
+    """Write a finished or failed run's record to the archive (if one was asked for), unless
+    it was trained with other settings than asked (--report does not refuse such a folder)."""
     rec = run_record(folder)
     done = rec["failed"] or (finished_run(rec, a.epochs) and all(
         e in rec["spaces"] for e in sessions(a.epochs)))
     if a.archive is None or not done or (
             folder.name in a.kept and a.kept[folder.name]["record"] == rec):  # kept already
+        return
+    if (folder / "config.json").exists() and settings_differ(folder, flags, seed, a):
         return
     a.archive.mkdir(parents=True, exist_ok=True)
     stamps = json.loads((folder / "stamps.json").read_text()) if (folder / "stamps.json").exists() \
@@ -616,8 +623,8 @@ def report(out, a):
              "its BLAS threads). The recipes' flags are in results.json.", ""]
     if a.kept:
         lines += [f"Runs whose folder is not in {a.out} are read from the records kept in "
-                      f"{a.archive_arg} ({len(a.kept)} records there; each says where it came "
-                      "from).", ""]
+                  f"{a.archive_arg} ({len(a.kept)} records there; each says where it came "
+                  "from).", ""]
     recs_by_model = {}
     for m, (table, _) in tables.items():
         recs, body = mnist_tables(out, m, table, a.seeds, a.epochs, a.kept)

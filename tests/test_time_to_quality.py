@@ -149,6 +149,7 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     assert record["flags"] == ["--model", "mlp"] and record["seed"] == 0
     assert record["settings"] == {"epochs": 2, "eval_samples": 200, "limit": 320}
     assert record["record"]["fd"] == rec["fd"] and record["threads"] == 1
+    shutil.copytree(run, tmp_path / "copy")
     shutil.rmtree(run)
     capsys.readouterr()
     assert ttq.main(flags + ["--dry-run"]) == 0
@@ -158,8 +159,18 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     assert again == rec
     assert "read from the records kept in" in (out / "time_to_quality.md").read_text()
     # A kept run of other settings cannot stand beside these: refused before anything runs.
-    assert ttq.main([*flags[:6], "--eval-samples", "300", *flags[8:]]) == 2
+    other = [*flags[:6], "--eval-samples", "300", *flags[8:]]
+    assert ttq.main(other) == 2
     assert "--archive" in capsys.readouterr().err and not run.exists()
+    # --report keeps the runs finished since the last, but not a folder of other settings: this
+    # one (200 samples a scoring) under a command that asks for 300.
+    shutil.copytree(tmp_path / "copy", run)
+    other_kept = tmp_path / "other"
+    assert ttq.main([*other[:-1], str(other_kept), "--report"]) == 0
+    assert not other_kept.exists()
+    assert ttq.main([*flags[:-1], str(other_kept), "--report"]) == 0  # the same settings: kept
+    assert (json.loads((other_kept / f"{run.name}.json").read_text())["record"]["fd"]
+            == rec["fd"])
 
 
 BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contain
