@@ -45,6 +45,8 @@ before its end is lost with its machine, as its folder is).
 
 import argparse
 import json
+import os
+import platform
 import signal
 import statistics
 import subprocess
@@ -202,11 +204,24 @@ def settings_differ(folder, flags, seed, a):
             and json.dumps(want[k]) != json.dumps(have.get(k))]
 
 
+def machine():
+    """The processor and its cores, kept with a run's minutes: minutes measured on one machine
+    do not compare with another's, and two machines of one kind ("2 cores") may differ."""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), None)
+    except OSError:
+        cpu = None
+    return f"{cpu or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
 def train_session(folder, argv, threads):
     """Run one session of train_mnist.py, stamping the line that ends each epoch's scoring with
     the run's seconds so far (stamps.json); returns (returncode, the session's stderr)."""
     start_epoch = epoch_of(folder)
-    base = read_meta(folder)["elapsed"] if start_epoch else 0.0  # the sessions before this one
+    # the seconds of the sessions before this one, a session stopped within epoch 1 included
+    base = read_meta(folder)["elapsed"] if (folder / "checkpoint.npz").exists() else 0.0
     stamps_file = folder / "stamps.json"
     old = json.loads(stamps_file.read_text())["stamps"] if stamps_file.exists() else {}
     stamps = {int(e): t for e, t in old.items() if int(e) <= start_epoch}  # the rest: redone
@@ -222,8 +237,8 @@ def train_session(folder, argv, threads):
                 t0 = now
             elif line.startswith("epoch ") and "Fréchet distance" in line and t0 is not None:
                 stamps[int(line.split()[1].rstrip(":"))] = round(base + now - t0, 2)
-                files.write_text(stamps_file, json.dumps({"threads": threads,
-                                                          "stamps": stamps}, indent=1) + "\n")
+                files.write_text(stamps_file, json.dumps(
+                    {"threads": threads, "machine": machine(), "stamps": stamps}, indent=1) + "\n")
         proc.wait()
         LIVE.discard(proc)
     return proc.returncode, log_path.read_text()
@@ -294,6 +309,7 @@ def keep(folder, model, recipe, flags, seed, a):
         else {}
     kept = {"model": model, "recipe": recipe, "seed": seed, "flags": flags,
             "settings": settings_of(a), "threads": stamps.get("threads"),
+            "machine": stamps.get("machine"),
             "config": (json.loads((folder / "config.json").read_text())
                        if (folder / "config.json").exists() else None),
             "source": f"the run folder {folder.name}, kept at "

@@ -5,6 +5,7 @@ import csv
 import json
 import shutil
 import signal
+import sys
 
 import pytest
 
@@ -50,6 +51,22 @@ def test_training_minutes_leave_out_the_scoring_and_the_first_fd_at_or_below_15_
     assert rec["minutes"] == pytest.approx({1: 1.0, 2: 100 / 60, 3: 160 / 60, 4: 220 / 60})
     assert ttq.first_below(rec) == (3, pytest.approx(160 / 60))  # 15.0 counts, 15.5 does not
     assert ttq.first_below(rec, target=10) is None
+
+
+def test_a_session_resumed_within_epoch_1_counts_the_seconds_before_its_stop(tmp_path,
+                                                                             monkeypatch):
+    # A run stopped within its first epoch has a checkpoint of epoch 0 that holds 42 s of
+    # training: the resumed session's stamps start from them, not from 0.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes(b"")
+    monkeypatch.setattr(ttq, "read_meta", lambda folder: {"epoch": 0, "elapsed": 42.0})
+    lines = "minigan: training the MLP GAN\nepoch 1: Fréchet distance 500.0\n"
+    argv = [sys.executable, "-c", f"print({lines!r}, end='')"]
+    code, _ = ttq.train_session(run, argv, threads=1)
+    stamps = json.loads((run / "stamps.json").read_text())
+    assert code == 0 and 42.0 <= stamps["stamps"]["1"] < 42.0 + 30
+    assert stamps["threads"] == 1 and stamps["machine"].endswith("cores")
 
 
 def test_the_table_names_the_recipe_whose_slowest_seed_is_quickest(tmp_path):
@@ -149,6 +166,7 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     assert record["flags"] == ["--model", "mlp"] and record["seed"] == 0
     assert record["settings"] == {"epochs": 2, "eval_samples": 200, "limit": 320}
     assert record["record"]["fd"] == rec["fd"] and record["threads"] == 1
+    assert record["machine"] == ttq.machine()
     shutil.copytree(run, tmp_path / "copy")
     shutil.rmtree(run)
     capsys.readouterr()
