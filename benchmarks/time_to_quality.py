@@ -309,7 +309,7 @@ def keep(folder, model, recipe, flags, seed, a):
         else {}
     kept = {"model": model, "recipe": recipe, "seed": seed, "flags": flags,
             "settings": settings_of(a), "threads": stamps.get("threads"),
-            "machine": stamps.get("machine"),
+            "machine": rec["machine"],
             "config": (json.loads((folder / "config.json").read_text())
                        if (folder / "config.json").exists() else None),
             "source": f"the run folder {folder.name}, kept at "
@@ -401,17 +401,21 @@ def summary(values):
 
 
 def run_record(folder):
-    """Everything one finished or partial run says: FD and minutes per epoch, both spaces."""
+    """Everything one finished or partial run says: FD and minutes per epoch, both spaces, the
+    machine it trained on, and what a person noted of it (note.txt: what else ran beside it)."""
     rows = eval_rows(folder)
-    stamps = (json.loads((folder / "stamps.json").read_text())["stamps"]
-              if (folder / "stamps.json").exists() else {})
+    stamped = (json.loads((folder / "stamps.json").read_text())
+               if (folder / "stamps.json").exists() else {})
+    stamps = stamped.get("stamps", {})
     # training seconds at epoch e = the stamp of e's scoring - the scoring seconds of 1..e
     minutes = {int(e): (t - sum(rows[k]["seconds"] for k in range(1, int(e) + 1))) / 60
                for e, t in stamps.items() if all(k in rows for k in range(1, int(e) + 1))}
     spaces = {int(p.stem.split("_e")[1]): json.loads(p.read_text())
               for p in folder.glob("spaces_e*.json")}
     return {"fd": {e: r["fd"] for e, r in rows.items()}, "minutes": minutes, "spaces": spaces,
-            "failed": (folder / "failed.txt").exists()}
+            "failed": (folder / "failed.txt").exists(), "machine": stamped.get("machine"),
+            "note": (folder / "note.txt").read_text().strip() if (folder / "note.txt").exists()
+            else None}
 
 
 def first_below(rec, target=TARGET_FD):
@@ -560,6 +564,47 @@ def lesson13_lines(recs, seeds, epochs):
     return lines + [""]
 
 
+def machine_lines(model, recs):
+    """Which machine each run trained on, where they are more than one: minutes compare within
+    a machine. For each recipe run on two, the ratio of its minutes an epoch (the same recipe
+    computes the same steps, whatever the seed: yet no seed is run twice, so a ratio holds a
+    little of the seeds' difference too)."""
+    machines = {}  # machine -> {recipe: [minutes an epoch of each run]}
+    for r, by_seed in recs.items():
+        for x in by_seed.values():
+            if x["minutes"]:
+                last = max(x["minutes"])
+                machines.setdefault(x.get("machine") or "not recorded", {}).setdefault(
+                    r, []).append(x["minutes"][last] / last)
+    if len(machines) < 2:
+        return []
+    names = sorted(machines)
+    lines = [f"### {model}: the machines (minutes compare within a machine)", "",
+             "The runs trained on more than one machine; where a recipe's seeds did, the tables "
+             "above average minutes of different machines. Each machine's runs, and for each "
+             "recipe run on two the ratio of its mean minutes an epoch:", ""]
+    lines += [f"- machine {i + 1}: {name}: runs: {sum(map(len, machines[name].values()))}"
+              for i, name in enumerate(names)]
+    lines += ["", "| recipe | " + " | ".join(f"min/epoch, machine {i + 1}" for i in
+                                               range(len(names))) + " | ratio (last / first) |",
+              "|---|" + "---|" * len(names) + "---|"]
+    for r in recs:
+        per = [statistics.fmean(machines[n][r]) if r in machines[n] else None for n in names]
+        have = [v for v in per if v is not None]
+        if len(have) > 1:
+            cells = ["-" if v is None else f"{v:.2f} (n {len(machines[n][r])})"
+                     for v, n in zip(per, names)]
+            lines.append(f"| {r} | " + " | ".join(cells) + f" | {have[-1] / have[0]:.2f} |")
+    return lines + [""]
+
+
+def note_lines(model, recs):
+    """What was noted of a run (its note.txt, kept in its record)."""
+    notes = [f"- {r}, seed {s}: {x['note']}" for r, by_seed in recs.items()
+             for s, x in by_seed.items() if x.get("note")]
+    return [f"### {model}: notes on runs", "", *notes, ""] if notes else []
+
+
 def plot(out, recs_by_model, n):
     """FD (log) against training minutes, mean over the seeds at each epoch, one panel a model."""
     import matplotlib
@@ -649,6 +694,7 @@ def report(out, a):
         recs_by_model[m] = recs
         spaces, two = two_space_lines(m, recs, a.seeds)
         lines += body + spaces + (lesson13_lines(recs, a.seeds, a.epochs) if m == "mlp" else [])
+        lines += machine_lines(m, recs) + note_lines(m, recs)
         res["mnist"][m] = {r: {"flags": table[r], "runs": recs[r]} for r in recs}
         res["two_spaces"][m] = two
     if plot(out, recs_by_model, a.eval_samples):

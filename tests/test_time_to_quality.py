@@ -31,14 +31,35 @@ def test_the_recipes_include_fast_on_the_mlp_and_refuse_it_on_the_dcgan():
     assert "MNIST" in lab_refused["fast"]  # the lab's own message (toy_settings), not a copy
 
 
-def write_run(folder, fds, scoring_seconds, stamps):
+def write_run(folder, fds, scoring_seconds, stamps, machine=None):
     folder.mkdir(parents=True)
     with open(folder / "eval.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["epoch", "step", "fd", "seconds"])
         for e, (fd, sec) in enumerate(zip(fds, scoring_seconds), start=1):
             w.writerow([e, 10 * e, fd, sec])
-    (folder / "stamps.json").write_text(json.dumps({"threads": 2, "stamps": stamps}))
+    (folder / "stamps.json").write_text(json.dumps({"threads": 2, "stamps": stamps,
+                                                    **({"machine": machine} if machine else {})}))
+
+
+def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
+    # a: seed 0 on "box A" at 1 minute an epoch, seed 1 on "box B" at 1.5; b: box A only.
+    out = tmp_path / "out"
+    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    write_run(ttq.run_dir(out, "mlp", "a", 1), [50.0, 20.0], [0, 0], {"1": 90, "2": 180},
+              machine="box B")
+    write_run(ttq.run_dir(out, "mlp", "b", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    (ttq.run_dir(out, "mlp", "a", 1) / "note.txt").write_text("beside a test\n")
+    recs, _ = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2)
+    text = "\n".join(ttq.machine_lines("mlp", recs) + ttq.note_lines("mlp", recs))
+    assert "- machine 1: box A: runs: 2" in text and "- machine 2: box B: runs: 1" in text
+    assert "| a | 1.00 (n 1) | 1.50 (n 1) | 1.50 |" in text and "| b |" not in text
+    assert "- a, seed 1: beside a test" in text
+    # one machine: nothing to tell apart
+    recs_b = {"b": recs["b"]}
+    assert ttq.machine_lines("mlp", recs_b) == [] and ttq.note_lines("mlp", recs_b) == []
 
 
 def test_training_minutes_leave_out_the_scoring_and_the_first_fd_at_or_below_15_counts(tmp_path):
