@@ -578,7 +578,7 @@ def machine_lines(model, recs):
                     r, []).append(x["minutes"][last] / last)
     if len(machines) < 2:
         return []
-    names = sorted(machines)
+    names = sorted(machines, key=lambda n: (n != "not recorded", n))  # the oldest runs first
     lines = [f"### {model}: the machines (minutes compare within a machine)", "",
              "The runs trained on more than one machine; where a recipe's seeds did, the tables "
              "above average minutes of different machines. Each machine's runs, and for each "
