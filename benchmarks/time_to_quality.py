@@ -521,9 +521,11 @@ def two_space_lines(model, recs, seeds):
     for epoch in sorted({e for by in recs.values() for x in by.values() for e in x["spaces"]}):
         scored = {r: [s for s in seeds if epoch in by_seed[s]["spaces"]]
                   for r, by_seed in recs.items()}
-        # the recipes with every seed scored; while fewer than two have them (a part of the
-        # ablation), those with the first seed scored, ranked on that seed alone
-        use = seeds if sum(scored[r] == seeds for r in scored) >= 2 else seeds[:1]
+        # a part of the ablation: the recipes with the first seed scored, ranked on the most
+        # seeds (the first ones) that every one of them has scored
+        first = [r for r in scored if seeds[0] in scored[r]]
+        use = max((seeds[:k] for k in range(1, len(seeds) + 1)
+                   if all(set(seeds[:k]) <= set(scored[r]) for r in first)), key=len)
         fd = {r: {s: statistics.fmean(recs[r][seed]["spaces"][epoch]["scores"][s]["fd"]
                                       for seed in use) for s in ("mlp", "conv")}
               for r in recs if set(use) <= set(scored[r])}
@@ -533,7 +535,9 @@ def two_space_lines(model, recs, seeds):
         rank = {s: ranks({r: fd[r][s] for r in fd}) for s in ("mlp", "conv")}
         result[epoch] = {"fd": fd, "tau": tau, "apart": apart, "seeds": list(use)}
         over = ("mean FD over the seeds" if use == seeds else
-                f"seed {use[0]} only: fewer than two recipes have every seed scored")
+                f"seed {use[0]} only" if len(use) == 1 else
+                f"mean FD over seeds {', '.join(map(str, use))} only")
+        over += "" if use == seeds else ": the seeds every recipe run has scored so far"
         lines += [f"### {model}, epoch {epoch}: the recipes ranked in both feature spaces "
                   f"({over})", "", "| recipe | FD mlp | rank | FD conv | rank |",
                   "|---|---|---|---|---|"]

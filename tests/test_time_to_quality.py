@@ -129,6 +129,19 @@ def test_a_partial_ablation_says_what_has_not_run_and_what_is_not_yet_known(tmp_
     lines, result = ttq.two_space_lines("mlp", recs, [0, 1])
     assert result[2]["seeds"] == [0] and result[2]["apart"] == [("b", "a")]
     assert "epoch 2: the recipes ranked in both feature spaces (seed 0 only" in lines[0]
+    # With seeds 0 and 1 scored for both and seed 2 for a alone, both rank on seeds 0 and 1
+    # (not on all three with a alone): b's 90 on seed 1 puts it after a in both spaces.
+    for recipe, seed in (("b", 1), ("a", 2)):  # a, seed 1 was written above
+        write_run(ttq.run_dir(out, "mlp", recipe, seed), [50.0, 20.0], [0, 0], {"1": 60, "2": 120})
+    for recipe, seed, mlp, conv in (("a", 1, 20.0, 30.0), ("b", 1, 90.0, 90.0),
+                                    ("a", 2, 20.0, 30.0)):
+        (ttq.run_dir(out, "mlp", recipe, seed) / "spaces_e2.json").write_text(json.dumps(
+            {"epoch": 2, "scores": {"mlp": {"fd": mlp}, "conv": {"fd": conv}}}))
+    recs = {r: {s: ttq.run_record(ttq.run_dir(out, "mlp", r, s)) for s in (0, 1, 2)}
+            for r in "ab"}
+    lines, result = ttq.two_space_lines("mlp", recs, [0, 1, 2])
+    assert result[2]["seeds"] == [0, 1] and result[2]["fd"]["b"]["mlp"] == 52.0
+    assert "(mean FD over seeds 0, 1 only: the seeds every recipe run" in lines[0]
 
 
 def test_the_skipped_list_names_only_the_recipes_asked_for(tmp_path, capsys):
