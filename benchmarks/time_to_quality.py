@@ -225,6 +225,7 @@ def train_session(folder, argv, threads):
     stamps_file = folder / "stamps.json"
     old = json.loads(stamps_file.read_text())["stamps"] if stamps_file.exists() else {}
     stamps = {int(e): t for e, t in old.items() if int(e) <= start_epoch}  # the rest: redone
+    where = machine()  # read once a session, not at every epoch's stamp
     log_path = folder.parent / f"{folder.name}.stderr.txt"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(threads), stdout=subprocess.PIPE,
@@ -238,7 +239,7 @@ def train_session(folder, argv, threads):
             elif line.startswith("epoch ") and "Fréchet distance" in line and t0 is not None:
                 stamps[int(line.split()[1].rstrip(":"))] = round(base + now - t0, 2)
                 files.write_text(stamps_file, json.dumps(
-                    {"threads": threads, "machine": machine(), "stamps": stamps}, indent=1) + "\n")
+                    {"threads": threads, "machine": where, "stamps": stamps}, indent=1) + "\n")
         proc.wait()
         LIVE.discard(proc)
     return proc.returncode, log_path.read_text()
