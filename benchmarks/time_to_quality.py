@@ -449,10 +449,11 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
               "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + f" | every seed within "
               f"{TARGET_MINUTES:g} min |", "|---|" + "---|" * len(seeds) + "---|"]
     every = {}  # recipe -> the minutes its slowest seed took to FD <= target
+    number = machine_numbers(recs)  # {} on one machine: then the cells name none
     for r, by_seed in recs.items():
         hits = [first_below(by_seed[s]) for s in seeds]
         verdicts = [goal_verdict(by_seed[s], h, epochs) for s, h in zip(seeds, hits)]
-        cells = [hit_cell(by_seed[s], h, epochs) for s, h in zip(seeds, hits)]
+        cells = [hit_cell(by_seed[s], h, epochs, number) for s, h in zip(seeds, hits)]
         ok = ("no" if "no" in verdicts else "yes" if all(v == "yes" for v in verdicts)
               else "not yet known")
         lines.append(f"| {r} | " + " | ".join(cells) + f" | {ok} |")
@@ -464,6 +465,9 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
     so_far = "" if finished == planned else (
         f"So far {finished} of the {planned} planned runs have finished (the rest are not run "
         f"or not finished). ")
+    if number:
+        lines.append(f"The runs trained on {len(number)} machines, whose minutes do not compare "
+                     "(machine N in a cell: the machines section below); the epoch does.")
     if every:
         best = min(every, key=every.get)
         lines.append(f"{so_far}Best time to FD ≤ {TARGET_FD:g} on every seed: {best}, "
@@ -484,10 +488,13 @@ def finished_run(rec, epochs):
     return rec["failed"] or bool(rec["fd"]) and max(rec["fd"]) >= epochs
 
 
-def hit_cell(rec, hit, epochs):
-    """One seed's cell of the time-to-FD table: where it got there, or why it has not."""
+def hit_cell(rec, hit, epochs, number=None):
+    """One seed's cell of the time-to-FD table: where it got there (and on which machine, where
+    the runs trained on more than one: number, from machine_numbers), or why it has not."""
     if hit:
-        return f"epoch {hit[0]}, {hit[1]:.1f} min"
+        where = (f", machine {number[rec.get('machine') or 'not recorded']}"
+                 if number else "")
+        return f"epoch {hit[0]}, {hit[1]:.1f} min{where}"
     if rec["failed"]:
         return "failed"
     if not rec["fd"]:
@@ -569,11 +576,24 @@ def lesson13_lines(recs, seeds, epochs):
     return lines + [""]
 
 
+def machine_numbers(recs):
+    """{machine: 1, 2, ...} over the runs that trained, where they trained on more than one
+    machine ("not recorded", the oldest runs, first); {} on one machine."""
+    names = {x.get("machine") or "not recorded" for by_seed in recs.values()
+             for x in by_seed.values() if x["minutes"]}
+    if len(names) < 2:
+        return {}
+    return {n: i + 1 for i, n in enumerate(sorted(names, key=lambda n: (n != "not recorded", n)))}
+
+
 def machine_lines(model, recs):
     """Which machine each run trained on, where they are more than one: minutes compare within
     a machine. For each recipe run on two, the ratio of its minutes an epoch (the same recipe
     computes the same steps, whatever the seed: yet no seed is run twice, so a ratio holds a
     little of the seeds' difference too)."""
+    number = machine_numbers(recs)
+    if not number:
+        return []
     machines = {}  # machine -> {recipe: [minutes an epoch of each run]}
     for r, by_seed in recs.items():
         for x in by_seed.values():
@@ -581,9 +601,7 @@ def machine_lines(model, recs):
                 last = max(x["minutes"])
                 machines.setdefault(x.get("machine") or "not recorded", {}).setdefault(
                     r, []).append(x["minutes"][last] / last)
-    if len(machines) < 2:
-        return []
-    names = sorted(machines, key=lambda n: (n != "not recorded", n))  # the oldest runs first
+    names = sorted(number, key=number.get)
     lines = [f"### {model}: the machines (minutes compare within a machine)", "",
              "The runs trained on more than one machine; where a recipe's seeds did, the tables "
              "above average minutes of different machines. Each machine's runs, and for each "
@@ -611,7 +629,9 @@ def note_lines(model, recs):
 
 
 def plot(out, recs_by_model, n):
-    """FD (log) against training minutes, mean over the seeds at each epoch, one panel a model."""
+    """FD (log) against training minutes (top) and against epochs (bottom), mean over the seeds
+    at each epoch, one column a model. The epochs row does not depend on the machine; the
+    minutes row does, and averages machines where a recipe's seeds trained on more than one."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -619,29 +639,36 @@ def plot(out, recs_by_model, n):
     models = [m for m in recs_by_model if recs_by_model[m]]
     if not models:
         return None
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 5.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(models), figsize=(7.5 * len(models), 10.5), squeeze=False)
     games = sorted({r.split("+")[0] for m in models for r in recs_by_model[m]})
     colour = {g: plt.cm.tab10(i % 10) for i, g in enumerate(games)}
-    for ax, m in zip(axes[0], models):
+    for column, m in enumerate(models):
+        top, bottom = axes[0][column], axes[1][column]
         for r, by_seed in recs_by_model[m].items():
-            xs, ys = [], []
+            epochs, minutes, fds = [], [], []
             for e in sorted({e for x in by_seed.values() for e in x["fd"]}):
                 have = [x for x in by_seed.values() if e in x["fd"] and e in x["minutes"]]
                 if have and len(have) == sum(bool(x["fd"]) for x in by_seed.values()):
-                    xs.append(statistics.fmean(x["minutes"][e] for x in have))
-                    ys.append(statistics.fmean(x["fd"][e] for x in have))
+                    epochs.append(e)
+                    minutes.append(statistics.fmean(x["minutes"][e] for x in have))
+                    fds.append(statistics.fmean(x["fd"][e] for x in have))
             runs = sum(bool(x["fd"]) for x in by_seed.values())
             label = r if runs == len(by_seed) else f"{r} ({runs} of {len(by_seed)} seeds)"
-            if xs:  # a part of the ablation: the legend says how many seeds a line is over
-                ax.plot(xs, ys, marker=".", color=colour[r.split("+")[0]],
-                        linestyle="--" if r.endswith("+tricks") else "-", label=label)
-        ax.axhline(TARGET_FD, color="k", linewidth=0.8, linestyle=":")
-        ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
-        ax.set_yscale("log")
-        ax.set_xlabel("training minutes (scoring excluded)")
-        ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
-        ax.set_title(f"{m}: mean over the seeds run, one point per epoch (dashed: +tricks)")
-        ax.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
+            style = dict(marker=".", color=colour[r.split("+")[0]], label=label,
+                         linestyle="--" if r.endswith("+tricks") else "-")
+            if epochs:  # a part of the ablation: the legend says how many seeds a line is over
+                top.plot(minutes, fds, **style)
+                bottom.plot(epochs, fds, **style)
+        top.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
+        top.set_xlabel("training minutes (scoring excluded)")
+        top.set_title(f"{m}: against minutes, mean over the seeds run (dashed: +tricks)")
+        bottom.set_xlabel("epoch")
+        bottom.set_title(f"{m}: against epochs (the same runs; no machine in it)")
+        for ax in (top, bottom):
+            ax.axhline(TARGET_FD, color="k", linewidth=0.8, linestyle=":")
+            ax.set_yscale("log")
+            ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
+        top.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
     fig.tight_layout()
     fig.savefig(out / "time_to_quality.png", dpi=90)
     plt.close(fig)
@@ -703,7 +730,8 @@ def report(out, a):
         res["mnist"][m] = {r: {"flags": table[r], "runs": recs[r]} for r in recs}
         res["two_spaces"][m] = two
     if plot(out, recs_by_model, a.eval_samples):
-        lines += ["![FD against training minutes](time_to_quality.png)", ""]
+        lines += ["![FD against training minutes and against epochs](time_to_quality.png)",
+                  ""]
     lab, lab_refused = toy_recipes()
     toy, res["toy"] = toy_lines(out, {r: f for r, f in lab.items() if r in a.recipes}, a.seeds)
     lines += toy
