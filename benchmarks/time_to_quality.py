@@ -492,8 +492,7 @@ def hit_cell(rec, hit, epochs, number=None):
     """One seed's cell of the time-to-FD table: where it got there (and on which machine, where
     the runs trained on more than one: number, from machine_numbers), or why it has not."""
     if hit:
-        where = (f", machine {number[rec.get('machine') or 'not recorded']}"
-                 if number else "")
+        where = f", machine {number[machine_of(rec)]}" if number else ""
         return f"epoch {hit[0]}, {hit[1]:.1f} min{where}"
     if rec["failed"]:
         return "failed"
@@ -576,10 +575,15 @@ def lesson13_lines(recs, seeds, epochs):
     return lines + [""]
 
 
+def machine_of(rec):
+    """The machine a run trained on, as the report names it (the oldest runs did not record it)."""
+    return rec.get("machine") or "not recorded"
+
+
 def machine_numbers(recs):
     """{machine: 1, 2, ...} over the runs that trained, where they trained on more than one
     machine ("not recorded", the oldest runs, first); {} on one machine."""
-    names = {x.get("machine") or "not recorded" for by_seed in recs.values()
+    names = {machine_of(x) for by_seed in recs.values()
              for x in by_seed.values() if x["minutes"]}
     if len(names) < 2:
         return {}
@@ -599,7 +603,7 @@ def machine_lines(model, recs):
         for x in by_seed.values():
             if x["minutes"]:
                 last = max(x["minutes"])
-                machines.setdefault(x.get("machine") or "not recorded", {}).setdefault(
+                machines.setdefault(machine_of(x), {}).setdefault(
                     r, []).append(x["minutes"][last] / last)
     names = sorted(number, key=number.get)
     lines = [f"### {model}: the machines (minutes compare within a machine)", "",
