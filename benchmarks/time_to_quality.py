@@ -3,8 +3,8 @@ recommends, each with and without --recipe improved's tricks, on MNIST (MLP and 
 2-D lab, three seeds; Fréchet distance after every epoch against the minutes of training.
 
     python benchmarks/time_to_quality.py --dry-run          # the plan: recipes, refusals, commands
-    python benchmarks/time_to_quality.py                    # everything (about 35 h on 2 cores)
-    python benchmarks/time_to_quality.py --models mlp       # the lab and the MLP (about 8.5 h)
+    python benchmarks/time_to_quality.py                    # everything (about 45 h on 2 cores)
+    python benchmarks/time_to_quality.py --models mlp       # the lab and the MLP (about 9 h)
     python benchmarks/time_to_quality.py --report           # tables and plot from the runs so far
     python benchmarks/time_to_quality.py --out runs/ttq-tiny --limit 320 --epochs 2 \\
         --eval-samples 200 --toy-steps 200 --seeds 0        # the whole pipeline in minutes
