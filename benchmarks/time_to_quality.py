@@ -431,6 +431,7 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
             if any(run_dir(out, model, r, s).exists() or run_dir(out, model, r, s).name in kept
                    for s in seeds)}
     cols = [e for e in REPORT_EPOCHS if e < epochs] + [epochs]
+    number = machine_numbers(recs)  # {} on one machine: then no cell names one
     lines = [f"### MNIST, {model}: Fréchet distance (MLP features) and training minutes", "",
              "| recipe | n | " + " | ".join(f"epoch {e}" for e in cols) + " | failed |",
              "|---|---|" + "---|" * len(cols) + "---|"]
@@ -438,9 +439,8 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
         cells = []
         for e in cols:
             fd = summary([x["fd"].get(e) for x in by_seed.values()])
-            mins = summary([x["minutes"].get(e) for x in by_seed.values()])
             cells.append("-" if fd is None else f"{mean_sd(fd, '{:.1f}')} (n {fd['n']}"
-                         + ("" if mins is None else f", {mins['mean']:.1f} min") + ")")
+                         + minutes_text(by_seed.values(), e, number) + ")")
         n = sum(bool(x["fd"]) for x in by_seed.values())
         failed = sum(x["failed"] for x in by_seed.values())
         lines.append(f"| {r} | {n} | " + " | ".join(cells) + f" | {failed or ''} |")
@@ -449,7 +449,6 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
               "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + f" | every seed within "
               f"{TARGET_MINUTES:g} min |", "|---|" + "---|" * len(seeds) + "---|"]
     every = {}  # recipe -> the minutes its slowest seed took to FD <= target
-    number = machine_numbers(recs)  # {} on one machine: then the cells name none
     for r, by_seed in recs.items():
         hits = [first_below(by_seed[s]) for s in seeds]
         verdicts = [goal_verdict(by_seed[s], h, epochs) for s, h in zip(seeds, hits)]
@@ -481,6 +480,23 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
             lines.append(f"{so_far}No recipe reached FD ≤ {TARGET_FD:g} on every seed; the "
                          f"lowest mean FD at the last scoring is {best}'s, {last[best]:.1f}.")
     return recs, lines + [""]
+
+
+def minutes_text(runs, epoch, number):
+    """The FD table's minutes: the runs' mean training minutes at that epoch, or, where the
+    ablation's runs trained on more than one machine (number, from machine_numbers), each
+    machine's mean apart: minutes of two machines do not compare, so their mean means nothing."""
+    by_machine = {}
+    for x in runs:
+        if epoch in x["minutes"]:
+            where = number[machine_of(x)] if number else None
+            by_machine.setdefault(where, []).append(x["minutes"][epoch])
+    if not by_machine:
+        return ""
+    if not number:
+        return f", {statistics.fmean(by_machine[None]):.1f} min"
+    return "; " + ", ".join(f"{statistics.fmean(m):.1f} min machine {where}"
+                            for where, m in sorted(by_machine.items()))
 
 
 def finished_run(rec, epochs):
@@ -607,9 +623,9 @@ def machine_lines(model, recs):
                     r, []).append(x["minutes"][last] / last)
     names = sorted(number, key=number.get)
     lines = [f"### {model}: the machines (minutes compare within a machine)", "",
-             "The runs trained on more than one machine; where a recipe's seeds did, the tables "
-             "above average minutes of different machines. Each machine's runs, and for each "
-             "recipe run on two the ratio of its mean minutes an epoch:", ""]
+             "The runs trained on more than one machine, so the tables above give each "
+             "machine's minutes apart. Each machine's runs, and for each recipe run on two the "
+             "ratio of its mean minutes an epoch:", ""]
     lines += [f"- machine {i + 1}: {name}: runs: {sum(map(len, machines[name].values()))}"
               for i, name in enumerate(names)]
     lines += ["", "| recipe | " + " | ".join(f"min/epoch, machine {i + 1}" for i in

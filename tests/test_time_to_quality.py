@@ -62,22 +62,32 @@ def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
     assert ttq.machine_lines("mlp", recs_b) == [] and ttq.note_lines("mlp", recs_b) == []
 
 
-def test_times_to_fd_15_name_their_machine_where_runs_trained_on_two(tmp_path):
-    # a reaches FD 14 at epoch 2 on both seeds: 2 minutes on box A, 3 on box B.
+def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
+    # a reaches FD 14 at epoch 2 on both seeds: 2 minutes on box A, 3 on box B; b trained on
+    # box A only, at 1 minute an epoch.
     out = tmp_path / "out"
     write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 14.0], [0, 0], {"1": 60, "2": 120},
               machine="box A")
     write_run(ttq.run_dir(out, "mlp", "a", 1), [50.0, 14.0], [0, 0], {"1": 90, "2": 180},
               machine="box B")
-    _, lines = ttq.mnist_tables(out, "mlp", {"a": []}, [0, 1], 2)
+    write_run(ttq.run_dir(out, "mlp", "b", 0), [60.0, 30.0], [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    _, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2)
     text = "\n".join(lines)
+    # the FD table: each machine's minutes apart (their mean, 2.5, would be neither's)
+    assert ("| a | 2 | 50.0 ± 0.0 (n 2; 1.0 min machine 1, 1.5 min machine 2) | "
+            "14.0 ± 0.0 (n 2; 2.0 min machine 1, 3.0 min machine 2) |  |") in text
+    assert "| b | 1 | 60.0 (n 1; 1.0 min machine 1) | 30.0 (n 1; 2.0 min machine 1) |  |" in text
+    # the time to FD 15
     assert "| a | epoch 2, 2.0 min, machine 1 | epoch 2, 3.0 min, machine 2 | yes |" in text
     assert "The runs trained on 2 machines" in text
-    # one machine: the cells name none
+    # one machine: no cell names one
     shutil.rmtree(ttq.run_dir(out, "mlp", "a", 1))
-    _, lines = ttq.mnist_tables(out, "mlp", {"a": []}, [0, 1], 2)
-    assert "| a | epoch 2, 2.0 min | not run | not yet known |" in "\n".join(lines)
-    assert "machines" not in "\n".join(lines)
+    _, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2)
+    text = "\n".join(lines)
+    assert "| a | 1 | 50.0 (n 1, 1.0 min) | 14.0 (n 1, 2.0 min) |  |" in text
+    assert "| a | epoch 2, 2.0 min | not run | not yet known |" in text
+    assert "machines" not in text
 
 
 def test_training_minutes_leave_out_the_scoring_and_the_first_fd_at_or_below_15_counts(tmp_path):
