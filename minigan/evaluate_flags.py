@@ -27,6 +27,8 @@ def parse_args(argv):
         description="Score a run's samples against MNIST: Fréchet distance (with its floor), "
                     "class histogram, precision and recall (lessons/11_measuring_samples.md).")
     p.add_argument("input", nargs="?",
+                   type=settings.path_arg("input", "name a train_mnist.py run folder, or a .npy "
+                                          "of uint8 images (N, 28, 28)", positional=True),
                    help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
     p.add_argument("-n", type=settings.typed(int, "-n", settings.integer(K + 2, MAX_SAMPLES),
                                              DEFAULT_SAMPLES), default=DEFAULT_SAMPLES,

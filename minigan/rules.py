@@ -160,22 +160,24 @@ PATH_FLAGS = {
 }
 
 
-def path_arg(name, what=None):
-    """An argparse type for a path flag: refuses an empty path (which would otherwise mean "not
-    given", or the current folder) and a name too long for the file system, each with a message
-    that says so; expands "~" here, once, so that every check and every use sees one path."""
+def path_arg(name, what=None, positional=False):
+    """An argparse type for a path flag (or, positional, an argument named name in the usage
+    line): refuses an empty path (which would otherwise mean "not given", or the current folder)
+    and a name too long for the file system, each with a message that says so; expands "~"
+    here, once, so that every check and every use sees one path."""
     what = what or PATH_FLAGS[name]
+    shown = name if positional else flag(name)
 
     def convert(text):
         if not text:
-            raise argparse.ArgumentTypeError(f"{flag(name)} '': an empty path; {what}.")
+            raise argparse.ArgumentTypeError(f"{shown} '': an empty path; {what}.")
         path = os.path.expanduser(text)
         try:
             os.stat(path)
         except OSError as e:  # a missing path is the checks' to judge; a name too long is not
             if e.errno == errno.ENAMETOOLONG:
                 raise argparse.ArgumentTypeError(
-                    f"{flag(name)} {show(text)}: the name is too long for the file system "
+                    f"{shown} {show(text)}: the name is too long for the file system "
                     "(most allow 255 characters in each name of a path); use a shorter one."
                 ) from None
         except ValueError:  # a NUL byte (not from a shell); the rules refuse it

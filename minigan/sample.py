@@ -309,7 +309,9 @@ def make_images(args, G, cfg, out):
 def main(argv=None):
     p = Parser(prog="python -m minigan.sample",
                description="Generate images from a trained minigan run.")
-    p.add_argument("run_dir", help="a train_mnist.py run folder")
+    p.add_argument("run_dir", help="a train_mnist.py run folder",
+                   type=path_arg("run_dir", "give a run folder, like runs/<time>",
+                                 positional=True))
     p.add_argument("-n", type=typed(int, "-n", integer(1, MAX_N[".npy"])), default=None,
                    help=f"number of images, 1 to {MAX_N['.npy']:,} (.png: {MAX_N['.png']:,}) "
                    f"(default: 64; a conditional run without --digit: 100, ten of each digit, "

@@ -1,6 +1,7 @@
-"""Bad input to train_mnist.py and minigan.sample: one clear message, exit status 2, no
-traceback, and nothing written or changed. Most rows run in-process (fast); a few run as a
-learner would, in a subprocess, to prove no traceback reaches a real terminal."""
+"""Bad input to train_mnist.py and minigan.sample (and an empty run folder to minigan.evaluate):
+one clear message, exit status 2, no traceback, and nothing written or changed. Most rows run
+in-process (fast); a few run as a learner would, in a subprocess, to prove no traceback reaches
+a real terminal."""
 
 import importlib.util
 import json
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 import train_mnist
 from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
-from minigan import backend, checkpoint, rundir, settings
+from minigan import backend, checkpoint, evaluate, rundir, settings
 from minigan import sample as sample_cli
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
@@ -529,6 +530,23 @@ def test_sample_bad_input_in_a_real_terminal(run, tmp_path):
                           ([str(run), "-n", "0", "--out", "s.npy"], ["-n 0"])]:
         result = run_command(["-m", "minigan.sample", *args], cwd=tmp_path)
         assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_empty_run_folder_is_refused_not_read_as_the_current_one(run, tmp_path, monkeypatch,
+                                                                     capsys):
+    # "" (an unset variable: python -m minigan.sample "$RUN") was read as the current folder,
+    # so that inside a run folder the command went ahead on that run.
+    monkeypatch.chdir(run)
+    before = snapshot(tmp_path)
+    for entry, argv, needles in [
+            (sample_cli.main, ["", "--out", str(tmp_path / "s.npy")],
+             ["python -m minigan.sample: error: run_dir '': an empty path", "run folder"]),
+            (evaluate.main, [""],
+             ["python -m minigan.evaluate: error: input '': an empty path", "run folder"])]:
+        result = call(entry, argv, capsys)
+        assert_clean_error(result, *needles)
+        assert result.stderr.count("\n") == 1  # the one line, without argparse's usage block
     assert snapshot(tmp_path) == before
 
 

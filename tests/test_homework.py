@@ -530,6 +530,7 @@ BAD = [
     (["check", "hw", "--time-limit", "1e308"], "at most 86,400"),  # was an OverflowError
     (["check", "hw", "--time-limit", "86401"], "at most 86,400"),
     (["start", ""], "empty folder name"),  # was the current folder
+    (["check", ""], "empty folder name"),  # was the current folder too
     (["check", "hw", "--bogus"], "--bogus"),
     (["grade", "hw"], "invalid choice"),
     ([], "command"),

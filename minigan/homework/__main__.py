@@ -58,6 +58,9 @@ def start(folder):
 
 
 def check_folder(folder):
+    if not folder:  # Path("") is the current folder: check would grade wherever one is
+        raise UsageError('check "": an empty folder name; name your homework folder, like '
+                         f"`{PROG} check hw`")
     folder = Path(folder)
     if not settings.path_ok(str(folder), "folder"):
         raise UsageError(f"no homework folder at {folder}: create one with `{PROG} start "
