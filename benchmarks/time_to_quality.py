@@ -648,10 +648,33 @@ def note_lines(model, recs):
     return [f"### {model}: notes on runs", "", *notes, ""] if notes else []
 
 
+def curve(runs, epochs_only=False):
+    """One line of the plot: [epochs, mean minutes, mean FD] of these runs, at each epoch every
+    one of them scored (and, unless epochs_only, has minutes for)."""
+    points = []
+    for e in sorted({e for x in runs for e in x["fd"]}):
+        if all(e in x["fd"] and (epochs_only or e in x["minutes"]) for x in runs):
+            points.append((e, None if epochs_only else statistics.fmean(
+                x["minutes"][e] for x in runs), statistics.fmean(x["fd"][e] for x in runs)))
+    return [list(column) for column in zip(*points)] or [[], [], []]
+
+
+def minutes_panels(recs):
+    """The plot's rows against minutes for one model: [(machine, {recipe: its runs there})], a
+    row a machine where the runs trained on more than one (their minutes do not compare, so a
+    mean over them would put a point on neither's clock), else [(None, {recipe: its runs})]."""
+    runs = {r: [x for x in by_seed.values() if x["fd"]] for r, by_seed in recs.items()}
+    number = machine_numbers(recs)
+    if not number:
+        return [(None, runs)]
+    return [(name, {r: [x for x in xs if machine_of(x) == name] for r, xs in runs.items()})
+            for name in sorted(number, key=number.get)]
+
+
 def plot(out, recs_by_model, n):
-    """FD (log) against training minutes (top) and against epochs (bottom), mean over the seeds
-    at each epoch, one column a model. The epochs row does not depend on the machine; the
-    minutes row does, and averages machines where a recipe's seeds trained on more than one."""
+    """FD (log) against training minutes (a row a machine, where the runs trained on more than
+    one) and against epochs (the last row, which no machine enters), mean over the seeds at
+    each epoch, one column a model."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -659,36 +682,43 @@ def plot(out, recs_by_model, n):
     models = [m for m in recs_by_model if recs_by_model[m]]
     if not models:
         return None
-    fig, axes = plt.subplots(2, len(models), figsize=(7.5 * len(models), 10.5), squeeze=False)
+    panels = {m: minutes_panels(recs_by_model[m]) for m in models}
+    rows = max(len(p) for p in panels.values()) + 1
+    fig, axes = plt.subplots(rows, len(models), figsize=(7.5 * len(models), 5.25 * rows),
+                             squeeze=False)
     games = sorted({r.split("+")[0] for m in models for r in recs_by_model[m]})
     colour = {g: plt.cm.tab10(i % 10) for i, g in enumerate(games)}
     for column, m in enumerate(models):
-        top, bottom = axes[0][column], axes[1][column]
+        number = machine_numbers(recs_by_model[m])
+        for row, (name, runs_of) in enumerate(panels[m]):
+            ax = axes[row][column]
+            for r, runs in runs_of.items():
+                _, minutes, fds = curve(runs)
+                if minutes:
+                    ax.plot(minutes, fds, marker=".", color=colour[r.split("+")[0]],
+                            linestyle="--" if r.endswith("+tricks") else "-")
+            ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
+            ax.set_xlabel("training minutes (scoring excluded)")
+            ax.set_title(f"{m}: against minutes, mean over the seeds run (dashed: +tricks)"
+                         if name is None else f"{m}: against minutes on machine {number[name]} "
+                         "(its runs only; dashed: +tricks)")
+        for row in range(len(panels[m]), rows - 1):  # a model that ran on fewer machines
+            axes[row][column].set_visible(False)
+        bottom = axes[-1][column]
         for r, by_seed in recs_by_model[m].items():
-            epochs, minutes, fds = [], [], []
-            for e in sorted({e for x in by_seed.values() for e in x["fd"]}):
-                have = [x for x in by_seed.values() if e in x["fd"] and e in x["minutes"]]
-                if have and len(have) == sum(bool(x["fd"]) for x in by_seed.values()):
-                    epochs.append(e)
-                    minutes.append(statistics.fmean(x["minutes"][e] for x in have))
-                    fds.append(statistics.fmean(x["fd"][e] for x in have))
-            runs = sum(bool(x["fd"]) for x in by_seed.values())
-            label = r if runs == len(by_seed) else f"{r} ({runs} of {len(by_seed)} seeds)"
-            style = dict(marker=".", color=colour[r.split("+")[0]], label=label,
-                         linestyle="--" if r.endswith("+tricks") else "-")
+            runs = [x for x in by_seed.values() if x["fd"]]
+            epochs, _, fds = curve(runs, epochs_only=True)
+            label = r if len(runs) == len(by_seed) else f"{r} ({len(runs)} of {len(by_seed)} seeds)"
             if epochs:  # a part of the ablation: the legend says how many seeds a line is over
-                top.plot(minutes, fds, **style)
-                bottom.plot(epochs, fds, **style)
-        top.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
-        top.set_xlabel("training minutes (scoring excluded)")
-        top.set_title(f"{m}: against minutes, mean over the seeds run (dashed: +tricks)")
+                bottom.plot(epochs, fds, marker=".", color=colour[r.split("+")[0]], label=label,
+                            linestyle="--" if r.endswith("+tricks") else "-")
         bottom.set_xlabel("epoch")
-        bottom.set_title(f"{m}: against epochs (the same runs; no machine in it)")
-        for ax in (top, bottom):
+        bottom.set_title(f"{m}: against epochs (every run; no machine in it)")
+        bottom.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
+        for ax in axes[:, column]:
             ax.axhline(TARGET_FD, color="k", linewidth=0.8, linestyle=":")
             ax.set_yscale("log")
             ax.set_ylabel(f"Fréchet distance (MLP features, {n:,} samples)")
-        top.legend(fontsize=7, ncol=2, handlelength=3)  # long enough to show the dashes
     fig.tight_layout()
     fig.savefig(out / "time_to_quality.png", dpi=90)
     plt.close(fig)

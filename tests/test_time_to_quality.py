@@ -90,6 +90,28 @@ def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
     assert "machines" not in text
 
 
+def test_the_plot_draws_each_machines_minutes_apart(tmp_path):
+    # a: seed 0 on box A at 1 minute an epoch, seed 1 on box B at 1.5, FDs 50, 20 and 40, 10.
+    out = tmp_path / "out"
+    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    write_run(ttq.run_dir(out, "mlp", "a", 1), [40.0, 10.0], [0, 0], {"1": 90, "2": 180},
+              machine="box B")
+    recs, _ = ttq.mnist_tables(out, "mlp", {"a": []}, [0, 1], 2)
+    panels = ttq.minutes_panels(recs)
+    assert [name for name, _ in panels] == ["box A", "box B"]  # a row a machine
+    assert ttq.curve(panels[0][1]["a"]) == [[1, 2], [1.0, 2.0], [50.0, 20.0]]
+    assert ttq.curve(panels[1][1]["a"]) == [[1, 2], [1.5, 3.0], [40.0, 10.0]]
+    # the epochs row: both seeds (no machine in it)
+    both = [recs["a"][0], recs["a"][1]]
+    assert ttq.curve(both, epochs_only=True) == [[1, 2], [None, None], [45.0, 15.0]]
+    assert ttq.plot(out, {"mlp": recs}, 10).is_file()
+    # one machine: one row of all the runs, as before
+    shutil.rmtree(ttq.run_dir(out, "mlp", "a", 1))
+    recs, _ = ttq.mnist_tables(out, "mlp", {"a": []}, [0, 1], 2)
+    assert [name for name, _ in ttq.minutes_panels(recs)] == [None]
+
+
 def test_training_minutes_leave_out_the_scoring_and_the_first_fd_at_or_below_15_counts(tmp_path):
     # Stamped at the end of each epoch's scoring: 70 s, 130 s, 200 s, 275 s; the scorings took
     # 10, 20, 10 and 15 s. Training minutes: 60, 100, 160 and 220 seconds.
