@@ -42,13 +42,19 @@ def write_run(folder, fds, scoring_seconds, stamps, machine=None):
                                                     **({"machine": machine} if machine else {})}))
 
 
+def write_runs_on_two_boxes(out, fds_a, fds_b):
+    """Recipe a's seed 0 on "box A" at 1 minute an epoch and its seed 1 on "box B" at 1.5, two
+    epochs each, with these FDs (no scoring seconds)."""
+    write_run(ttq.run_dir(out, "mlp", "a", 0), fds_a, [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    write_run(ttq.run_dir(out, "mlp", "a", 1), fds_b, [0, 0], {"1": 90, "2": 180},
+              machine="box B")
+
+
 def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
     # a: seed 0 on "box A" at 1 minute an epoch, seed 1 on "box B" at 1.5; b: box A only.
     out = tmp_path / "out"
-    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
-              machine="box A")
-    write_run(ttq.run_dir(out, "mlp", "a", 1), [50.0, 20.0], [0, 0], {"1": 90, "2": 180},
-              machine="box B")
+    write_runs_on_two_boxes(out, [50.0, 20.0], [50.0, 20.0])
     write_run(ttq.run_dir(out, "mlp", "b", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
               machine="box A")
     (ttq.run_dir(out, "mlp", "a", 1) / "note.txt").write_text("beside a test\n")
@@ -66,10 +72,7 @@ def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
     # a reaches FD 14 at epoch 2 on both seeds: 2 minutes on box A, 3 on box B; b trained on
     # box A only, at 1 minute an epoch.
     out = tmp_path / "out"
-    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 14.0], [0, 0], {"1": 60, "2": 120},
-              machine="box A")
-    write_run(ttq.run_dir(out, "mlp", "a", 1), [50.0, 14.0], [0, 0], {"1": 90, "2": 180},
-              machine="box B")
+    write_runs_on_two_boxes(out, [50.0, 14.0], [50.0, 14.0])
     write_run(ttq.run_dir(out, "mlp", "b", 0), [60.0, 30.0], [0, 0], {"1": 60, "2": 120},
               machine="box A")
     _, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2)
@@ -93,10 +96,7 @@ def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
 def test_the_plot_draws_each_machines_minutes_apart(tmp_path):
     # a: seed 0 on box A at 1 minute an epoch, seed 1 on box B at 1.5, FDs 50, 20 and 40, 10.
     out = tmp_path / "out"
-    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
-              machine="box A")
-    write_run(ttq.run_dir(out, "mlp", "a", 1), [40.0, 10.0], [0, 0], {"1": 90, "2": 180},
-              machine="box B")
+    write_runs_on_two_boxes(out, [50.0, 20.0], [40.0, 10.0])
     recs, _ = ttq.mnist_tables(out, "mlp", {"a": []}, [0, 1], 2)
     panels = ttq.minutes_panels(recs)
     assert [name for name, _ in panels] == ["box A", "box B"]  # a row a machine
