@@ -689,8 +689,7 @@ def plot(out, recs_by_model, n):
     games = sorted({r.split("+")[0] for m in models for r in recs_by_model[m]})
     colour = {g: plt.cm.tab10(i % 10) for i, g in enumerate(games)}
     for column, m in enumerate(models):
-        number = machine_numbers(recs_by_model[m])
-        for row, (name, runs_of) in enumerate(panels[m]):
+        for row, (name, runs_of) in enumerate(panels[m]):  # machine row + 1, in number's order
             ax = axes[row][column]
             for r, runs in runs_of.items():
                 _, minutes, fds = curve(runs)
@@ -700,7 +699,7 @@ def plot(out, recs_by_model, n):
             ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
             ax.set_xlabel("training minutes (scoring excluded)")
             ax.set_title(f"{m}: against minutes, mean over the seeds run (dashed: +tricks)"
-                         if name is None else f"{m}: against minutes on machine {number[name]} "
+                         if name is None else f"{m}: against minutes on machine {row + 1} "
                          "(its runs only; dashed: +tricks)")
         for row in range(len(panels[m]), rows - 1):  # a model that ran on fewer machines
             axes[row][column].set_visible(False)

@@ -34,10 +34,14 @@ class UsageError(Exception):
 MAX_TIME_LIMIT = 86_400  # a day a part: ample, and far below the ~9.2e9 s the timeouts can take
 
 
+def refuse_empty(command, folder, what):
+    """Path("") is the current folder: start would write, and check grade, wherever one is."""
+    if not folder:
+        raise UsageError(f'{command} "": an empty folder name; {what}, like `{PROG} {command} hw`')
+
+
 def start(folder):
-    if not folder:  # Path("") is the current folder: the homework would land wherever one is
-        raise UsageError('start "": an empty folder name; name a folder for the homework, '
-                         f"like `{PROG} start hw`")
+    refuse_empty("start", folder, "name a folder for the homework")
     if not settings.path_ok(str(folder), "out"):  # the folder, or one above it, is a file
         raise UsageError(f"{folder} is a file, or inside one, not a folder: choose a folder name "
                          "for the homework")
@@ -58,9 +62,7 @@ def start(folder):
 
 
 def check_folder(folder):
-    if not folder:  # Path("") is the current folder: check would grade wherever one is
-        raise UsageError('check "": an empty folder name; name your homework folder, like '
-                         f"`{PROG} check hw`")
+    refuse_empty("check", folder, "name your homework folder")
     folder = Path(folder)
     if not settings.path_ok(str(folder), "folder"):
         raise UsageError(f"no homework folder at {folder}: create one with `{PROG} start "
