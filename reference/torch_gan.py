@@ -292,9 +292,9 @@ class TorchGAN:
     def g_step(self, z):
         """One update of G through a fixed D; returns the generator loss (0-d tensor).
 
-        backward() also fills D's .grad here (autograd has to go through D to reach G); only
-        opt_G steps, so D's weights stay as they are, and opt_D.zero_grad() in the next d_step
-        clears what was written into D's .grad.
+        backward() also adds into D's .grad here, on top of the last d_step's gradients
+        (autograd has to go through D to reach G); only opt_G steps, so D's weights stay as they
+        are, and opt_D.zero_grad() in the next d_step clears what was written into D's .grad.
         """
         z = self._tensor(z)
         self.opt_G.zero_grad()
