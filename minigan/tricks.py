@@ -125,8 +125,8 @@ class EMA:
         avg = decay_t * avg + (1 - decay_t) * param
 
     The warm-up ``(1 + t) / (10 + t)`` (TensorFlow's ExponentialMovingAverage with
-    num_updates) lets the average forget the random initial weights within the first few
-    hundred steps instead of the first few thousand. Buffers (BatchNorm's running statistics)
+    num_updates) lets the average forget the random initial weights within a few tens of
+    steps (their share is about 1e-5 after 10 updates) instead of the first few thousand. Buffers (BatchNorm's running statistics)
     are copied, not averaged. ``net`` is the averaged network: draw samples from it, in
     evaluation mode; it is never trained (no backward runs through it).
     """
