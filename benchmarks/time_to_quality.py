@@ -764,8 +764,9 @@ def report(out, a):
              "minutes (the script's docstring says what they count; each run's stamps.json, "
              "its BLAS threads). The recipes' flags are in results.json.", ""]
     if a.kept:
+        mine = sum(k["model"] in a.models for k in a.kept.values())
         lines += [f"Runs whose folder is not in {a.out} are read from the records kept in "
-                  f"{a.archive_arg} ({len(a.kept)} records there; each says where it came "
+                  f"{a.archive_arg} ({mine} there of the models reported; each says where it came "
                   "from).", ""]
     recs_by_model = {}
     for m, (table, _) in tables.items():
@@ -880,9 +881,6 @@ def parse_args(argv):
         return a
     a.out_path = folder_arg(p, "--out", a.out, "the folder of the ablation's runs (default: "
                             "runs/time_to_quality)")
-    if a.report and not a.out_path.is_dir():
-        p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
-                "there (run it first, or give its --out)")
     a.archive_arg, a.archive, a.kept = a.archive, None, {}
     if a.archive_arg is not None:
         a.archive = folder_arg(p, "--archive", a.archive_arg, "the folder of kept records "
@@ -892,6 +890,9 @@ def parse_args(argv):
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             p.error(f"--archive {a.archive_arg}: a file there is not a kept record ({e!r}); "
                     "move it out of the folder")
+    if a.report and not a.out_path.is_dir() and a.archive is None:  # the records need no --out
+        p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
+                "there (run it first, give its --out, or give --archive to report its records)")
     return a
 
 
@@ -929,6 +930,7 @@ def main(argv=None):
         for fn, args in jobs:
             if fn is mnist_job and run_dir(*args[:3], args[4]).exists():
                 keep(run_dir(*args[:3], args[4]), *args[1:])
+        out.mkdir(parents=True, exist_ok=True)  # a fresh clone: the records, no run folders
         report(out, a)
         return 0
     if a.dry_run:

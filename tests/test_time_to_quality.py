@@ -260,6 +260,17 @@ def test_a_tiny_ablation_runs_end_to_end_and_a_rerun_skips_it(tmp_path, keep_sig
     again = json.loads((out / "results.json").read_text())["mnist"]["mlp"]["bce"]["runs"]["0"]
     assert again == rec
     assert "read from the records kept in" in (out / "time_to_quality.md").read_text()
+    # A fresh clone has the records but no --out folder: --report writes from the records alone,
+    # and counts those of the models it reports (not this DCGAN record beside them).
+    dcgan = json.loads((kept / f"{run.name}.json").read_text()) | {"model": "dcgan"}
+    (kept / "dcgan-bce-s0.json").write_text(json.dumps(dcgan))
+    fresh = tmp_path / "fresh"
+    assert ttq.main([flags[0], str(fresh), *flags[2:], "--report"]) == 0
+    assert json.loads((fresh / "results.json").read_text())["mnist"]["mlp"]["bce"]["runs"]["0"] \
+        == rec
+    assert f"kept in {kept} (1 there of the models reported" in (
+        fresh / "time_to_quality.md").read_text()
+    (kept / "dcgan-bce-s0.json").unlink()
     # A kept run of other settings cannot stand beside these: refused before anything runs.
     other = [*flags[:6], "--eval-samples", "300", *flags[8:]]
     assert ttq.main(other) == 2
@@ -280,6 +291,8 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "--out a file": (["--out", "{tmp}/afile"], ["afile", "a file, not a folder"]),
     "--out under a file": (["--out", "{tmp}/afile/ttq"], ["afile/ttq", "is a file"]),
     "--report --out a file": (["--report", "--out", "{tmp}/afile"], ["a file, not a folder"]),
+    "--report, no runs, no records": (["--report", "--out", "{tmp}/none"],
+                                      ["--out", "no such folder", "--archive"]),
     "a seed twice": (["--seeds", "0,0"], ["--seeds 0,0", "0 is given twice"]),
     "a recipe twice": (["--recipes", "bce,hinge,bce"], ["--recipes bce,hinge,bce", "bce is"]),
     "a model twice": (["--models", "mlp,mlp"], ["--models mlp,mlp", "twice"]),
