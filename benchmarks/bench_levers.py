@@ -6,8 +6,9 @@
 Each row times the straightforward form of one piece of the training step (what a first version
 would write) against the trick, in the same process, one call of each in turn, in several
 rounds, and prints the median of each over all rounds and the range of the per-round ratio.
-Default recipe sizes, float32, batch 64 unless said. The house rule (STYLE.md): a trick that buys
-less than 5% goes back to the plain form; the last column says which one minigan ships.
+Default recipe sizes, float32, batch 64 unless said. The house rule (BENCHMARKS.md, "What each
+optimisation bought"): a trick that buys less than 5% goes back to the plain form; the last column
+says which one minigan ships.
 """
 
 import math
