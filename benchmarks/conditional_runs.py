@@ -293,6 +293,14 @@ def scored_epochs(run):
     return found, notes
 
 
+def beside(value, goal, digits=1):
+    """value to `digits` decimals, or to more where those would print the goal itself (an FD of
+    11.2116 against a goal of 11.2 prints 11.21, not 11.2)."""
+    while value != goal and round(value, digits) == round(goal, digits) and digits < 6:
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
 def goal_lines(res, seeds, final):
     """The goal seed by seed, after the last epoch, as Markdown: a table and a verdict a line."""
     lines = [f"### The goal, seed by seed (after epoch {final})", "",
@@ -303,15 +311,17 @@ def goal_lines(res, seeds, final):
     verdicts = []
     for (variant, recipe), by_seed in res.items():
         got = {s: by_seed[s][final] for s in seeds if final in by_seed.get(s, {})}
-        low = [f"{100 * r['class_consistency']:.1f}% (seed {s})" for s, r in got.items()
+        pct, fd = ({s: beside(100 * r["class_consistency"], 100 * GOAL_CONSISTENCY)
+                    for s, r in got.items()},
+                   {s: beside(r["fd"], GOAL_FD) for s, r in got.items()})
+        low = [f"{pct[s]}% (seed {s})" for s, r in got.items()
                if r["class_consistency"] < GOAL_CONSISTENCY]
-        high = [f"{r['fd']:.1f} (seed {s})" for s, r in got.items() if r["fd"] > GOAL_FD]
+        high = [f"{fd[s]} (seed {s})" for s, r in got.items() if r["fd"] > GOAL_FD]
         missing = [str(s) for s in seeds if s not in got]
         short = ([f"class consistency below {GOAL_CONSISTENCY:.0%}: " + ", ".join(low)] * bool(low)
                  + [f"FD above {GOAL_FD}: " + ", ".join(high)] * bool(high))
         met = "falls short" if short else "not judged yet" if missing else "holds"
-        cells = [f"{100 * got[s]['class_consistency']:.1f}%, FD {got[s]['fd']:.1f}" if s in got
-                 else "-" for s in seeds]
+        cells = [f"{pct[s]}%, FD {fd[s]}" if s in got else "-" for s in seeds]
         lines.append(f"| {variant} | {recipe} | {' | '.join(cells)} | {met} |")
         why = short + [f"seed {', '.join(missing)} not finished"] * bool(missing)
         verdicts.append(f"- **{variant}, {recipe}**: the goal {met}"
