@@ -16,7 +16,6 @@ Exit status: 0 when every lesson ran, 1 when a cell failed (its lesson and cell 
 notebooks built before it are kept), 2 for bad input, with nothing written.
 """
 
-import argparse
 import os
 import re
 import sys
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "lessons"
 PROG = "python -m minigan.lessons"
 TIMEOUT = 600  # seconds one cell may run: the slowest lesson takes under a minute in all
+TIMEOUT_RULE = rules.number(0, lo_open=True)  # --timeout: any number of seconds above 0
 TOOLS = ("jupytext", "nbclient", "nbformat", "ipykernel", "jupyter_client")
 
 # ![alt](target) and <img src="target">: the images a lesson embeds
@@ -136,13 +136,16 @@ def missing_tools():
 
 def check_args(args, available):
     """Raise BuildError for the first bad flag; nothing has been written yet."""
+    problem = rules.too_long("OUT", args.out)  # not "a file", which path_ok would take it for
+    if problem:
+        raise BuildError(problem)
     if not rules.path_ok(args.out, "out") or not args.out:
         raise BuildError(f"OUT {rules.show(args.out)}: not allowed; use a folder name (created "
                          "if missing), not a file or a path inside one.")
-    rules.check("timeout", args.timeout, rules.number(0, lo_open=True), TIMEOUT)
+    rules.check("timeout", args.timeout, TIMEOUT_RULE, TIMEOUT)
     numbers = []
     for v in args.only or []:
-        if not (v.isdigit() and int(v) in available):
+        if rules.whole_number(v) not in available:
             raise BuildError(f"--only {rules.show(v)}: not allowed; use lesson numbers among "
                              f"{', '.join(map(str, sorted(available)))}, like --only 3 14.")
         numbers.append(int(v))
@@ -162,12 +165,13 @@ def check_args(args, available):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p = rules.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build every lesson as an executed notebook")
     b.add_argument("out", metavar="OUT", help="the folder of the notebooks (created if missing)")
     b.add_argument("--only", nargs="+", metavar="N", help="lesson numbers (default: all)")
-    b.add_argument("--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+    b.add_argument("--timeout", type=rules.typed(float, "timeout", TIMEOUT_RULE, TIMEOUT),
+                   default=TIMEOUT, metavar="SECONDS",
                    help=f"seconds one cell may run (default: {TIMEOUT})")
     b.add_argument("--kernel", default="python3", help="the Jupyter kernel (default: python3)")
     args = p.parse_args(argv)

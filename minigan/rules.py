@@ -139,6 +139,12 @@ def check(name, value, rule, default=None):
 # ---- reading flags: the same messages for what the command line gives ---------------------------
 
 
+def whole_number(text):
+    """The int that text writes in the digits 0-9 ("14" -> 14), or None ("x", "-1", "1.5", "").
+    Not str.isdigit alone: it accepts "²", which int() refuses."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def typed(kind, name, rule, default=None):
     """An argparse type: text -> kind (int or float), and for text that is not one ("abc",
     "1.5" for an int, ""), the rule's message instead of argparse's "invalid int value"."""
@@ -160,29 +166,36 @@ PATH_FLAGS = {
 }
 
 
+def too_long(shown, text):
+    """The message for a path (given as text, after the flag or argument ``shown``) with a name
+    too long for the file system, or None. Every command says so in these words, rather than
+    that the path is missing or a file: a missing path is the command's own checks' to judge."""
+    try:
+        os.stat(os.path.expanduser(text))
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return (f"{shown} {show(text)}: the name is too long for the file system (most "
+                    "allow 255 characters in each name of a path); use a shorter one.")
+    except ValueError:  # a NUL byte (not from a shell); the rules refuse it
+        pass
+    return None
+
+
 def path_arg(name, what=None, positional=False):
     """An argparse type for a path flag (or, positional, an argument named name in the usage
     line): refuses an empty path (which would otherwise mean "not given", or the current folder)
-    and a name too long for the file system, each with a message that says so; expands "~"
-    here, once, so that every check and every use sees one path."""
+    and a name too long for the file system (too_long), each with a message that says so;
+    expands "~" here, once, so that every check and every use sees one path."""
     what = what or PATH_FLAGS[name]
     shown = name if positional else flag(name)
 
     def convert(text):
         if not text:
             raise argparse.ArgumentTypeError(f"{shown} '': an empty path; {what}.")
-        path = os.path.expanduser(text)
-        try:
-            os.stat(path)
-        except OSError as e:  # a missing path is the checks' to judge; a name too long is not
-            if e.errno == errno.ENAMETOOLONG:
-                raise argparse.ArgumentTypeError(
-                    f"{shown} {show(text)}: the name is too long for the file system "
-                    "(most allow 255 characters in each name of a path); use a shorter one."
-                ) from None
-        except ValueError:  # a NUL byte (not from a shell); the rules refuse it
-            pass
-        return path
+        problem = too_long(shown, text)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return os.path.expanduser(text)
     return convert
 
 

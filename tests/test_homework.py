@@ -524,13 +524,17 @@ BAD = [
     (["check", "hw", "19"], "no part '19'"),
     (["check", "hw", "x"], "no part 'x'"),
     (["check", "hw", "0"], "no part '0'"),
+    (["check", "hw", "²"], "no part '²'"),  # "²".isdigit(), but int("²") raised
     (["check", "hw", "--time-limit", "0"], "--time-limit"),
     (["check", "hw", "--time-limit", "nan"], "--time-limit"),
-    (["check", "hw", "--time-limit", "soon"], "--time-limit"),
+    (["check", "hw", "--time-limit", "soon"],  # was argparse's "invalid float value"
+     "--time-limit soon: not allowed; use a number of seconds above 0 and at most 86,400"),
     (["check", "hw", "--time-limit", "1e308"], "at most 86,400"),  # was an OverflowError
     (["check", "hw", "--time-limit", "86401"], "at most 86,400"),
     (["start", ""], "empty folder name"),  # was the current folder
     (["check", ""], "empty folder name"),  # was the current folder too
+    (["start", "n" * 300], "the name is too long"),  # was "is a file, or inside one"
+    (["check", "n" * 300], "the name is too long"),  # was "no homework folder"
     (["check", "hw", "--bogus"], "--bogus"),
     (["grade", "hw"], "invalid choice"),
     ([], "command"),

@@ -16,10 +16,13 @@ BAD = [
     (["build", "afile/sub"], "not a file or a path inside one"),
     (["build", "out", "--only", "99"], "--only 99: not allowed; use lesson numbers among 1, 2"),
     (["build", "out", "--only", "3", "x"], "--only x"),
+    (["build", "out", "--only", "²"], "--only ²: not allowed"),  # "²".isdigit(); int("²") raised
     (["build", "out", "--timeout", "0"], "--timeout 0.0: not allowed; use a number > 0"),
     (["build", "out", "--timeout", "nan"], "--timeout nan"),
     (["build", "out", "--timeout", "inf"], "--timeout inf"),
-    (["build", "out", "--timeout", "soon"], "--timeout"),
+    (["build", "out", "--timeout", "soon"],  # was argparse's "invalid float value"
+     "--timeout soon: not allowed; use a number > 0 (default: 600)"),
+    (["build", "n" * 300], "the name is too long"),  # was "not a file or a path inside one"
     (["build", "out", "--bogus"], "--bogus"),
     (["rebuild", "out"], "invalid choice"),
 ]

@@ -14,12 +14,11 @@ longer than --time-limit seconds.
 """
 
 import argparse
-import math
 import sys
 import traceback
 from pathlib import Path
 
-from minigan import files, settings
+from minigan import files, rules, settings
 from minigan.homework import grader, skeleton
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS
@@ -35,9 +34,13 @@ MAX_TIME_LIMIT = 86_400  # a day a part: ample, and far below the ~9.2e9 s the t
 
 
 def refuse_empty(command, folder, what):
-    """Path("") is the current folder: start would write, and check grade, wherever one is."""
+    """Path("") is the current folder: start would write, and check grade, wherever one is.
+    A name too long for the file system is refused as such, not as a file or a missing folder."""
     if not folder:
         raise UsageError(f'{command} "": an empty folder name; {what}, like `{PROG} {command} hw`')
+    problem = rules.too_long(command, folder)
+    if problem:
+        raise UsageError(problem)
 
 
 def start(folder):
@@ -77,7 +80,7 @@ def parse_parts(values):
     numbers = []
     is_part = settings.integer(1, len(PARTS))[0]  # the rule every command's numbers use
     for v in values:
-        if not (v.isdigit() and is_part(int(v))):
+        if not is_part(rules.whole_number(v)):
             raise UsageError(f"no part {v!r}: parts are numbered 1 to {len(PARTS)}")
         numbers.append(int(v))
     return sorted(set(numbers)) or None
@@ -118,8 +121,13 @@ def scoreboard(folder, results, verbose=False):
     return "\n".join(lines)
 
 
+# --time-limit: a number of seconds in (0, MAX_TIME_LIMIT]
+TIME_LIMIT = ((lambda v: rules.number(0, lo_open=True)[0](v) and v <= MAX_TIME_LIMIT),
+              f"a number of seconds above 0 and at most {MAX_TIME_LIMIT:,} (a day)")
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p = rules.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("start", help="write a fresh homework folder")
     s.add_argument("folder")
@@ -127,7 +135,9 @@ def main(argv=None):
     c.add_argument("folder")
     c.add_argument("parts", nargs="*", metavar="PART", help="part numbers (default: all)")
     c.add_argument("--verbose", action="store_true", help="show full tracebacks")
-    c.add_argument("--time-limit", type=float, default=grader.TIME_LIMIT, metavar="SECONDS",
+    c.add_argument("--time-limit", type=rules.typed(float, "time_limit", TIME_LIMIT,
+                                                    grader.TIME_LIMIT),
+                   default=grader.TIME_LIMIT, metavar="SECONDS",
                    help=f"seconds each part may run (default {grader.TIME_LIMIT})")
     args = p.parse_args(argv)
     try:
@@ -135,12 +145,9 @@ def main(argv=None):
             start(args.folder)
             return 0
         numbers = parse_parts(args.parts)
-        if not (math.isfinite(args.time_limit) and 0 < args.time_limit <= MAX_TIME_LIMIT):
-            raise UsageError(f"--time-limit {args.time_limit:g}: give a number of seconds above "
-                             f"0 and at most {MAX_TIME_LIMIT:,} (a day; default "
-                             f"{grader.TIME_LIMIT})")
+        rules.check("time_limit", args.time_limit, TIME_LIMIT, grader.TIME_LIMIT)
         check_folder(args.folder)
-    except UsageError as e:
+    except (UsageError, rules.ConfigError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     results = grader.grade(args.folder, numbers, args.time_limit)
