@@ -72,10 +72,13 @@ def read_config(run_dir):
         )
     try:
         cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+    # JSONDecodeError is a ValueError; RecursionError: brackets nested too deep ("[[[[...")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        why = ("brackets nested too deep to read" if isinstance(e, RecursionError)
+               else f"{type(e).__name__}: {e}")
         raise CheckpointError(
-            f"{path} is unreadable ({type(e).__name__}: {e}). The file is damaged: restore it "
-            "from a copy, or start a new run."
+            f"{path} is unreadable ({why}). The file is damaged: restore it from a copy, or "
+            "start a new run."
         ) from None
     if not isinstance(cfg, dict):
         raise CheckpointError(

@@ -394,6 +394,12 @@ RESUME_ROWS = {
             "step,", "stop,", 1)), ["--epochs", "2"], ["metrics.csv", "line 1", "no step column"]),
     "eval.csv with a junk row": (metrics_to_drop_and_a_damaged_eval, ["--epochs", "2"],
                                  ["eval.csv", "line 3", "not,a,number"]),
+    # each of these was a RecursionError traceback
+    "config nested too deep": (lambda r: (r / "config.json").write_text("[" * 100000),
+                               ["--epochs", "2"], ["config.json", "nested too deep", "restore"]),
+    "config of objects nested too deep": (
+        lambda r: (r / "config.json").write_text('{"a":' * 100000), ["--epochs", "2"],
+        ["config.json", "nested too deep"]),
 }
 
 
@@ -495,6 +501,8 @@ SAMPLE_ROWS = {
                         ["config.json", "unreadable"]),
     "config a number": (lambda r, t: (r / "config.json").write_text("3"), [],
                         ["config.json", "int"]),
+    "config nested too deep": (lambda r, t: (r / "config.json").write_text("[" * 100000), [],
+                               ["config.json", "nested too deep"]),  # was a RecursionError
     "config lacks latent_dim": (lambda r, t: drop_key(r, "latent_dim"), [],
                                 ["config.json", "latent_dim"]),
     "config g_hidden wrong type": (lambda r, t: edit_config(r, g_hidden="32,64"), [],
