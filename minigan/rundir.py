@@ -231,12 +231,25 @@ def drop_rows_after_all(logs):
 def kept_lines(path, column, last):
     """The lines of the CSV log at path whose column is <= last (with the header), or None when
     none would be dropped (or there is no log). RunError naming the file and the line where a
-    row is not numbers under the header's names: read_rows would fail on it later."""
+    row is not numbers under the header's names (read_rows would fail on it later), or the file
+    alone where it is not text or not a file."""
     path = Path(path)
     if not path.exists():
         return None
-    with open(path, newline="") as f:
-        lines = f.read().splitlines(keepends=True)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+    except UnicodeDecodeError as e:
+        raise RunError(f"{path}: not text (byte {e.start + 1} is not UTF-8), so not a CSV log. "
+                       f"The log is damaged: restore it from a copy, or delete {path.name} (it "
+                       "only records the run; the checkpoint is intact), then resume again."
+                       ) from None
+    except OSError as e:
+        if path.is_dir():
+            raise RunError(f"{path} is a folder, not the run's CSV log: move it out of the run "
+                           "folder (the checkpoint is intact), then resume again.") from None
+        raise RunError(f"{path} cannot be read ({e.strerror or e}): check its permissions, "
+                       "then resume again.") from None
     if not lines:
         return None
     header = next(csv.reader(lines[:1]))

@@ -394,6 +394,16 @@ RESUME_ROWS = {
             "step,", "stop,", 1)), ["--epochs", "2"], ["metrics.csv", "line 1", "no step column"]),
     "eval.csv with a junk row": (metrics_to_drop_and_a_damaged_eval, ["--epochs", "2"],
                                  ["eval.csv", "line 3", "not,a,number"]),
+    # a log not text was a UnicodeDecodeError traceback; a folder of its name, advice to free
+    # some disk space
+    "metrics.csv not text": (lambda r: (r / "metrics.csv").write_bytes(b"\xff\xfe"),
+                             ["--epochs", "2"], ["metrics.csv", "not text", "restore it"]),
+    "eval.csv not text": (lambda r: (r / "eval.csv").write_bytes(b"epoch\n\xff"),
+                          ["--epochs", "2"], ["eval.csv", "byte 7 is not UTF-8", "restore it"]),
+    "metrics.csv a folder": (lambda r: ((r / "metrics.csv").unlink(), (r / "metrics.csv").mkdir()),
+                             ["--epochs", "2"], ["metrics.csv is a folder", "move it out"]),
+    "eval.csv a folder": (lambda r: (r / "eval.csv").mkdir(), ["--epochs", "2"],
+                          ["eval.csv is a folder", "move it out"]),
     # each of these was a RecursionError traceback
     "config nested too deep": (lambda r: (r / "config.json").write_text("[" * 100000),
                                ["--epochs", "2"], ["config.json", "nested too deep", "restore"]),
