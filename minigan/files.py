@@ -11,6 +11,7 @@ removed and the old file is left as it was.
 """
 
 import contextlib
+import errno
 import os
 import tempfile
 import zipfile
@@ -56,6 +57,19 @@ def write_text(path, text):
     """Replace ``path`` with ``text`` atomically (``atomic_write``)."""
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def write_fix(error, path, elsewhere):
+    """What to do when writing ``path`` failed with the OSError ``error``, in words that fit
+    its cause, as a sentence; ``elsewhere`` is the other way out ("choose another --out")."""
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # Windows: none
+        return "Free some disk space."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"Check the folder's permissions, or {elsewhere}."
+    if error.errno == errno.EROFS:
+        return f"The file system is read-only: {elsewhere}."
+    # /proc, /sys: a folder that exists but takes no new files ("No such file or directory")
+    return f"{Path(path).parent} takes no new files: {elsewhere}."
 
 
 def _umask():

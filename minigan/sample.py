@@ -365,7 +365,7 @@ def main(argv=None):
         return 2
     except OSError as e:
         print(f"{p.prog}: error: cannot write {out} ({e.strerror or e}); nothing was written. "
-              "Free some disk space or check the folder's permissions.", file=sys.stderr)
+              + files.write_fix(e, out, "choose another --out"), file=sys.stderr)
         return 2
     print(done)
     return 0

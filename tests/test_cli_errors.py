@@ -504,6 +504,12 @@ SAMPLE_ROWS = {
                              ["--out", "nowhere", "does not exist"]),
     "--out a folder": (lambda r, t: (t / "d.npy").mkdir(), ["--out", "{tmp}/d.npy"],
                        ["--out", "d.npy", "is a folder"]),
+    # a folder that takes no files, where writing says "No such file or directory" (or, not as
+    # root, "Permission denied"): was the advice to free some disk space
+    "--out in /proc": pytest.param(None, ["--out", "/proc/x.npy"],
+                                   ["cannot write /proc/x.npy", "choose another --out"],
+                                   marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
+                                                            reason="no /proc (not Linux)")),
     "--out missing": (None, ["--out"], ["--out"]),
     "--device tpu": (None, ["--device", "tpu"], ["--device", "tpu"]),
     "run_dir missing": (lambda r, t: shutil.rmtree(r), [], ["no config.json"]),
