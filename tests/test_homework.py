@@ -552,6 +552,24 @@ def test_bad_input_is_a_clean_error(tmp_path, args, needle):
     assert snapshot(tmp_path) == before
 
 
+# stdin of the grader's child process run by hand: each was a traceback (JSONDecodeError,
+# KeyError, RecursionError, FileNotFoundError)
+CHILD_BAD = ["", "{}", "not json", "[" * 100000, '{"token": 1, "workdir": ".", "tasks": []}',
+             '{"token": 1, "workdir": "nowhere", "limit": 5, "tasks": []}',
+             '{"token": 1, "workdir": ".", "limit": 5, "tasks": [{"name": "a"}]}']
+
+
+@pytest.mark.parametrize("job", CHILD_BAD, ids=[j[:20] or "empty" for j in CHILD_BAD])
+def test_the_child_run_by_hand_says_it_is_not_a_command(tmp_path, job):
+    (tmp_path / "job.txt").write_text(job)
+    before = snapshot(tmp_path)
+    with open(tmp_path / "job.txt") as stdin:
+        result = run_command(["-m", "minigan.homework.child"], cwd=tmp_path, stdin=stdin)
+    assert_clean_error(result, "the grader's child process, not a command",
+                       "python -m minigan.homework check")
+    assert result.stderr.count("\n") == 1 and snapshot(tmp_path) == before
+
+
 def test_the_homework_needs_numpy_alone():
     code = ("import sys, minigan.homework.__main__, minigan.homework.capstone; "
             "print(sorted({'hypothesis', 'torch', 'cupy', 'scipy'} & set(sys.modules)))")

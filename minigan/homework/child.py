@@ -10,6 +10,9 @@ same dump there. The parent reads both when a task reports nothing.
 
 The kinds: "grade" (one part of the homework, ``grader.graded``), "load" and "replay" (the
 capstone's, ``capstone.loaded`` and ``capstone.replayed``).
+
+It is not a command: run by hand (a terminal, or stdin that is not such a job), it says so in one
+line and exits with status 2.
 """
 
 import faulthandler
@@ -18,9 +21,35 @@ import os
 import sys
 from pathlib import Path
 
+from minigan import rules
+
+KINDS = ("grade", "load", "replay")
+LIMIT = rules.number(0, lo_open=True)  # seconds a task may run (faulthandler's timeout)
+NOT_A_COMMAND = ("python -m minigan.homework.child: error: this is the grader's child process, "
+                 "not a command; grade a homework folder with `python -m minigan.homework check "
+                 "DIR`")
+
+
+def read_job(line):
+    """The job that one JSON line holds, or None when the line is not such a job."""
+    try:
+        job = json.loads(line)
+    except (ValueError, RecursionError):  # not JSON; brackets nested too deep
+        return None
+    is_task = (lambda t: isinstance(t, dict) and isinstance(t.get("name"), str)
+               and t.get("kind") in KINDS)
+    if (isinstance(job, dict) and "token" in job and isinstance(job.get("workdir"), str)
+            and Path(job["workdir"]).is_dir() and LIMIT[0](job.get("limit"))
+            and isinstance(job.get("tasks"), list) and all(map(is_task, job["tasks"]))):
+        return job
+    return None
+
 
 def main():
-    job = json.loads(sys.stdin.readline())
+    job = None if sys.stdin.isatty() else read_job(sys.stdin.readline())
+    if job is None:  # run by hand, not by isolate.py
+        print(NOT_A_COMMAND, file=sys.stderr)
+        return 2
     channel = os.fdopen(os.dup(1), "w")  # the parent's pipe; fd 1 goes to the tasks' files
 
     def report(name, result=None):
@@ -51,7 +80,8 @@ def main():
                 sys.stdout.flush()
                 sys.stderr.flush()
         report(name, result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
