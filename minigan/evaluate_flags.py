@@ -38,10 +38,10 @@ def parse_args(argv):
     p.add_argument("--out", default=None, type=settings.path_arg("out", "name a file"),
                    help="where to write: the scores' .json (default: eval.json next to the "
                         "input); with --train-classifier, the weights' .npz (default: "
-                        "runs/mnist_classifier.npz). A file already there is replaced only if "
-                        "it is an earlier output of the same kind (scores, or weights of the "
-                        "--features classifier), never another file such as a run's "
-                        "config.json or checkpoint.npz")
+                        "runs/mnist_classifier.npz). A file already there, named or the "
+                        "default, is replaced only if it is an earlier output of the same kind "
+                        "(scores, or weights of the --features classifier), never another file "
+                        "such as a run's config.json or checkpoint.npz")
     p.add_argument("--json", action="store_true",
                    help="print the scores as one JSON object on the last line")
     p.add_argument("--class-grid", default=None, metavar="FILE.png",
@@ -123,21 +123,54 @@ def parse_args(argv):
         problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
-    if args.out is not None and Path(args.out).is_file() and not earlier_output(args):
-        kind = (f"{args.features} classifier's weights" if args.train_classifier else
-                "scores of minigan.evaluate")
-        p.error(f"--out {args.out}: a file is there, and it is not an earlier output of this "
-                f"kind ({kind}); --out replaces only those. Name a new file, or move that one "
-                "away first.")
+    problem = replace_problem(args)
+    if problem:
+        p.error(problem)
     return args
 
 
-def earlier_output(args):
-    """Whether the file at --out is an earlier output of the same kind, which may be replaced:
-    scores (a JSON object with "fd" and "fd_floor") or, with --train-classifier, the weights of
-    the --features classifier (an .npz of its arrays' names). Anything else, a run's config.json
-    or checkpoint.npz among them, is not."""
-    path = Path(args.out)
+def output_path(args):
+    """Where the command writes: --out, or the default, eval.json (eval_conv.json) next to the
+    input (in a run folder) or runs/mnist_classifier.npz (mnist_conv_classifier.npz)."""
+    if args.out is not None:
+        return Path(args.out)
+    name = "" if args.features == "mlp" else f"_{args.features}"
+    if args.train_classifier:
+        return Path(f"runs/mnist{name}_classifier.npz")
+    folder = Path(args.input) if Path(args.input).is_dir() else Path(args.input).parent
+    return folder / f"eval{name}.json"
+
+
+def replace_problem(args):
+    """Why the output, --out or the default, cannot be replaced, or None: a file is there that
+    is not an earlier output of this kind (a run's config.json, a user's own file)."""
+    try:
+        if args.out is None and not args.train_classifier and not Path(args.input).exists():
+            return None  # minigan/evaluate.py's load_input says the input is missing
+        path = output_path(args)
+        if args.out is None and path.is_dir():
+            return (f"{path}, where the output goes without --out, is a folder; pass --out "
+                    "with a file name")
+        if not path.is_file() or earlier_output(args, path):
+            return None
+    except (OSError, ValueError):  # a name too long, a NUL byte: file_problem and load_input's
+        return None
+    kind = (f"{args.features} classifier's weights" if args.train_classifier else
+            "scores of minigan.evaluate")
+    if args.out is None:
+        return (f"{path}, where the output goes without --out: a file is there, and it is not "
+                f"an earlier output of this kind ({kind}), which alone may be replaced. Pass "
+                "--out with a new file, or move that one away first.")
+    return (f"--out {args.out}: a file is there, and it is not an earlier output of this kind "
+            f"({kind}); --out replaces only those. Name a new file, or move that one away "
+            "first.")
+
+
+def earlier_output(args, path):
+    """Whether the file at path (--out, or the default) is an earlier output of the same kind,
+    which may be replaced: scores (a JSON object with "fd" and "fd_floor") or, with
+    --train-classifier, the weights of the --features classifier (an .npz of its arrays'
+    names). Anything else, a run's config.json or checkpoint.npz among them, is not."""
     try:
         if not args.train_classifier:
             scores = json.loads(path.read_text())
