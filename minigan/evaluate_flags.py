@@ -19,6 +19,15 @@ MAX_NEIGHBOUR_SAMPLES = 10_000  # ...against as many test images, of which MNIST
 # --features: the classifier every score looks through (minigan/classifier.py, the MLP, or
 # minigan/conv_classifier.py), with the epochs --train-classifier gives it by default
 EPOCHS = {"mlp": 30, "conv": conv_classifier.EPOCHS}
+# The flags of scoring that --train-classifier cannot take, and what each does instead
+SCORING_ONLY = {"n": "draws samples from a run's generator to score",
+                "json": "prints the scores",
+                "classifier": "names the weights to score with (--train-classifier writes new "
+                              "ones, to --out)",
+                "class_grid": "looks at the samples of a run or .npy",
+                "neighbours": "looks at the samples of a run or .npy",
+                "neighbours_n": "belongs to the memorisation check of a run or .npy",
+                "neighbours_grid": "belongs to the memorisation check of a run or .npy"}
 
 
 def parse_args(argv):
@@ -31,8 +40,8 @@ def parse_args(argv):
                                           "of uint8 images (N, 28, 28)", positional=True),
                    help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
     p.add_argument("-n", type=settings.typed(int, "-n", settings.integer(K + 2, MAX_SAMPLES),
-                                             DEFAULT_SAMPLES), default=DEFAULT_SAMPLES,
-                   help="samples to draw from a run's generator (default: %(default)s)")
+                                             DEFAULT_SAMPLES), default=None,
+                   help=f"samples to draw from a run's generator (default: {DEFAULT_SAMPLES})")
     p.add_argument("--seed", type=settings.typed(int, "seed", settings.SEED, 0), default=0,
                    help="seed of the noise and of the real subsets (default: %(default)s)")
     p.add_argument("--out", default=None, type=settings.path_arg("out", "name a file"),
@@ -82,22 +91,28 @@ def parse_args(argv):
                    help=f"with --train-classifier: epochs (default: {EPOCHS['mlp']} for mlp, "
                         f"{EPOCHS['conv']} for conv)")
     args = p.parse_args(argv)
-    if args.epochs is None:
-        args.epochs = EPOCHS[args.features]
     if args.train_classifier:
         if args.input is not None:
             p.error("--train-classifier takes no input; drop the run folder or .npy")
+        for name, does in SCORING_ONLY.items():
+            value = getattr(args, name)
+            if value is not None and value is not False:  # given (-n 0 too)
+                shown = settings.flag("-n" if name == "n" else name) + (
+                    "" if value is True else f" {value}")
+                p.error(f"{shown}: {does}; it does not go with --train-classifier: drop it")
+        if args.epochs is None:
+            args.epochs = EPOCHS[args.features]
         rules = [("epochs", args.epochs, settings.integer(1))]
         if args.out is not None and not args.out.endswith(".npz"):
             p.error(f"--out {args.out}: the classifier's weights are written as .npz")
-        for given, what in ((args.class_grid is not None, f"--class-grid {args.class_grid}"),
-                            (args.neighbours, "--neighbours")):
-            if given:
-                p.error(f"{what}: looks at the samples of a run or .npy; it does not go with "
-                        "--train-classifier")
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
+        if args.epochs is not None:
+            p.error(f"--epochs {args.epochs}: the epochs of --train-classifier; scoring trains "
+                    "nothing: drop --epochs, or add --train-classifier")
+        if args.n is None:
+            args.n = DEFAULT_SAMPLES
         if not K + 1 < args.n <= MAX_SAMPLES:
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         rules = []
@@ -108,7 +123,7 @@ def parse_args(argv):
             if value is not None and not value.lower().endswith(".png"):
                 p.error(f"{flag} {value}: the grid is written as a PNG; name a file ending in "
                         ".png")
-        problem = neighbour_problem(args)
+        problem = neighbour_problem(args) or classifier_problem(args)
         if problem:
             p.error(problem)
     if args.data_dir is not None:
@@ -164,6 +179,17 @@ def replace_problem(args):
     return (f"--out {args.out}: a file is there, and it is not an earlier output of this kind "
             f"({kind}); --out replaces only those. Name a new file, or move that one away "
             "first.")
+
+
+def classifier_problem(args):
+    """What is wrong with --classifier (a folder, a missing file), or None."""
+    if args.classifier is None or Path(args.classifier).is_file():
+        return None
+    conv = " --features conv" if args.features == "conv" else ""
+    what = "is a folder" if Path(args.classifier).is_dir() else "does not exist"
+    return (f"--classifier {args.classifier} {what}; name an .npz file of weights written by "
+            f"python -m minigan.evaluate --train-classifier{conv}, or leave the flag out for "
+            "the shipped ones")
 
 
 def earlier_output(args, path):

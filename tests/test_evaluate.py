@@ -374,7 +374,33 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("default out a folder", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
      np.uint8))(d) and (d / "eval.json").mkdir() or ["small.npy"],
      ["eval.json", "is a folder", "pass --out"]),
+    ("--epochs without training", lambda d: ["x", "--epochs", "5"],
+     ["--epochs 5", "add --train-classifier"]),
+    ("--classifier a folder", lambda d: (d / "run").mkdir() or ["x", "--classifier", "run"],
+     ["--classifier run is a folder", ".npz", "--train-classifier"]),
+    ("--classifier missing", lambda d: ["x", "--classifier", "w.npz"],
+     ["--classifier w.npz does not exist", ".npz"]),
 ]
+
+# Flags that --train-classifier cannot take. Checked in-process on the parser: the old code
+# accepted them and would have started training.
+NOT_WITH_TRAINING = [
+    (["-n", "0"], ["-n 0", "draws samples", "drop it"]),
+    (["--json"], ["--json: prints the scores", "drop it"]),
+    (["--classifier", "w.npz"], ["--classifier w.npz", "--train-classifier writes new ones"]),
+    (["--neighbours-grid", "g.png"], ["--neighbours-grid g.png", "memorisation", "drop it"]),
+    (["--neighbours-n", "5"], ["--neighbours-n 5", "memorisation"]),
+]
+
+
+@pytest.mark.parametrize("flags,needles", NOT_WITH_TRAINING,
+                         ids=[" ".join(f) for f, _ in NOT_WITH_TRAINING])
+def test_flags_of_scoring_are_refused_with_train_classifier(tmp_path, monkeypatch, capsys, flags,
+                                                            needles):
+    monkeypatch.chdir(tmp_path)
+    result = call(evaluate_flags.parse_args, ["--train-classifier", *flags], capsys)
+    assert_clean_error(result, "does not go with --train-classifier", *needles)
+
 
 def test_the_default_weights_are_replaced_only_if_they_are_weights(tmp_path, monkeypatch,
                                                                    capsys):
