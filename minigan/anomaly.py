@@ -269,6 +269,7 @@ def load_gan(run_dir, normal):
     if not (run_dir / "checkpoint.npz").is_file():
         raise ConfigError(f"--run {run_dir}: not a run (no checkpoint.npz there); pass a "
                           "train_mnist.py run folder or an OUT/gan_digitD of this command")
+    settings.used_config(run_dir)  # every setting of D too, checked as --resume checks them
     G, gcfg = load_generator(run_dir)
     unfit = [name for name, on in (("conditional", gcfg.conditional), ("pack", gcfg.pack > 1),
                                    ("minibatch-std", gcfg.minibatch_std),
