@@ -229,6 +229,8 @@ def test_one_normal_protocol(tmp_path):
     (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
     (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
+    (["--epochs", "abc"], "--epochs abc: not allowed; use an integer >= 1"),  # not argparse's
+    (["--lam", "half"], "--lam half: not allowed; use a number from 0 to 1"),
 ])
 def test_bad_flags(tmp_path, args, needle):
     before = snapshot(tmp_path)
