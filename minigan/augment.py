@@ -226,9 +226,9 @@ def load_given(runs, train_size):
     if twice is not None:
         raise ConfigError(f"--generator {twice} is given twice; give each run once")
     for run in runs:
-        try:
-            cfg = settings.saved_config(run)
-        except checkpoint.CheckpointError as e:  # no config.json, or not JSON
+        try:  # every setting checked, as train_mnist.py --resume checks them
+            cfg = settings.used_config(run)
+        except (checkpoint.CheckpointError, ConfigError) as e:  # no config.json, a bad value
             raise ConfigError(f"--generator {run}: {e}") from None
         if not cfg.conditional:
             raise ConfigError(f"--generator {run}: trained without --conditional, so its G "
