@@ -222,9 +222,13 @@ def load_given(runs, train_size):
     """[(name, G, cfg)] for each --generator RUN, and {name: what it was trained on}; raises
     ConfigError for an unconditional run, CheckpointError for a missing or damaged one."""
     given, described = [], {}
-    twice = next((run for i, run in enumerate(runs) if run in runs[:i]), None)
+    folders = [Path(run).resolve() for run in runs]  # cond, cond/, ./cond: one folder
+    twice = next((i for i, folder in enumerate(folders) if folder in folders[:i]), None)
     if twice is not None:
-        raise ConfigError(f"--generator {twice} is given twice; give each run once")
+        first = runs[folders.index(folders[twice])]
+        same = "is given twice" if first == runs[twice] else (
+            f"names the folder of --generator {first} ({folders[twice]}): the same run twice")
+        raise ConfigError(f"--generator {runs[twice]} {same}; give each run once")
     for run in runs:
         try:  # every setting checked, as train_mnist.py --resume checks them
             cfg = settings.used_config(run)

@@ -260,6 +260,11 @@ BAD = {  # flags, words the message must contain
     "no run there": (["--generator", "{tmp}/nothing"], ["--generator", "nothing", "config.json"]),
     "a run twice": (["--generator", "{plain}", "--generator", "{plain}"],
                     ["--generator", "twice"]),
+    # one folder, spelled two ways: the old check compared the text
+    "a run and its folder/": (["--generator", "{plain}", "--generator", "{plain}/"],
+                              ["/ names the folder of --generator", "the same run twice"]),
+    "a run by another path": (["--generator", "{plain}", "--generator", "{plain}/../run"],
+                              ["/../run names the folder of --generator", "the same run twice"]),
     "a setting of the run that is text": (["--generator", "{limit}"], [
         "--generator", "config.json: limit is 64, but it must be an integer >= 0", "damaged"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
