@@ -267,6 +267,8 @@ BAD = {  # flags, words the message must contain
                               ["/../run names the folder of --generator", "the same run twice"]),
     "a setting of the run that is text": (["--generator", "{limit}"], [
         "--generator", "config.json: limit is 64, but it must be an integer >= 0", "damaged"]),
+    "seeds not a number": (["--seeds", "abc"], ["--seeds abc: not allowed", "from 1 to 100"]),
+    "a turn not a number": (["--max-rotation", "x"], ["--max-rotation x", "from 0 to 45"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
     "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # not runs/augment-<time>
     "an empty --generator": (["--generator", ""], ['--generator ""', "empty path"]),
