@@ -31,7 +31,6 @@ digits a --run GAN trained on is recorded in OUT/gan_digitD/trained_on.json for 
 command trains, and checked; for any other run it is the user's responsibility.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -42,7 +41,8 @@ import numpy as np
 
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
                      models, pictures, rundir, settings)
-from minigan.rules import ConfigError, SEED, check, integer, number, number_from_to, one_of
+from minigan.rules import (SEED, ConfigError, Parser, check, integer, number, number_from_to,
+                           one_of, typed)
 
 DIGITS = tuple(range(10))
 PROTOCOLS = {
@@ -93,35 +93,45 @@ def parse_digits(text):
     return digits
 
 
+def given_as(kind, name):
+    """An argparse type whose message for text that is no number ("--epochs abc") is the rule's."""
+    return typed(kind, name, RULES[name], DEFAULTS[name])
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m minigan.anomaly",
-                                description="Anomaly detection on MNIST with a GAN (AnoGAN, D's "
-                                            "output) beside PCA and nearest neighbours.")
-    p.add_argument("--protocol", help="held-out (default): the digit is the anomaly; "
-                   "one-normal: the digit is the only normal class")
-    p.add_argument("--digits", help="the digits D to run, comma-separated, or all (default: 0)")
-    p.add_argument("--epochs", type=int, help="epochs of GAN training (default: 5)")
-    p.add_argument("--steps", type=int, help="Adam steps of the latent search (default: 100)")
-    p.add_argument("--lr-z", type=float, help="Adam's learning rate on z (default: 0.05)")
-    p.add_argument("--lam", type=float, help="lambda: the feature term's weight in AnoGAN's "
-                   "score, 0 to 1 (default: 0.1, Schlegl et al.'s)")
-    p.add_argument("--test-n", type=int, help="test images scored, 20 to 10000 (default: 1000)")
-    p.add_argument("--train-n", type=int, help="normal training images used, 0: all (default)")
-    p.add_argument("--pca-k", type=int, help="PCA components of the baseline (default: 20)")
-    p.add_argument("--knn-k", type=int, help="neighbours of the baseline (default: 5)")
-    p.add_argument("--seed", type=int, help="seed of training, test subset and z (default: 0)")
-    p.add_argument("--model", help="mlp (default) or dcgan, for a GAN trained here")
-    p.add_argument("--run", help="score with this train_mnist.py run's G and D instead of "
-                   "training one (one digit only)")
-    p.add_argument("--out", default=None, help="a new folder for the results (default: "
-                   "runs/anomaly-<time>)")
-    p.add_argument("--device", help="cpu (default) or gpu")
-    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in "
-                   "under a minute: " + ", ".join(f"--{k.replace('_', '-')} {settings.show(v)}"
-                                                  for k, v in QUICK.items() if k in DEFAULTS)
-                   + "; an MLP GAN with latent size 16, G's hidden layers 64,128, D's 128,64")
-    p.add_argument("--json", action="store_true",
-                   help="print the numbers as one JSON object on the last line")
+    p = Parser(prog="python -m minigan.anomaly", description="Anomaly detection on MNIST with a "
+               "GAN (AnoGAN, D's output) beside PCA and nearest neighbours.")
+    add = p.add_argument
+    add("--protocol", help="held-out (default): the digit is the anomaly; one-normal: the digit "
+        "is the only normal class")
+    add("--digits", help="the digits D to run, comma-separated, or all (default: 0)")
+    add("--epochs", type=given_as(int, "epochs"), help="epochs of GAN training (default: 5)")
+    add("--steps", type=given_as(int, "steps"), help="Adam steps of the latent search "
+        "(default: 100)")
+    add("--lr-z", type=given_as(float, "lr_z"), help="Adam's learning rate on z (default: 0.05)")
+    add("--lam", type=given_as(float, "lam"), help="lambda: the feature term's weight in "
+        "AnoGAN's score, 0 to 1 (default: 0.1, Schlegl et al.'s)")
+    add("--test-n", type=given_as(int, "test_n"), help="test images scored, 20 to 10000 "
+        "(default: 1000)")
+    add("--train-n", type=given_as(int, "train_n"), help="normal training images used, 0: all "
+        "(default)")
+    add("--pca-k", type=given_as(int, "pca_k"), help="PCA components of the baseline "
+        "(default: 20)")
+    add("--knn-k", type=given_as(int, "knn_k"), help="neighbours of the baseline (default: 5)")
+    add("--seed", type=given_as(int, "seed"), help="seed of training, test subset and z "
+        "(default: 0)")
+    add("--model", help="mlp (default) or dcgan, for a GAN trained here")
+    add("--run", help="score with this train_mnist.py run's G and D instead of training one "
+        "(one digit only)")
+    add("--out", default=None, help="a new folder for the results (default: "
+        "runs/anomaly-<time>)")
+    add("--device", help="cpu (default) or gpu")
+    add("--quick", action="store_true", help="a tiny configuration that runs in under a "
+        "minute: " + ", ".join(f"--{k.replace('_', '-')} {settings.show(v)}"
+                               for k, v in QUICK.items() if k in DEFAULTS)
+        + "; an MLP GAN with latent size 16, G's hidden layers 64,128, D's 128,64")
+    add("--json", action="store_true", help="print the numbers as one JSON object on the last "
+        "line")
     args = p.parse_args(argv)
     try:
         return check_args(args)
@@ -269,6 +279,7 @@ def load_gan(run_dir, normal):
     if not (run_dir / "checkpoint.npz").is_file():
         raise ConfigError(f"--run {run_dir}: not a run (no checkpoint.npz there); pass a "
                           "train_mnist.py run folder or an OUT/gan_digitD of this command")
+    settings.used_config(run_dir)  # every setting of D too, checked as --resume checks them
     G, gcfg = load_generator(run_dir)
     unfit = [name for name, on in (("conditional", gcfg.conditional), ("pack", gcfg.pack > 1),
                                    ("minibatch-std", gcfg.minibatch_std),

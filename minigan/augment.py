@@ -34,7 +34,6 @@ Writes into --out (a new folder): results.json, accuracy.png (test accuracy agai
 and, for each trained generator of the first seed, generator_N<n>.png (one row per digit).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -58,6 +57,12 @@ MIN_N = conditional.NUM_CLASSES  # one image of each digit
 MAX_MIX = 0.9  # 9 synthetic images for every real one
 QUICK = dict(n=(100,), seeds=1, steps=100, synthetic=1000, gan_steps=100,
              widths=dict(g_hidden=(64,), d_hidden=(64,)))
+# The single-number flags: each one's rule and default (checked where read, and in options)
+RULES = {"seeds": rules.integer(1, 100), "steps": rules.integer(1, 1_000_000),
+         "synthetic": rules.integer(MIN_N, 1_000_000), "gan_steps": rules.integer(1, 1_000_000),
+         "max_shift": rules.integer(0, 4), "max_rotation": rules.number_from_to(0, 45)}
+DEFAULTS = dict(seeds=SEEDS, steps=STEPS, synthetic=SYNTHETIC, gan_steps=GAN_STEPS,
+                max_shift=MAX_SHIFT, max_rotation=MAX_ROTATION)
 
 
 # ---- the report ----------------------------------------------------------------------------------
@@ -131,33 +136,41 @@ def check_each(name, text, values, rule, default):
                           f"each {allowed}, none twice (default: {default}).")
 
 
+def given_as(kind, name):
+    """An argparse type whose message for text that is no number ("--seeds abc") is the rule's."""
+    return rules.typed(kind, name, RULES[name], DEFAULTS[name])
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m minigan.augment", description=(
+    p = rules.Parser(prog="python -m minigan.augment", description=(
         "Train minigan's MNIST classifier on N labelled images, alone, augmented by shifts and "
         "rotations, on a conditional GAN's samples, and on both; score each on the 10,000 test "
         "images."))
     add = p.add_argument
-    add("--n", default=None, metavar="N[,N...]", help="comma-separated numbers of labelled training images, each "
-        f"from {MIN_N} to 60000 (default: {','.join(map(str, NS))}; --quick: 100)")
-    add("--seeds", type=int, default=None, help="how many seeds (0, 1, ...) per cell, 1 to 100 "
-        f"(default: {SEEDS}; --quick: 1)")
-    add("--steps", type=int, default=None, help="Adam steps of each classifier, batch 128 "
-        f"(default: {STEPS}; --quick: {QUICK['steps']})")
-    add("--synthetic", type=int, default=None, help="samples of the synthetic arm and of "
-        f"GAN-test, each digit equally often (default: {SYNTHETIC}; --quick: 1000)")
-    add("--mix", default=None, metavar="P[,P...]", help="comma-separated shares P of synthetic images in the mixed "
-        f"arms, each in (0, {MAX_MIX}] (default: {','.join(map(str, MIX))})")
-    add("--max-shift", type=int, default=MAX_SHIFT, help="the augmented arm's largest shift in "
-        "pixels, 0 to 4 (default: %(default)s)")
-    add("--max-rotation", type=float, default=MAX_ROTATION, help="the augmented arm's largest "
-        "rotation in degrees, 0 to 45 (default: %(default)s)")
+    add("--n", default=None, metavar="N[,N...]", help="comma-separated numbers of labelled "
+        f"training images, each from {MIN_N} to 60000 (default: {','.join(map(str, NS))}; "
+        "--quick: 100)")
+    add("--seeds", type=given_as(int, "seeds"), default=None, help="how many seeds (0, 1, ...) "
+        f"per cell, 1 to 100 (default: {SEEDS}; --quick: 1)")
+    add("--steps", type=given_as(int, "steps"), default=None, help="Adam steps of each "
+        f"classifier, batch 128 (default: {STEPS}; --quick: {QUICK['steps']})")
+    add("--synthetic", type=given_as(int, "synthetic"), default=None, help="samples of the "
+        f"synthetic arm and of GAN-test, each digit equally often (default: {SYNTHETIC}; "
+        "--quick: 1000)")
+    add("--mix", default=None, metavar="P[,P...]", help="comma-separated shares P of synthetic "
+        f"images in the mixed arms, each in (0, {MAX_MIX}] (default: {','.join(map(str, MIX))})")
+    add("--max-shift", type=given_as(int, "max_shift"), default=MAX_SHIFT, help="the augmented "
+        "arm's largest shift in pixels, 0 to 4 (default: %(default)s)")
+    add("--max-rotation", type=given_as(float, "max_rotation"), default=MAX_ROTATION,
+        help="the augmented arm's largest rotation in degrees, 0 to 45 (default: %(default)s)")
     add("--generator", action="append", default=[], metavar="RUN", help="a run folder of "
         "train_mnist.py --conditional ...; its samples make arms too (may be repeated)")
     add("--train-generator", default=GAN_VARIANT, choices=(*settings.CONDITIONAL, "none"),
         help="also train a conditional GAN of this variant on each set of N images "
         "(default: %(default)s; none: do not)")
-    add("--gan-steps", type=int, default=None, help="steps of that GAN, batch 64 (default: "
-        f"{GAN_STEPS}; --quick: {QUICK['gan_steps']}, and a one-hidden-layer G and D of 64)")
+    add("--gan-steps", type=given_as(int, "gan_steps"), default=None, help="steps of that GAN, "
+        f"batch 64 (default: {GAN_STEPS}; --quick: {QUICK['gan_steps']}, and a one-hidden-layer "
+        "G and D of 64)")
     add("--quick", action="store_true", help="a tiny check in under a minute: the (default) "
         "flags not given take their --quick values")
     add("--out", default=None, help="a new folder for results.json and the pictures (default: "
@@ -187,13 +200,8 @@ def options(args):
     check_each("n", args.n, opts["n"], rules.integer(MIN_N), ",".join(map(str, NS)))
     check_each("mix", args.mix, opts["mix"], (lambda v: 0 < v <= MAX_MIX, f"a number in (0, "
                f"{MAX_MIX}]: the share of synthetic images"), ",".join(map(str, MIX)))
-    for name, rule, default in (("seeds", rules.integer(1, 100), SEEDS),
-                                ("steps", rules.integer(1, 1_000_000), STEPS),
-                                ("synthetic", rules.integer(MIN_N, 1_000_000), SYNTHETIC),
-                                ("gan_steps", rules.integer(1, 1_000_000), GAN_STEPS),
-                                ("max_shift", rules.integer(0, 4), MAX_SHIFT),
-                                ("max_rotation", rules.number_from_to(0, 45), MAX_ROTATION)):
-        rules.check(name, opts[name], rule, default)
+    for name, rule in RULES.items():
+        rules.check(name, opts[name], rule, DEFAULTS[name])
     return opts
 
 
@@ -222,13 +230,17 @@ def load_given(runs, train_size):
     """[(name, G, cfg)] for each --generator RUN, and {name: what it was trained on}; raises
     ConfigError for an unconditional run, CheckpointError for a missing or damaged one."""
     given, described = [], {}
-    twice = next((run for i, run in enumerate(runs) if run in runs[:i]), None)
+    folders = [Path(run).resolve() for run in runs]  # cond, cond/, ./cond: one folder
+    twice = next((i for i, folder in enumerate(folders) if folder in folders[:i]), None)
     if twice is not None:
-        raise ConfigError(f"--generator {twice} is given twice; give each run once")
+        first = runs[folders.index(folders[twice])]
+        same = "is given twice" if first == runs[twice] else (
+            f"names the folder of --generator {first} ({folders[twice]}): the same run twice")
+        raise ConfigError(f"--generator {runs[twice]} {same}; give each run once")
     for run in runs:
-        try:
-            cfg = settings.saved_config(run)
-        except checkpoint.CheckpointError as e:  # no config.json, or not JSON
+        try:  # every setting checked, as train_mnist.py --resume checks them
+            cfg = settings.used_config(run)
+        except (checkpoint.CheckpointError, ConfigError) as e:  # no config.json, a bad value
             raise ConfigError(f"--generator {run}: {e}") from None
         if not cfg.conditional:
             raise ConfigError(f"--generator {run}: trained without --conditional, so its G "

@@ -203,10 +203,43 @@ def save_gif(out, name, make_figure, steps, frames):
 
     (out / "frames").mkdir(exist_ok=True)
     paths = []
-    for upto in np.linspace(0, steps, frames + 1).round().astype(int):
-        paths.append(out / "frames" / f"{name}_{upto:06d}.png")
-        pictures.save_figure(make_figure(int(upto)), paths[-1], dpi=60)
+    for upto in frame_steps(steps, frames):
+        paths.append(frame_path(out, name, upto))
+        pictures.save_figure(make_figure(upto), paths[-1], dpi=60)
     save_color_gif(out / f"{name}.gif", paths, ms_per_frame=300)
+
+
+def frame_steps(steps, frames):
+    """The frames + 1 steps a GIF shows, evenly spaced from 0 to steps."""
+    return [int(t) for t in np.linspace(0, steps, frames + 1).round()]
+
+
+def frame_path(out, name, step):
+    return out / "frames" / f"{name}_{step:06d}.png"
+
+
+def outputs(cfg, out):
+    """Every file the lab writes into out: the pictures, dynamics.json and, with --frames, the
+    GIFs and the pictures of their frames (in out/frames)."""
+    paths = [out / "bilinear.png", out / "dirac.png", out / "dynamics.json"]
+    if cfg.frames:
+        for name in ("bilinear", "dirac"):
+            paths.append(out / f"{name}.gif")
+            paths += [frame_path(out, name, t) for t in frame_steps(cfg.steps, cfg.frames)]
+    return paths
+
+
+def check_outputs(out, paths):
+    """Raise RunError if a folder stands where the lab writes a file, or a file where it makes
+    a folder (out/frames): found before anything is written, not halfway through."""
+    for path in paths:
+        if path.parent != out and path.parent.exists() and not path.parent.is_dir():
+            raise rundir.RunError(
+                f"--out {out}: {path.parent} is a file, where the lab makes a folder for the "
+                "GIFs' frames; move that file away, choose another --out, or pass --frames 0")
+        if path.is_dir():
+            raise rundir.RunError(f"--out {out}: {path} is a folder, where the lab writes a "
+                                  "file; move that folder away or choose another --out")
 
 
 # ---- the command -------------------------------------------------------------------------------
@@ -248,6 +281,7 @@ def main(argv=None):
                                   "choose another --out or delete that folder")
         rundir.refuse_existing_run(  # nor a training run's folder (the lab has no --resume)
             out, instead="the lab writes to its own folder: choose another --out")
+        check_outputs(out, outputs(cfg, out))
         rundir.create(out)
     except rundir.RunError as e:
         print(f"python -m minigan.dynamics: error: {e}", file=sys.stderr)

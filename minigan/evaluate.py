@@ -58,7 +58,8 @@ import numpy as np
 from minigan import (backend, checkpoint, classifier, conditional, conv_classifier, data, files,
                      neighbours, pictures, rundir)
 from minigan.classifier import features_and_logits
-from minigan.evaluate_flags import DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, parse_args
+from minigan.evaluate_flags import (DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, output_path,
+                                    parse_args)
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
@@ -352,7 +353,7 @@ def main(argv=None):
         backend.use(args.device)
         name = "" if args.features == "mlp" else f"_{args.features}"  # in the default names
         if args.train_classifier:
-            out = Path(args.out or f"runs/mnist{name}_classifier.npz")
+            out = output_path(args)  # --out, or runs/mnist_classifier.npz
             writable_or_raise(out)  # before minutes of training, not after
             start = time.perf_counter()
             _, train = CLASSIFIERS[args.features]
@@ -388,7 +389,7 @@ def main(argv=None):
     scores["seconds"] = round(time.perf_counter() - start, 1)
     if name:  # eval.json of the default space keeps the keys it always had
         scores["features"] = args.features
-    out = Path(args.out) if args.out else default_out
+    out = output_path(args)  # --out, or eval.json next to the input
     try:
         files.write_text(out, json.dumps(scores, indent=2) + "\n")
     except OSError as e:

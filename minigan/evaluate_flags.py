@@ -19,6 +19,15 @@ MAX_NEIGHBOUR_SAMPLES = 10_000  # ...against as many test images, of which MNIST
 # --features: the classifier every score looks through (minigan/classifier.py, the MLP, or
 # minigan/conv_classifier.py), with the epochs --train-classifier gives it by default
 EPOCHS = {"mlp": 30, "conv": conv_classifier.EPOCHS}
+# The flags of scoring that --train-classifier cannot take, and what each does instead
+SCORING_ONLY = {"n": "draws samples from a run's generator to score",
+                "json": "prints the scores",
+                "classifier": "names the weights to score with (--train-classifier writes new "
+                              "ones, to --out)",
+                "class_grid": "looks at the samples of a run or .npy",
+                "neighbours": "looks at the samples of a run or .npy",
+                "neighbours_n": "belongs to the memorisation check of a run or .npy",
+                "neighbours_grid": "belongs to the memorisation check of a run or .npy"}
 
 
 def parse_args(argv):
@@ -31,17 +40,17 @@ def parse_args(argv):
                                           "of uint8 images (N, 28, 28)", positional=True),
                    help="a train_mnist.py run folder, or a .npy of uint8 images (N, 28, 28)")
     p.add_argument("-n", type=settings.typed(int, "-n", settings.integer(K + 2, MAX_SAMPLES),
-                                             DEFAULT_SAMPLES), default=DEFAULT_SAMPLES,
-                   help="samples to draw from a run's generator (default: %(default)s)")
+                                             DEFAULT_SAMPLES), default=None,
+                   help=f"samples to draw from a run's generator (default: {DEFAULT_SAMPLES})")
     p.add_argument("--seed", type=settings.typed(int, "seed", settings.SEED, 0), default=0,
                    help="seed of the noise and of the real subsets (default: %(default)s)")
     p.add_argument("--out", default=None, type=settings.path_arg("out", "name a file"),
                    help="where to write: the scores' .json (default: eval.json next to the "
                         "input); with --train-classifier, the weights' .npz (default: "
-                        "runs/mnist_classifier.npz). A file already there is replaced only if "
-                        "it is an earlier output of the same kind (scores, or weights of the "
-                        "--features classifier), never another file such as a run's "
-                        "config.json or checkpoint.npz")
+                        "runs/mnist_classifier.npz). A file already there, named or the "
+                        "default, is replaced only if it is an earlier output of the same kind "
+                        "(scores, or weights of the --features classifier), never another file "
+                        "such as a run's config.json or checkpoint.npz")
     p.add_argument("--json", action="store_true",
                    help="print the scores as one JSON object on the last line")
     p.add_argument("--class-grid", default=None, metavar="FILE.png",
@@ -82,22 +91,28 @@ def parse_args(argv):
                    help=f"with --train-classifier: epochs (default: {EPOCHS['mlp']} for mlp, "
                         f"{EPOCHS['conv']} for conv)")
     args = p.parse_args(argv)
-    if args.epochs is None:
-        args.epochs = EPOCHS[args.features]
     if args.train_classifier:
         if args.input is not None:
             p.error("--train-classifier takes no input; drop the run folder or .npy")
+        for name, does in SCORING_ONLY.items():
+            value = getattr(args, name)
+            if value is not None and value is not False:  # given (-n 0 too)
+                shown = settings.flag("-n" if name == "n" else name) + (
+                    "" if value is True else f" {value}")
+                p.error(f"{shown}: {does}; it does not go with --train-classifier: drop it")
+        if args.epochs is None:
+            args.epochs = EPOCHS[args.features]
         rules = [("epochs", args.epochs, settings.integer(1))]
         if args.out is not None and not args.out.endswith(".npz"):
             p.error(f"--out {args.out}: the classifier's weights are written as .npz")
-        for given, what in ((args.class_grid is not None, f"--class-grid {args.class_grid}"),
-                            (args.neighbours, "--neighbours")):
-            if given:
-                p.error(f"{what}: looks at the samples of a run or .npy; it does not go with "
-                        "--train-classifier")
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
+        if args.epochs is not None:
+            p.error(f"--epochs {args.epochs}: the epochs of --train-classifier; scoring trains "
+                    "nothing: drop --epochs, or add --train-classifier")
+        if args.n is None:
+            args.n = DEFAULT_SAMPLES
         if not K + 1 < args.n <= MAX_SAMPLES:
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         rules = []
@@ -108,7 +123,7 @@ def parse_args(argv):
             if value is not None and not value.lower().endswith(".png"):
                 p.error(f"{flag} {value}: the grid is written as a PNG; name a file ending in "
                         ".png")
-        problem = neighbour_problem(args)
+        problem = neighbour_problem(args) or classifier_problem(args)
         if problem:
             p.error(problem)
     if args.data_dir is not None:
@@ -123,21 +138,65 @@ def parse_args(argv):
         problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
-    if args.out is not None and Path(args.out).is_file() and not earlier_output(args):
-        kind = (f"{args.features} classifier's weights" if args.train_classifier else
-                "scores of minigan.evaluate")
-        p.error(f"--out {args.out}: a file is there, and it is not an earlier output of this "
-                f"kind ({kind}); --out replaces only those. Name a new file, or move that one "
-                "away first.")
+    problem = replace_problem(args)
+    if problem:
+        p.error(problem)
     return args
 
 
-def earlier_output(args):
-    """Whether the file at --out is an earlier output of the same kind, which may be replaced:
-    scores (a JSON object with "fd" and "fd_floor") or, with --train-classifier, the weights of
-    the --features classifier (an .npz of its arrays' names). Anything else, a run's config.json
-    or checkpoint.npz among them, is not."""
-    path = Path(args.out)
+def output_path(args):
+    """Where the command writes: --out, or the default, eval.json (eval_conv.json) next to the
+    input (in a run folder) or runs/mnist_classifier.npz (mnist_conv_classifier.npz)."""
+    if args.out is not None:
+        return Path(args.out)
+    name = "" if args.features == "mlp" else f"_{args.features}"
+    if args.train_classifier:
+        return Path(f"runs/mnist{name}_classifier.npz")
+    folder = Path(args.input) if Path(args.input).is_dir() else Path(args.input).parent
+    return folder / f"eval{name}.json"
+
+
+def replace_problem(args):
+    """Why the output, --out or the default, cannot be replaced, or None: a file is there that
+    is not an earlier output of this kind (a run's config.json, a user's own file)."""
+    try:
+        if args.out is None and not args.train_classifier and not Path(args.input).exists():
+            return None  # minigan/evaluate.py's load_input says the input is missing
+        path = output_path(args)
+        if args.out is None and path.is_dir():
+            return (f"{path}, where the output goes without --out, is a folder; pass --out "
+                    "with a file name")
+        if not path.is_file() or earlier_output(args, path):
+            return None
+    except (OSError, ValueError):  # a name too long, a NUL byte: file_problem and load_input's
+        return None
+    kind = (f"{args.features} classifier's weights" if args.train_classifier else
+            "scores of minigan.evaluate")
+    if args.out is None:
+        return (f"{path}, where the output goes without --out: a file is there, and it is not "
+                f"an earlier output of this kind ({kind}), which alone may be replaced. Pass "
+                "--out with a new file, or move that one away first.")
+    return (f"--out {args.out}: a file is there, and it is not an earlier output of this kind "
+            f"({kind}); --out replaces only those. Name a new file, or move that one away "
+            "first.")
+
+
+def classifier_problem(args):
+    """What is wrong with --classifier (a folder, a missing file), or None."""
+    if args.classifier is None or Path(args.classifier).is_file():
+        return None
+    conv = " --features conv" if args.features == "conv" else ""
+    what = "is a folder" if Path(args.classifier).is_dir() else "does not exist"
+    return (f"--classifier {args.classifier} {what}; name an .npz file of weights written by "
+            f"python -m minigan.evaluate --train-classifier{conv}, or leave the flag out for "
+            "the shipped ones")
+
+
+def earlier_output(args, path):
+    """Whether the file at path (--out, or the default) is an earlier output of the same kind,
+    which may be replaced: scores (a JSON object with "fd" and "fd_floor") or, with
+    --train-classifier, the weights of the --features classifier (an .npz of its arrays'
+    names). Anything else, a run's config.json or checkpoint.npz among them, is not."""
     try:
         if not args.train_classifier:
             scores = json.loads(path.read_text())

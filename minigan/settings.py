@@ -189,12 +189,14 @@ RESUMABLE = ("epochs", "device", "log_every", "sample_every", "data_dir", "image
              "eval_every", "eval_samples")
 
 
-def validate(cfg, flags=None, config_file=None, rules=RULES, only=None):
+def validate(cfg, flags=None, config_file=None, rules=RULES, only=None, resumable=RESUMABLE):
     """Return cfg, or raise ConfigError for the first setting that breaks its rule.
 
     flags: the names given on the command line (default: all); the others came from
     config_file (a resumed run's config.json), and the message says so. only: check just
-    these names (minigan.sample needs the generator's settings, not the data's).
+    these names (minigan.sample needs the generator's settings, not the data's). resumable:
+    the names a flag may set anew (the message offers it); () for a command that only reads a
+    run.
     """
     for f in fields(cfg):
         if only is not None and f.name not in only:
@@ -205,7 +207,7 @@ def validate(cfg, flags=None, config_file=None, rules=RULES, only=None):
         if flags is None or f.name in flags:
             check(f.name, value, rules[f.name], f.default)
         allowed = rules[f.name][1]
-        if f.name in RESUMABLE:  # e.g. a data folder that has moved since
+        if f.name in resumable:  # e.g. a data folder that has moved since
             raise ConfigError(f"{config_file}: {f.name} is {show(value)}, but it must be "
                               f"{allowed}: pass {flag(f.name)} with a new value.")
         raise ConfigError(
@@ -393,6 +395,17 @@ def saved_config(run_dir):
         if isinstance(saved[name], list):
             saved[name] = tuple(saved[name])
     return Config(**saved)
+
+
+def used_config(run_dir):
+    """The Config of a run that another command reads (minigan.anomaly --run, minigan.augment
+    --generator), its config.json checked as --resume checks it: every setting but the paths
+    (PATH_FLAGS), which only training reads, so that a data folder moved since is no reason to
+    refuse the run. Raises CheckpointError (missing or unreadable file) or ConfigError."""
+    cfg = saved_config(run_dir)
+    used = [f.name for f in fields(Config) if f.name not in PATH_FLAGS]
+    return validate(cfg, flags=(), config_file=Path(run_dir) / "config.json", only=used,
+                    resumable=())
 
 
 def resumed_config(given, resume):

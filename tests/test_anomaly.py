@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import assert_clean_error, call, run_command, snapshot
+from minigan import anomaly, settings
 from minigan import anomaly_scores as scores
 from minigan import backend, gan
 from minigan.gradcheck import numerical_gradient, rel_error
@@ -228,6 +229,8 @@ def test_one_normal_protocol(tmp_path):
     (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
     (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
+    (["--epochs", "abc"], "--epochs abc: not allowed; use an integer >= 1"),  # not argparse's
+    (["--lam", "half"], "--lam half: not allowed; use a number from 0 to 1"),
 ])
 def test_bad_flags(tmp_path, args, needle):
     before = snapshot(tmp_path)
@@ -264,3 +267,33 @@ def test_a_damaged_run_is_a_clean_error(tmp_path):
                          cwd=tmp_path)
     assert_clean_error(result, "config.json")
     assert snapshot(tmp_path) == before
+
+
+def untrained_run(folder):
+    """A run folder as this command saves one (config.json, checkpoint.npz, trained_on.json) of
+    a tiny MLP GAN, one training step on blank images: enough to load, in a second."""
+    gcfg = settings.Config(epochs=1, latent_dim=16, g_hidden=(16,), d_hidden=(16,),
+                           out=str(folder))
+    state = anomaly.train_gan(gcfg, np.zeros((64, 28, 28), np.uint8))
+    anomaly.save_gan(folder, state, [1, 2, 3, 4, 5, 6, 7, 8, 9])
+    return folder
+
+
+@pytest.mark.parametrize("name,value,needle", [
+    ("pack", "2", "pack is 2, but it must be an integer from 1 to 64"),  # was a TypeError
+    ("d_hidden", "ab", "d_hidden is ab, but it must be comma-separated layer widths"),
+    ("d_hidden", [0], "d_hidden is 0, but it must be"),  # was a ZeroDivisionError
+    ("d_dropout", 1.5, "d_dropout is 1.5"),
+])
+def test_the_runs_settings_of_d_are_checked_as_resume_checks_them(tmp_path, monkeypatch, capsys,
+                                                                 name, value, needle):
+    """Only G's settings were checked: a hand-edited config.json gave a traceback."""
+    monkeypatch.chdir(tmp_path)
+    run = untrained_run(tmp_path / "run")
+    anomaly.load_gan(run, [1, 2, 3, 4, 5, 6, 7, 8, 9])  # the run as saved loads
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, name: value}))
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--quick", "--run", "run", "--out", "new"], capsys)
+    assert_clean_error(result, "run/config.json", needle, "the file is damaged")
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()

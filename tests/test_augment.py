@@ -182,6 +182,16 @@ def plain_run(cond_run, tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def text_limit_run(cond_run, tmp_path_factory):
+    """A conditional run whose config.json says limit "64" (text): a TypeError in load_given."""
+    run = tmp_path_factory.mktemp("text_limit") / "run"
+    shutil.copytree(cond_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "limit": "64"}))
+    return run
+
+
 def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run):
     opts = dict(steps=5, synthetic=50, mix=(0.5, 0.75), max_shift=2, max_rotation=10,
                 train_generator="concat", gan_steps=3, widths=TINY_GAN)
@@ -250,6 +260,15 @@ BAD = {  # flags, words the message must contain
     "no run there": (["--generator", "{tmp}/nothing"], ["--generator", "nothing", "config.json"]),
     "a run twice": (["--generator", "{plain}", "--generator", "{plain}"],
                     ["--generator", "twice"]),
+    # one folder, spelled two ways: the old check compared the text
+    "a run and its folder/": (["--generator", "{plain}", "--generator", "{plain}/"],
+                              ["/ names the folder of --generator", "the same run twice"]),
+    "a run by another path": (["--generator", "{plain}", "--generator", "{plain}/../run"],
+                              ["/../run names the folder of --generator", "the same run twice"]),
+    "a setting of the run that is text": (["--generator", "{limit}"], [
+        "--generator", "config.json: limit is 64, but it must be an integer >= 0", "damaged"]),
+    "seeds not a number": (["--seeds", "abc"], ["--seeds abc: not allowed", "from 1 to 100"]),
+    "a turn not a number": (["--max-rotation", "x"], ["--max-rotation x", "from 0 to 45"]),
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
     "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # not runs/augment-<time>
     "an empty --generator": (["--generator", ""], ['--generator ""', "empty path"]),
@@ -258,10 +277,10 @@ BAD = {  # flags, words the message must contain
 
 
 @pytest.mark.parametrize("flags,needles", BAD.values(), ids=list(BAD))
-def test_bad_flags_are_a_clean_error_that_writes_nothing(flags, needles, plain_run, tmp_path,
-                                                         capsys):
+def test_bad_flags_are_a_clean_error_that_writes_nothing(flags, needles, plain_run,
+                                                         text_limit_run, tmp_path, capsys):
     flags = [f.replace("{tmp}", str(tmp_path)).replace("{plain}", str(plain_run))
-             for f in flags]
+             .replace("{limit}", str(text_limit_run)) for f in flags]
     out = [] if "--out" in flags else ["--out", str(tmp_path / "aug")]
     before = snapshot(tmp_path)
     result = call(augment.main, ["--quick", *out, *flags], capsys)

@@ -315,6 +315,29 @@ def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, monkeypatch, ca
     assert snapshot(tmp_path) == before and not (tmp_path / "runs").exists()
 
 
+IN_THE_WAY = [  # what stands in --out, and words the message must contain
+    ("frames", "file", ["dyn/frames is a file", "--frames 0"]),
+    ("bilinear.png", "folder", ["dyn/bilinear.png is a folder", "choose another --out"]),
+    ("dirac.gif", "folder", ["dyn/dirac.gif is a folder"]),
+    ("frames/dirac_000001.png", "folder", ["dyn/frames/dirac_000001.png is a folder"]),
+]
+
+
+@pytest.mark.parametrize("name,kind,needles", IN_THE_WAY, ids=[n for n, _, _ in IN_THE_WAY])
+def test_a_path_in_the_way_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys,
+                                                                 name, kind, needles):
+    """Every file the lab writes is checked first: the old code wrote bilinear.png and
+    dirac.png, then stopped with a FileExistsError or IsADirectoryError traceback."""
+    monkeypatch.chdir(tmp_path)
+    obstacle = tmp_path / "dyn" / name
+    obstacle.parent.mkdir(parents=True)
+    obstacle.mkdir() if kind == "folder" else obstacle.write_text("mine")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = call(dynamics.main, ["--steps", "1", "--frames", "1", "--out", "dyn"], capsys)
+    assert_clean_error(result, "--out dyn", *needles)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
 def test_a_bad_flag_in_a_real_process(tmp_path):
     result = run_command(["-m", "minigan.dynamics", "--lr", "-0.1"], cwd=tmp_path)
     assert_clean_error(result, "--lr -0.1", "(0, 1)")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, damaged_npy, run_command, snapshot
+from clitest import assert_clean_error, call, damaged_npy, run_command, snapshot
 from minigan import backend, classifier, data, evaluate, evaluate_flags, rundir, scores
 
 # --- linear algebra against closed forms ------------------------------------------------------
@@ -367,7 +367,53 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
      ["--class-grid", "does not exist"]),
     ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
      ["--class-grid", "--train-classifier"]),
+    # the default output is guarded as --out is: the old code replaced a user's eval.json
+    ("default out not its own", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
+     np.uint8))(d) and (d / "eval.json").write_text('{"my": "settings"}') and ["small.npy"],
+     ["eval.json", "without --out", "not an earlier output", "pass --out"]),
+    ("default out a folder", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
+     np.uint8))(d) and (d / "eval.json").mkdir() or ["small.npy"],
+     ["eval.json", "is a folder", "pass --out"]),
+    ("--epochs without training", lambda d: ["x", "--epochs", "5"],
+     ["--epochs 5", "add --train-classifier"]),
+    ("--classifier a folder", lambda d: (d / "run").mkdir() or ["x", "--classifier", "run"],
+     ["--classifier run is a folder", ".npz", "--train-classifier"]),
+    ("--classifier missing", lambda d: ["x", "--classifier", "w.npz"],
+     ["--classifier w.npz does not exist", ".npz"]),
 ]
+
+# Flags that --train-classifier cannot take. Checked in-process on the parser: the old code
+# accepted them and would have started training.
+NOT_WITH_TRAINING = [
+    (["-n", "0"], ["-n 0", "draws samples", "drop it"]),
+    (["--json"], ["--json: prints the scores", "drop it"]),
+    (["--classifier", "w.npz"], ["--classifier w.npz", "--train-classifier writes new ones"]),
+    (["--neighbours-grid", "g.png"], ["--neighbours-grid g.png", "memorisation", "drop it"]),
+    (["--neighbours-n", "5"], ["--neighbours-n 5", "memorisation"]),
+]
+
+
+@pytest.mark.parametrize("flags,needles", NOT_WITH_TRAINING,
+                         ids=[" ".join(f) for f, _ in NOT_WITH_TRAINING])
+def test_flags_of_scoring_are_refused_with_train_classifier(tmp_path, monkeypatch, capsys, flags,
+                                                            needles):
+    monkeypatch.chdir(tmp_path)
+    result = call(evaluate_flags.parse_args, ["--train-classifier", *flags], capsys)
+    assert_clean_error(result, "does not go with --train-classifier", *needles)
+
+
+def test_the_default_weights_are_replaced_only_if_they_are_weights(tmp_path, monkeypatch,
+                                                                   capsys):
+    """runs/mnist_classifier.npz, --train-classifier's default output, is guarded as --out is."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    np.savez(tmp_path / "runs" / "mnist_classifier.npz", mine=np.zeros(3))
+    result = call(evaluate_flags.parse_args, ["--train-classifier"], capsys)
+    assert_clean_error(result, "runs/mnist_classifier.npz", "without --out",
+                       "not an earlier output")
+    classifier.save_classifier(tmp_path / "runs" / "mnist_classifier.npz",
+                               classifier.make_classifier())
+    assert evaluate_flags.parse_args(["--train-classifier"]).out is None  # its own: replaced
 
 
 def test_out_may_replace_an_earlier_output_of_its_kind(tmp_path):
