@@ -16,13 +16,15 @@ import argparse
 import itertools
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from minigan import checkpoint, data, evaluate, files
-from minigan.classifier import features_and_logits
-from minigan.sample import load_generator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablate_recipe import cannot_make  # noqa: E402
+
+from minigan import checkpoint, data, evaluate, files  # noqa: E402
+from minigan.classifier import features_and_logits  # noqa: E402
+from minigan.sample import load_generator  # noqa: E402
 
 SPACES = ("mlp", "conv")
 FIELDS = ("fd", "fd_floor", "class_entropy", "precision", "recall")
@@ -50,20 +52,6 @@ def unscorable(run, n):
     if cfg.conditional and (n % 10 or n < 20):  # evaluate.load_input's own condition
         return (f"a conditional run, scored on n/10 samples of each digit: -n {n} is not a "
                 "multiple of 10 from 20; use one, like -n 10000")
-    return None
-
-
-def cannot_make(folder):
-    """Why folder cannot be made or written in, or None: its nearest part that exists must be
-    a folder this process can write in. Tried, not guessed (os.access says yes to root where
-    mkdir fails, as on /sys): a temporary folder is made there and removed at once."""
-    there = next(p for p in (folder, *folder.parents) if p.exists())
-    if not there.is_dir():
-        return f"{there} is a file, so no folder can be made under it"
-    try:
-        tempfile.TemporaryDirectory(dir=there).cleanup()
-    except OSError as e:
-        return f"cannot write in {there} ({e.strerror or e})"
     return None
 
 

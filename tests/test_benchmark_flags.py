@@ -1,0 +1,67 @@
+"""The flags of the benchmark scripts that have no test file of their own: a bad value ends the
+script with one message that names the flag and what is allowed, exit status 2, no traceback,
+and nothing written (not even an empty --out folder). Each case fails while the flags are read,
+before any training or timing starts: no benchmark runs here."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from clitest import assert_clean_error, run_command
+
+
+def tree(folder):
+    """Every path under folder, folders too (clitest.snapshot sees files only), with the
+    contents of each file."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def place(tmp_path):
+    """A folder with a file where a folder may be asked for, two runs whose checkpoint.npz and
+    config.json a learner would not want replaced, and samples as minigan.sample writes them."""
+    (tmp_path / "afile").write_text("not a folder")
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "checkpoint.npz").write_bytes(b"a run's weights, hours of training")
+        (tmp_path / run / "config.json").write_text('{"epochs": 20}')
+    np.save(tmp_path / "small.npy", np.zeros((10, 28, 28), np.uint8))
+    np.save(tmp_path / "floats.npy", np.zeros((10, 28, 28), np.float32))
+    return tmp_path
+
+
+def refused(place, script, flags, needles):
+    """Run benchmarks/SCRIPT with flags ({tmp}: the test's folder) and check the refusal."""
+    before = tree(place)
+    result = run_command([f"benchmarks/{script}", *[f.replace("{tmp}", str(place))
+                                                     for f in flags]], cwd=place)
+    assert_clean_error(result, *needles)
+    assert tree(place) == before
+    return result
+
+
+# ---- ablate_recipe.py: every flag before the --out folder is made ------------------------------
+
+ABLATE = {
+    "an unknown variant": (["--variants", "bogus"], ["--variants bogus", "choose from", "ema"]),
+    "an empty seed": (["--seeds", "0,,1"], ["--seeds 0,,1", "integers separated by commas"]),
+    "a seed out of range": (["--seeds", "-1"], ["--seeds -1", "from 0 to"]),
+    "a seed twice": (["--seeds", "0,0"], ["--seeds 0,0", "0 is given twice"]),
+    "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
+}
+
+
+@pytest.mark.parametrize("flags,needles", ABLATE.values(), ids=list(ABLATE))
+def test_ablate_recipe_checks_every_flag_before_making_out(place, flags, needles):
+    refused(place, "ablate_recipe.py", [*flags, "--out", "{tmp}/ablation"], needles)
+
+
+@pytest.mark.parametrize("flags,needles", [
+    (["--report", "--out", "{tmp}/afile"], ["--out", "afile", "a file, not a folder"]),
+    (["--out", "{tmp}/afile/ablation"], ["--out", "afile/ablation", "is a file"]),
+    (["--out", ""], ['--out ""', "empty path"]),
+], ids=["--report, --out a file", "--out under a file", "an empty --out"])
+def test_ablate_recipe_refuses_an_out_that_cannot_be_its_folder(place, flags, needles):
+    refused(place, "ablate_recipe.py", flags, needles)
