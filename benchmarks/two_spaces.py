@@ -55,6 +55,17 @@ def unscorable(run, n):
     return None
 
 
+def earlier_output(path):
+    """Whether the file at path is an earlier --out of this script, which may be replaced: a
+    JSON object with its keys n, runs, tau and apart. Anything else, a run's checkpoint.npz or
+    config.json among them, is not."""
+    try:
+        scores = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):  # not of this kind
+        return False
+    return isinstance(scores, dict) and {"n", "runs", "tau", "apart"} <= scores.keys()
+
+
 def ranks(values):
     """The rank, 1 = the smallest, of each value of a dict."""
     order = sorted(values, key=values.get)
@@ -96,6 +107,10 @@ def main(argv=None):
             p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
         if (why := cannot_make(out.parent)) is not None:
             p.error(f"--out {args.out}: {why}; name a file in a folder you can write to")
+        if out.is_file() and not earlier_output(out):
+            p.error(f"--out {args.out}: a file is there, and it is not an earlier output of this "
+                    "script (scores of two_spaces.py); --out replaces only those. Name a new "
+                    "file, or move that one away first.")
     for run in args.runs:
         if not (Path(run) / "checkpoint.npz").is_file():
             p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")

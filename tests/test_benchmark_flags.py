@@ -42,6 +42,22 @@ def refused(place, script, flags, needles):
     return result
 
 
+# ---- two_spaces.py: --out replaces an earlier output of its own only ----------------------------
+
+
+@pytest.mark.parametrize("victim", ["a/checkpoint.npz", "a/config.json", "afile"])
+def test_two_spaces_never_writes_over_a_file_of_another_kind(place, victim):
+    refused(place, "two_spaces.py", ["a", "b", "-n", "20", "--out", victim],
+            [f"--out {victim}", "not an earlier output", "move that one away"])
+
+
+def test_two_spaces_replaces_its_own_earlier_output(place):
+    (place / "scores.json").write_text('{"n": 20, "runs": {}, "tau": 1.0, "apart": []}')
+    result = refused(place, "two_spaces.py", ["a", "b", "-n", "20", "--out", "scores.json"],
+                     ["a:"])  # past --out: refused for the damaged run, as before
+    assert "error: --out" not in result.stderr
+
+
 # ---- ablate_recipe.py: every flag before the --out folder is made ------------------------------
 
 ABLATE = {
