@@ -81,3 +81,27 @@ def test_ablate_recipe_checks_every_flag_before_making_out(place, flags, needles
 ], ids=["--report, --out a file", "--out under a file", "an empty --out"])
 def test_ablate_recipe_refuses_an_out_that_cannot_be_its_folder(place, flags, needles):
     refused(place, "ablate_recipe.py", flags, needles)
+
+
+# ---- first_games.py: every flag before the --out folder is made, and before a game starts -------
+
+FIRST_GAMES = {
+    "an unknown game": (["--games", "bogus"], ["--games bogus", "choose from", "wgan-gp"]),
+    "an unknown game after a known one": (["--games", "bce", "bogus"],
+                                          ["--games bce bogus", "bogus is not a game"]),
+    "a penalty with the DCGAN": (["--model", "dcgan", "--games", "r1"],
+                                 ["r1 is not a game of --model dcgan", "hinge-sn"]),
+    "a game twice": (["--games", "bce", "bce"], ["bce is given twice"]),
+    "a seed not an integer": (["--seeds", "²"], ["--seeds ²", "integers"]),
+    "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
+}
+
+
+@pytest.mark.parametrize("flags,needles", FIRST_GAMES.values(), ids=list(FIRST_GAMES))
+def test_first_games_checks_every_flag_before_making_out(place, flags, needles):
+    refused(place, "first_games.py", [*flags, "--out", "{tmp}/games"], needles)
+
+
+def test_first_games_refuses_a_file_as_out(place):
+    refused(place, "first_games.py", ["--report", "--out", "{tmp}/afile"],
+            ["--out", "a file, not a folder"])
