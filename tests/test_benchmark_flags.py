@@ -105,3 +105,23 @@ def test_first_games_checks_every_flag_before_making_out(place, flags, needles):
 def test_first_games_refuses_a_file_as_out(place):
     refused(place, "first_games.py", ["--report", "--out", "{tmp}/afile"],
             ["--out", "a file, not a folder"])
+
+
+# ---- own_share.py: --out and every samples file before minutes of searching ---------------------
+
+OWN_SHARE = {
+    "--out under a file": (["small.npy:5", "--out", "afile/x.json"],
+                           ["--out afile/x.json", "afile is a file"]),
+    "--out a folder": (["small.npy:5", "--out", "a"], ["--out a", "is a folder"]),
+    "--out another file": (["small.npy:5", "--out", "a/config.json"],
+                           ["--out a/config.json", "not an earlier output"]),
+    "not an .npy": (["afile:5"], ["afile", "not a readable .npy"]),
+    "not pixels": (["floats.npy:5"], ["floats.npy", "uint8"]),
+    "no such file": (["missing.npy:5"], ["missing.npy", "cannot read"]),
+    "N a superscript": (["small.npy:²"], ["small.npy:²", "N from 1 to 60000"]),
+}
+
+
+@pytest.mark.parametrize("flags,needles", OWN_SHARE.values(), ids=list(OWN_SHARE))
+def test_own_share_reads_its_arguments_before_the_search(place, flags, needles):
+    refused(place, "own_share.py", flags, needles)
