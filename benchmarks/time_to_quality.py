@@ -855,6 +855,10 @@ def parse_args(argv):
                      ("eval_samples", 20)):
         if getattr(a, name) < lo:
             p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
+    if not settings.RULES["eval_samples"][0](a.eval_samples):  # train_mnist.py's own rule
+        p.error(f"--eval-samples {a.eval_samples}: use an integer from 20 to "
+                f"{settings.MAX_SAMPLES:,}, which train_mnist.py --eval-samples takes (each run "
+                "would refuse more)")
     if a.no_start_after is not None and not 0 < a.no_start_after < float("inf"):
         p.error(f"--no-start-after {a.no_start_after:g}: use a number of minutes above 0, "
                 "like 120")
