@@ -125,3 +125,50 @@ OWN_SHARE = {
 @pytest.mark.parametrize("flags,needles", OWN_SHARE.values(), ids=list(OWN_SHARE))
 def test_own_share_reads_its_arguments_before_the_search(place, flags, needles):
     refused(place, "own_share.py", flags, needles)
+
+
+# ---- the micro-benchmarks: they write nothing, and check every flag all the same ----------------
+
+MICRO = {
+    "bench_games --k 0": (["bench_games.py", "--k", "0"], ["--k 0", "an integer >= 1"]),
+    "bench_games --steps 0": (["bench_games.py", "--steps", "0"], ["--steps 0", "from 1 to"]),
+    "bench_games past MNIST": (["bench_games.py", "--steps", "500", "--k", "2"],
+                               ["--steps 500 with --k 2", "use --steps 468 or fewer"]),
+    "bench_conditional --steps 0": (["bench_conditional.py", "--steps", "0"],
+                                    ["--steps 0", "from 1 to 937"]),
+    "bench_conditional --repeats 0": (["bench_conditional.py", "--repeats", "0"],
+                                      ["--repeats 0", "from 1 to"]),
+    "bench_epoch_outputs --repeats 0": (["bench_epoch_outputs.py", "--repeats", "0"],
+                                        ["--repeats 0", "from 1 to"]),
+    "bench_epoch_outputs --epochs 1": (["bench_epoch_outputs.py", "--epochs", "1"],
+                                       ["--epochs 1", "from 2 to"]),
+    "bench_levers, a typo": (["bench_levers.py", "madm"], ["madm", "mlp, adam, conv"]),
+    "bench_step, an empty batch size": (["bench_step.py", "--batch-sizes", "64,,128"],
+                                        ["--batch-sizes 64,,128", "each an integer from 1"]),
+    "bench_step --rounds 0": (["bench_step.py", "--rounds", "0"], ["--rounds 0", ">= 1"]),
+    "bench_conv_floor --batch-size 0": (["bench_conv_floor.py", "--batch-size", "0"],
+                                        ["--batch-size 0", ">= 1"]),
+}
+
+
+@pytest.mark.parametrize("flags,needles", MICRO.values(), ids=list(MICRO))
+def test_micro_benchmarks_check_their_flags(place, flags, needles):
+    refused(place, flags[0], flags[1:], needles)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_bench_step_on_a_gpu_without_cupy_says_how_to_install_it(place):
+    refused(place, "bench_step.py", ["--device", "gpu"], ["--device gpu needs CuPy",
+                                                          "--device cpu"])
+
+
+@pytest.mark.parametrize("script,words", [
+    ("bench_levers.py", "mlp, adam, conv"),
+    ("bench_layouts.py", "memory layout"),
+    ("profile_dcgan_step.py", "layer by layer"),
+])
+def test_help_describes_the_benchmark_and_runs_nothing(tmp_path, script, words):
+    result = run_command([f"benchmarks/{script}", "--help"], cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and words in " ".join(result.stdout.split())
+    assert "ms" not in result.stdout.split() and "NumPy " not in result.stdout  # no timings
