@@ -25,11 +25,14 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from minigan.rules import SEED  # noqa: E402
 
 # name -> the flags of train_mnist.py (and python -m minigan.toy) that make the variant
 VARIANTS = {
@@ -54,6 +57,47 @@ def env():
     # each other (on 2 cores, two 1-thread runs beat one 2-thread run at a time).
     return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1"}
+
+
+def cannot_make(folder):
+    """Why folder cannot be made or written in, or None: its nearest part that exists must be
+    a folder this process can write in. Tried, not guessed (os.access says yes to root where
+    mkdir fails, as on /sys): a temporary folder is made there and removed at once."""
+    there = next(p for p in (folder, *folder.parents) if p.exists())
+    if not there.is_dir():
+        return f"{there} is a file, so no folder can be made under it"
+    try:
+        tempfile.TemporaryDirectory(dir=there).cleanup()
+    except OSError as e:
+        return f"cannot write in {there} ({e.strerror or e})"
+    return None
+
+
+def folder_arg(p, flag, value, what):
+    """A folder flag's path (relative ones from the repository root), or p.error() if it
+    cannot be that folder: empty, a file, or not writable."""
+    if not value:
+        p.error(f'{flag} "": an empty path; name {what}')
+    path = Path(value) if Path(value).is_absolute() else ROOT / value
+    if path.exists() and not path.is_dir():
+        p.error(f"{flag} {value}: a file, not a folder; name {what}")
+    if (why := cannot_make(path)) is not None:
+        p.error(f"{flag} {value}: {why}; name a folder you can write to")
+    return path
+
+
+def seeds_arg(p, text, sep=","):
+    """--seeds' seeds (separated by sep) as ints, or p.error(): each an integer seed, each once."""
+    try:
+        seeds = [int(s) for s in text.split(sep)]
+    except ValueError:
+        p.error(f"--seeds {text}: use integers separated by {'commas' if sep == ',' else 'spaces'}"
+                f", like {sep.join('012')}")
+    if bad := [s for s in seeds if not SEED[0](s)]:
+        p.error(f"--seeds {bad[0]}: each seed must be {SEED[1]}")
+    if twice := [s for i, s in enumerate(seeds) if s in seeds[:i]]:
+        p.error(f"--seeds {text}: {twice[0]} is given twice; give each once")
+    return seeds
 
 
 def run_dir(out, variant, seed, epochs):
@@ -315,15 +359,17 @@ def main(argv=None):
     p.add_argument("--out", default="runs/ablation", help="(default: %(default)s)")
     p.add_argument("--report", action="store_true", help="only print the tables")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    out = Path(args.out)
-    if not out.is_absolute():
-        out = ROOT / out
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = seeds_arg(p, args.seeds)
     chosen = args.variants.split(",") if args.variants else list(VARIANTS)
     unknown = [v for v in chosen if v not in VARIANTS]
     if unknown:
-        p.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
+        p.error(f"--variants {args.variants}: {unknown[0]} is unknown; choose from "
+                f"{', '.join(VARIANTS)}, comma-separated")
+    if args.jobs < 1:
+        p.error(f"--jobs {args.jobs}: use an integer >= 1")
+    out = folder_arg(p, "--out", args.out, "the folder of the ablation's runs (default: "
+                     "runs/ablation)")
+    out.mkdir(parents=True, exist_ok=True)  # every flag checked: now something may be written
     if args.report:
         report(out, seeds)
         return 0

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT, summary  # noqa: E402
+from ablate_recipe import ROOT, cannot_make, summary  # noqa: E402
 from conditional_runs import Step, run_all  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
@@ -96,13 +96,17 @@ def collect(out):
         path = folder / "anomaly.json"
         if not path.exists():
             continue
-        run = json.loads(path.read_text())
-        s = run["settings"]
-        protocol = run["protocol"]
-        if (s["seed"], s["epochs"], s["test_n"], s["quick"]) != \
-                (seed, epochs, DEFAULTS["test_n"], False):
+        try:
+            run = json.loads(path.read_text())
+            s, protocol, results = run["settings"], run["protocol"], run["results"]
+            settings = (s["seed"], s["epochs"], s["test_n"], s["quick"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path}: not a readable anomaly.json of minigan.anomaly "
+                              f"({type(e).__name__}: {e}); move {folder} away and run again to "
+                              "redo that run") from None
+        if settings != (seed, epochs, DEFAULTS["test_n"], False):
             raise ConfigError(f"{path}: settings {s} are not this script's")
-        for d, r in run["results"].items():
+        for d, r in results.items():
             cell = res.setdefault(protocol, {}).setdefault(int(d), {"seeds": []})
             cell["seeds"].append({"seed": seed, "auroc": r["auroc"], "ms": r["ms_per_image"],
                                   "n_anomalies": r["n_anomalies"], "n_train": r["n_train"],
@@ -197,6 +201,8 @@ def main(argv=None):
             raise ConfigError(f"--jobs {args.jobs}: give 1 to 8 runs at a time")
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; name a folder")
+        if (why := cannot_make(out.resolve())) is not None:
+            raise ConfigError(f"--out {out}: {why}; name a folder you can write to")
         if args.report:
             return report(out)
         todo = left(out)

@@ -10,7 +10,6 @@ batches (minigan/gan.py, conditional_discriminator_step), where the unconditiona
 them into one.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ from minigan import backend, data, dataset, models, settings  # noqa: E402
 from minigan.gan import train_step  # noqa: E402
 
 VARIANTS = ("", "concat", "projection", "acgan")
+# --steps: each step reads its own 64 images, and MNIST has 60,000 (937 batches of 64)
+STEPS, REPEATS = settings.integer(1, 60_000 // 64), settings.integer(1, 100)
 
 
 def seconds_per_step(cfg, X, Y, steps):
@@ -36,11 +37,18 @@ def seconds_per_step(cfg, X, Y, steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=settings.typed(int, "steps", STEPS, 200), default=200,
+                   help=f"timed steps a repeat, {STEPS[1]} (default: %(default)s)")
+    p.add_argument("--repeats", type=settings.typed(int, "repeats", REPEATS, 3), default=3,
+                   help="repeats; each variant's best counts (default: %(default)s)")
     p.add_argument("--model", default="mlp", choices=["mlp", "dcgan"])
     args = p.parse_args(argv)
+    try:  # every flag checked before MNIST is read
+        settings.check("steps", args.steps, STEPS, 200)
+        settings.check("repeats", args.repeats, REPEATS, 3)
+    except settings.ConfigError as e:
+        p.error(str(e))
     backend.use("cpu")
     cfgs = {variant or "unconditional": settings.Config(model=args.model, conditional=variant)
             for variant in VARIANTS}

@@ -15,7 +15,6 @@ The third is a floor for every im2col design on NumPy: if it is slower than torc
 no arrangement of the copies around the products can reach torch. Medians of --rounds rounds.
 """
 
-import argparse
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from minigan import settings  # noqa: E402
 
 
 def timed(fn, repeats):
@@ -54,12 +54,27 @@ def layers(n):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--repeats", type=int, default=5, help="calls timed together per round")
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
+    rules = {"batch_size": (settings.RULES["batch_size"], 64), "rounds": (settings.integer(1), 7),
+             "repeats": (settings.integer(1), 5)}
+    p.add_argument("--batch-size", type=settings.typed(int, "batch_size", *rules["batch_size"]),
+                   default=64, help="(default: %(default)s)")
+    p.add_argument("--rounds", type=settings.typed(int, "rounds", *rules["rounds"]), default=7,
+                   help="rounds; the median counts (default: %(default)s)")
+    p.add_argument("--repeats", type=settings.typed(int, "repeats", *rules["repeats"]), default=5,
+                   help="calls timed together per round (default: %(default)s)")
     args = p.parse_args(argv)
-    import torch
+    try:  # every flag checked before anything is timed
+        for name, (rule, default) in rules.items():
+            settings.check(name, getattr(args, name), rule, default)
+    except settings.ConfigError as e:
+        p.error(str(e))
+    try:
+        import torch
+    except ImportError as e:
+        print(f"bench_conv_floor.py: error: it times PyTorch's convolution, and PyTorch is not "
+              f"installed ({e}); install it with pip install -e '.[reference]'", file=sys.stderr)
+        return 2
 
     n = args.batch_size
     print(f"batch {n}, float32, torch {torch.__version__} with {torch.get_num_threads()} "

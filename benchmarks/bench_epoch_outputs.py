@@ -10,7 +10,6 @@ at most pictures.MAX_GIF_FRAMES of them, spread over the run. The old way is tim
 per logged step: 937 steps an epoch, logged every 100 (the defaults on MNIST).
 """
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,10 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from minigan import pictures, rundir  # noqa: E402
+from minigan import pictures, rundir, settings  # noqa: E402
+
+# --epochs: a run folder as it is after epoch 2 or later (epoch 1 has no grid and no metrics yet)
+EPOCHS, REPEATS = settings.integer(2, 10_000), settings.integer(1, 1000)
 
 
 def seconds(fn, repeats):
@@ -53,10 +55,18 @@ def old_gif(folder):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, nargs="+", default=[5, 500])
-    p.add_argument("--repeats", type=int, default=5)
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=settings.typed(int, "epochs", EPOCHS, "5 500"), nargs="+",
+                   default=[5, 500], help=f"epochs to time at, each {EPOCHS[1]} (default: 5 500)")
+    p.add_argument("--repeats", type=settings.typed(int, "repeats", REPEATS, 5), default=5,
+                   help="timings of each output; their median counts (default: %(default)s)")
     args = p.parse_args(argv)
+    try:  # every flag checked before the scratch folders are written
+        for epoch in args.epochs:
+            settings.check("epochs", epoch, EPOCHS, "5 500")
+        settings.check("repeats", args.repeats, REPEATS, 5)
+    except settings.ConfigError as e:
+        p.error(str(e))
     rng = np.random.default_rng(0)
     print(f"{'epoch':>6} {'grid + GIF':>12} {'old GIF (all)':>14} {'curves':>9} {'GIF frames':>11}")
     for epoch in args.epochs:

@@ -12,7 +12,6 @@ train_step, that is per G step, as train_mnist.py counts steps; the table also g
 per D step.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,9 @@ GAMES = {  # name -> the flags of train_mnist.py
     "wgan + gp 10": ["--loss", "wgan", "--gp", "10"],
     "bce + r1 10": ["--r1", "10"],
 }
+# --steps: each D step reads its own 64 images, and MNIST has 60,000 (937 batches of 64)
+BATCHES = 60_000 // 64
+STEPS, REPEATS = settings.integer(1, BATCHES), settings.integer(1, 100)
 
 
 def seconds_per_step(cfg, X, steps):
@@ -46,18 +48,32 @@ def seconds_per_step(cfg, X, steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--k", type=int, default=1, help="D steps per G step for every game")
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=settings.typed(int, "steps", STEPS, 200), default=200,
+                   help="timed steps a repeat (default: %(default)s)")
+    p.add_argument("--repeats", type=settings.typed(int, "repeats", REPEATS, 3), default=3,
+                   help="repeats; each game's best counts (default: %(default)s)")
+    p.add_argument("--k", type=settings.typed(int, "k", settings.RULES["k"], 1), default=1,
+                   help="D steps per G step for every game (default: %(default)s)")
     p.add_argument("--model", choices=("mlp", "dcgan"), default="mlp")
     args = p.parse_args(argv)
-    backend.use("cpu")
     games = {name: flags for name, flags in GAMES.items()  # no penalty with BatchNorm
              if args.model == "mlp" or not {"--gp", "--r1"} & set(flags)}
-    cfgs = {name: settings.new_config(settings.parse_train_args(
-                [*flags, "--k", str(args.k), "--model", args.model])[0])
-            for name, flags in games.items()}
+    try:  # every flag checked before MNIST is read; --k by train_mnist.py's own rules
+        settings.check("steps", args.steps, STEPS, 200)
+        settings.check("repeats", args.repeats, REPEATS, 3)
+        cfgs = {name: settings.new_config(settings.parse_train_args(
+                    [*flags, "--k", str(args.k), "--model", args.model])[0])
+                for name, flags in games.items()}
+    except settings.ConfigError as e:
+        p.error(str(e))
+    if args.k > BATCHES:
+        p.error(f"--k {args.k}: a step would read {args.k:,} batches of 64, more than MNIST's "
+                f"{BATCHES}; use --k {BATCHES} or fewer")
+    if args.steps * args.k > BATCHES:
+        p.error(f"--steps {args.steps} with --k {args.k}: {args.steps * args.k:,} batches of 64, "
+                f"more than MNIST's {BATCHES}; use --steps {BATCHES // args.k} or fewer")
+    backend.use("cpu")
     images, _ = data.load_mnist("train")
     X = backend.to_device(data.to_model_input(images[:64 * args.k * args.steps]))
     best = {name: float("inf") for name in cfgs}

@@ -19,6 +19,7 @@ NumPy only (no torch). Prints, in microseconds (fastest of many calls), at the D
 BENCHMARKS.md says what minigan took from it ("The DCGAN step").
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -109,7 +110,10 @@ def batchnorm_layouts(rng, shape=(64, 64, 14, 14)):
               f"{fastest_us(lambda: a - mean):>9.0f} {fastest_us(lambda: a * a):>7.0f}")
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="It takes no flags: "
+                            "python benchmarks/bench_layouts.py prints the three tables "
+                            "described in its docstring.").parse_args(argv)
     backend.use("cpu")
     rng = np.random.default_rng(0)
     print(f"NumPy {np.__version__}")

@@ -11,6 +11,7 @@ optimisation bought"): a trick that buys less than 5% goes back to the plain for
 says which one minigan ships.
 """
 
+import argparse
 import math
 import os
 import statistics
@@ -231,15 +232,23 @@ def conv_rows(rng):
             lambda: x_hat * gamma + beta, shift_in_place, "trick")
 
 
-def main():
+GROUPS = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("groups", nargs="*", metavar="GROUP",
+                   help=f"the groups of rows to time, of {', '.join(GROUPS)} (default: all)")
+    chosen = p.parse_args(argv).groups or list(GROUPS)
+    if unknown := [g for g in chosen if g not in GROUPS]:
+        p.error(f"GROUP {unknown[0]}: not a group of rows; choose from {', '.join(GROUPS)}, or "
+                "name none for all")
     backend.use("cpu")
     rng = backend.default_rng(0)
-    groups = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows}
-    chosen = sys.argv[1:] or list(groups)
     print(f"{'piece of the step':58s} {'plain ms':>9} {'trick ms':>9} {'gain':>7} "
           "(per round)  minigan ships")
     for name in chosen:
-        groups[name](rng)
+        GROUPS[name](rng)
 
 
 if __name__ == "__main__":

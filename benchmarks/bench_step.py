@@ -29,7 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: train_mnist.py and reference/ live there
 
+from minigan import backend, settings  # noqa: E402
+from minigan.rules import message  # noqa: E402
+
 DEFAULTS = dict(batch_sizes=(64, 256), warmup=10, rounds=8, seed=0)
+# --batch-sizes: build() reuses 16 real batches, and MNIST has 60,000 images
+MAX_BATCH = 60_000 // 16
+BATCH_SIZES = ((lambda v: all(1 <= n <= MAX_BATCH for n in v)),
+               f"comma-separated batch sizes, each an integer from 1 to {MAX_BATCH}, like 64,256")
 
 
 def matmul_flops_per_step(g_sizes, d_sizes, n):
@@ -222,23 +229,69 @@ def describe_machine(device):
     return "\n".join(lines)
 
 
+def device_problem(device):
+    """Why the two libraries cannot run on device, or None: the twin needs PyTorch (with CUDA
+    for --device gpu), and minigan on the GPU CuPy and a CUDA device, as train_mnist.py says."""
+    try:
+        import torch
+    except ImportError as e:
+        return (f"the PyTorch twin needs PyTorch, which is not installed ({e}); install it with "
+                "pip install -e '.[reference]'")
+    if device == "gpu":
+        try:
+            backend.use("gpu")
+        except backend.DeviceError as e:
+            return str(e)
+        finally:
+            backend.use("cpu")
+        if not torch.cuda.is_available():
+            return (f"--device gpu: this PyTorch ({torch.__version__}) sees no CUDA device; "
+                    "install a CUDA build of PyTorch, or run on the CPU with --device cpu")
+    return None
+
+
+def batch_sizes(text):
+    """--batch-sizes' value: comma-separated integers, as a tuple (an argparse type)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(message(
+            "batch_sizes", text, BATCH_SIZES, DEFAULTS["batch_sizes"])) from None
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
-    p.add_argument("--epoch-limit", type=int, default=0,
+    rules = {"epoch_limit": settings.RULES["limit"], "warmup": settings.integer(0),
+             "rounds": settings.integer(1), "seed": settings.SEED}
+    p.add_argument("--epoch-limit", type=settings.typed(int, "epoch_limit", rules["epoch_limit"],
+                                                        0), default=0,
                    help="time the epoch on the first N images only (0: all 60,000)")
-    p.add_argument("--batch-sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
-                   default=DEFAULTS["batch_sizes"])
-    p.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])
-    p.add_argument("--rounds", type=int, default=DEFAULTS["rounds"],
+    p.add_argument("--batch-sizes", type=batch_sizes, default=DEFAULTS["batch_sizes"],
+                   help=f"{BATCH_SIZES[1]} (default: 64,256)")
+    p.add_argument("--warmup", type=settings.typed(int, "warmup", rules["warmup"],
+                                                   DEFAULTS["warmup"]), default=DEFAULTS["warmup"],
+                   help="untimed steps first (default: %(default)s)")
+    p.add_argument("--rounds", type=settings.typed(int, "rounds", rules["rounds"],
+                                                   DEFAULTS["rounds"]), default=DEFAULTS["rounds"],
                    help="alternating blocks of 10 timed steps per library")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--seed", type=settings.typed(int, "seed", rules["seed"], DEFAULTS["seed"]),
+                   default=DEFAULTS["seed"])
     p.add_argument("--no-epoch", action="store_true", help="skip the whole-epoch timing")
     p.add_argument("--separately", action="store_true",
                    help="time each library alone (all minigan steps, then all torch steps) "
                         "instead of in alternating blocks")
     args = p.parse_args(argv)
+    try:  # every flag checked before anything is timed
+        for name, rule in rules.items():
+            settings.check(name, getattr(args, name), rule, DEFAULTS.get(name, 0))
+        settings.check("batch_sizes", args.batch_sizes, BATCH_SIZES, DEFAULTS["batch_sizes"])
+    except settings.ConfigError as e:
+        p.error(str(e))
+    if (problem := device_problem(args.device)) is not None:
+        print(f"bench_step.py: error: {problem}", file=sys.stderr)
+        return 2
 
     print(describe_machine(args.device))
     g_sizes, d_sizes = [100, 256, 512, 1024, 784], [784, 1024, 512, 256, 1]
@@ -275,4 +328,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -116,8 +116,14 @@ def progress(path):
     """The counters of a checkpoint (epoch, step_in_epoch, global_step, elapsed), or None."""
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as f:  # reads only the meta entry
-        return json.loads(str(f["meta"]))
+    try:
+        with np.load(path, allow_pickle=False) as f:  # reads only the meta entry
+            return json.loads(str(f["meta"]))
+    except Exception as e:  # not an .npz, damaged, pickled, no meta: as checkpoint.load says
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); it may be truncated or "
+            f"not a minigan checkpoint. Move {path.parent} away (or delete it), and the same "
+            "command starts that run again") from None
 
 
 class Step(NamedTuple):
@@ -437,15 +443,17 @@ def parse(argv):
                           "--minibatch-std change the MLP's D); with --model dcgan use "
                           "--recipes default,ema-ls")
     seeds = a.seeds.split(",")
-    if not all(s.isdigit() and SEED[0](int(s)) for s in seeds) or len(set(seeds)) < len(seeds):
+    digits = all(s.isascii() and s.isdigit() for s in seeds)  # str.isdigit alone takes "²"
+    if not digits or not all(SEED[0](int(s)) for s in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError(f"--seeds {show(a.seeds)}: not allowed; use comma-separated seeds, "
                           f"each {SEED[1]}, each once (default: 0,1,2)")
     check("epochs", a.epochs, integer(2), FULL["epochs"])
     check("early_epoch", a.early_epoch, integer(1, a.epochs - 1), FULL["early"])
     check("limit", a.limit, settings.RULES["limit"], FULL["limit"])
-    check("eval_samples", a.eval_samples, (lambda v: v >= 20 and v % 10 == 0, "a multiple of "
-          "10 from 20, as minigan.evaluate asks for n/10 samples of each digit"),
-          FULL["eval_samples"])
+    check("eval_samples", a.eval_samples, (
+        lambda v: v >= 20 and v % 10 == 0 and settings.RULES["eval_samples"][0](v),
+        f"a multiple of 10 from 20 to {settings.MAX_SAMPLES:,}, as minigan.evaluate asks for "
+        "n/10 samples of each digit"), FULL["eval_samples"])
     check("jobs", a.jobs, integer(1, 64), 2)
     check("out", a.out, (lambda v: v != "" and settings.RULES["out"][0](v),
                          "a folder name (created if missing), not a file"), "runs/conditional")

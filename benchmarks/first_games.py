@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
+from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 
 GAMES = {
     "bce": [],
@@ -85,16 +85,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
     p.add_argument("--games", nargs="+", default=None, help="(default: every game of the model)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--out", default="runs/first_games")
+    p.add_argument("--seeds", nargs="+", default=["0", "1"], help="(default: 0 1)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    p.add_argument("--out", default="runs/first_games", help="(default: %(default)s)")
     p.add_argument("--report", action="store_true")
     args = p.parse_args(argv)
-    out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = seeds_arg(p, " ".join(args.seeds), sep=" ")
+    model_games = DCGAN_GAMES if args.model == "dcgan" else list(GAMES)
+    games = args.games or model_games
+    if bad := [g for g in games if g not in model_games]:
+        p.error(f"--games {' '.join(games)}: {bad[0]} is not a game of --model {args.model}; "
+                f"choose from {', '.join(model_games)}")
+    if twice := [g for i, g in enumerate(games) if g in games[:i]]:
+        p.error(f"--games {' '.join(games)}: {twice[0]} is given twice; give each once")
+    if args.jobs < 1:
+        p.error(f"--jobs {args.jobs}: use an integer >= 1")
+    out = folder_arg(p, "--out", args.out, "the folder of the runs (default: runs/first_games)")
+    out.mkdir(parents=True, exist_ok=True)  # every flag checked: now something may be written
     if not args.report:
-        games = args.games or (DCGAN_GAMES if args.model == "dcgan" else list(GAMES))
-        todo = [(out, args.model, g, s) for s in args.seeds for g in games]
+        todo = [(out, args.model, g, s) for s in seeds for g in games]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda a: job(*a), todo))
     report(out)

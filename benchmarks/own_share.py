@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from minigan import classifier, data, neighbours  # noqa: E402
+from minigan import classifier, data, evaluate, files, neighbours  # noqa: E402
+from minigan.rules import folder_problem  # noqa: E402
 
 
 def own_share(samples, n, train, test, test_labels, net, rng):
@@ -36,27 +37,73 @@ def own_share(samples, n, train, test, test_labels, net, rng):
             "digit_counts": np.bincount(digit, minlength=10).tolist(), "nearest_is_own": share}
 
 
+def earlier_output(path):
+    """Whether the file at path is an earlier --out of this script, which may be replaced: a
+    JSON object of {SAMPLES.npy: {"trained_on": N, ...}}. Anything else is not."""
+    try:
+        out = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):  # not of this kind
+        return False
+    return isinstance(out, dict) and all(isinstance(v, dict) and "trained_on" in v
+                                         for v in out.values())
+
+
+def out_problem(value):
+    """What is wrong with --out (a folder, a missing folder, a file of another kind), or None."""
+    try:
+        if Path(value).is_dir():
+            return f"--out {value} is a folder; name a .json file in it"
+        if problem := folder_problem("--out", value):  # a missing folder, or a file for one
+            return problem
+        if Path(value).is_file() and not earlier_output(value):
+            return (f"--out {value}: a file is there, and it is not an earlier output of this "
+                    "script; --out replaces only those. Name a new file, or move that one away "
+                    "first.")
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        return f"--out {value!r}: not a usable file name ({e})"
+    return None
+
+
+def read_samples(pair):
+    """(path, N, the samples) of SAMPLES.npy:N, or the message that says what is wrong."""
+    path, _, n = pair.rpartition(":")
+    if not path or not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= 60_000:
+        return f"{pair!r}: give SAMPLES.npy:N, an existing .npy file and N from 1 to 60000"
+    try:
+        return path, int(n), evaluate.check_pixels(files.read_npy(path), path)
+    except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled
+        return (f"{pair!r}: {path} is not a readable .npy file; the file holds {e}. Give a .npy "
+                "of uint8 images (N, 28, 28), as python -m minigan.sample writes")
+    except evaluate.EvalError as e:  # the wrong dtype or shape
+        return f"{pair!r}: {e}"
+    except OSError as e:  # no such file, a folder
+        return f"{pair!r}: cannot read {path} ({e.strerror or e}); give an existing .npy file"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pairs", nargs="+", metavar="SAMPLES.npy:N")
-    p.add_argument("--out", default="", help="also write the numbers to this JSON file")
+    p.add_argument("--out", default="", help="also write the numbers to this JSON file; a file "
+                   "already there is replaced only if it is an earlier output of this script")
     args = p.parse_args(argv)
+    if args.out and (problem := out_problem(args.out)):  # before minutes of searching, not after
+        print(f"own_share.py: {problem}", file=sys.stderr)
+        sys.exit(2)
     jobs = []
-    for pair in args.pairs:
-        path, _, n = pair.rpartition(":")
-        if not path or not n.isdigit() or not 1 <= int(n) <= 60_000 or not Path(path).is_file():
-            print(f"own_share.py: {pair!r}: give SAMPLES.npy:N, an existing .npy file and N from "
-                  "1 to 60000", file=sys.stderr)
+    for pair in args.pairs:  # every file read before the first search
+        job = read_samples(pair)
+        if isinstance(job, str):
+            print(f"own_share.py: {job}", file=sys.stderr)
             sys.exit(2)
-        jobs.append((path, int(n)))
+        jobs.append(job)
     train = data.load_mnist("train")[0].reshape(60_000, -1)
     test, test_labels = data.load_mnist("test")
     net, rng, out = classifier.load_classifier(), np.random.default_rng(0), {}
-    for path, n in jobs:
-        out[path] = own_share(np.load(path), n, train, test, test_labels, net, rng)
+    for path, n, samples in jobs:
+        out[path] = own_share(samples, n, train, test, test_labels, net, rng)
         print(path, json.dumps(out[path]))
     if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+        files.write_text(args.out, json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ parts, in ms per step. A part is summed over every call in a step: D's layers ru
 little overhead of their own.
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,8 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigan import backend, gan, models, settings  # noqa: E402
 
+STEPS, BATCH = 10, 64
 
-def main(steps=10, batch=64):
+
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"It takes no flags: "
+                            f"batch {BATCH}, float32, {STEPS} timed steps after 3 warm-up "
+                            "steps.").parse_args(argv)
+    return profile(STEPS, BATCH)
+
+
+def profile(steps, batch):
+    """Time steps of the DCGAN's train_step at batch size batch, layer by layer; prints them."""
     backend.use("cpu")
     rng = backend.default_rng(0)
     cfg = settings.Config(model="dcgan")  # the DCGAN of train_mnist.py --model dcgan

@@ -37,18 +37,26 @@ def main(argv=None):
     if not 1 <= a.n <= MAX_SAMPLES:  # as minigan.evaluate's -n: the images must fit in memory
         p.error(f"--n {a.n}: use an integer from 1 to {MAX_SAMPLES:,}")
     backend.use("cpu")
-    images, _ = data.load_mnist("test")
-    rows = [("MNIST test images", edge_stats(np.asarray(data.to_model_input(images[:a.n]))))]
-    for run in a.runs:
+    generators = []
+    for run in a.runs:  # every run read before the first is sampled
         try:
-            G, cfg = load_generator(run)
+            generators.append((run, *load_generator(run)))
         except checkpoint.CheckpointError as e:
             p.error(f"{run}: {e}")
+    rows = []
+    for run, G, cfg in generators:
         z = sample_noise(backend.default_rng(0), a.n, cfg.latent_dim, cfg.dtype)
         inputs = [z] + ([labels_as_vectors(np.arange(a.n) % 10, cfg.dtype)]  # each digit alike
                         if cfg.conditional else [])
         x = backend.to_host(G.forward(*inputs)).reshape(a.n, -1)  # device -> host
-        rows.append((Path(run).name, edge_stats(x)))
+        try:
+            rows.append((Path(run).name, edge_stats(x)))
+        except ValueError as e:  # to_pixels: NaN weights, as minigan.sample reports them
+            print(f"{p.prog}: error: {run}: {e}", file=sys.stderr)
+            return 2
+    images, _ = data.load_mnist("test")
+    rows.insert(0, ("MNIST test images",
+                    edge_stats(np.asarray(data.to_model_input(images[:a.n])))))
     print(f"{'images':32s} {'mean 1 - x^2':>12s} {'|x| < 0.9':>10s} {'distinct of ' + str(a.n):>16s}")
     for name, (slope, inside, distinct) in rows:
         print(f"{name:32s} {slope:12.4f} {inside:10.3f} {distinct:16d}")

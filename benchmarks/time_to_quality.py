@@ -58,9 +58,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from ablate_recipe import ROOT, env, eval_rows  # noqa: E402
+from ablate_recipe import ROOT, env, eval_rows, folder_arg  # noqa: E402
 from first_games import GAMES  # noqa: E402
-from two_spaces import cannot_make  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
@@ -856,6 +855,10 @@ def parse_args(argv):
                      ("eval_samples", 20)):
         if getattr(a, name) < lo:
             p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
+    if not settings.RULES["eval_samples"][0](a.eval_samples):  # train_mnist.py's own rule
+        p.error(f"--eval-samples {a.eval_samples}: use an integer from 20 to "
+                f"{settings.MAX_SAMPLES:,}, which train_mnist.py --eval-samples takes (each run "
+                "would refuse more)")
     if a.no_start_after is not None and not 0 < a.no_start_after < float("inf"):
         p.error(f"--no-start-after {a.no_start_after:g}: use a number of minutes above 0, "
                 "like 120")
@@ -894,19 +897,6 @@ def parse_args(argv):
         p.error(f"--out {a.out}: no such folder; --report reads the runs an ablation wrote "
                 "there (run it first, give its --out, or give --archive to report its records)")
     return a
-
-
-def folder_arg(p, flag, value, what):
-    """A folder flag's path (relative ones from the repository root), or p.error() if it
-    cannot be that folder: empty, a file, or not writable."""
-    if not value:
-        p.error(f'{flag} "": an empty path; name {what}')
-    path = Path(value) if Path(value).is_absolute() else ROOT / value
-    if path.exists() and not path.is_dir():
-        p.error(f"{flag} {value}: a file, not a folder; name {what}")
-    if (why := cannot_make(path)) is not None:
-        p.error(f"{flag} {value}: {why}; name a folder you can write to")
-    return path
 
 
 def main(argv=None):

@@ -16,13 +16,15 @@ import argparse
 import itertools
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from minigan import checkpoint, data, evaluate, files
-from minigan.classifier import features_and_logits
-from minigan.sample import load_generator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablate_recipe import cannot_make  # noqa: E402
+
+from minigan import checkpoint, data, evaluate, files  # noqa: E402
+from minigan.classifier import features_and_logits  # noqa: E402
+from minigan.sample import load_generator  # noqa: E402
 
 SPACES = ("mlp", "conv")
 FIELDS = ("fd", "fd_floor", "class_entropy", "precision", "recall")
@@ -53,18 +55,15 @@ def unscorable(run, n):
     return None
 
 
-def cannot_make(folder):
-    """Why folder cannot be made or written in, or None: its nearest part that exists must be
-    a folder this process can write in. Tried, not guessed (os.access says yes to root where
-    mkdir fails, as on /sys): a temporary folder is made there and removed at once."""
-    there = next(p for p in (folder, *folder.parents) if p.exists())
-    if not there.is_dir():
-        return f"{there} is a file, so no folder can be made under it"
+def earlier_output(path):
+    """Whether the file at path is an earlier --out of this script, which may be replaced: a
+    JSON object with its keys n, runs, tau and apart. Anything else, a run's checkpoint.npz or
+    config.json among them, is not."""
     try:
-        tempfile.TemporaryDirectory(dir=there).cleanup()
-    except OSError as e:
-        return f"cannot write in {there} ({e.strerror or e})"
-    return None
+        scores = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):  # not of this kind
+        return False
+    return isinstance(scores, dict) and {"n", "runs", "tau", "apart"} <= scores.keys()
 
 
 def ranks(values):
@@ -108,6 +107,10 @@ def main(argv=None):
             p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
         if (why := cannot_make(out.parent)) is not None:
             p.error(f"--out {args.out}: {why}; name a file in a folder you can write to")
+        if out.is_file() and not earlier_output(out):
+            p.error(f"--out {args.out}: a file is there, and it is not an earlier output of this "
+                    "script (scores of two_spaces.py); --out replaces only those. Name a new "
+                    "file, or move that one away first.")
     for run in args.runs:
         if not (Path(run) / "checkpoint.npz").is_file():
             p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")

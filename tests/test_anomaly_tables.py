@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from clitest import load_benchmark
+from clitest import assert_clean_error, load_benchmark, run_command, snapshot
 
 
 def load_script():
@@ -81,3 +81,23 @@ def test_a_run_with_other_settings_is_refused(tmp_path, capsys):
         at.main(["--out", str(tmp_path), "--report"])
     assert e.value.code == 2
     assert "are not this script's" in capsys.readouterr().err
+
+
+def test_an_out_under_a_file_is_a_clean_error(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/anomaly_tables.py", "--out", "afile/x", "--dry-run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--out afile/x", "afile is a file")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_damaged_anomaly_json_is_named_in_the_report(tmp_path):
+    fake_run(tmp_path / "one-normal-s0", "one-normal", 0, range(10), lambda s, d, k: 0.5)
+    (tmp_path / "one-normal-s0" / "anomaly.json").write_text('{"protocol": "one-nor')  # cut short
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/anomaly_tables.py", "--out", str(tmp_path), "--report"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "one-normal-s0/anomaly.json", "not a readable anomaly.json",
+                       "run again")
+    assert snapshot(tmp_path) == before

@@ -1,7 +1,9 @@
 """benchmarks/conditional_runs.py: the goal's verdicts print a number beside the goal so that it
 reads as above or below it (docs/conditional/conditional.md)."""
 
-from clitest import load_benchmark
+import pytest
+
+from clitest import assert_clean_error, load_benchmark, run_command, snapshot
 
 runs = load_benchmark("conditional_runs")
 
@@ -16,3 +18,34 @@ def test_a_score_that_rounds_to_the_goal_prints_the_digits_that_tell_them_apart(
     assert "| 97.95%, FD 14.5 | 98.6%, FD 11.21 | falls short |" in text
     assert "class consistency below 98%: 97.95% (seed 0); FD above 11.2: 14.5 (seed 0), " \
            "11.21 (seed 1)." in text
+
+
+def junk_checkpoint(out):
+    """A run folder under out whose checkpoint.npz is not one (a copy cut short, another file)."""
+    run = runs.run_dir(out, "mlp", "concat", "default", 0)
+    run.mkdir(parents=True)
+    (run / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    return run
+
+
+@pytest.mark.parametrize("mode", ["--dry-run", "--report"])
+def test_a_junk_checkpoint_is_a_clean_error(tmp_path, mode):
+    run = junk_checkpoint(tmp_path / "out")
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/conditional_runs.py", "--seeds", "0", "--variants", "concat",
+                          "--recipes", "default", "--out", str(tmp_path / "out"), mode],
+                         cwd=tmp_path)
+    assert_clean_error(result, f"checkpoint {run / 'checkpoint.npz'} is unreadable",
+                       f"move {run} away")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("flags,needles", [
+    (["--seeds", "²"], ["--seeds ²", "comma-separated seeds"]),  # str.isdigit says yes
+    (["--eval-samples", "2000000"], ["--eval-samples 2000000", "from 20 to 1,000,000"]),
+], ids=["a superscript seed", "--eval-samples above train_mnist.py's bound"])
+def test_bad_flags_are_clean_errors(tmp_path, flags, needles):
+    result = run_command(["benchmarks/conditional_runs.py", *flags, "--dry-run", "--out",
+                          str(tmp_path / "out")], cwd=tmp_path)
+    assert_clean_error(result, *needles)
+    assert not (tmp_path / "out").exists()

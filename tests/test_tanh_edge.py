@@ -44,6 +44,18 @@ def test_a_g_driven_to_the_edge_reads_zero_and_a_trained_one_does_not(plain_run,
     # the edge (the background), but every image its own
 
 
+def test_a_g_whose_weights_went_nan_is_a_clean_error(plain_run, tmp_path):
+    arrays, meta = checkpoint.load(plain_run / "checkpoint.npz")
+    nan = tmp_path / "diverged"
+    nan.mkdir()
+    (nan / "config.json").write_text((plain_run / "config.json").read_text())
+    checkpoint.save(nan / "checkpoint.npz", {k: (v * np.nan if k.startswith("G/") and
+                                                 v.dtype.kind == "f" else v)
+                                             for k, v in arrays.items()}, meta)
+    result = run_command(["benchmarks/tanh_edge.py", str(nan), "--n", "20"], cwd=tmp_path)
+    assert_clean_error(result, str(nan), "NaN", "diverged")
+
+
 def test_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         edge.main([str(tmp_path)])

@@ -302,6 +302,8 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "--no-start-after nan": (["--no-start-after", "nan"], ["--no-start-after nan", "above 0"]),
     "--archive a file": (["--archive", "{tmp}/afile"], ["afile", "a file, not a folder"]),
     "--archive holding a stray file": (["--archive", "{tmp}/stray"], ["--archive", "not a kept"]),
+    "--eval-samples above train_mnist.py's": (["--eval-samples", "2000000"],
+                                              ["--eval-samples 2000000", "from 20 to 1,000,000"]),
 }
 
 
