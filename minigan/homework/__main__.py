@@ -13,7 +13,6 @@ Each part runs in its own child process (minigan/homework/isolate.py) and fails 
 longer than --time-limit seconds.
 """
 
-import argparse
 import sys
 import traceback
 from pathlib import Path
