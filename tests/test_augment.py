@@ -172,24 +172,25 @@ def cond_run(tmp_path_factory):
     return run
 
 
+def copy_with(cond_run, folder, **changes):
+    """A copy of the conditional run in folder, its config.json with these settings changed."""
+    run = folder / "run"
+    shutil.copytree(cond_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, **changes}))
+    return run
+
+
 @pytest.fixture(scope="module")
 def plain_run(cond_run, tmp_path_factory):
     """A run folder whose config.json says it is unconditional (checked before any weight)."""
-    run = tmp_path_factory.mktemp("plain") / "run"
-    shutil.copytree(cond_run, run)
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "conditional": ""}))
-    return run
+    return copy_with(cond_run, tmp_path_factory.mktemp("plain"), conditional="")
 
 
 @pytest.fixture(scope="module")
 def text_limit_run(cond_run, tmp_path_factory):
     """A conditional run whose config.json says limit "64" (text): a TypeError in load_given."""
-    run = tmp_path_factory.mktemp("text_limit") / "run"
-    shutil.copytree(cond_run, run)
-    config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "limit": "64"}))
-    return run
+    return copy_with(cond_run, tmp_path_factory.mktemp("text_limit"), limit="64")
 
 
 def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run):
