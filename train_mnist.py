@@ -94,6 +94,11 @@ def main(argv=None):
     with rundir.opened(run_dir, new=not resume):  # the folder and its lock
         if resume:
             state["rng"] = rng = checkpoint.restore_run(run_dir / "checkpoint.npz", state)
+            if progress.perm is not None and len(progress.perm) != n:  # stopped mid-epoch
+                raise rundir.RunError(
+                    f"--resume {run_dir}: the run stopped in the middle of an epoch over "
+                    f"{len(progress.perm)} images, and the images found now are {n}. Resume "
+                    "with the images it trained on (--images or --data-dir), or start a new run.")
             if progress.epoch >= cfg.epochs:
                 raise rundir.RunError(
                     f"--resume {run_dir}: the run has already trained {progress.epoch} "

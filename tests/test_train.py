@@ -151,6 +151,31 @@ def test_sigterm_in_the_first_epoch_saves_its_steps_and_resume_stays_exact(tmp_p
     assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
 
 
+def test_resume_mid_epoch_on_other_images_is_refused_and_changes_nothing(tmp_path, monkeypatch,
+                                                                         capsys):
+    """The saved order of an unfinished epoch indexes the images it was drawn for: resumed on
+    another number of images it would read past their end (or skip some), so it is refused."""
+    from clitest import assert_clean_error, call, snapshot
+
+    from minigan import data
+
+    images, _ = data.load_mnist("train")
+    np.save(tmp_path / "a.npy", images[:192])
+    np.save(tmp_path / "b.npy", images[:160])
+    with monkeypatch.context() as m:
+        interrupt_at(m, 2, signal.SIGTERM)  # epoch 1 of 2, step 2 of 6
+        run = train(tmp_path, "run", "--images", str(tmp_path / "a.npy"), "--epochs", "2")
+    assert checkpoint_arrays(run)[1]["step_in_epoch"] == 2
+    before = snapshot(run)
+    result = call(train_mnist.cli, ["--resume", str(run), "--images", str(tmp_path / "b.npy")],
+                  capsys)
+    assert_clean_error(result, "--resume", "middle of an epoch over 192 images", "are 160",
+                       "--images")
+    assert snapshot(run) == before
+    train_mnist.main(["--resume", str(run), "--images", str(tmp_path / "a.npy")])  # the same: on
+    assert checkpoint_arrays(run)[1]["epoch"] == 2
+
+
 def start_long_run(out, tmp_path):
     """train_mnist.py in a real process, returned once training has started."""
     proc = subprocess.Popen(
