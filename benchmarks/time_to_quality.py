@@ -58,7 +58,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from ablate_recipe import ROOT, env, eval_rows, folder_arg  # noqa: E402
+from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 from first_games import GAMES  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
@@ -842,12 +842,7 @@ def parse_args(argv):
     p.add_argument("--score-spaces", metavar="RUN", help=argparse.SUPPRESS)  # what a job calls
     p.add_argument("--spaces-epoch", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    try:
-        a.seeds = [int(s) for s in a.seeds.split(",")]
-    except ValueError:
-        p.error(f"--seeds {a.seeds}: use integers separated by commas, like 0,1,2")
-    if bad := [s for s in a.seeds if not settings.SEED[0](s)]:
-        p.error(f"--seeds {bad[0]}: each seed must be {settings.SEED[1]}")
+    a.seeds = seeds_arg(p, a.seeds)  # integers, each a seed, each once
     a.models = a.models.split(",")
     if bad := [m for m in a.models if m not in MODELS]:
         p.error(f"--models {bad[0]}: choose from {', '.join(MODELS)}")
@@ -866,7 +861,7 @@ def parse_args(argv):
     a.recipes = a.recipes.split(",") if a.recipes else sorted(every)
     if bad := [r for r in a.recipes if r not in every]:
         p.error(f"--recipes {bad[0]}: choose from {', '.join(sorted(every))}")
-    for name in ("seeds", "models", "recipes"):  # a value twice would plan its runs twice
+    for name in ("models", "recipes"):  # a value twice would plan its runs twice
         given = getattr(a, name)
         if twice := [v for i, v in enumerate(given) if v in given[:i]]:
             p.error(f"--{name} {','.join(map(str, given))}: {twice[0]} is given twice; give "
