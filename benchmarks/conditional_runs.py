@@ -64,7 +64,7 @@ from ablate_recipe import ROOT, env, eval_rows, fmt, summary  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from minigan import files, settings  # noqa: E402
 from minigan.checkpoint import CheckpointError  # noqa: E402
-from minigan.rules import SEED, ConfigError, check, flag, integer, show  # noqa: E402
+from minigan.rules import SEED, ConfigError, check, flag, integer, show, whole_number  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
 
 # ---- what is measured -------------------------------------------------------------------------
@@ -442,9 +442,8 @@ def parse(argv):
                           "refuses --recipe improved with --model dcgan: its --pack and "
                           "--minibatch-std change the MLP's D); with --model dcgan use "
                           "--recipes default,ema-ls")
-    seeds = a.seeds.split(",")
-    digits = all(s.isascii() and s.isdigit() for s in seeds)  # str.isdigit alone takes "²"
-    if not digits or not all(SEED[0](int(s)) for s in seeds) or len(set(seeds)) < len(seeds):
+    seeds = [whole_number(s) for s in a.seeds.split(",")]  # None for "x", "-1", "²"
+    if not all(s is not None and SEED[0](s) for s in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError(f"--seeds {show(a.seeds)}: not allowed; use comma-separated seeds, "
                           f"each {SEED[1]}, each once (default: 0,1,2)")
     check("epochs", a.epochs, integer(2), FULL["epochs"])
@@ -458,7 +457,7 @@ def parse(argv):
     check("out", a.out, (lambda v: v != "" and settings.RULES["out"][0](v),
                          "a folder name (created if missing), not a file"), "runs/conditional")
     opts = {"model": a.model, "variants": choices("variants", a.variants, VARIANTS),
-            "recipes": recipes, "seeds": [int(s) for s in seeds], "epochs": a.epochs,
+            "recipes": recipes, "seeds": seeds, "epochs": a.epochs,
             "early": a.early_epoch, "limit": a.limit, "eval_samples": a.eval_samples}
     out = Path(a.out).expanduser()
     return a, opts, out if out.is_absolute() else ROOT / out

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import classifier, data, evaluate, files, neighbours  # noqa: E402
-from minigan.rules import folder_problem  # noqa: E402
+from minigan.rules import folder_problem, whole_number  # noqa: E402
 
 
 def own_share(samples, n, train, test, test_labels, net, rng):
@@ -40,12 +40,9 @@ def own_share(samples, n, train, test, test_labels, net, rng):
 def earlier_output(path):
     """Whether the file at path is an earlier --out of this script, which may be replaced: a
     JSON object of {SAMPLES.npy: {"trained_on": N, ...}}. Anything else is not."""
-    try:
-        out = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):  # not of this kind
-        return False
-    return isinstance(out, dict) and all(isinstance(v, dict) and "trained_on" in v
-                                         for v in out.values())
+    out = files.json_object(path)
+    return out is not None and all(isinstance(v, dict) and "trained_on" in v
+                                   for v in out.values())
 
 
 def out_problem(value):
@@ -66,11 +63,12 @@ def out_problem(value):
 
 def read_samples(pair):
     """(path, N, the samples) of SAMPLES.npy:N, or the message that says what is wrong."""
-    path, _, n = pair.rpartition(":")
-    if not path or not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= 60_000:
+    path, _, text = pair.rpartition(":")
+    n = whole_number(text)  # None for "x", "-1", "²"
+    if not path or n is None or not 1 <= n <= 60_000:
         return f"{pair!r}: give SAMPLES.npy:N, an existing .npy file and N from 1 to 60000"
     try:
-        return path, int(n), evaluate.check_pixels(files.read_npy(path), path)
+        return path, n, evaluate.check_pixels(files.read_npy(path), path)
     except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled
         return (f"{pair!r}: {path} is not a readable .npy file; the file holds {e}. Give a .npy "
                 "of uint8 images (N, 28, 28), as python -m minigan.sample writes")

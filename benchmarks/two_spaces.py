@@ -32,7 +32,7 @@ FIELDS = ("fd", "fd_floor", "class_entropy", "precision", "recall")
 
 def score(folder, n, seed=0):
     """{space: evaluate's scores} of n samples of the run in folder, in both feature spaces."""
-    pixels, _, asked = evaluate.load_input(folder, n, seed)
+    pixels, asked = evaluate.load_input(folder, n, seed)
     result = {}
     for space in SPACES:
         ref = evaluate.reference(features=space)  # built once per process
@@ -59,11 +59,8 @@ def earlier_output(path):
     """Whether the file at path is an earlier --out of this script, which may be replaced: a
     JSON object with its keys n, runs, tau and apart. Anything else, a run's checkpoint.npz or
     config.json among them, is not."""
-    try:
-        scores = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):  # not of this kind
-        return False
-    return isinstance(scores, dict) and {"n", "runs", "tau", "apart"} <= scores.keys()
+    scores = files.json_object(path)
+    return scores is not None and {"n", "runs", "tau", "apart"} <= scores.keys()
 
 
 def ranks(values):

@@ -58,8 +58,8 @@ import numpy as np
 from minigan import (backend, checkpoint, classifier, conditional, conv_classifier, data, files,
                      neighbours, pictures, rundir)
 from minigan.classifier import features_and_logits
-from minigan.evaluate_flags import (DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, output_path,
-                                    parse_args)
+from minigan.evaluate_flags import (DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, beside_input,
+                                    features_suffix, output_path, parse_args)
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
@@ -315,9 +315,9 @@ def writable_or_raise(path, flag="--out"):
 
 
 def load_input(path, n, seed):
-    """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; the eval.json path; and
-    for a conditional run the digit each sample was asked for (N,), n/10 of each (else None):
-    the digits G.forward(z) asks for without labels, so eval.csv's rows score the same."""
+    """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; and for a conditional
+    run the digit each sample was asked for (N,), n/10 of each (else None): the digits
+    G.forward(z) asks for without labels, so eval.csv's rows score the same."""
     path = Path(path)
     if path.is_dir():
         from minigan.sample import generate, load_generator
@@ -330,7 +330,7 @@ def load_input(path, n, seed):
                                 f"of each digit; use a multiple of 10 from 20, like -n 10000")
             asked = backend.to_host(conditional.balanced_labels(n))  # 0, 1, ..., 9, 0, ...
         pixels = generate(G, n, cfg.latent_dim, seed, cfg.dtype, labels=asked)
-        return check_pixels(pixels, str(path)), path / "eval.json", asked
+        return check_pixels(pixels, str(path)), asked
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")
     if path.suffix != ".npy":
@@ -343,7 +343,7 @@ def load_input(path, n, seed):
                         "uint8 images (N, 28, 28), as minigan.sample writes.") from None
     except OSError as e:
         raise EvalError(f"{path}: cannot read it ({e.strerror or e})") from None
-    return check_pixels(pixels, str(path)), path.parent / "eval.json", None
+    return check_pixels(pixels, str(path)), None
 
 
 def main(argv=None):
@@ -351,7 +351,7 @@ def main(argv=None):
     prog = "python -m minigan.evaluate"
     try:
         backend.use(args.device)
-        name = "" if args.features == "mlp" else f"_{args.features}"  # in the default names
+        name = features_suffix(args)  # in the default names: "", "_conv"
         if args.train_classifier:
             out = output_path(args)  # --out, or runs/mnist_classifier.npz
             writable_or_raise(out)  # before minutes of training, not after
@@ -367,12 +367,11 @@ def main(argv=None):
             if value:
                 writable_or_raise(value, flag)  # before the scoring, not after
         start = time.perf_counter()
-        pixels, default_out, asked = load_input(args.input, args.n, args.seed)
+        pixels, asked = load_input(args.input, args.n, args.seed)
         m = args.neighbours_n or min(NEIGHBOUR_SAMPLES, len(pixels))
         if args.neighbours and m > len(pixels):
             raise EvalError(f"--neighbours-n {m}: more than the {len(pixels)} images of "
                             f"{args.input}; use at most {len(pixels)}")
-        default_out = default_out.with_name(f"eval{name}.json")  # eval.json, eval_conv.json
         ref = reference(args.classifier, args.data_dir, args.features)
         feats, logits = features_and_logits(ref.net, data.to_model_input(pixels))
         scores = evaluate_features(feats, logits, ref, args.seed, asked=asked)
@@ -401,7 +400,7 @@ def main(argv=None):
         pictures_to_write.append(("--class-grid", args.class_grid,
                                   class_grid(pixels, logits.argmax(axis=1)), PER_CLASS))
     if args.neighbours:  # a row: the sample, a gap, k in pixels, a gap, k in features
-        grid = args.neighbours_grid or default_out.with_name(f"neighbours{name}.png")
+        grid = args.neighbours_grid or beside_input(args, f"neighbours{name}.png")
         pictures_to_write.append(("--neighbours-grid", grid, cells, 2 * neighbours.FIGURE_K + 3))
     for flag, path, images, nrow in pictures_to_write:
         try:

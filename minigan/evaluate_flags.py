@@ -3,11 +3,10 @@ written: a bad value ends the command with one message that names the flag, and 
 (minigan/evaluate.py runs the command; minigan/settings.py holds the rules every command shares).
 """
 
-import json
 import zipfile
 from pathlib import Path
 
-from minigan import classifier, conv_classifier, settings
+from minigan import classifier, conv_classifier, files, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
 from minigan.rules import MAX_SAMPLES, folder_problem  # -n's bound: --eval-samples' too
 from minigan.scores import K
@@ -144,16 +143,26 @@ def parse_args(argv):
     return args
 
 
+def features_suffix(args):
+    """What every default file name adds for --features: "" for mlp, "_conv" for conv."""
+    return "" if args.features == "mlp" else f"_{args.features}"
+
+
+def beside_input(args, name):
+    """The file called name in the input's folder: the run folder itself, or the .npy's."""
+    folder = Path(args.input) if Path(args.input).is_dir() else Path(args.input).parent
+    return folder / name
+
+
 def output_path(args):
     """Where the command writes: --out, or the default, eval.json (eval_conv.json) next to the
     input (in a run folder) or runs/mnist_classifier.npz (mnist_conv_classifier.npz)."""
     if args.out is not None:
         return Path(args.out)
-    name = "" if args.features == "mlp" else f"_{args.features}"
+    name = features_suffix(args)
     if args.train_classifier:
         return Path(f"runs/mnist{name}_classifier.npz")
-    folder = Path(args.input) if Path(args.input).is_dir() else Path(args.input).parent
-    return folder / f"eval{name}.json"
+    return beside_input(args, f"eval{name}.json")
 
 
 def replace_problem(args):
@@ -197,13 +206,13 @@ def earlier_output(args, path):
     which may be replaced: scores (a JSON object with "fd" and "fd_floor") or, with
     --train-classifier, the weights of the --features classifier (an .npz of its arrays'
     names). Anything else, a run's config.json or checkpoint.npz among them, is not."""
+    if not args.train_classifier:
+        scores = files.json_object(path)
+        return scores is not None and {"fd", "fd_floor"} <= scores.keys()
     try:
-        if not args.train_classifier:
-            scores = json.loads(path.read_text())
-            return isinstance(scores, dict) and {"fd", "fd_floor"} <= scores.keys()
         with zipfile.ZipFile(path) as archive:
             names = {name.removesuffix(".npy") for name in archive.namelist()}
-    except (OSError, UnicodeDecodeError, ValueError, zipfile.BadZipFile):  # not of this kind
+    except (OSError, ValueError, zipfile.BadZipFile):  # not of this kind
         return False
     make = {"mlp": classifier.make_classifier, "conv": conv_classifier.make_conv_classifier}
     return names == set(make[args.features]().params)

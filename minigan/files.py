@@ -1,6 +1,7 @@
 """Writing files so that a crash never leaves half of one: minigan's one atomic writer; and
 reading the NumPy files a user hands in (.npy images, .npz weights) without pickle, saying
-plainly what is wrong with a file that cannot be read.
+plainly what is wrong with a file that cannot be read; and reading a JSON file that may be
+anything (is an output already there one of ours, which may be replaced?).
 
 Every file a command writes (checkpoints, configs, logs rewritten on resume, pictures, samples,
 the classifier's weights) goes through ``atomic_write``: the bytes go to a temporary file in the
@@ -12,6 +13,7 @@ removed and the old file is left as it was.
 
 import contextlib
 import errno
+import json
 import os
 import tempfile
 import zipfile
@@ -70,6 +72,16 @@ def write_fix(error, path, elsewhere):
         return f"The file system is read-only: {elsewhere}."
     # /proc, /sys: a folder that exists but takes no new files ("No such file or directory")
     return f"{Path(path).parent} takes no new files: {elsewhere}."
+
+
+def json_object(path):
+    """The JSON object (a dict) that the file at path holds, or None where it holds none: it
+    cannot be read, is not text, not JSON, nested too deep to read, or JSON of another shape."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _umask():

@@ -145,10 +145,11 @@ def check_args(args, available):
     rules.check("timeout", args.timeout, TIMEOUT_RULE, TIMEOUT)
     numbers = []
     for v in args.only or []:
-        if rules.whole_number(v) not in available:
+        number = rules.whole_number(v)  # None for "x", "-1", "²"
+        if number not in available:
             raise BuildError(f"--only {rules.show(v)}: not allowed; use lesson numbers among "
                              f"{', '.join(map(str, sorted(available)))}, like --only 3 14.")
-        numbers.append(int(v))
+        numbers.append(number)
     missing = missing_tools()
     if missing:
         raise BuildError(f"the notebook tools {', '.join(missing)} are not installed: "

@@ -79,9 +79,10 @@ def parse_parts(values):
     numbers = []
     is_part = settings.integer(1, len(PARTS))[0]  # the rule every command's numbers use
     for v in values:
-        if not is_part(rules.whole_number(v)):
+        number = rules.whole_number(v)  # None for "x", "-1", "²"
+        if not is_part(number):
             raise UsageError(f"no part {v!r}: parts are numbered 1 to {len(PARTS)}")
-        numbers.append(int(v))
+        numbers.append(number)
     return sorted(set(numbers)) or None
 
 
