@@ -355,11 +355,15 @@ def fill(folder, answers=None, names=None):
         path.write_text(text)
 
 
-def planted(hint, i):
-    """The answers with the i-th planted mistake of ``hint``: {function: body}."""
-    name, *edits = PLANTED[hint][i]
+def edited(name, *edits):
+    """{name: the answer to name with each edit (old, new, old, new, ...) made once}."""
     text = body(name)
     for old, new in zip(edits[::2], edits[1::2]):
-        assert old in text, f"planted {hint}[{i}]: {old!r} is not in the answer to {name}"
+        assert old in text, f"{old!r} is not in the answer to {name}"
         text = text.replace(old, new, 1)
     return {name: text}
+
+
+def planted(hint, i):
+    """The answers with the i-th planted mistake of ``hint``: {function: body}."""
+    return edited(*PLANTED[hint][i])

@@ -17,7 +17,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, run_command, snapshot
-from homework_answers import ANSWERS, PLANTED, body, fill, planted
+from homework_answers import ANSWERS, PLANTED, body, edited, fill, planted
 from minigan import batchnorm, conv, gan, layers, losses, penalties, rundir, scores, spectral
 from minigan.homework import (capstone, grade_frechet, grade_games, grader, isolate, learner,
                               skeleton)
@@ -43,6 +43,11 @@ def answered(tmp_path):
 
 def check(folder, *args):
     return run_command(["-m", "minigan.homework", "check", str(folder), *args], cwd=folder.parent)
+
+
+def part_of(name):
+    """The number of the part whose functions include ``name``."""
+    return next(p.number for p in PARTS if name in p.functions)
 
 
 # --- the skeleton -------------------------------------------------------------------------------
@@ -240,19 +245,24 @@ def test_the_penalties_mistakes_are_computed_beside_minigans():
 @pytest.mark.parametrize("name,old,new", [
     ("Conv2D.backward", "dx_pad[:, :, p:p + x_shape[2], p:p + x_shape[3]]",
      "dx_pad[:, :, :x_shape[2], :x_shape[3]]"),
+    ("Conv2D.backward", "range(k)", "range(s)"),  # the kernel's offsets counted by the stride
+    ("ConvTranspose2D.forward", "range(k)", "range(s)"),
+    ("ConvTranspose2D.backward", "range(k)", "range(s)"),
     ("ConvTranspose2D.forward", "canvas[:, :, p:p + h_out, p:p + w_out]",
      "canvas[:, :, :h_out, :w_out]"),
     ("ConvTranspose2D.forward", "_, c_out, h_out, w_out = self.output_shape(x.shape)",
      "c_out = self.out_channels\nh_out, w_out = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k"),
 ])
-def test_a_padding_mistake_is_not_taken_for_overlapping_windows(tmp_path, name, old, new):
+def test_a_padding_or_stride_mistake_is_not_taken_for_overlapping_windows(tmp_path, name, old,
+                                                                         new):
     """The "overlap" hint fires when a layer is right without overlap and wrong with it; the
     geometry without overlap has the same padding and output_padding, so that a wrong crop, or
-    output_padding forgotten, fails both and names nothing."""
+    output_padding forgotten, fails both and names nothing, and a stride apart from k, so that
+    the kernel's offsets counted by the stride (every range(k) written range(s)) fail both too."""
     folder = start(tmp_path / "hw")
     assert old in body(name)
     fill(folder, {name: body(name).replace(old, new)})
-    (r,) = grader.grade(folder, [next(p.number for p in PARTS if name in p.functions)])
+    (r,) = grader.grade(folder, [part_of(name)])
     assert (r.status, r.hints) == ("failed", []), (r.check, r.message, r.hints)
 
 
@@ -291,6 +301,62 @@ def test_each_planted_mistake_triggers_its_hint_and_no_other(tmp_path, hint, i):
     assert [r.part.number for r in failed] == [next(p.number for p in PARTS
                                                     if name in p.functions)]
     assert failed[0].hints == [hint], (failed[0].check, failed[0].message)
+
+
+# dx computed in dout's own array: the first dx is right, and the caller's dout (the grader's, or
+# the douts that R1's double backward keeps) is changed under it
+DOUT_IN_PLACE = {
+    "LeakyReLU.backward": (
+        "return dout * backend.xp.where(self.cache > 0, 1.0, self.negative_slope)",
+        "dout *= backend.xp.where(self.cache > 0, 1.0, self.negative_slope)\nreturn dout"),
+    "Tanh.backward": ("return dout * (1 - self.cache ** 2)",
+                      "dout *= 1 - self.cache ** 2\nreturn dout"),
+    "Sigmoid.backward": ("return dout * self.cache * (1 - self.cache)",
+                         "dout *= self.cache * (1 - self.cache)\nreturn dout"),
+    "BatchNorm.backward": (
+        "return gamma * inv_std / n * (n * dout - sum_dout - x_hat * sum_dout_xhat)",
+        "dout *= n\ndout -= sum_dout + x_hat * sum_dout_xhat\ndout *= gamma * inv_std / n\n"
+        "return dout"),
+}
+
+
+@pytest.mark.parametrize("name", DOUT_IN_PLACE)
+def test_a_backward_that_writes_into_its_dout_is_told_so(tmp_path, name):
+    """Not the "derivative" hint: the grader's dout, changed by every call, had become the dx
+    returned, which read as dx = dout (f'(x) missing) though the derivative is there."""
+    folder = start(tmp_path / "hw")
+    fill(folder, edited(name, *DOUT_IN_PLACE[name]))
+    (r,) = grader.grade(folder, [part_of(name)])
+    assert (r.status, r.check, r.hints) == ("failed", "dout unchanged", []), \
+        (r.check, r.message, r.hints)
+    assert "changed the dout it was given" in r.message
+
+
+# a setting written as the number the lessons use, not read from the layer or the arguments: right
+# at that number only; each needs a second value in the grader (the needle: where it fails)
+HARD_CODED = {
+    "leaky-slope": ({**edited("LeakyReLU.forward", "self.negative_slope * x", "0.2 * x"),
+                     **edited("LeakyReLU.backward", "self.negative_slope)", "0.2)")},
+                    "LeakyReLU"),
+    "sgd-momentum": (edited("SGD.step", "self.momentum * b", "0.9 * b"), "momentum=0.5"),
+    "adam-betas": (edited("Adam.step", "beta1, beta2 = self.betas", "beta1, beta2 = 0.9, 0.999"),
+                   "betas=(0.5, 0.99)"),
+    "adam-beta2": (edited("Adam.step", "beta1, beta2 = self.betas",
+                          "beta1, beta2 = self.betas[0], 0.999"), "betas=(0.5, 0.99)"),
+    "gp-lam": (edited("gradient_penalty", "penalty = lam *", "penalty = 10 *", "2 * lam / n",
+                      "2 * 10 / n"), "lam=5"),
+}
+
+
+@pytest.mark.parametrize("case", HARD_CODED)
+def test_a_setting_written_as_a_number_fails_its_part(tmp_path, case):
+    answers, needle = HARD_CODED[case]
+    folder = start(tmp_path / "hw")
+    fill(folder, answers)
+    (number,) = {part_of(name) for name in answers}
+    (r,) = grader.grade(folder, [number])
+    assert r.status == "failed" and needle in r.message, (r.status, r.check, r.message)
+    assert r.hints == [], r.hints
 
 
 def test_hints_never_print_the_expected_array(tmp_path):

@@ -70,7 +70,7 @@ HINTS = {
             "ConvTranspose2D's forward) slides the kernel flipped, W[..., ::-1, ::-1]; painting "
             "each pixel's k x k patch (col2im of W_flat.T @ x_flat) needs no flip, so a flip "
             "there, or a missing one in a sliding window, mirrors it.",
-    "overlap": "Right where windows do not overlap (stride = k), wrong where they do: a pixel "
+    "overlap": "Right where windows do not overlap (stride > k), wrong where they do: a pixel "
                "in several windows receives the sum of their gradients (patches), so add, +=, "
                "never assign (lessons/12_convolutions.md, col2im).",
     "pad_crop": "The padding is not cropped off: the zero border is not part of x (nor of the "

@@ -6,8 +6,9 @@ windows overlap (stride < k) and with padding, so that the classic mistakes show
 
 - a kernel mirrored in the adjoint ("flip"): computed as minigan's layer with W[..., ::-1, ::-1];
 - windows' gradients (patches) assigned where they overlap, not added ("overlap"): recognised by
-  behaviour, as a layer that is right where windows do not overlap (stride = k, padded as well,
-  so that a mistake of the padding is not taken for it) and wrong where they do;
+  behaviour, as a layer that is right where windows do not overlap (stride k + 1, padded as well,
+  so that a mistake of the padding is not taken for it, and apart from k, so that a range(s)
+  written for range(k) is not either) and wrong where they do;
 - the padding not cropped ("pad_crop"): the padded shape returned;
 - BatchNorm's backward without the term through the mean, through the variance, or both (as if
   the batch's statistics were constants), and evaluation mode with the training formula.
@@ -55,7 +56,7 @@ def grade_geometries(run, cls, ref_cls, args, kwargs, x, seed, variants, wrong_s
 
 def grade_overlapping(run, overlapping, apart):
     """Grade ``overlapping()`` (stride < k); when its numbers are wrong without a hint, grade
-    ``apart()`` (stride = k, no overlap, the same padding and output_padding): passing there
+    ``apart()`` (stride k + 1, no overlap, the same padding and output_padding): passing there
     names the "overlap" mistake."""
     try:
         overlapping()
@@ -81,7 +82,7 @@ def grade_conv2d(run, learner_conv):
                                         dict(stride=stride, padding=padding), x, seed,
                                         mirrored("dx"), wrong)
 
-    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 2, 1, x, 32))  # apart: padded too
+    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 3, 1, x, 32))  # apart: padded too
     conv(3, 1, 0, rng.standard_normal((3, 2, 4, 5)), 33)()  # stride 1, no padding
 
 
@@ -99,7 +100,7 @@ def grade_conv_transpose(run, learner_conv):
                                         mg_conv.ConvTranspose2D, (2, 3, k), kw, x, seed,
                                         mirrored("out"), wrong)
 
-    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 2, 1, 1, x, 36))
+    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 3, 1, 1, x, 36))
     convT(4, 2, 1, 0, rng.standard_normal((1, 2, 3, 3)), 37)()  # the DCGAN's k = 4 geometry
 
 

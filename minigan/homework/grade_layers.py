@@ -17,11 +17,16 @@ from minigan.homework.learner import LearnerError
 
 
 def layer_run(run, layer, x, dout, **kw):
-    """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy})."""
+    """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy}). backward gets
+    a copy of dout and must leave it as it was: the caller still holds it (R1's douts, ours)."""
     name = type(layer).__name__
     run(f"{name}.zero_grad()", layer.zero_grad)
     out = run(f"{name}.forward", layer.forward, x)
-    dx = run(f"{name}.backward", layer.backward, dout, **kw)
+    given = dout.copy()
+    dx = run(f"{name}.backward", layer.backward, given, **kw)
+    require(np.array_equal(given, dout), "dout unchanged",
+            f"{name}.backward changed the dout it was given: compute dx in a new array, "
+            "dx = dout * ..., not dout *= ...; the caller still holds dout")
     return out, dx, {k: np.array(g, copy=True) for k, g in layer.grads.items()}
 
 
@@ -201,8 +206,9 @@ def grade_activation(run, make, make_ref):
 
 
 def grade_leaky(run, learner_layers):
-    grade_activation(run, lambda: run("LeakyReLU(0.2)", learner_layers.LeakyReLU, 0.2),
-                     lambda: mg_layers.LeakyReLU(0.2))
+    for slope in (0.2, 0.01):  # minigan's and torch's: a slope written as a number shows
+        grade_activation(run, lambda: run(f"LeakyReLU({slope})", learner_layers.LeakyReLU, slope),
+                         lambda: mg_layers.LeakyReLU(slope))
 
 
 def grade_tanh(run, learner_layers):

@@ -59,12 +59,12 @@ def grade_optimizer(run, make, make_ref, label, extra_variants=None, steps=3):
 
 
 def grade_sgd(run, learner_optim):
-    for momentum in (0.0, 0.9):
+    for lr, momentum in ((0.1, 0.0), (0.1, 0.9), (0.05, 0.5)):  # 0.5: a momentum written as 0.9
         grade_optimizer(run,
-                        lambda ps: run("SGD(...)", learner_optim.SGD, ps, lr=0.1,
+                        lambda ps: run("SGD(...)", learner_optim.SGD, ps, lr=lr,
                                        momentum=momentum),
-                        lambda ps: mg_optim.SGD(ps, lr=0.1, momentum=momentum),
-                        f"SGD(lr=0.1, momentum={momentum})")
+                        lambda ps: mg_optim.SGD(ps, lr=lr, momentum=momentum),
+                        f"SGD(lr={lr}, momentum={momentum})")
 
 
 class PlainAdam:
@@ -105,8 +105,10 @@ class Shadow:
 
 
 def grade_adam(run, learner_optim):
-    for eps in (1e-8, 1e-2):  # a large eps, so that where it goes shows
-        kw = dict(lr=0.01, betas=(0.9, 0.999), eps=eps)
+    # a large eps, so that where it goes shows; betas apart from the usual (0.9, 0.999), so that
+    # betas written as numbers show
+    for betas, eps in (((0.9, 0.999), 1e-8), ((0.5, 0.99), 1e-2)):
+        kw = dict(lr=0.01, betas=betas, eps=eps)
         mistakes = {}
 
         def make_ref(ps):
@@ -122,5 +124,5 @@ def grade_adam(run, learner_optim):
             return value
 
         grade_optimizer(run, lambda ps: run("Adam(...)", learner_optim.Adam, ps, **kw), make_ref,
-                        f"Adam(lr=0.01, betas=(0.9, 0.999), eps={eps})",
+                        f"Adam(lr=0.01, betas={betas}, eps={eps})",
                         {"adam_t0": variant("adam_t0"), "eps_sqrt": variant("eps_sqrt")})
