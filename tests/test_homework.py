@@ -332,6 +332,26 @@ def test_a_backward_that_writes_into_its_dout_is_told_so(tmp_path, name):
     assert "changed the dout it was given" in r.message
 
 
+# out computed in x's own array: out and dx are right, and the caller's x is changed under it (the
+# gradient check, which nudges x, then reads numbers that look like no mistake at all)
+X_IN_PLACE = {
+    "Tanh.forward": ("backend.xp.tanh(x)", "backend.xp.tanh(x, out=x)"),
+    "Sigmoid.forward": ("self.cache = sigmoid(x)", "x[...] = sigmoid(x)\nself.cache = x"),
+    "LeakyReLU.forward": ("return backend.xp.where(x > 0, x, self.negative_slope * x)",
+                          "x *= backend.xp.where(x > 0, 1.0, self.negative_slope)\nreturn x"),
+}
+
+
+@pytest.mark.parametrize("name", X_IN_PLACE)
+def test_a_forward_that_writes_into_its_x_is_told_so(tmp_path, name):
+    folder = start(tmp_path / "hw")
+    fill(folder, edited(name, *X_IN_PLACE[name]))
+    (r,) = grader.grade(folder, [part_of(name)])
+    assert (r.status, r.check, r.hints) == ("failed", "x unchanged", []), \
+        (r.check, r.message, r.hints)
+    assert "changed the x it was given" in r.message
+
+
 # a setting written as the number the lessons use, not read from the layer or the arguments: right
 # at that number only; each needs a second value in the grader (the needle: where it fails)
 HARD_CODED = {

@@ -20,6 +20,8 @@ HINTS = {
             "a step goes against the gradient (p = p - lr * g).",
     "derivative": "dx equals dout: the activation's derivative factor is missing "
                   "(dx = dout * f'(x), lessons/04_backprop_layers.md).",
+    "leaky_slope": "dx is 0 where x < 0: that is ReLU's derivative; LeakyReLU's is the slope "
+                   "there, dx = dout * negative_slope (lessons/04_backprop_layers.md).",
     "assign": "The gradient was assigned, not added: write self.grads[...] += ... into the "
               "existing array (backward accumulates, and the optimizer holds those very arrays).",
     "overflow": "Overflow at large |x|: a naive sigmoid 1 / (1 + exp(-x)) or softplus "
@@ -27,6 +29,9 @@ HINTS = {
                 "(lessons/02_losses.md).",
     "adam_t0": "Adam's bias correction counts t from 0: on the first step 1 - beta1**0 = 0; "
                "increment t before using it, so the first step has t = 1.",
+    "adam_no_correction": "Adam without its bias correction: m and v start at 0, so early on "
+                          "they are too small; divide by 1 - beta1**t and 1 - beta2**t (m_hat, "
+                          "v_hat) before the step (lessons/05_optimizers.md).",
     "eps_sqrt": "eps is inside the square root: Adam divides by sqrt(v_hat) + eps, "
                 "not by sqrt(v_hat + eps).",
     "d_touched": "The generator step changed D (its weights or grads): backpropagate through "
@@ -44,6 +49,9 @@ HINTS = {
     "sn_layout": "u v^T is torch's (out, in) layout, and Dense's W is (in, out): work in "
                  "as_matrix's view of G and of grads['W'] (Dense's transpose, Conv2D's reshape), "
                  "or add the transposed term, v u^T, to a Dense's W.",
+    "r1_half": "Twice minigan's R1: the penalty is gamma / 2 times the mean of ||g_i||^2, so its "
+               "gradient with respect to g_i is gamma / N * g_i (the 2 of the square cancels the "
+               "1/2; lessons/14_beyond_jensen_shannon.md).",
     "norm_axis": "The norm is over the wrong axis: ||g_i|| is one number per sample, over all of "
                  "that sample's input dimensions: reshape g to (N, -1), sum g * g over axis 1, "
                  "then average over the N samples.",

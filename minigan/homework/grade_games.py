@@ -237,8 +237,9 @@ def grade_r1(run, learner_penalties):
     gamma = 3.0
 
     def variants(make_critic):
-        D = make_critic()
-        return {"norm_axis": penalty_variant(D, x, ("r1", gamma), axis=0)}
+        value, grads = penalty_variant(make_critic(), x, ("r1", gamma))  # minigan's R1
+        return {"norm_axis": penalty_variant(make_critic(), x, ("r1", gamma), axis=0),
+                "r1_half": (2 * value, 2 * grads)}
 
     for kind in (dict(), dict(spectral=True), dict(noisy=True)):
         grade_penalty(run, f"r1(D, x, gamma={gamma:g})" + (f" with {', '.join(kind)}" if kind

@@ -21,7 +21,11 @@ def layer_run(run, layer, x, dout, **kw):
     a copy of dout and must leave it as it was: the caller still holds it (R1's douts, ours)."""
     name = type(layer).__name__
     run(f"{name}.zero_grad()", layer.zero_grad)
+    seen = x.copy()
     out = run(f"{name}.forward", layer.forward, x)
+    require(np.array_equal(x, seen), "x unchanged",
+            f"{name}.forward changed the x it was given: compute out in a new array "
+            "(xp.tanh(x), not xp.tanh(x, out=x) or x *= ...); the caller still holds x")
     given = dout.copy()
     dx = run(f"{name}.backward", layer.backward, given, **kw)
     require(np.array_equal(given, dout), "dout unchanged",
@@ -200,15 +204,21 @@ def grade_dense(run, learner_layers):
     grade_layer(run, *dense(5, 3), rng.standard_normal((4, 5)), square=square)
 
 
-def grade_activation(run, make, make_ref):
+def grade_activation(run, make, make_ref, variants=None):
     rng = np.random.default_rng(6)
-    grade_layer(run, make, make_ref, away_from_zero(rng, (4, 6)))
+    grade_layer(run, make, make_ref, away_from_zero(rng, (4, 6)), variants=variants)
 
 
 def grade_leaky(run, learner_layers):
     for slope in (0.2, 0.01):  # minigan's and torch's: a slope written as a number shows
         grade_activation(run, lambda: run(f"LeakyReLU({slope})", learner_layers.LeakyReLU, slope),
-                         lambda: mg_layers.LeakyReLU(slope))
+                         lambda: mg_layers.LeakyReLU(slope), relu_derivative)
+
+
+def relu_derivative(ref, dout):
+    """ReLU's derivative written for LeakyReLU's: dx = 0 where x < 0 (minigan's LeakyReLU
+    caches the local slope, 1 where x > 0)."""
+    return {"dx": {"leaky_slope": np.where(ref.cache == 1.0, dout, 0.0)}}
 
 
 def grade_tanh(run, learner_layers):

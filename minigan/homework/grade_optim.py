@@ -68,11 +68,12 @@ def grade_sgd(run, learner_optim):
 
 
 class PlainAdam:
-    """Adam as a mistake would write it (t from 0, eps inside the root), to recognise it."""
+    """Adam as a mistake would write it (t from 0, eps inside the root, no bias correction), to
+    recognise it."""
 
-    def __init__(self, params, lr, betas, eps, t0=False, eps_inside=False):
+    def __init__(self, params, lr, betas, eps, t0=False, eps_inside=False, uncorrected=False):
         self.params, self.lr, self.betas, self.eps = list(params), lr, betas, eps
-        self.t0, self.eps_inside = t0, eps_inside
+        self.t0, self.eps_inside, self.uncorrected = t0, eps_inside, uncorrected
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
         self.t = 0
@@ -84,7 +85,7 @@ class PlainAdam:
             m[...] = b1 * m + (1 - b1) * p.grad
             v[...] = b2 * v + (1 - b2) * p.grad**2
             with np.errstate(all="ignore"):
-                m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+                m_hat, v_hat = (m, v) if self.uncorrected else (m / (1 - b1**t), v / (1 - b2**t))
                 denom = np.sqrt(v_hat + self.eps) if self.eps_inside else np.sqrt(v_hat) + self.eps
                 p.data[...] = p.data - self.lr * m_hat / denom
         self.t += 1
@@ -113,7 +114,8 @@ def grade_adam(run, learner_optim):
 
         def make_ref(ps):
             # the mistakes' Adams shadow minigan's on their own copies of the parameters
-            for hint, mistake in (("adam_t0", dict(t0=True)), ("eps_sqrt", dict(eps_inside=True))):
+            for hint, mistake in (("adam_t0", dict(t0=True)), ("eps_sqrt", dict(eps_inside=True)),
+                                  ("adam_no_correction", dict(uncorrected=True))):
                 copies = [mg_layers.Param(p.name, p.data.copy(), p.grad) for p in ps]
                 mistakes[hint] = (PlainAdam(copies, **mistake, **kw), copies)
             return Shadow(mg_optim.Adam(ps, **kw), mistakes)
@@ -125,4 +127,5 @@ def grade_adam(run, learner_optim):
 
         grade_optimizer(run, lambda ps: run("Adam(...)", learner_optim.Adam, ps, **kw), make_ref,
                         f"Adam(lr=0.01, betas={betas}, eps={eps})",
-                        {"adam_t0": variant("adam_t0"), "eps_sqrt": variant("eps_sqrt")})
+                        {hint: variant(hint) for hint in ("adam_t0", "eps_sqrt",
+                                                          "adam_no_correction")})

@@ -6,7 +6,8 @@ Every part runs its checks in one order and stops at the first that fails:
 2. the float64 gradient check (``minigan.gradcheck``, non-uniform upstream gradient);
 3. agreement with minigan's own implementation, on the same inputs and parameters;
 4. the properties the lessons teach: backward adds (``+=``) into the very same grads arrays
-   and leaves its dout as it was (checked first: a dout changed in place spoils the rest),
+   and leaves its dout as it was, as forward its x (both checked first: an array changed in
+   place spoils the rest),
    the cache holds what backward needs, logits of +-1e4 stay finite without overflow,
    optimizers update the parameter arrays in place, the generator step leaves D alone.
 
