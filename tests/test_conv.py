@@ -403,13 +403,13 @@ def test_convolutions_hand_on_batch_last_memory_and_layout_changes_no_result(mak
 def test_flatten_gives_dx_the_memory_order_of_its_input():
     x = normal((4, 3, 2, 5))
     dout = normal((4, 30), seed=1)
-    for given in (x, batch_last(x)):
+    for x_in in (x, batch_last(x)):
         layer = layers.Flatten()
-        assert np.array_equal(layer.forward(given), x.reshape(4, 30))  # C, H, W order either way
+        assert np.array_equal(layer.forward(x_in), x.reshape(4, 30))  # C, H, W order either way
         dx = layer.backward(dout)
         assert np.array_equal(dx, dout.reshape(x.shape))
-        assert is_batch_last(dx) == is_batch_last(given)
-        assert dx.flags.c_contiguous == given.flags.c_contiguous
+        assert is_batch_last(dx) == is_batch_last(x_in)
+        assert dx.flags.c_contiguous == x_in.flags.c_contiguous
 
 
 # --- bad inputs --------------------------------------------------------------------------------
