@@ -57,6 +57,28 @@ class WithMask(layers.Layer):
         return self.dropout.backward(dout)
 
 
+class ModeSwitchedBeforeBackward(layers.Layer):
+    """A BatchNorm whose forward runs in one mode and whose backward is called after a switch
+    to the other: dx is the derivative of the forward that ran, whose mode the cache records,
+    whatever ``training`` says by the time backward is called."""
+
+    def __init__(self, norm, forward_training):
+        super().__init__()
+        self.norm, self.forward_training = norm, forward_training
+        self.params, self.grads = norm.params, norm.grads  # the checker nudges norm's arrays
+
+    def __repr__(self):
+        return f"ModeSwitchedBeforeBackward({self.norm!r}, {self.forward_training})"
+
+    def forward(self, x):
+        out = self.norm.train(self.forward_training).forward(x)
+        self.norm.train(not self.forward_training)
+        return out
+
+    def backward(self, dout, param_grads=True, input_grad=True):
+        return self.norm.backward(dout, param_grads, input_grad)
+
+
 # --- gradient checks --------------------------------------------------------------------------
 
 CONV_CASES = [  # (C_in, C_out, k, stride, padding, H, W): tiny, non-square, every geometry kind
@@ -112,6 +134,16 @@ def test_batchnorm_grad_eval(xp, shape):
     check_layer_grad(layer.eval(), normal(shape, 2, scale=3.0))
 
 
+@pytest.mark.parametrize("forward_training", [True, False], ids=["train-then-eval",
+                                                               "eval-then-train"])
+def test_batchnorm_backward_follows_the_mode_of_its_forward(xp, forward_training):
+    layer = batchnorm(3)
+    layer.running_mean[...] = normal((3,), 3)
+    layer.running_var[...] = normal((3,), 4) ** 2 + 0.5
+    check_layer_grad(ModeSwitchedBeforeBackward(layer, forward_training),
+                     normal((2, 3, 3, 2), 2, scale=3.0, shift=1.5))
+
+
 def test_batchnorm_dx_is_not_trivial_with_uniform_dout():
     """Why the checks use a random dout: with dout = 1 everywhere, dx is 0 up to rounding (the
     normalised output's sum per channel does not depend on x), so it would check nothing."""
@@ -127,6 +159,12 @@ def test_dropout_grad(xp):
     x = normal((3, 4, 2, 2), 2)
     mask = backend.default_rng(3).random(x.shape) < 0.6  # a drawn 0/1 mask
     check_layer_grad(WithMask(layers.Dropout(0.4), mask), x)
+
+
+def test_dropout_grad_eval(xp):
+    """Evaluation mode is the identity, so dx = dout, unscaled: the latent search of
+    minigan/anomaly.py backpropagates through D in evaluation mode."""
+    check_layer_grad(layers.Dropout(0.4).eval(), normal((3, 4, 2, 2), 2))
 
 
 def test_flatten_and_reshape_grad(xp):
@@ -365,13 +403,13 @@ def test_convolutions_hand_on_batch_last_memory_and_layout_changes_no_result(mak
 def test_flatten_gives_dx_the_memory_order_of_its_input():
     x = normal((4, 3, 2, 5))
     dout = normal((4, 30), seed=1)
-    for given in (x, batch_last(x)):
+    for x_in in (x, batch_last(x)):
         layer = layers.Flatten()
-        assert np.array_equal(layer.forward(given), x.reshape(4, 30))  # C, H, W order either way
+        assert np.array_equal(layer.forward(x_in), x.reshape(4, 30))  # C, H, W order either way
         dx = layer.backward(dout)
         assert np.array_equal(dx, dout.reshape(x.shape))
-        assert is_batch_last(dx) == is_batch_last(given)
-        assert dx.flags.c_contiguous == given.flags.c_contiguous
+        assert is_batch_last(dx) == is_batch_last(x_in)
+        assert dx.flags.c_contiguous == x_in.flags.c_contiguous
 
 
 # --- bad inputs --------------------------------------------------------------------------------

@@ -44,6 +44,16 @@ class DenseMeanBias(layers.Dense):
         return dx
 
 
+class DenseBiasSummedOverTheWrongAxis(layers.Dense):
+    """db = dout.sum(axis=1) instead of axis=0. On a layer as wide as the batch the shapes
+    agree, and with dout = 1 everywhere so do the values: only a non-uniform dout shows it."""
+
+    def backward(self, dout, param_grads=True, input_grad=True):
+        dx = super().backward(dout, param_grads, input_grad)
+        self.grads["b"] += dout.sum(axis=1) - dout.sum(axis=0)
+        return dx
+
+
 class TanhWrongDerivative(layers.Tanh):
     """dx = dout * (1 - out) instead of dout * (1 - out**2)."""
 
@@ -87,6 +97,36 @@ def test_catches_a_mean_for_a_sum(xp):
     assert abs(err - 0.8) < 1e-6  # analytic = true / 5: off by 4/5 of the largest entry
 
 
+def test_catches_a_sum_over_the_wrong_axis(xp):
+    """check_layer's own dout is random: with dout = 1 everywhere this slip would pass."""
+    layer = DenseBiasSummedOverTheWrongAxis(4, 3, rng=backend.default_rng(0), dtype="float64")
+    assert expect_caught(layer, float64_input((3, 4)), "b") > 0.1
+
+
+def test_check_layer_zeroes_stale_grads_first(xp):
+    """Grads left by an earlier backward (a layer that already trained) are not added to the
+    analytic gradient: check_layer starts from zero_grad, so the check still passes."""
+    layer = layers.Dense(4, 3, rng=backend.default_rng(0), dtype="float64")
+    x = float64_input((5, 4))
+    layer.forward(x)
+    layer.backward(backend.xp.ones((5, 3)))  # stale grads: x.T @ 1 and 5 for every b
+    assert float(backend.xp.abs(layer.grads["b"] - 5.0).max()) == 0.0
+    errors = check_layer(layer, x, rng=backend.default_rng(1))
+    assert max(errors.values()) < 1e-7
+
+
+def test_check_layer_takes_x_in_any_memory_order_and_leaves_it_alone(xp):
+    """x may be a non-contiguous view (a .T, a convolution's batch-last output): check_layer
+    nudges its own contiguous copy, and the caller's x comes back exactly as it was."""
+    x = float64_input((4, 5)).T  # (5, 4), not C-contiguous
+    assert not x.flags.c_contiguous
+    x_before = backend.to_host(x).copy()
+    layer = layers.Dense(4, 3, rng=backend.default_rng(0), dtype="float64")
+    errors = check_layer(layer, x, rng=backend.default_rng(1))
+    assert max(errors.values()) < 1e-7
+    assert np.array_equal(backend.to_host(x), x_before)
+
+
 def test_catches_a_wrong_activation_derivative(xp):
     assert expect_caught(TanhWrongDerivative(), float64_input((3, 4)), "x") > 0.01
 
@@ -121,6 +161,20 @@ def test_compare_names_shape_mismatches_and_nan():
     assert compare("b", np.array([1.0, 2.0]), np.array([1.0, 2.0]), 1e-7) == 0.0
 
 
+def test_compare_reports_the_worst_entry(xp):
+    """The message names the entry with the largest difference, by its (row, column) index,
+    and both values there: here [1, 0] (off by 0.5), not [0, 2] (off by 0.1)."""
+    numeric = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    analytic = numeric.copy()
+    analytic[0, 2] += 0.1
+    analytic[1, 0] += 0.5
+    with pytest.raises(GradientCheckError) as info:
+        compare("W", backend.to_device(analytic), backend.to_device(numeric), 1e-7)
+    message = str(info.value)
+    assert reported_error(message) == pytest.approx(0.5 / 6.0, rel=1e-2)  # printed to 3 digits
+    assert message.endswith("worst entry W[1, 0]: analytic 4.5, numerical 4"), message
+
+
 # --- the measures -----------------------------------------------------------------------------
 
 
@@ -152,6 +206,29 @@ def test_numerical_gradient_of_a_cube(xp):
     assert rel_error(grad, backend.to_device(expected)) < 1e-9
     ones = numerical_gradient(lambda: backend.xp.sum(x**3), x, 1.0)  # scalar output
     assert rel_error(ones, backend.to_device(3 * x_before**2)) < 1e-9
+
+
+def test_numerical_gradient_of_a_view_of_x(xp):
+    """f may return a view of x (Flatten's output is one): the output at x + h must be kept
+    before x moves to x - h. sum(dout * x.T) is linear, with gradient dout.T exactly."""
+    x = float64_input((3, 4))
+    dout = float64_input((4, 3), seed=1)
+    grad = numerical_gradient(lambda: x.T, x, dout)
+    assert rel_error(grad, dout.T) < 1e-9
+
+
+def test_check_loss_error_is_the_central_differences_h_squared(xp):
+    """For sum(x**3), whose gradient is 3 x**2, the central difference is exactly
+    ((x + h)**3 - (x - h)**3) / (2h) = 3 x**2 + h**2 (expand the cubes): so check_loss reports
+    h**2 / max(3 x**2 + h**2) for the h it is given, down to rounding."""
+    def cube(x):
+        return backend.xp.sum(x**3), 3 * x**2
+
+    x = float64_input((3, 4))
+    largest = 3 * float(backend.xp.max(x * x)) + 1e-4
+    err = check_loss(cube, x, h=1e-2, tol=1.0)
+    assert abs(err - 1e-4 / largest) < 1e-6 * (1e-4 / largest)
+    assert check_loss(cube, x) < 1e-9  # h = 1e-5: h**2 = 1e-10 of an entry of order 1
 
 
 def test_numerical_gradient_refuses_a_non_contiguous_x(xp):
