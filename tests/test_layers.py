@@ -99,6 +99,13 @@ def test_leaky_relu_forward(slope):
     check_forward(layers.LeakyReLU(slope), x, lambda v: v if v > 0 else slope * v)
 
 
+def test_relu_forward():
+    """ReLU is LeakyReLU with slope 0: a slope of its own would pass the gradient check (the
+    backward agrees with any slope), and only the values show it."""
+    x = np.array([[-3.0, -1e-3, 0.0, 1e-3, 2.5]])
+    check_forward(layers.ReLU(), x, lambda v: max(v, 0.0))
+
+
 def test_tanh_and_sigmoid_forward():
     x = np.linspace(-30.0, 30.0, 61).reshape(1, -1)
     check_forward(layers.Tanh(), x, math.tanh)
