@@ -303,9 +303,11 @@ def test_each_planted_mistake_triggers_its_hint_and_no_other(tmp_path, hint, i):
     assert failed[0].hints == [hint], (failed[0].check, failed[0].message)
 
 
-# dx computed in dout's own array: the first dx is right, and the caller's dout (the grader's, or
-# the douts that R1's double backward keeps) is changed under it
-DOUT_IN_PLACE = {
+# an array the grader still holds, written into: dx computed in dout's own array (the first dx is
+# right, and the caller's dout, the grader's or the douts R1's double backward keeps, is changed
+# under it), or out in x's (out and dx are right, and the gradient check, which nudges x, then
+# reads numbers that look like no mistake at all)
+IN_PLACE = {
     "LeakyReLU.backward": (
         "return dout * backend.xp.where(self.cache > 0, 1.0, self.negative_slope)",
         "dout *= backend.xp.where(self.cache > 0, 1.0, self.negative_slope)\nreturn dout"),
@@ -317,24 +319,6 @@ DOUT_IN_PLACE = {
         "return gamma * inv_std / n * (n * dout - sum_dout - x_hat * sum_dout_xhat)",
         "dout *= n\ndout -= sum_dout + x_hat * sum_dout_xhat\ndout *= gamma * inv_std / n\n"
         "return dout"),
-}
-
-
-@pytest.mark.parametrize("name", DOUT_IN_PLACE)
-def test_a_backward_that_writes_into_its_dout_is_told_so(tmp_path, name):
-    """Not the "derivative" hint: the grader's dout, changed by every call, had become the dx
-    returned, which read as dx = dout (f'(x) missing) though the derivative is there."""
-    folder = start(tmp_path / "hw")
-    fill(folder, edited(name, *DOUT_IN_PLACE[name]))
-    (r,) = grader.grade(folder, [part_of(name)])
-    assert (r.status, r.check, r.hints) == ("failed", "dout unchanged", []), \
-        (r.check, r.message, r.hints)
-    assert "changed the dout it was given" in r.message
-
-
-# out computed in x's own array: out and dx are right, and the caller's x is changed under it (the
-# gradient check, which nudges x, then reads numbers that look like no mistake at all)
-X_IN_PLACE = {
     "Tanh.forward": ("backend.xp.tanh(x)", "backend.xp.tanh(x, out=x)"),
     "Sigmoid.forward": ("self.cache = sigmoid(x)", "x[...] = sigmoid(x)\nself.cache = x"),
     "LeakyReLU.forward": ("return backend.xp.where(x > 0, x, self.negative_slope * x)",
@@ -342,14 +326,18 @@ X_IN_PLACE = {
 }
 
 
-@pytest.mark.parametrize("name", X_IN_PLACE)
-def test_a_forward_that_writes_into_its_x_is_told_so(tmp_path, name):
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_a_layer_that_writes_into_its_dout_or_x_is_told_so(tmp_path, name):
+    """Not the "derivative" hint for a backward: the grader's dout, changed by every call, had
+    become the dx returned, which read as dx = dout (f'(x) missing) though the derivative is
+    there."""
+    given = "dout" if name.endswith("backward") else "x"
     folder = start(tmp_path / "hw")
-    fill(folder, edited(name, *X_IN_PLACE[name]))
+    fill(folder, edited(name, *IN_PLACE[name]))
     (r,) = grader.grade(folder, [part_of(name)])
-    assert (r.status, r.check, r.hints) == ("failed", "x unchanged", []), \
+    assert (r.status, r.check, r.hints) == ("failed", f"{given} unchanged", []), \
         (r.check, r.message, r.hints)
-    assert "changed the x it was given" in r.message
+    assert f"changed the {given} it was given" in r.message
 
 
 # a setting written as the number the lessons use, not read from the layer or the arguments: right
