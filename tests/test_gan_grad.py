@@ -9,7 +9,7 @@ in ``G.grads``, is compared with a central difference of the loss itself (float6
 import numpy as np
 import pytest
 
-from minigan import backend, gan, losses, optim
+from minigan import backend, gan, losses, optim, penalties
 from minigan.gradcheck import compare, numerical_gradient
 
 LATENT, IMAGE, N = 3, 4, 6
@@ -177,6 +177,111 @@ def test_train_step_trains_d_on_the_smoothed_real_target(xp, real_target):
     np.testing.assert_allclose(float(metrics.d_loss), bce_closed_form(s_real, real_target)
                                + bce_closed_form(s_fake, 0.0), rtol=1e-12)
     np.testing.assert_allclose(float(metrics.d_real), sigmoid(s_real).mean(), rtol=1e-12)
+
+
+# ---- the other games: critic_step and train_step's k D steps -----------------------------------
+
+# Each game's D loss on D's outputs for real x and for G(z), and G's loss on D(G(z)), written out
+# from the papers on host arrays: BCE with the real target t; LSGAN with targets 1 and 0 (Mao et
+# al. 2017); the hinge (Lim & Ye 2017); WGAN's E D(G(z)) - E D(x) (Arjovsky et al. 2017).
+CRITIC_LOSSES = {
+    "bce": lambda r, f, t: bce_closed_form(r, t) + bce_closed_form(f, 0.0),
+    "lsgan": lambda r, f, t: 0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f ** 2),
+    "hinge": lambda r, f, t: np.mean(np.maximum(1 - r, 0)) + np.mean(np.maximum(1 + f, 0)),
+    "wgan": lambda r, f, t: np.mean(f) - np.mean(r),
+}
+G_LOSSES_BY_HAND = {"bce": lambda f: np.mean(-np.log(sigmoid(f))),  # non-saturating -log D(G(z))
+                    "lsgan": lambda f: 0.5 * np.mean((f - 1) ** 2)}
+
+CRITIC_CASES = {
+    "lsgan": dict(loss="lsgan"),
+    "hinge": dict(loss="hinge"),
+    "wgan-gp": dict(loss="wgan", gp=10.0),
+    "bce + r1, smoothed": dict(loss="bce", real_target=0.9, r1=5.0),
+    "wgan, clipped": dict(loss="wgan", clip=0.3),
+}
+
+
+def critic_loss(D, real, fake, loss="wgan", real_target=1.0, r1=0.0, gp=0.0, clip=0.0,
+                gp_seed=8):
+    """L_D at D's current weights: the game's loss by hand, plus the penalties' values from
+    minigan.penalties (checked against autograd in test_penalties.py); WGAN-GP's interpolation
+    weights are the first draw of a generator seeded with gp_seed, as critic_step's rng. clip is
+    taken so that a case's options pass through: clipping is not part of L_D."""
+    value = CRITIC_LOSSES[loss](D.forward(real), D.forward(fake), real_target)
+    if r1:
+        value = value + penalties.r1(D, real, r1)
+    if gp:
+        value = value + penalties.gradient_penalty(D, real, fake, gp, backend.default_rng(gp_seed))
+    return value
+
+
+@pytest.mark.parametrize("case", sorted(CRITIC_CASES))
+def test_critic_step_descends_the_whole_critic_loss_and_leaves_g_alone(case):
+    """One SGD step of critic_step moves D by -lr times the gradient of all of L_D (both sides,
+    the penalty included) at D's weights before the step, central differences, and clipping
+    comes after that step. G is only run forward: its weights and grads stay as they were."""
+    options, lr = CRITIC_CASES[case], 0.1
+    G, D, real, z = tiny_gan(seed=5)
+    G.grads["2.b"][...] = 3.0
+    G_params, G_grads = snapshot(G.params), snapshot(G.grads)
+    fake = G.forward(z)
+    out_real, out_fake = D.forward(real), D.forward(fake)
+    if options["loss"] == "hinge":  # away from the hinge's kinks, where differences would jump
+        assert min(np.abs(out_real - 1).min(), np.abs(out_fake + 1).min()) > 1e-3
+    before = snapshot(D.params)
+    expected_loss = float(critic_loss(D, real, fake, **options))
+    numeric = {k: numerical_gradient(lambda: critic_loss(D, real, fake, **options), p, 1.0)
+               for k, p in D.params.items()}
+
+    d_loss, _, _ = gan.critic_step(G, D, optim.SGD(D.parameters(), lr=lr), real, z,
+                                   backend.default_rng(8), **options)
+
+    assert abs(float(d_loss) - expected_loss) <= 1e-12 * abs(expected_loss)
+    scale = lr * max(float(np.abs(g).max()) for g in numeric.values())  # the largest move
+    clip = options.get("clip", 0.0)
+    for k, g in numeric.items():
+        expected = before[k] - lr * g
+        if clip:
+            expected = np.clip(expected, -clip, clip)
+        err = float(np.abs(D.params[k] - expected).max()) / scale
+        assert err < 1e-7, f"D param {k}: relative error {err:.2e} after the step"
+    if clip:  # weights that end on the box's wall with a gradient: clipped before the step,
+        # they would have left it by lr * g
+        assert sum(int(((np.abs(np.clip(before[k] - lr * g, -clip, clip)) == clip)
+                        & (np.abs(lr * g) > 1e-3 * scale)).sum()) for k, g in numeric.items()) > 3
+    assert_unchanged(G_params, G.params, "G param")
+    assert_unchanged(G_grads, G.grads, "G grad")
+
+
+@pytest.mark.parametrize("loss, r1", [("bce", 0.0), ("bce", 5.0), ("lsgan", 0.0)],
+                         ids=["bce", "bce + r1", "lsgan"])
+def test_train_step_plays_k_d_steps_then_a_g_step_on_fresh_noise(loss, r1):
+    """Algorithm 1 with k = 2, both learning rates 0 (nothing moves, so every gradient can be
+    checked where it was taken): the D steps take the next two real batches and the first two
+    draws of noise, the G step the third. D's grads are then its last step's, of the game's D
+    loss (with R1 where asked), G's those of the game's G loss, against central differences."""
+    G, D, _, _ = tiny_gan(seed=6)
+    # three batches for two steps: a train_step that asked for a third would get it, and be counted
+    batches = [np.random.default_rng(30 + i).uniform(-1, 1, (N, IMAGE)) for i in range(3)]
+    handed = []
+
+    def next_real():
+        handed.append(batches[len(handed)])
+        return handed[-1]
+
+    opt_G, opt_D = optim.SGD(G.parameters(), lr=0.0), optim.SGD(D.parameters(), lr=0.0)
+    gan.train_step(G, D, opt_G, opt_D, next_real, backend.default_rng(22), k=2,
+                   latent_dim=LATENT, loss=loss, r1=r1)
+    assert len(handed) == 2 and opt_D.t == 2 and opt_G.t == 1
+    noise = backend.default_rng(22)
+    _, z_d, z_g = (noise.standard_normal((N, LATENT)) for _ in range(3))
+
+    fake = G.forward(z_d)
+    check_param_grads(D, snapshot(D.grads),
+                      lambda: critic_loss(D, handed[1], fake, loss, r1=r1))
+    g_loss = G_LOSSES_BY_HAND[loss]
+    check_param_grads(G, snapshot(G.grads), lambda: g_loss(D.forward(G.forward(z_g))))
 
 
 def test_train_step_needs_at_least_one_discriminator_step():

@@ -211,6 +211,19 @@ def test_softmax_cross_entropy_never_overflows():
     np.testing.assert_allclose(grad, [[0.5, -0.5, 0.0], [-0.25, 0.25, 0.0]], atol=1e-15)
 
 
+def test_softmax_cross_entropy_shifts_each_row_by_its_own_maximum():
+    """Rows 2e4 apart: shifted by the batch's maximum instead of its own, the low row's exp
+    would all round to 0 and its log-softmax be -inf."""
+    x = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]])
+    y = np.array([0, 2])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # underflow to 0 is fine
+        loss, grad = losses.softmax_cross_entropy(x, y)
+    # row 0: softmax (1, 0, 0) after rounding, label 0: loss 0, gradient 0
+    # row 1: three equal logits, softmax 1/3 each: loss log 3, gradient (1/3, 1/3, 1/3 - 1)
+    assert math.isclose(float(loss), math.log(3) / 2, rel_tol=1e-15)
+    np.testing.assert_allclose(grad, [[0.0, 0.0, 0.0], [1 / 6, 1 / 6, -1 / 3]], atol=1e-15)
+
+
 # --- beyond Jensen-Shannon: least squares, hinge, Wasserstein ---------------------------------
 
 # name -> (minigan's (loss, grad) on D's raw output, torch's formula on a tensor, from the papers)
@@ -236,10 +249,12 @@ def scores(shape=(16, 1), seed=5):
     return np.where(near, x + 0.1 * np.sign(x), x)
 
 
+@pytest.mark.parametrize("shape", [(16, 1), (4, 3)])
 @pytest.mark.parametrize("name", sorted(SCORE_LOSSES))
-def test_score_loss_grad(xp, name):
-    """Central differences of the loss (float64, h = 1e-5, relative 1e-7)."""
-    check_loss(SCORE_LOSSES[name][0], backend.to_device(scores()))
+def test_score_loss_grad(xp, name, shape):
+    """Central differences of the loss (float64, h = 1e-5, relative 1e-7). The mean is over every
+    element, as the module promises: (4, 3) tells 1 / size from 1 / N, which (N, 1) cannot."""
+    check_loss(SCORE_LOSSES[name][0], backend.to_device(scores(shape)))
 
 
 @pytest.mark.parametrize("case", ["normal", "on the kinks", "large"])
@@ -270,6 +285,26 @@ def test_d_losses_are_the_papers():
     assert math.isclose(hinge, (0 + 0.5 + 2.5) / 3 + (0 + 1 + 2.5) / 3)
     w = float(losses.wasserstein_real(real)[0] + losses.wasserstein_fake(fake)[0])
     assert math.isclose(w, -1 / 3 - 1 / 6)  # E D(G(z)) - E D(x) = -0.5 / 3 - 1 / 3
+
+
+def test_g_losses_are_the_papers():
+    """G's losses by hand on three numbers: LSGAN's pulls D(G(z)) towards the real target 1
+    (Mao et al. 2017, c = 1), WGAN's and the hinge game's is -E D(G(z)) (Lim & Ye 2017)."""
+    fake = np.array([[2.0], [0.5], [-1.5]])
+    loss, grad = losses.generator_loss_least_squares(fake)
+    assert math.isclose(float(loss), 0.5 * (1 + 0.25 + 6.25) / 3)  # 0.5 mean((out - 1)^2)
+    np.testing.assert_allclose(grad, [[1 / 3], [-0.5 / 3], [-2.5 / 3]])  # (out - 1) / 3
+    loss, grad = losses.generator_loss_wasserstein(fake)
+    assert math.isclose(float(loss), -1 / 3)  # -(2 + 0.5 - 1.5) / 3
+    np.testing.assert_array_equal(grad, np.full((3, 1), -1 / 3))
+
+
+def test_hinge_gradient_at_the_kink_is_zero():
+    """At D(x) = 1 exactly (hinge_real) and D(G(z)) = -1 (hinge_fake) the hinge has a kink; the
+    gradient there is 0, the subgradient torch's relu takes, and 1 / n either side of it."""
+    out = np.array([[1.0], [-1.0], [0.5], [2.0]])
+    np.testing.assert_array_equal(losses.hinge_real(out)[1], [[0.0], [-0.25], [-0.25], [0.0]])
+    np.testing.assert_array_equal(losses.hinge_fake(out)[1], [[0.25], [0.0], [0.25], [0.25]])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -137,6 +137,44 @@ def test_adam_matches_kingma_ba_with_torch_eps(setting):
                                           kwargs.get("weight_decay", 0.0)))
 
 
+def run_split(make_opt, a, c, p0, steps=STEPS):
+    """run_minigan with the quadratic's entries in two parameters of one optimizer, (2,) and
+    (2, 2): every iterate, flattened back into one vector."""
+    parts = [Param("p", p0[:2].copy(), np.zeros(2)), Param("q", p0[2:].reshape(2, 2).copy(),
+                                                           np.zeros((2, 2)))]
+    curvature, minimum = (a[:2], a[2:].reshape(2, 2)), (c[:2], c[2:].reshape(2, 2))
+    opt = make_opt(parts)
+    iterates = []
+    for _ in range(steps):
+        for p, a_p, c_p in zip(parts, curvature, minimum):
+            p.grad[...] = a_p * (p.data - c_p)
+        opt.step()
+        iterates.append(np.concatenate([p.data.ravel() for p in parts]))
+    return np.array(iterates)
+
+
+@pytest.mark.parametrize("which", ["sgd", "adam", "rmsprop"])
+def test_two_parameters_each_follow_the_rule(which):
+    """The references update every entry alike, whichever parameter holds it: one step counter
+    for the whole step (a t advanced per parameter would give the second one SGD's dampened
+    update at its first step, or Adam's bias correction of step 2), and each parameter its own
+    state."""
+    a, c, p0 = quadratic(size=6, seed=5)
+    if which == "sgd":
+        kwargs = SGD_SETTINGS["dampening"]
+        iterates = run_split(lambda params: optim.SGD(params, **kwargs), a, c, p0)
+        expected = sgd_reference(a, c, p0, **kwargs)
+    elif which == "adam":
+        kwargs = ADAM_SETTINGS["gan betas"]
+        iterates = run_split(lambda params: optim.Adam(params, **kwargs), a, c, p0)
+        expected = adam_reference(a, c, p0, kwargs["lr"], *kwargs["betas"], kwargs["eps"])
+    else:
+        kwargs = RMSPROP_SETTINGS["all"]
+        iterates = run_split(lambda params: optim.RMSprop(params, **kwargs), a, c, p0)
+        expected = rmsprop_reference(a, c, p0, **kwargs)
+    assert_close(iterates, expected)
+
+
 def test_adam_first_step_is_lr_times_sign():
     """Bias correction starts at t = 1: the first step is lr * g / (|g| + eps), any betas."""
     g = np.array([1e-3, -2.0, 0.5, 0.0, 1e-7, 300.0])

@@ -162,6 +162,81 @@ def test_eval_mode_takes_no_power_step(xp):
     assert not xp.array_equal(layer.buffers["u"], u)
 
 
+# The power method by hand (Miyato et al. 2018, Algorithm 1), without torch: the training
+# forward's step, and the 15 steps of the initialisation.
+
+
+def w_mat(layer):
+    """torch's (out, in * k * k) matrix of a wrapper's trained W, written out here: Dense's
+    (in, out) W transposed, Conv2D's (C_out, C_in, k, k) W with one filter a row."""
+    W = layer.params["W"]
+    return W.T if isinstance(layer.inner, Dense) else W.reshape(W.shape[0], -1)
+
+
+def power_steps(W_mat, u, v, steps):
+    """Algorithm 1's step: u <- W v / ||W v||, then v <- W^T u / ||W^T u|| with the new u."""
+    for _ in range(steps):
+        u = W_mat @ v / np.linalg.norm(W_mat @ v)
+        v = W_mat.T @ u / np.linalg.norm(W_mat.T @ u)
+    return u, v
+
+
+def unit(shape, seed):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    return a / np.linalg.norm(a)
+
+
+def test_normalize_floors_the_norm_at_eps():
+    """torch's F.normalize, a / max(||a||, eps): a zero vector stays zero (not 0 / 0), and one
+    shorter than eps is divided by eps."""
+    with np.errstate(divide="raise", invalid="raise"):
+        np.testing.assert_array_equal(spectral.normalize(np.zeros(3), 1e-12), np.zeros(3))
+    np.testing.assert_allclose(spectral.normalize(np.array([3e-13, 4e-13]), 1e-12), [0.3, 0.4],
+                               rtol=1e-15)
+    np.testing.assert_allclose(spectral.normalize(np.array([3.0, 4.0]), 1e-12), [0.6, 0.8],
+                               rtol=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda: dense_and_input((5, 3)),
+                                  lambda: conv_and_input(CONV_CASES[0])], ids=["dense", "conv"])
+def test_training_forward_is_one_power_step_then_w_over_sigma(make):
+    """From stored u, v set to random unit vectors (far from the singular pair, so that the
+    step moves them), a training forward leaves the u, v of one step by hand, keeps
+    sigma = u^T W_mat v of the new u, v for the backward, and computes with W / sigma."""
+    layer, x = make()
+    layer.buffers["u"][...] = unit(layer.buffers["u"].shape, 9)
+    layer.buffers["v"][...] = unit(layer.buffers["v"].shape, 10)
+    u, v = power_steps(w_mat(layer), layer.buffers["u"], layer.buffers["v"], 1)
+    sigma = u @ w_mat(layer) @ v
+    out = layer.train().forward(x)
+    assert rel_error(layer.buffers["u"], u) < 1e-12 and rel_error(layer.buffers["v"], v) < 1e-12
+    assert abs(float(layer.cache) / sigma - 1) < 1e-12
+    W_eff = layer.params["W"] / sigma
+    assert rel_error(layer.inner.params["W"], W_eff) < 1e-12  # what the inner layer computes with
+    if isinstance(layer.inner, Dense):
+        assert rel_error(out, x @ W_eff + layer.params["b"]) < 1e-12
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_initial_u_v_are_15_power_steps_from_normalised_draws(conv):
+    """u ~ N(0, 1) drawn first, then v, each normalised, then 15 power steps by hand. W gets
+    singular values 1, 0.95, 0.9, so that a step shrinks the distance to the top pair by only
+    0.95^2 and after 15 steps the start still shows (0.95^30 = 0.2)."""
+    rng = np.random.default_rng(4)
+    inner = (Conv2D(2, 3, 3, rng=backend.default_rng(0), dtype="float64") if conv
+             else Dense(5, 3, rng=backend.default_rng(0), dtype="float64"))
+    n_out, n_in = 3, inner.params["W"].size // 3
+    left = np.linalg.qr(rng.standard_normal((n_out, n_out)))[0]
+    right = np.linalg.qr(rng.standard_normal((n_in, n_out)))[0]  # orthonormal columns
+    W_mat = left @ np.diag([1.0, 0.95, 0.9]) @ right.T  # (out, in * k * k)
+    inner.params["W"][...] = W_mat.reshape(3, 2, 3, 3) if conv else W_mat.T
+    layer = SpectralNorm(inner, backend.default_rng(100))
+    draws = np.random.default_rng(100)
+    u0, v0 = draws.standard_normal(n_out), draws.standard_normal(n_in)
+    u, v = power_steps(W_mat, u0 / np.linalg.norm(u0), v0 / np.linalg.norm(v0), 15)
+    assert rel_error(layer.buffers["u"], u) < 1e-12 and rel_error(layer.buffers["v"], v) < 1e-12
+
+
 @pytest.mark.parametrize("make", [lambda: sn_dense(7, 5), lambda: sn_conv(3, 4, 3)],
                          ids=["dense", "conv"])
 def test_w_eff_has_unit_spectral_norm_after_enough_steps(make):

@@ -207,6 +207,24 @@ def test_ema_follows_its_formula():
         tricks.EMA(net, decay=1.0)
 
 
+def test_ema_network_computes_with_the_averaged_weights():
+    """The averaged network draws samples through its layers' own arrays: its forward is
+    x @ W_avg + b_avg, each average by the formula above (not only what its params dict shows)."""
+    net = Sequential(Dense(3, 2, rng=backend.default_rng(0), dtype="float64"))
+    average = tricks.EMA(net, decay=0.9)
+    expected = {k: v.copy() for k, v in net.params.items()}
+    new_values = np.random.default_rng(1)
+    for t in range(3):
+        for k, p in net.params.items():
+            p[...] = new_values.standard_normal(p.shape)
+        average.update()
+        d = min(0.9, (1 + t) / (10 + t))
+        expected = {k: d * expected[k] + (1 - d) * net.params[k] for k in expected}
+    x = np.random.default_rng(2).standard_normal((4, 3))
+    np.testing.assert_allclose(average.net.forward(x), x @ expected["0.W"] + expected["0.b"],
+                               rtol=1e-13, atol=1e-15)
+
+
 def test_ema_copies_batchnorm_statistics():
     G = gan.make_dcgan_generator(8, (6, 4), rng=backend.default_rng(0), dtype="float64")
     average = tricks.EMA(G, 0.999)
