@@ -50,6 +50,7 @@ def test_generator_gradient_through_the_discriminator(xp, gen_loss):
     G, D, real, z = tiny_gan()
     loss_fn = losses.GENERATOR_LOSSES[gen_loss]
     D.grads["0.W"][...] = 1.0  # leftovers from a D step: the G step must not add to them
+    G.grads["2.b"][...] = 3.0  # leftovers from the last G step: the G step starts from zero
     D_params, D_grads = snapshot(D.params), snapshot(D.grads)
 
     loss = gan.generator_step(G, D, optim.SGD(G.parameters(), lr=0.0), z, gen_loss)
