@@ -351,6 +351,9 @@ HARD_CODED = {
                    "betas=(0.5, 0.99)"),
     "adam-beta2": (edited("Adam.step", "beta1, beta2 = self.betas",
                           "beta1, beta2 = self.betas[0], 0.999"), "betas=(0.5, 0.99)"),
+    "adam-lr": (edited("Adam.step", "p.data - self.lr *", "p.data - 0.01 *"), "lr=0.02"),
+    "r1-gamma": (edited("r1", "penalty = gamma / 2 *", "penalty = 3 / 2 *", "gamma / n * g",
+                        "3 / n * g"), "gamma=2"),
     "gp-lam": (edited("gradient_penalty", "penalty = lam *", "penalty = 10 *", "2 * lam / n",
                       "2 * 10 / n"), "lam=5"),
 }

@@ -234,14 +234,14 @@ def grade_r1(run, learner_penalties):
     """R1 on a plain critic, a spectrally normalised one (eval mode) and one with Dropout and
     InstanceNoise (training mode: agreement with minigan's on the same draws)."""
     x = np.random.default_rng(21).normal(0, 1, (N, DIM))
-    gamma = 3.0
 
     def variants(make_critic):
         value, grads = penalty_variant(make_critic(), x, ("r1", gamma))  # minigan's R1
         return {"norm_axis": penalty_variant(make_critic(), x, ("r1", gamma), axis=0),
                 "r1_half": (2 * value, 2 * grads)}
 
-    for kind in (dict(), dict(spectral=True), dict(noisy=True)):
+    # gamma 2 on one critic, so that a gamma written as 3 shows (and not as R1 without its 1/2)
+    for kind, gamma in ((dict(), 3.0), (dict(spectral=True), 2.0), (dict(noisy=True), 3.0)):
         grade_penalty(run, f"r1(D, x, gamma={gamma:g})" + (f" with {', '.join(kind)}" if kind
                                                            else ""),
                       learner_penalties.r1, lambda: (x.copy(), gamma), mg_penalties.r1,

@@ -106,10 +106,10 @@ class Shadow:
 
 
 def grade_adam(run, learner_optim):
-    # a large eps, so that where it goes shows; betas apart from the usual (0.9, 0.999), so that
-    # betas written as numbers show
-    for betas, eps in (((0.9, 0.999), 1e-8), ((0.5, 0.99), 1e-2)):
-        kw = dict(lr=0.01, betas=betas, eps=eps)
+    # a large eps, so that where it goes shows; lr and betas apart from the first run's, so that
+    # settings written as numbers show
+    for lr, betas, eps in ((0.01, (0.9, 0.999), 1e-8), (0.02, (0.5, 0.99), 1e-2)):
+        kw = dict(lr=lr, betas=betas, eps=eps)
         mistakes = {}
 
         def make_ref(ps):
@@ -126,6 +126,6 @@ def grade_adam(run, learner_optim):
             return value
 
         grade_optimizer(run, lambda ps: run("Adam(...)", learner_optim.Adam, ps, **kw), make_ref,
-                        f"Adam(lr=0.01, betas={betas}, eps={eps})",
+                        f"Adam(lr={lr}, betas={betas}, eps={eps})",
                         {hint: variant(hint) for hint in ("adam_t0", "eps_sqrt",
                                                           "adam_no_correction")})
