@@ -17,8 +17,9 @@ from minigan.homework.learner import LearnerError
 
 
 def layer_run(run, layer, x, dout, **kw):
-    """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy}). backward gets
-    a copy of dout and must leave it as it was: the caller still holds it (R1's douts, ours)."""
+    """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy}). forward must
+    leave x as it was, and backward the copy of dout it gets: the caller still holds them (R1's
+    douts, ours)."""
     name = type(layer).__name__
     run(f"{name}.zero_grad()", layer.zero_grad)
     seen = x.copy()
