@@ -266,6 +266,8 @@ PLANTED = {
     "derivative": [("Tanh.backward", "dout * (1 - self.cache ** 2)", "dout"),
                    ("LeakyReLU.backward", "dout * backend.xp.where(self.cache > 0, 1.0, "
                     "self.negative_slope)", "dout")],
+    "no_dout": [("Tanh.backward", "dout * (1 - self.cache ** 2)", "(1 - self.cache ** 2)"),
+                ("LeakyReLU.backward", "dout * backend.xp.where(", "backend.xp.where(")],
     "assign": [("Dense.backward", 'self.grads["W"] += x.T @ dout',
                 'self.grads["W"] = x.T @ dout'),
                ("Dense.backward", 'self.grads["b"] += dout.sum(axis=0)',

@@ -20,6 +20,8 @@ HINTS = {
             "a step goes against the gradient (p = p - lr * g).",
     "derivative": "dx equals dout: the activation's derivative factor is missing "
                   "(dx = dout * f'(x), lessons/04_backprop_layers.md).",
+    "no_dout": "dx equals f'(x) alone: the upstream gradient is missing; the chain rule "
+               "multiplies by it, dx = dout * f'(x) (lessons/04_backprop_layers.md).",
     "leaky_slope": "dx is 0 where x < 0: that is ReLU's derivative; LeakyReLU's is the slope "
                    "there, dx = dout * negative_slope (lessons/04_backprop_layers.md).",
     "assign": "The gradient was assigned, not added: write self.grads[...] += ... into the "

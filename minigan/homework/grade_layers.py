@@ -56,7 +56,9 @@ def layer_hints(got_dx, got_grads, ref_dx, ref_grads, dout, N, params, variants=
     """Diagnose dx and each gradient against a layer's classic mistakes; variants: {"dx" or a
     grad name: {hint: array}}, more mistakes of a layer's own."""
     variants = variants or {}
-    extra = {"derivative": dout if dout.shape == ref_dx.shape else None}
+    elementwise = dout.shape == ref_dx.shape
+    extra = {"derivative": dout if elementwise else None,
+             "no_dout": ref_dx / dout if elementwise else None}  # dout is never 0: normal draws
     if "W" in params and params["W"].ndim == 2 and params["W"].shape[0] == params["W"].shape[1]:
         extra["transpose"] = dout @ params["W"]
     names = diagnose_all(got_dx, ref_dx, {**extra, **variants.get("dx", {})}, ks=(N,))
