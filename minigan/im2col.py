@@ -81,8 +81,13 @@ def im2col(x_pad, kernel_size, stride, h_out, w_out):
     ms on the DCGAN's conv2 (64 -> 128 channels, 14 x 14, batch 64).
     """
     xp = backend.xp
-    n, c = x_pad.shape[:2]
+    n, c, hp, wp = x_pad.shape
     k, s = kernel_size, stride
+    # as_strided checks nothing: a window past the edge would read whatever memory lies there
+    if (h_out - 1) * s + k > hp or (w_out - 1) * s + k > wp:
+        raise ValueError(f"im2col: {h_out} x {w_out} windows of {k} x {k} at stride {s} need "
+                         f"a padded input of at least {(h_out - 1) * s + k} x "
+                         f"{(w_out - 1) * s + k}, got {hp} x {wp}")
     sn, sc, sh, sw = x_pad.strides  # in bytes
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(c, k, k, h_out, w_out, n), strides=(sc, sh, sw, sh * s, sw * s, sn))

@@ -239,6 +239,16 @@ def test_im2col_and_col2im_are_adjoint():
     assert abs(lhs - rhs) < 1e-12 * abs(lhs) + 1e-12
 
 
+def test_im2col_refuses_windows_past_the_edge():
+    """as_strided does not check bounds: without im2col's own check, one window too many would
+    read memory outside x instead of raising."""
+    x = normal((2, 3, 7, 6), 1)
+    im2col(x, 3, 2, 3, 2)  # the last windows end at row 2*2 + 3 = 7 and column 1*2 + 3 = 5
+    for h_out, w_out in ((4, 2), (3, 3)):  # row 3*2 + 3 = 9 > 7; column 2*2 + 3 = 7 > 6
+        with pytest.raises(ValueError, match="need a padded input of at least"):
+            im2col(x, 3, 2, h_out, w_out)
+
+
 # --- hypothesis properties ------------------------------------------------------------------------
 
 
