@@ -128,7 +128,8 @@ class Dense(Layer):
 
 class LeakyReLU(Layer):
     """``out = x if x > 0 else slope * x``; ``dx = dout * (1 if x > 0 else slope)``. Any shape;
-    at exactly x = 0 the slope branch is used, as in PyTorch."""
+    at exactly x = 0 the slope branch is used, as in PyTorch. The default slope, 0.2, is the
+    DCGAN paper's (Radford et al. 2015); torch's ``nn.LeakyReLU()`` defaults to 0.01."""
 
     def __init__(self, negative_slope=0.2):
         super().__init__()

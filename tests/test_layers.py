@@ -99,6 +99,14 @@ def test_leaky_relu_forward(slope):
     check_forward(layers.LeakyReLU(slope), x, lambda v: v if v > 0 else slope * v)
 
 
+def test_leaky_relu_default_slope_is_the_dcgan_papers_not_torchs():
+    """LeakyReLU() means 0.2, the DCGAN paper's slope and every minigan model's default; torch's
+    nn.LeakyReLU() means 0.01. Every caller in minigan passes its slope, so only this test
+    would notice the default drifting to torch's."""
+    x = np.array([[-3.0, -1e-3, 0.0, 1e-3, 2.5]])
+    check_forward(layers.LeakyReLU(), x, lambda v: v if v > 0 else 0.2 * v)
+
+
 def test_relu_forward():
     """ReLU is LeakyReLU with slope 0: a slope of its own would pass the gradient check (the
     backward agrees with any slope), and only the values show it."""
