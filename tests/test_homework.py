@@ -340,6 +340,17 @@ def test_a_layer_that_writes_into_its_dout_or_x_is_told_so(tmp_path, name):
     assert f"changed the {given} it was given" in r.message
 
 
+def test_an_sgd_that_never_counts_its_steps_fails_the_step_count(tmp_path):
+    """Without ``self.t += 1`` this SGD moves every parameter as minigan's does (its zero
+    buffers make b = momentum * 0 + g on the first step anyway); only self.t, which the
+    checkpoint saves, shows it."""
+    folder = start(tmp_path / "hw")
+    fill(folder, edited("SGD.step", "self.t += 1\n", ""))
+    (r,) = grader.grade(folder, [part_of("SGD.step")])
+    assert (r.status, r.check) == ("failed", "the step count"), (r.check, r.message)
+    assert "after step 1, self.t is 0" in r.message
+
+
 # a setting written as the number the lessons use, not read from the layer or the arguments: right
 # at that number only; each needs a second value in the grader (the needle: where it fails)
 HARD_CODED = {

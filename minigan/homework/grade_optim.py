@@ -56,6 +56,11 @@ def grade_optimizer(run, make, make_ref, label, extra_variants=None, steps=3):
                              f"differently from minigan's (relative error {rel(got, want):.1e})",
                              diagnose(got, want, variants))
             layer.params[k][...] = ref_layer.params[k]  # the next step starts from the same place
+        t = getattr(opt, "t", None)
+        require(t == step, "the step count",
+                f"{label}: after step {step}, self.t is {t!r}: each step adds 1 to self.t, the "
+                "number of steps taken (state_dict saves it, and a resumed run's first-step "
+                "rules read it)")
 
 
 def grade_sgd(run, learner_optim):
