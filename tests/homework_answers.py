@@ -306,6 +306,8 @@ PLANTED = {
                   ("gradient_penalty", "sum(axis=1, keepdims=True)",
                    "sum(axis=0, keepdims=True)")],
     "sqrt_deriv": [("gradient_penalty", "(norm - 1) / safe * g", "(norm - 1) * g")],
+    "eps_swapped": [("gradient_penalty", "eps * real + (1 - eps) * fake",
+                     "eps * fake + (1 - eps) * real")],
     "per_pixel": [("gradient_penalty", "rng.random((n, 1))", "rng.random(real.shape)")],
     "cov_n": [("gaussian_stats", "/ (n - 1)", "/ n")],
     "elementwise_sqrt": [("sqrtm_psd", "return V @ np.diag(np.sqrt(w)) @ V.T",

@@ -59,6 +59,10 @@ HINTS = {
                  "then average over the N samples.",
     "sqrt_deriv": "The square root's derivative is missing: d||g||/dg = g / ||g||, so dP/dg_i = "
                   "2 lam / N * (||g_i|| - 1) * g_i / ||g_i||.",
+    "eps_swapped": "eps weights the fake, not the real: the docstring's x_hat is eps * real + "
+                   "(1 - eps) * fake. The other way round is the same penalty in distribution "
+                   "(1 - eps is U[0, 1) too), but the grader compares the very same draws, so "
+                   "write it as documented.",
     "per_pixel": "The interpolates draw one eps per pixel: draw one eps per sample, shape (N, 1), "
                  "so that x_hat_i lies on the line from fake_i to real_i.",
     "in_place": "Update each parameter array in place, p.data[...] = p.data - lr * g: the "

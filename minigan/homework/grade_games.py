@@ -263,7 +263,9 @@ def grade_gp(run, learner_penalties):
         what = ("gp", lam, real, fake, seed, True)
         return {"norm_axis": penalty_variant(make_critic(), None, what, axis=0),
                 "sqrt_deriv": penalty_variant(make_critic(), None, what, root=False),
-                "per_pixel": penalty_variant(make_critic(), None, what[:-1] + (False,))}
+                "per_pixel": penalty_variant(make_critic(), None, what[:-1] + (False,)),
+                "eps_swapped": penalty_variant(make_critic(), None,
+                                               ("gp", lam, fake, real, seed, True))}
 
     label = f"gradient_penalty(D, real, fake, lam={lam:g}, rng)"
     grade_penalty(run, label, learner_penalties.gradient_penalty, args,
