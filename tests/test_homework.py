@@ -367,6 +367,8 @@ HARD_CODED = {
                         "3 / n * g"), "gamma=2"),
     "gp-lam": (edited("gradient_penalty", "penalty = lam *", "penalty = 10 *", "2 * lam / n",
                       "2 * 10 / n"), "lam=5"),
+    "bn-channels": (edited("BatchNorm.backward", "dout.size // self.num_features",
+                           "dout.size // 3"), "BatchNorm(2)"),
 }
 
 

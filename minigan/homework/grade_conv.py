@@ -126,25 +126,27 @@ def bn_variants(ref, dout):
 
 def grade_batchnorm(run, learner_batchnorm):
     """Training mode on images (N, C, H, W) and on (N, C), then evaluation mode with running
-    statistics that are not torch's initial 0 and 1."""
+    statistics that are not torch's initial 0 and 1; last, 2 channels, so that a channel count
+    written as 3 shows."""
     rng = np.random.default_rng(38)
 
-    def layers(training):
+    def layers(training, c):
         def setup(layer):
-            layer.params["gamma"][...] = GAMMA
-            layer.params["beta"][...] = BETA
-            layer.running_mean[...], layer.running_var[...] = RUNNING
+            layer.params["gamma"][...] = GAMMA[:c]
+            layer.params["beta"][...] = BETA[:c]
+            layer.running_mean[...], layer.running_var[...] = (r[:c] for r in RUNNING)
             return layer.train(training)
 
         def make():
-            layer = run("BatchNorm(3)", learner_batchnorm.BatchNorm, 3, dtype="float64")
-            return run("BatchNorm(3) setup", setup, layer)
+            layer = run(f"BatchNorm({c})", learner_batchnorm.BatchNorm, c, dtype="float64")
+            return run(f"BatchNorm({c}) setup", setup, layer)
 
         def make_ref():
-            return setup(mg_batchnorm.BatchNorm(3, dtype="float64"))
+            return setup(mg_batchnorm.BatchNorm(c, dtype="float64"))
         return make, make_ref
 
     for training, x in ((True, 3 * rng.standard_normal((4, 3, 2, 2)) + 1.5),
                         (True, rng.standard_normal((5, 3)) - 0.5),
-                        (False, 3 * rng.standard_normal((4, 3, 2, 2)) + 1.5)):
-        grade_layer(run, *layers(training), x, variants=bn_variants)
+                        (False, 3 * rng.standard_normal((4, 3, 2, 2)) + 1.5),
+                        (True, 2 * rng.standard_normal((3, 2, 3, 3)) - 1.0)):
+        grade_layer(run, *layers(training, x.shape[1]), x, variants=bn_variants)
