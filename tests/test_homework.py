@@ -367,6 +367,10 @@ HARD_CODED = {
                         "3 / n * g"), "gamma=2"),
     "gp-lam": (edited("gradient_penalty", "penalty = lam *", "penalty = 10 *", "2 * lam / n",
                       "2 * 10 / n"), "lam=5"),
+    "real-target-0.9": (edited("discriminator_step", "(logits_real, real_target)",
+                               "(logits_real, 0.9)"), "real_target=1.0"),
+    "real-target-1": (edited("discriminator_step", "(logits_real, real_target)",
+                             "(logits_real, 1.0)"), "real_target=0.9"),
     "bn-channels": (edited("BatchNorm.backward", "dout.size // self.num_features",
                            "dout.size // 3"), "BatchNorm(2)"),
 }
