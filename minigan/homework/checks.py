@@ -87,6 +87,10 @@ HINTS = {
     "overlap": "Right where windows do not overlap (stride > k), wrong where they do: a pixel "
                "in several windows receives the sum of their gradients (patches), so add, +=, "
                "never assign (lessons/12_convolutions.md, col2im).",
+    "stride": "Right at stride 1, wrong at strides 2 and 3: the stride is missing where windows "
+              "meet pixels. Window (i, j) starts at (i*s, j*s), so kernel offset (u, v) touches "
+              "rows u, u + s, ..., u + s*(h_out - 1): the slice u:u + s*h_out:s, not "
+              "u:u + h_out (lessons/12_convolutions.md).",
     "pad_crop": "The padding is not cropped off: the zero border is not part of x (nor of the "
                 "transposed convolution's output, cut from its padded canvas), so return the "
                 "padded array's [:, :, p:p + H, p:p + W] (unpad), of x's shape (of H_out x W_out).",

@@ -9,6 +9,8 @@ windows overlap (stride < k) and with padding, so that the classic mistakes show
   behaviour, as a layer that is right where windows do not overlap (stride k + 1, padded as well,
   so that a mistake of the padding is not taken for it, and apart from k, so that a range(s)
   written for range(k) is not either) and wrong where they do;
+- the stride missing where windows meet pixels ("stride"): recognised by behaviour, as a layer
+  that is right at stride 1 (padded) and wrong at strides 2 and 3;
 - the padding not cropped ("pad_crop"): the padded shape returned;
 - BatchNorm's backward without the term through the mean, through the variance, or both (as if
   the batch's statistics were constants), and evaluation mode with the training formula.
@@ -54,20 +56,29 @@ def grade_geometries(run, cls, ref_cls, args, kwargs, x, seed, variants, wrong_s
                        wrong_shapes=wrong_shapes)
 
 
-def grade_overlapping(run, overlapping, apart):
-    """Grade ``overlapping()`` (stride < k); when its numbers are wrong without a hint, grade
+def passes(grade):
+    try:
+        grade()
+    except (Failed, LearnerError):
+        return False
+    return True
+
+
+def grade_overlapping(run, overlapping, apart, stride_one):
+    """Grade ``overlapping()`` (stride 2 < k); when its numbers are wrong without a hint, grade
     ``apart()`` (stride k + 1, no overlap, the same padding and output_padding): passing there
-    names the "overlap" mistake."""
+    names the "overlap" mistake; failing there too but passing ``stride_one()`` (stride 1, padded
+    as well) names the "stride" mistake."""
     try:
         overlapping()
     except Failed as f:
         if f.hints or f.check == "shapes":
             raise
-        try:
-            apart()
-        except (Failed, LearnerError):
-            raise f from None
-        raise Failed(f.check, f.message, ["overlap"], f.error) from None
+        if passes(apart):
+            raise Failed(f.check, f.message, ["overlap"], f.error) from None
+        if passes(stride_one):
+            raise Failed(f.check, f.message, ["stride"], f.error) from None
+        raise
 
 
 # --- part 16: Conv2D.backward -------------------------------------------------------------------
@@ -82,7 +93,8 @@ def grade_conv2d(run, learner_conv):
                                         dict(stride=stride, padding=padding), x, seed,
                                         mirrored("dx"), wrong)
 
-    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 3, 1, x, 32))  # apart: padded too
+    grade_overlapping(run, conv(3, 2, 1, x, 31), conv(2, 3, 1, x, 32),  # apart: padded too
+                      conv(3, 1, 1, x, 39))
     conv(3, 1, 0, rng.standard_normal((3, 2, 4, 5)), 33)()  # stride 1, no padding
 
 
@@ -100,7 +112,8 @@ def grade_conv_transpose(run, learner_conv):
                                         mg_conv.ConvTranspose2D, (2, 3, k), kw, x, seed,
                                         mirrored("out"), wrong)
 
-    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 3, 1, 1, x, 36))
+    grade_overlapping(run, convT(3, 2, 1, 1, x, 35), convT(2, 3, 1, 1, x, 36),
+                      convT(3, 1, 1, 0, x, 40))
     convT(4, 2, 1, 0, rng.standard_normal((1, 2, 3, 3)), 37)()  # the DCGAN's k = 4 geometry
 
 
