@@ -4,7 +4,7 @@ recipe and with --recipe improved, three seeds, scored after 5 and after 20 epoc
     python benchmarks/conditional_runs.py               # 18 MLP runs, 2 at a time (2 h 13 min)
     python benchmarks/conditional_runs.py --dry-run     # the commands left to run; runs nothing
     python benchmarks/conditional_runs.py --report      # the tables of the runs done so far
-    python benchmarks/conditional_runs.py --model dcgan # the DCGAN's (about 14 h; see below)
+    python benchmarks/conditional_runs.py --model dcgan # the DCGAN's (about 18 h; see below)
     python benchmarks/conditional_runs.py --seeds 0 --variants concat --recipes default \\
         --limit 640 --epochs 2 --early-epoch 1 --eval-samples 200 --out /tmp/cond_tiny
                                                         # a minute: the script end to end

@@ -2,7 +2,7 @@
 train for 5 epochs without diverging, on two seeds, and what does minigan.evaluate say of it?
 
     python benchmarks/first_games.py                     # the MLP's games, seeds 0 and 1
-    python benchmarks/first_games.py --model dcgan       # the DCGAN's (about 13 min a run)
+    python benchmarks/first_games.py --model dcgan       # the DCGAN's (22 to 70 min a run)
     python benchmarks/first_games.py --report            # the table of the runs done so far
 
 Each run is `train_mnist.py --epochs 5 --eval-every 5` in --out/<model>-<game>-s<seed>, with one
