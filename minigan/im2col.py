@@ -84,10 +84,10 @@ def im2col(x_pad, kernel_size, stride, h_out, w_out):
     n, c, hp, wp = x_pad.shape
     k, s = kernel_size, stride
     # as_strided checks nothing: a window past the edge would read whatever memory lies there
-    if (h_out - 1) * s + k > hp or (w_out - 1) * s + k > wp:
+    need_h, need_w = (h_out - 1) * s + k, (w_out - 1) * s + k  # where the last windows end
+    if need_h > hp or need_w > wp:
         raise ValueError(f"im2col: {h_out} x {w_out} windows of {k} x {k} at stride {s} need "
-                         f"a padded input of at least {(h_out - 1) * s + k} x "
-                         f"{(w_out - 1) * s + k}, got {hp} x {wp}")
+                         f"a padded input of at least {need_h} x {need_w}, got {hp} x {wp}")
     sn, sc, sh, sw = x_pad.strides  # in bytes
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(c, k, k, h_out, w_out, n), strides=(sc, sh, sw, sh * s, sw * s, sn))

@@ -139,8 +139,8 @@ RULES = {
     # of an MLP epoch on a 2-core CPU (README, "Scoring a run").
     "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
                             "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
-                            "is off, the default, as each scoring of 10,000 samples costs a sixth to "
-                            "a third of an MLP epoch"),
+                            "is off, the default, as each scoring of 10,000 samples costs a "
+                            "sixth to a third of an MLP epoch"),
     "eval_samples": explained(integer(5, MAX_SAMPLES), f"an integer from 5 to {MAX_SAMPLES:,}: "
                               "samples each --eval-every scoring draws (10000 for figures you "
                               "compare), as minigan.evaluate's -n"),
