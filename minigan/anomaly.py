@@ -418,8 +418,8 @@ def main(argv=None):
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # disk full, no permission: what was written so far stays
-        print(f"{prog}: error: cannot write in {out} ({e.strerror or e}); free some disk space "
-              "or choose another --out", file=sys.stderr)
+        print(f"{prog}: error: cannot write in {out} ({e.strerror or e}). "
+              + files.write_fix(e, out / "anomaly.json", "choose another --out"), file=sys.stderr)
         return 2
     print("AUROC 0.5 is chance; below 0.5, a score ranks the anomalies as more normal.")
     print(f"published AnoGAN AUROC on MNIST: {PUBLISHED['auroc']}")

@@ -22,7 +22,12 @@ class CheckpointError(RuntimeError):
 
 class CheckpointWriteError(CheckpointError):
     """A checkpoint could not be written (disk full, no permission): the run can continue from
-    the previous one, unlike from a checkpoint that is unreadable or does not match."""
+    the previous one, unlike from a checkpoint that is unreadable or does not match. ``cause``
+    is the OSError, whose errno says which fix fits."""
+
+    def __init__(self, message, cause):
+        super().__init__(message)
+        self.cause = cause
 
 
 def save(path, arrays, meta):
@@ -40,9 +45,8 @@ def save(path, arrays, meta):
     except OSError as e:
         kept = "the previous checkpoint there is intact" if path.exists() else "nothing was saved"
         raise CheckpointWriteError(
-            f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. Free some "
-            "disk space or check the folder's permissions."
-        ) from None
+            f"cannot write the checkpoint {path} ({e.strerror or e}); {kept}. "
+            + files.write_fix(e, path, "choose another folder"), cause=e) from None
 
 
 def load(path):

@@ -61,13 +61,14 @@ def write_text(path, text):
         f.write(text)
 
 
-def write_fix(error, path, elsewhere):
+def write_fix(error, path, elsewhere, then=""):
     """What to do when writing ``path`` failed with the OSError ``error``, in words that fit
-    its cause, as a sentence; ``elsewhere`` is the other way out ("choose another --out")."""
+    its cause, as a sentence; ``elsewhere`` is the other way out ("choose another --out"), and
+    ``then`` what follows a fix made in place (", then continue with --resume run")."""
     if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # Windows: none
-        return "Free some disk space."
+        return f"Free some disk space{then}."
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"Check the folder's permissions, or {elsewhere}."
+        return f"Check the folder's permissions{then}, or {elsewhere}."
     if error.errno == errno.EROFS:
         return f"The file system is read-only: {elsewhere}."
     # /proc, /sys: a folder that exists but takes no new files ("No such file or directory")

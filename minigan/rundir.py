@@ -105,16 +105,32 @@ def opened(run_dir, new):
             yield
         except checkpoint.CheckpointWriteError as e:  # checkpoint.save failed: disk full?
             # (a checkpoint that cannot be read or does not match cannot be resumed: no hint)
-            if not saved.exists():
-                raise
+            cause = e.cause
+            if saved.exists():
+                raise checkpoint.CheckpointWriteError(
+                    f"cannot write the checkpoint {saved} ({cause.strerror or cause}); the last "
+                    f"one there is intact. {resume_fix(cause, run_dir)}", cause) from None
+            # the first checkpoint: nothing to resume from
             raise checkpoint.CheckpointWriteError(
-                f"{e} Then continue with --resume {run_dir}.") from None
+                f"cannot write the checkpoint {saved} ({cause.strerror or cause}); nothing was "
+                "saved. " + files.write_fix(cause, saved, "start again with another --out",
+                                            then=f", delete {run_dir} and start again"),
+                cause) from None
         except OSError as e:
             raise RunError(
                 f"cannot write in {run_dir} ({e}). The last checkpoint, if any, is intact at "
-                f"{saved}. Free some disk space or check the folder's permissions, then "
-                f"continue with --resume {run_dir}."
+                f"{saved}. {resume_fix(e, run_dir)}"
             ) from None
+
+
+def resume_fix(error, run_dir):
+    """What to do when a write into the run folder failed with the OSError ``error``, in
+    words that fit its cause (minigan/files.py, write_fix), and how the run then continues:
+    from the folder itself, or, where it cannot take files (read-only), from a copy."""
+    return files.write_fix(
+        error, Path(run_dir) / "checkpoint.npz",
+        f"copy {run_dir} to a folder you can write in and continue with --resume on the copy",
+        then=f", then continue with --resume {run_dir}")
 
 
 def check_finite(row, run_dir):

@@ -2,7 +2,9 @@
 pairs, AnoGAN's z-gradient against central differences, the baselines against brute force, and
 the command's --quick run and bad flags."""
 
+import errno
 import json
+import os
 
 import numpy as np
 import pytest
@@ -297,3 +299,21 @@ def test_the_runs_settings_of_d_are_checked_as_resume_checks_them(tmp_path, monk
     result = call(anomaly.main, ["--quick", "--run", "run", "--out", "new"], capsys)
     assert_clean_error(result, "run/config.json", needle, "the file is damaged")
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("code,needle", [
+    (errno.ENOSPC, "(No space left on device). Free some disk space."),
+    (errno.EROFS, "(Read-only file system). The file system is read-only: choose another --out."),
+], ids=["disk full", "read-only"])
+def test_a_failed_write_says_the_fix_for_its_cause(tmp_path, monkeypatch, capsys, code, needle):
+    """Was "free some disk space or choose another --out" whatever the cause."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run")
+
+    def refused(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(anomaly, "save_roc", refused)  # after anomaly.json: that one stays
+    result = call(anomaly.main, ["--quick", "--run", "run", "--steps", "2", "--out", "new"],
+                  capsys)
+    assert_clean_error(result, f"cannot write in new {needle}")
+    assert (tmp_path / "new" / "anomaly.json").is_file()

@@ -4,6 +4,7 @@ file leaves the previous checkpoint byte-identical, no temporary file, and a nam
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -94,6 +95,87 @@ def test_any_other_write_failure_in_the_run_folder_is_a_named_error(tmp_path, mo
     assert snapshot(run)["checkpoint.npz"] == before["checkpoint.npz"]
 
 
+def fails_with(code):
+    """np.savez that finds the OSError ``code`` (errno) part way through the file."""
+    def savez(file, **arrays):
+        file.write(b"PK\x03\x04")
+        raise OSError(code, os.strerror(code))
+    return savez
+
+
+# The advice after a failed write fits its cause: space and permissions are fixed in place and
+# the run continues from its folder; a folder that takes no files is copied and the copy resumed.
+WRITE_FAULTS = {
+    "disk full": (errno.ENOSPC, ["Free some disk space, then continue with --resume {run}."],
+                  ["permissions", "copy"]),
+    "no permission": (errno.EACCES, ["Check the folder's permissions, then continue with "
+                                     "--resume {run}, or copy {run} to a folder"], ["disk space"]),
+    "read-only": (errno.EROFS, ["read-only: copy {run} to a folder you can write in and "
+                                "continue with --resume on the copy."],
+                  ["disk space", "permissions", "then continue with --resume {run}"]),
+    "takes no files": (errno.ENOENT, ["{run} takes no new files: copy {run}"],
+                       ["disk space", "permissions"]),
+}
+
+
+@pytest.mark.parametrize("code,needles,absent", WRITE_FAULTS.values(), ids=list(WRITE_FAULTS))
+def test_a_failed_checkpoint_write_says_the_fix_for_its_cause(tmp_path, monkeypatch, capsys,
+                                                              code, needles, absent):
+    run = tmp_path / "run"
+    train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
+    good = (run / "checkpoint.npz").read_bytes()
+    with monkeypatch.context() as m:
+        m.setattr(np, "savez", fails_with(code))
+        assert train_mnist.cli(["--resume", str(run), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "the last one there is intact" in err
+    for words in needles:
+        assert words.format(run=run) in err
+    for words in absent:
+        assert words.format(run=run) not in err
+    assert (run / "checkpoint.npz").read_bytes() == good
+    # The way out the read-only message gives: the copy resumes and trains the second epoch.
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert train_mnist.cli(["--resume", str(copy), "--epochs", "2"]) == 0
+    assert checkpoint.load(copy / "checkpoint.npz")[1]["global_step"] == 12
+
+
+@pytest.mark.parametrize("code,needles,absent", WRITE_FAULTS.values(), ids=list(WRITE_FAULTS))
+def test_any_other_failed_write_in_the_run_says_the_fix_for_its_cause(tmp_path, monkeypatch,
+                                                                      capsys, code, needles,
+                                                                      absent):
+    run = tmp_path / "run"
+    train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
+
+    def fails(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(pictures, "save_curves", fails)
+    assert train_mnist.cli(["--resume", str(run), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"cannot write in {run}" in err
+    for words in needles:
+        assert words.format(run=run) in err
+    for words in absent:
+        assert words.format(run=run) not in err
+
+
+def test_a_new_run_whose_first_checkpoint_fails_says_to_start_again(tmp_path, monkeypatch,
+                                                                    capsys):
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(np, "savez", fails_with(errno.ENOSPC))
+        assert train_mnist.cli([*SMALL, "--epochs", "1", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "nothing was saved" in err
+    assert f"Free some disk space, delete {run} and start again." in err
+    assert "--resume" not in err  # there is nothing to resume from
+    assert not (run / "checkpoint.npz").exists()
+    # The advice works: with the folder deleted, the same command trains.
+    shutil.rmtree(run)
+    assert train_mnist.cli([*SMALL, "--epochs", "1", "--out", str(run)]) == 0
+
+
 def test_config_json_that_cannot_be_written_changes_nothing(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     train_mnist.main([*SMALL, "--epochs", "1", "--out", str(run)])
@@ -112,8 +194,6 @@ BEFORE_REBUILD = Path(__file__).resolve().parent / "data" / "run_before_rebuild"
 
 
 def test_a_run_from_before_the_rebuild_resumes_bit_exact_and_samples(tmp_path):
-    import shutil
-
     from minigan import sample
 
     old = tmp_path / "old"
