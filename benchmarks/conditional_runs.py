@@ -221,7 +221,11 @@ def job(run, steps, logs):
             with LOCK:
                 RUNNING.discard(child)
             # train_mnist.py exits 0 when a signal stops it: its checkpoint says where it is
-            meta = progress(run / "checkpoint.npz") if epoch else None
+            try:
+                meta = progress(run / "checkpoint.npz") if epoch else None
+            except CheckpointError as e:  # damaged since the plan read it (a full disk, a hand)
+                print(f"  {run.name}: {what}: failed ({e})", flush=True)
+                return what
             short = epoch and (meta is None or (meta["epoch"], meta["step_in_epoch"]) != (epoch, 0))
             if code or STOP.is_set() or short:
                 print(f"  {run.name}: {what}: {'failed' if code else 'stopped'} (see "
@@ -502,7 +506,11 @@ def main(argv=None):
     failed = run_all(todo, args.jobs, out / "logs")
     if failed is None:
         return 130
-    report(out, opts["model"], opts["variants"], opts["recipes"], opts["seeds"])
+    try:
+        report(out, opts["model"], opts["variants"], opts["recipes"], opts["seeds"])
+    except (ConfigError, CheckpointError) as e:  # a run's files damaged while the others ran
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     return 1 if failed else 0
 
 

@@ -1,6 +1,8 @@
 """benchmarks/conditional_runs.py: the goal's verdicts print a number beside the goal so that it
 reads as above or below it (docs/conditional/conditional.md)."""
 
+import sys
+
 import pytest
 
 from clitest import assert_clean_error, load_benchmark, run_command, snapshot
@@ -38,6 +40,35 @@ def test_a_junk_checkpoint_is_a_clean_error(tmp_path, mode):
     assert_clean_error(result, f"checkpoint {run / 'checkpoint.npz'} is unreadable",
                        f"move {run} away")
     assert snapshot(tmp_path) == before
+
+
+def test_a_checkpoint_damaged_while_its_run_trains_fails_that_run_with_its_message(tmp_path,
+                                                                                  capsys):
+    """The plan read a good checkpoint; the step's child left a damaged one (a full disk, a
+    hand): that run stops with the checkpoint's message, where a traceback ended the script."""
+    run = runs.run_dir(tmp_path / "out", "mlp", "concat", "default", 0)
+    run.mkdir(parents=True)
+    damage = [sys.executable, "-c",
+              f"open({str(run / 'checkpoint.npz')!r}, 'wb').write(b'not a checkpoint')"]
+    step = runs.Step("train to epoch 5", damage, 5)
+    assert runs.job(run, [step], tmp_path) == "train to epoch 5"
+    out = capsys.readouterr().out
+    assert f"{run.name}: train to epoch 5: failed (checkpoint {run / 'checkpoint.npz'} is " \
+           "unreadable" in out
+
+
+def test_a_checkpoint_damaged_before_the_last_report_is_a_clean_error(tmp_path, monkeypatch,
+                                                                      capsys):
+    out = tmp_path / "out"
+
+    def runs_that_leave_junk(todo, jobs, logs):
+        junk_checkpoint(out)
+        return []
+    monkeypatch.setattr(runs, "run_all", runs_that_leave_junk)
+    assert runs.main(["--seeds", "0", "--variants", "concat", "--recipes", "default", "--out",
+                      str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("conditional_runs.py: error: checkpoint") and "unreadable" in err
 
 
 @pytest.mark.parametrize("flags,needles", [
