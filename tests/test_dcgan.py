@@ -14,6 +14,7 @@ from clitest import assert_clean_error, run_command
 from clitest import snapshot as folder_snapshot
 from minigan import backend, batchnorm, checkpoint, data, gan, layers, losses, optim, rundir
 from minigan import sample as sample_cli
+from precision import assert_computes_in
 
 LATENT, N = 8, 6
 
@@ -95,8 +96,13 @@ def dcgan_steps(module, steps=2):
     real = backend.to_device(np.random.default_rng(5).uniform(-1, 1, (N, 784)), "float32")
     for _ in range(steps):
         gan.train_step(G, D, opt_G, opt_D, lambda: real, rng, latent_dim=LATENT)
-    return {f"{name}/{k}": backend.to_host(v) for name, net in (("G", G), ("D", D))
-            for k, v in {**net.params, **net.buffers}.items()}
+    arrays = {f"{name}/{k}": backend.to_host(v).copy()  # NumPy's to_host is no copy
+              for name, net in (("G", G), ("D", D))
+              for k, v in {**net.params, **net.buffers}.items()}
+    # nothing upcast to float64: parameters updated in place keep their dtype whatever the
+    # arithmetic, so every array a step computes is checked (tests/precision.py)
+    assert_computes_in(np.float32, G, D, gan.sample_noise(rng, N, LATENT, "float32"))
+    return arrays
 
 
 def test_dcgan_step_on_the_strict_stand_in_matches_numpy():
@@ -106,7 +112,7 @@ def test_dcgan_step_on_the_strict_stand_in_matches_numpy():
     strict = dcgan_steps(strict_xp)
     backend.use("cpu")
     assert sorted(ours) == sorted(strict)
-    assert all(v.dtype == np.float32 for v in ours.values())  # nothing upcast to float64
+    assert all(v.dtype == np.float32 for v in ours.values())  # and dcgan_steps' own check
     for k in ours:
         assert np.array_equal(ours[k], strict[k]), f"{k} differs on the stand-in"
 
@@ -205,8 +211,10 @@ def test_resuming_a_run_from_minigan_0_1_keeps_what_it_did(tmp_path):
 
 
 def test_twin_script_trains_the_dcgan(tmp_path):
-    torch_gan = pytest.importorskip("reference.torch_gan",
-                                    reason="reference.torch_gan needs PyTorch")
+    # skip without PyTorch only: an import that breaks inside the reference itself must fail
+    pytest.importorskip("torch", reason="reference/torch_gan.py needs PyTorch; install the "
+                        "reference extra: pip install -e '.[reference]'")
+    from reference import torch_gan
     gan_t = torch_gan.main(["--model", "dcgan", "--limit", "128", "--out", str(tmp_path)])
     assert (tmp_path / "samples_epoch_001.png").is_file()
     assert isinstance(gan_t.G[4], torch_gan.nn.ConvTranspose2d)

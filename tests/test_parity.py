@@ -6,9 +6,10 @@ against ``torch.optim`` over 200 steps, and the whole GAN against its PyTorch tw
 
 One measure, :func:`rel_error`: the largest difference over the largest reference entry.
 float64 is where exactness shows: 1e-10 for one pass, 1e-12 after 200 optimizer steps, 1e-9
-after 50 GAN steps (what is measured is ~1e-15 to 1e-13). float32 (1e-6 for optimizers, 1e-4 for
-the GAN) shows that nothing is computed in the wrong precision; at full width a float32 GAN run
-is kept to 2 steps and measured in norm, for the reason given in
+after 50 GAN steps (what is measured is ~1e-15 to 1e-13). float32 is held to 1e-6 for optimizers
+and 1e-4 for the GAN, which a float64 computation would meet too: that nothing is computed in the
+wrong precision, the dtype of every array a step computes shows (tests/precision.py). At full
+width a float32 GAN run is kept to 2 steps and measured in norm, for the reason given in
 test_gan_parity_default_widths_float32.
 """
 
@@ -32,6 +33,7 @@ from minigan.gan import (  # noqa: E402
     sample_noise,
     train_step,
 )
+from precision import assert_computes_in  # noqa: E402
 from reference import compare  # noqa: E402
 from reference.torch_gan import TorchGAN, load_minigan_weights, twin_of  # noqa: E402
 from reference.torch_gan import make_discriminator as torch_discriminator  # noqa: E402
@@ -378,6 +380,9 @@ def test_gan_parity_50_steps(mnist, k, gen_loss, dtype):
     for name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
         for key, value in torch_params(net_t).items():
             assert_parity(f"{name} {key}", net.params[key], value, tol)
+    # 1e-4 cannot tell float32 arithmetic from float64: the arrays' dtypes can
+    assert_computes_in(np.dtype(dtype), G, D, sample_noise(backend.default_rng(9), 8,
+                                                           SMALL["latent_dim"], dtype))
 
 
 def test_gan_parity_default_widths_float64(mnist):
