@@ -2,8 +2,9 @@
 
 Each layer against autograd through its torch twin (reference.torch_gan.twin_of) in float64, to
 1e-10: forward, dx and every parameter gradient, and BatchNorm's running statistics. The whole
-DCGAN (small channels, batch 8) against TorchGAN over 20 alternating steps from the same weights,
-batches and noise, k = 1: every loss, every weight and every running statistic, to 1e-9.
+DCGAN (small channels, batch 8) against TorchGAN, built from the reference's own networks
+(reference.torch_gan.make_dcgan_*), over 20 alternating steps from the same weights, batches and
+noise, k = 1: every loss, every weight and every running statistic, to 1e-9.
 """
 
 import numpy as np
@@ -25,7 +26,8 @@ from minigan.gan import (  # noqa: E402
     make_dcgan_generator,
     sample_noise,
 )
-from reference.torch_gan import TorchGAN, twin_of  # noqa: E402
+from reference import torch_gan  # noqa: E402
+from reference.torch_gan import TorchGAN, load_minigan_weights, twin_of  # noqa: E402
 
 TOL64 = 1e-10
 
@@ -183,6 +185,26 @@ def test_dcgan_networks_parity(train):
     check_layer_parity(D, normal((5, 784), 5), normal((5, 1), 6), 2)
 
 
+def reference_twins(G, D):
+    """The reference's own DCGAN (reference/torch_gan.py, written from the paper, not from
+    minigan's layer list) with G's and D's weights: twin_of copies minigan's layers, so a wrong
+    slope, activation or kernel in make_dcgan_* would be copied into the twin and pass.
+    load_minigan_weights refuses networks whose layers differ in kind, size, slope or geometry."""
+    return (load_minigan_weights(torch_gan.make_dcgan_generator(8, (6, 4), "float64"), G),
+            load_minigan_weights(torch_gan.make_dcgan_discriminator((4, 6), dtype="float64"), D))
+
+
+def test_dcgan_is_the_reference_architecture():
+    """minigan's DCGAN layer by layer as the reference builds it, and the same outputs."""
+    G = make_dcgan_generator(8, (6, 4), rng=rng(1), dtype="float64").train(False)
+    D = make_dcgan_discriminator((4, 6), rng=rng(2), dtype="float64").train(False)
+    G_t, D_t = reference_twins(G, D)
+    z, x = normal((5, 8), 3), normal((5, 784), 5)
+    with torch.no_grad():
+        assert_parity("G(z)", G.forward(z), G_t.eval()(torch.from_numpy(z)))
+        assert_parity("D(x)", D.forward(x), D_t.eval()(torch.from_numpy(x)))
+
+
 # --- the whole DCGAN --------------------------------------------------------------------------
 
 
@@ -194,7 +216,7 @@ def test_dcgan_parity_20_steps():
     n, latent = 8, 8
     G = make_dcgan_generator(latent, (6, 4), rng=rng(0), dtype="float64")
     D = make_dcgan_discriminator((4, 6), rng=rng(0), dtype="float64")
-    twin = TorchGAN.from_minigan(G, D)
+    twin = TorchGAN(*reference_twins(G, D))  # the reference's networks, minigan's weights
     opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     images = to_model_input(load_mnist("test")[0][:20 * n], dtype="float64")
