@@ -26,7 +26,6 @@ digit and score, with the milliseconds per scored image; --out/summary.json, eve
 by seed; and --out/auroc.png, each score's AUROC per digit.
 """
 
-import argparse
 import json
 import statistics
 import sys
@@ -39,7 +38,7 @@ from conditional_runs import Step, run_all  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from minigan.anomaly import DEFAULTS  # noqa: E402
-from minigan.rules import ConfigError  # noqa: E402
+from minigan.rules import ConfigError, Parser, integer, typed  # noqa: E402
 
 SEEDS = (0, 1, 2)
 PROTOCOLS = {  # protocol -> the runs of one seed: (name suffix, flags)
@@ -189,9 +188,10 @@ def report(out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/anomaly_full", help="the folder of the runs")
-    p.add_argument("--jobs", type=int, default=2, help="runs at a time, 1 to 8 (default: 2)")
+    p.add_argument("--jobs", type=typed(int, "--jobs", integer(1, 8), 2), default=2,
+                   help="runs at a time, 1 to 8 (default: 2)")
     p.add_argument("--dry-run", action="store_true", help="print the commands left; run nothing")
     p.add_argument("--report", action="store_true", help="only the tables of the finished runs")
     args = p.parse_args(argv)

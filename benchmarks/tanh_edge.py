@@ -10,7 +10,6 @@ the share of pixels strictly inside (|x| < 0.9), and how many of the n images di
 written as 8-bit pixels. The first row is the same for n of MNIST's test images (x in [-1, 1]).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import backend, checkpoint, data  # noqa: E402
-from minigan.rules import MAX_SAMPLES  # noqa: E402  (minigan.evaluate -n's bound)
+from minigan.rules import (MAX_SAMPLES, ConfigError, Parser, check, explained,  # noqa: E402
+                           integer, typed)
 from minigan.gan import sample_noise  # noqa: E402
 from minigan.sample import labels_as_vectors, load_generator  # noqa: E402
 
@@ -30,12 +30,17 @@ def edge_stats(x):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="run folders (config.json and checkpoint.npz)")
-    p.add_argument("--n", type=int, default=1000, help="images a row (default: %(default)s)")
+    # as minigan.evaluate's -n: the images must fit in memory
+    n_rule = explained(integer(1, MAX_SAMPLES), f"an integer from 1 to {MAX_SAMPLES:,}")
+    p.add_argument("--n", type=typed(int, "--n", n_rule, 1000), default=1000,
+                   help="images a row (default: %(default)s)")
     a = p.parse_args(argv)
-    if not 1 <= a.n <= MAX_SAMPLES:  # as minigan.evaluate's -n: the images must fit in memory
-        p.error(f"--n {a.n}: use an integer from 1 to {MAX_SAMPLES:,}")
+    try:
+        check("--n", a.n, n_rule, 1000)
+    except ConfigError as e:
+        p.error(str(e))
     backend.use("cpu")
     generators = []
     for run in a.runs:  # every run read before the first is sampled

@@ -12,7 +12,6 @@ Every score goes to --out as JSON. A run's generator is its checkpoint's (the av
 where the run kept one), so a run still training is scored as of its last checkpoint.
 """
 
-import argparse
 import itertools
 import json
 import sys
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import cannot_make  # noqa: E402
 
 from minigan import checkpoint, data, evaluate, files  # noqa: E402
+from minigan.rules import Parser, folder_problem, integer, typed  # noqa: E402
 from minigan.classifier import features_and_logits  # noqa: E402
 from minigan.sample import load_generator  # noqa: E402
 
@@ -84,9 +84,10 @@ def disagreements(fd):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="two or more train_mnist.py run folders")
-    p.add_argument("-n", type=int, default=10_000, help="samples a run (default: %(default)s)")
+    p.add_argument("-n", type=typed(int, "-n", integer(20, 100_000), 10_000), default=10_000,
+                   help="samples a run (default: %(default)s)")
     p.add_argument("--out", default=None, help="the scores as JSON (default: print only)")
     args = p.parse_args(argv)
     names = [Path(run).name for run in args.runs]
@@ -96,12 +97,15 @@ def main(argv=None):
     if not 20 <= args.n <= 100_000:
         p.error(f"-n {args.n}: use a number from 20 to 100,000 (10,000 for numbers you compare)")
     if args.out is not None:
+        if not args.out:
+            p.error("--out '': an empty path; name the JSON file to write, like --out "
+                    "two_spaces.json")
         out = Path(args.out).resolve()
-        if not args.out or out.is_dir():
-            p.error(f"--out {args.out!r}: a folder, not a file; name the JSON file to write, "
+        if out.is_dir():
+            p.error(f"--out {args.out}: a folder, not a file; name the JSON file to write, "
                     "like --out two_spaces.json")
-        if not out.parent.is_dir():
-            p.error(f"--out {args.out}: the folder {Path(args.out).parent} does not exist")
+        if (why := folder_problem("out", args.out)) is not None:  # missing, or under a file
+            p.error(why)
         if (why := cannot_make(out.parent)) is not None:
             p.error(f"--out {args.out}: {why}; name a file in a folder you can write to")
         if out.is_file() and not earlier_output(out):

@@ -199,13 +199,27 @@ def path_arg(name, what=None, positional=False):
     return convert
 
 
+QUOTES = "'\""  # around a value in argparse's messages
+
+
 class Parser(argparse.ArgumentParser):
     """argparse's parser, which prints a message that names its own flag (the rules' messages,
     from typed and path_arg) as one line, without the usage block and argparse's "argument
-    --epochs:" in front; other errors as argparse does. Exit status 2 either way."""
+    --epochs:" in front; a flag's value outside its choices in the rules' words too ("--device
+    tpu: not allowed; use one of cpu, gpu."); other errors as argparse does. Exit status 2
+    either way."""
 
     def error(self, message):
         own = re.fullmatch(r"argument ([^:/ ]+)[^:]*: (.*)", message, re.S)
         if own and own.group(2).startswith(own.group(1) + " "):
             self.exit(2, f"{self.prog}: error: {own.group(2)}\n")
+        # argparse: "argument --device: invalid choice: 'tpu' (choose from 'cpu', 'gpu')", its
+        # quotes as repr or str by Python version; a subcommand's ("argument command") stays
+        choice = re.fullmatch(r"argument (-[^:/ ]+)[^:]*: invalid choice: (.*) \(choose from "
+                              r"(.*)\)", message, re.S)
+        if choice:
+            name, value, allowed = choice.groups()
+            allowed = ", ".join(c.strip(" " + QUOTES) for c in allowed.split(","))
+            self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
+                         f"one of {allowed}.\n")
         super().error(message)

@@ -92,6 +92,13 @@ def test_an_out_under_a_file_is_a_clean_error(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_jobs_not_a_number_is_the_rules_message(tmp_path):
+    result = run_command(["benchmarks/anomaly_tables.py", "--jobs", "x", "--dry-run"],
+                         cwd=tmp_path)
+    assert_clean_error(result, "--jobs x: not allowed; use an integer from 1 to 8")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_damaged_anomaly_json_is_named_in_the_report(tmp_path):
     fake_run(tmp_path / "one-normal-s0", "one-normal", 0, range(10), lambda s, d, k: 0.5)
     (tmp_path / "one-normal-s0" / "anomaly.json").write_text('{"protocol": "one-nor')  # cut short

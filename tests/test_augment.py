@@ -273,7 +273,9 @@ BAD = {  # flags, words the message must contain
     "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
     "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # not runs/augment-<time>
     "an empty --generator": (["--generator", ""], ['--generator ""', "empty path"]),
-    "an unknown variant": (["--train-generator", "wgan"], ["--train-generator", "wgan"]),
+    "an unknown variant": (["--train-generator", "wgan"],
+                           ["--train-generator wgan: not allowed; use one of concat, projection, "
+                            "acgan, none"]),
 }
 
 

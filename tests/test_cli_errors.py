@@ -102,7 +102,7 @@ MORE_TRAIN_ROWS = [
     (["--out", "{tmp}/" + "a" * 300], ["--out", "too long"]),
     (["--data-dir", "{tmp}"], ["--data-dir", "the four MNIST files"]),  # no MNIST there
     (["--eval-every", "1", "--eval-samples", "1000000000000"], ["--eval-samples", "1,000,000"]),
-    (["--seed", str(2**64)], ["--seed", str(2**64)]),
+    (["--seed", str(2**64)], ["--seed", str(2**64), "from 0 to 4294967295"]),
     (["--out", "{tmp}/a_file/run"], ["--out", "a_file", "not a file"]),
     (["--k", "7"], ["--k 7", "--batch-size 32", "--limit"]),  # 192 images: 6 batches, not 7
     (["--limit", "16"], ["--batch-size", "--limit"]),
@@ -488,7 +488,7 @@ def test_the_lock_dies_with_a_killed_process(tmp_path):
 
 SAMPLE_ROWS = {
     "-n 0": (None, ["-n", "0"], ["-n 0", "from 1 to"]),
-    "-n -5": (None, ["-n", "-5"], ["-n -5"]),
+    "-n -5": (None, ["-n", "-5"], ["-n -5", "from 1 to"]),
     "-n too many": (None, ["-n", "2000000"], ["-n 2000000", "1,000,000"]),
     "-n too many for a png": (None, ["-n", "20000", "--out", "{tmp}/g.png"], ["-n 20000",
                                                                               "10,000"]),
@@ -511,7 +511,8 @@ SAMPLE_ROWS = {
                                    marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
                                                             reason="no /proc (not Linux)")),
     "--out missing": (None, ["--out"], ["--out"]),
-    "--device tpu": (None, ["--device", "tpu"], ["--device", "tpu"]),
+    "--device tpu": (None, ["--device", "tpu"], ["--device tpu: not allowed; use one of cpu, "
+                                                 "gpu"]),
     "run_dir missing": (lambda r, t: shutil.rmtree(r), [], ["no config.json"]),
     "config not JSON": (lambda r, t: (r / "config.json").write_text("{"), [],
                         ["config.json", "unreadable"]),

@@ -152,8 +152,10 @@ def test_the_command_scores_a_run_in_conv_features(refs, tiny_run, capsys):
 
 
 BAD = [  # (what, arguments, words the message must contain)
-    ("unknown space", ["x.npy", "--features", "inception"], ["--features", "inception", "conv"]),
-    ("train unknown", ["--train-classifier", "--features", "big"], ["--features", "big"]),
+    ("unknown space", ["x.npy", "--features", "inception"],
+     ["--features inception: not allowed; use one of mlp, conv"]),
+    ("train unknown", ["--train-classifier", "--features", "big"],
+     ["--features big: not allowed; use one of mlp, conv"]),
     ("mlp weights as conv", ["x.npy", "--features", "conv", "--classifier", "mlp.npz"],
      ["mlp.npz", "expected arrays"]),
 ]
@@ -212,13 +214,15 @@ TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
     ("a run twice", ["run", "run"], ["two or more", "different names"]),
     ("not a run", ["run", "nothing_here"], ["nothing_here", "checkpoint.npz"]),
     ("bad -n", ["run", "other", "-n", "5"], ["-n 5", "20"]),
+    ("-n not a number", ["run", "other", "-n", "abc"],
+     ["-n abc: not allowed; use an integer from 20 to 100000"]),
     ("no config.json", ["run", "other"], ["run", "config.json"]),
     ("--out folder missing", ["run", "other", "--out", "no/x.json"],
-     ["--out", "does not exist"]),
-    ("--out a folder", ["run", "other", "--out", "run"], ["--out 'run'", "a folder"]),
-    ("--out empty", ["run", "other", "--out", ""], ["--out ''", "a folder"]),
+     ["--out no/x.json: the folder no does not exist; create it first"]),
+    ("--out a folder", ["run", "other", "--out", "run"], ["--out run: a folder, not a file"]),
+    ("--out empty", ["run", "other", "--out", ""], ["--out '': an empty path"]),
     ("--out under a file", ["run", "other", "--out", "run/checkpoint.npz/x.json"],
-     ["--out", "does not exist"]),
+     ["--out run/checkpoint.npz/x.json: run/checkpoint.npz is a file, not a folder"]),
 ]
 
 

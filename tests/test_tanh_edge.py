@@ -62,7 +62,8 @@ def test_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert e.value.code == 2 and str(tmp_path) in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("n", ["0", "1000001", "1000000000000"])  # the last: a MemoryError
+@pytest.mark.parametrize("n", ["0", "1000001", "1000000000000",  # the third: a MemoryError
+                               "abc"])  # was argparse's "invalid int value"
 def test_n_out_of_range_is_a_clean_error(tmp_path, n):
     result = run_command(["benchmarks/tanh_edge.py", str(tmp_path), "--n", n], cwd=tmp_path)
     assert_clean_error(result, f"--n {n}", "from 1 to 1,000,000")
