@@ -56,16 +56,27 @@ def call(entry, argv, capsys):
     return Result(code, out.out, out.err)
 
 
+def message(stderr):
+    """The error message in stderr, without the usage block argparse prints above it: the
+    usage lists every flag, so a needle like "--out" would be found there whatever the message
+    said. The message starts at the first line with "error: " ("prog: error: ...")."""
+    lines = stderr.splitlines()
+    first = next((i for i, line in enumerate(lines) if "error: " in line), 0)
+    return "\n".join(lines[first:])
+
+
 def assert_clean_error(result, *needles):
-    """Exit status 2, no Python traceback, and every needle in stderr (case-insensitive)."""
+    """Exit status 2, no Python traceback, and every needle in the error message
+    (case-insensitive; argparse's usage block does not count)."""
     output = result.stdout + result.stderr
     assert result.returncode == 2, (
         f"expected exit status 2, got {result.returncode}\nstdout:\n{result.stdout}\n"
         f"stderr:\n{result.stderr}")
     assert "Traceback" not in output, f"a traceback reached the user:\n{output}"
+    said = message(result.stderr)
     for needle in needles:
-        assert needle.lower() in result.stderr.lower(), (
-            f"the message does not mention {needle!r}:\n{result.stderr}")
+        assert needle.lower() in said.lower(), (
+            f"the message does not mention {needle!r}:\n{said}")
 
 
 def snapshot(folder):

@@ -215,15 +215,18 @@ def test_one_normal_protocol(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--digits", "10"], "--digits 10"),
-    (["--digits", "0,0"], "--digits"),
+    (["--digits", "0,0"], "--digits 0,0: not allowed; use digits from 0 to 9 separated by "
+                          "commas, each once"),
     (["--steps", "-1"], "--steps -1"),
     (["--lam", "1.5"], "--lam 1.5"),
-    (["--lam", "-0.1"], "--lam"),
-    (["--lr-z", "0"], "--lr-z"),
+    (["--lam", "-0.1"], "--lam -0.1: not allowed; use a number from 0 to 1"),
+    (["--lr-z", "0"], "--lr-z 0.0: not allowed; use a number > 0"),
     (["--test-n", "5"], "--test-n 5"),
-    (["--protocol", "two-normal"], "--protocol"),
+    (["--protocol", "two-normal"], "--protocol two-normal: not allowed; use one of held-out, "
+                                   "one-normal"),
     (["--run", "."], "not a run"),
-    (["--run", ".", "--epochs", "3"], "--epochs"),
+    (["--run", ".", "--epochs", "3"], "--epochs sets the GAN trained here; --run . brings its "
+                                      "own: drop one of them"),
     (["--run", ".", "--digits", "0,1"], "one --digits"),
     (["--train-n", "10"], "--train-n 10"),
     (["--run", ""], '--run ""'),  # not "no run": that would train a GAN

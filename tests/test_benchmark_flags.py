@@ -51,7 +51,7 @@ def test_two_spaces_never_writes_over_a_file_of_another_kind(place, victim):
             [f"--out {victim}", "not an earlier output", "move that one away"])
 
 
-def test_two_spaces_replaces_its_own_earlier_output(place):
+def test_two_spaces_accepts_its_own_earlier_output_as_out(place):
     (place / "scores.json").write_text('{"n": 20, "runs": {}, "tau": 1.0, "apart": []}')
     result = refused(place, "two_spaces.py", ["a", "b", "-n", "20", "--out", "scores.json"],
                      ["a:"])  # past --out: refused for the damaged run, as before

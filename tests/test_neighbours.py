@@ -227,7 +227,7 @@ BAD = [  # (what, make the arguments in a folder, words the message must contain
                                                                    "--neighbours-n", "50"],
      ["--neighbours-n 50", "30 images", "at most 30"]),
     ("with training", lambda d: ["--train-classifier", "--neighbours"],
-     ["--neighbours", "--train-classifier"]),
+     ["--neighbours:", "does not go with --train-classifier: drop it"]),
 ]
 
 

@@ -200,7 +200,8 @@ def test_the_skipped_list_names_only_the_recipes_asked_for(tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as e:  # no folder, no runs to report: a clear error
         ttq.main(["--out", str(out), "--report"])
-    assert e.value.code == 2 and "--out" in capsys.readouterr().err and not out.exists()
+    assert e.value.code == 2 and not out.exists()
+    assert f"--out {out}: no such folder; --report reads the runs" in capsys.readouterr().err
     out.mkdir()
     assert ttq.main(["--out", str(out), "--report", "--models", "dcgan", "--recipes",
                      "bce+tricks", "--seeds", "0"]) == 0
@@ -333,7 +334,8 @@ def test_a_damaged_run_to_score_is_a_clean_error(tmp_path):
     before = snapshot(tmp_path)
     result = run_command(["benchmarks/time_to_quality.py", "--score-spaces",
                           str(tmp_path / "run"), "--eval-samples", "20"], cwd=tmp_path)
-    assert_clean_error(result, "--score-spaces", str(tmp_path / "run"))
+    assert_clean_error(result, f"--score-spaces {tmp_path / 'run'}", "no config.json there",
+                       "pass the folder of a train_mnist.py run")
     assert snapshot(tmp_path) == before
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import train_mnist
+from clitest import assert_clean_error, call
 from minigan import backend, checkpoint, models, rundir
 from minigan import sample as sample_cli
 
@@ -326,7 +327,7 @@ def test_new_run_refuses_to_overwrite_an_existing_one(tmp_path):
         train(tmp_path, "run", "--epochs", "1")
 
 
-def test_sample_cli_writes_npy_and_png(tmp_path):
+def test_sample_cli_writes_npy_and_png(tmp_path, capsys):
     run = train(tmp_path, "run", "--epochs", "1")
     npy = tmp_path / "a.npy"
     assert sample_cli.main([str(run), "-n", "25", "--out", str(npy), "--seed", "3"]) == 0
@@ -342,8 +343,8 @@ def test_sample_cli_writes_npy_and_png(tmp_path):
     png = tmp_path / "grid.png"
     assert sample_cli.main([str(run), "-n", "16", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(SystemExit):
-        sample_cli.main([str(run), "--out", str(tmp_path / "x.jpg")])
+    assert_clean_error(call(sample_cli.main, [str(run), "--out", str(tmp_path / "x.jpg")], capsys),
+                       f"--out {tmp_path / 'x.jpg'}: use a .npy or a .png file name")
     assert sample_cli.main([str(tmp_path / "nope"), "--out", str(npy)]) == 2
 
 
