@@ -205,9 +205,9 @@ QUOTES = "'\""  # around a value in argparse's messages
 class Parser(argparse.ArgumentParser):
     """argparse's parser, which prints a message that names its own flag (the rules' messages,
     from typed and path_arg) as one line, without the usage block and argparse's "argument
-    --epochs:" in front; a flag's value outside its choices in the rules' words too ("--device
-    tpu: not allowed; use one of cpu, gpu."); other errors as argparse does. Exit status 2
-    either way."""
+    --epochs:" in front; a flag's value outside its choices, or not a number, in the rules'
+    words too ("--device tpu: not allowed; use one of cpu, gpu."); other errors as argparse
+    does. Exit status 2 either way."""
 
     def error(self, message):
         own = re.fullmatch(r"argument ([^:/ ]+)[^:]*: (.*)", message, re.S)
@@ -222,4 +222,12 @@ class Parser(argparse.ArgumentParser):
             allowed = ", ".join(c.strip(" " + QUOTES) for c in allowed.split(","))
             self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
                          f"one of {allowed}.\n")
+        # a plain type=int or type=float (a script's flag without a rule; typed says the range)
+        kind = re.fullmatch(r"argument (-[^:/ ]+)[^:]*: invalid (int|float) value: (.*)",
+                            message, re.S)
+        if kind:
+            name, kind, value = kind.groups()
+            allowed = "an integer" if kind == "int" else "a number"
+            self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
+                         f"{allowed}.\n")
         super().error(message)

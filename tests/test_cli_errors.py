@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import train_mnist
 from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
-from minigan import backend, checkpoint, evaluate, rundir, settings
+from minigan import backend, checkpoint, evaluate, rules, rundir, settings
 from minigan import sample as sample_cli
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
@@ -618,3 +618,38 @@ def test_networks_too_big_for_memory_are_a_clean_error_that_writes_nothing(tmp_p
     result = call(train_mnist.cli, [*SMALL, "--out", str(tmp_path / "run")], capsys)
     assert_clean_error(result, "do not fit in memory", "--g-hidden")
     assert os.listdir(tmp_path) == []
+
+
+# ---- rules.Parser: argparse's own type and choice errors in the rules' words ---------------------
+
+
+def demo_parser():
+    p = rules.Parser(prog="demo")
+    p.add_argument("command", nargs="?", choices=["start", "check"])
+    p.add_argument("--jobs", type=int)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--mode", "-m", choices=["fast", "slow"])
+    return p
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["--jobs", "x"], "--jobs x: not allowed; use an integer."),
+    (["--jobs", "1.5"], "--jobs 1.5: not allowed; use an integer."),
+    (["--rate", "quick"], "--rate quick: not allowed; use a number."),
+    (["--mode", "warp"], "--mode warp: not allowed; use one of fast, slow."),
+    (["-m", "warp"], "--mode warp: not allowed; use one of fast, slow."),  # the long name
+])
+def test_the_parser_words_argparse_errors_as_the_rules_do(argv, said, capsys):
+    """One line, no usage block: "--jobs x: not allowed; use an integer." where argparse says
+    "argument --jobs: invalid int value: 'x'" below the usage."""
+    with pytest.raises(SystemExit) as e:
+        demo_parser().parse_args(argv)
+    assert e.value.code == 2 and capsys.readouterr().err == f"demo: error: {said}\n"
+
+
+def test_a_subcommand_outside_its_choices_keeps_argparses_words(capsys):
+    with pytest.raises(SystemExit) as e:
+        demo_parser().parse_args(["grade"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: demo")
+    assert "argument command: invalid choice:" in err and "grade" in err  # quotes by version
