@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import backend, checkpoint, data  # noqa: E402
 from minigan.rules import (MAX_SAMPLES, ConfigError, Parser, check, explained,  # noqa: E402
-                           integer, typed)
+                           integer, said_of, typed)
 from minigan.gan import sample_noise  # noqa: E402
 from minigan.sample import labels_as_vectors, load_generator  # noqa: E402
 
@@ -47,7 +47,7 @@ def main(argv=None):
         try:
             generators.append((run, *load_generator(run)))
         except checkpoint.CheckpointError as e:
-            p.error(f"{run}: {e}")
+            p.error(said_of(run, e))
     rows = []
     for run, G, cfg in generators:
         z = sample_noise(backend.default_rng(0), a.n, cfg.latent_dim, cfg.dtype)

@@ -62,6 +62,7 @@ from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E
 from first_games import GAMES  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
+from minigan.rules import said_of  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
 
 # ---- defaults and the recipes ------------------------------------------------------------------
@@ -811,7 +812,8 @@ def spaces_main(a):
     try:
         scores = score(folder, a.eval_samples)
     except (evaluate.EvalError, checkpoint.CheckpointError) as e:  # a damaged run
-        print(f"time_to_quality.py: error: --score-spaces {folder}: {e}", file=sys.stderr)
+        print(f"time_to_quality.py: error: --score-spaces {said_of(folder, e)}",
+              file=sys.stderr)
         return 2
     result = {"epoch": a.spaces_epoch, "n": a.eval_samples, "scores": scores}
     files.write_text(folder / f"spaces_e{a.spaces_epoch}.json", json.dumps(result, indent=1))
@@ -819,7 +821,7 @@ def spaces_main(a):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stage", choices=("all", "mnist", "toy"), default="all")
     p.add_argument("--models", default="mlp,dcgan", help="comma-separated (default: %(default)s)")
     p.add_argument("--recipes", default="", help="comma-separated names (default: all)")

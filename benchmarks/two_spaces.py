@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import cannot_make  # noqa: E402
 
 from minigan import checkpoint, data, evaluate, files  # noqa: E402
-from minigan.rules import Parser, folder_problem, integer, typed  # noqa: E402
+from minigan.rules import Parser, folder_problem, integer, said_of, typed  # noqa: E402
 from minigan.classifier import features_and_logits  # noqa: E402
 from minigan.sample import load_generator  # noqa: E402
 
@@ -117,14 +117,14 @@ def main(argv=None):
             p.error(f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out")
     for run in args.runs:  # every run read, before minutes of scoring the first
         if (why := unscorable(run, args.n)) is not None:
-            p.error(f"{run}: {why}")
+            p.error(said_of(run, why))
     results = {}
     for run in args.runs:
         start = time.perf_counter()
         try:
             results[Path(run).name] = score(run, args.n)
         except (evaluate.EvalError, checkpoint.CheckpointError) as e:  # a conditional -n 15
-            print(f"two_spaces.py: error: {run}: {e}", file=sys.stderr)
+            print(f"two_spaces.py: error: {said_of(run, e)}", file=sys.stderr)
             return 2
         print(f"{Path(run).name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     fd = {name: {s: r[s]["fd"] for s in SPACES} for name, r in results.items()}

@@ -241,7 +241,7 @@ def load_given(runs, train_size):
         try:  # every setting checked, as train_mnist.py --resume checks them
             cfg = settings.used_config(run)
         except (checkpoint.CheckpointError, ConfigError) as e:  # no config.json, a bad value
-            raise ConfigError(f"--generator {run}: {e}") from None
+            raise ConfigError(f"--generator {rules.said_of(run, e)}") from None
         if not cfg.conditional:
             raise ConfigError(f"--generator {run}: trained without --conditional, so its G "
                               "cannot be asked for a digit; pass a run of train_mnist.py "

@@ -199,6 +199,13 @@ def path_arg(name, what=None, positional=False):
     return convert
 
 
+def said_of(path, problem):
+    """A problem (an exception or text) said of path, which it names once: "run: no config.json
+    there", where the problem's own message may already start with the path."""
+    text = str(problem)
+    return text if text.startswith((f"{path}:", f"{path} ")) else f"{path}: {text}"
+
+
 QUOTES = "'\""  # around a value in argparse's messages
 
 

@@ -258,7 +258,9 @@ BAD = {  # flags, words the message must contain
     "no classifier steps": (["--steps", "0"], ["--steps 0", "from 1"]),
     "an unconditional run": (["--generator", "{plain}"], ["--generator", "without "
                                                           "--conditional"]),
-    "no run there": (["--generator", "{tmp}/nothing"], ["--generator", "nothing", "config.json"]),
+    # the folder named once: was "--generator X: X: no config.json there"
+    "no run there": (["--generator", "{tmp}/nothing"],
+                     ["error: --generator {tmp}/nothing: no config.json there"]),
     "a run twice": (["--generator", "{plain}", "--generator", "{plain}"],
                     ["--generator", "twice"]),
     # one folder, spelled two ways: the old check compared the text
@@ -287,7 +289,8 @@ def test_bad_flags_are_a_clean_error_that_writes_nothing(flags, needles, plain_r
     out = [] if "--out" in flags else ["--out", str(tmp_path / "aug")]
     before = snapshot(tmp_path)
     result = call(augment.main, ["--quick", *out, *flags], capsys)
-    assert_clean_error(result, "python -m minigan.augment: error:", *needles)
+    assert_clean_error(result, "python -m minigan.augment: error:",
+                       *(n.replace("{tmp}", str(tmp_path)) for n in needles))
     assert snapshot(tmp_path) == before and not (tmp_path / "aug").exists()
 
 

@@ -216,7 +216,7 @@ TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
     ("bad -n", ["run", "other", "-n", "5"], ["-n 5", "20"]),
     ("-n not a number", ["run", "other", "-n", "abc"],
      ["-n abc: not allowed; use an integer from 20 to 100000"]),
-    ("no config.json", ["run", "other"], ["run", "config.json"]),
+    ("no config.json", ["run", "other"], ["error: run: no config.json there"]),  # was run: run:
     ("--out folder missing", ["run", "other", "--out", "no/x.json"],
      ["--out no/x.json: the folder no does not exist; create it first"]),
     ("--out a folder", ["run", "other", "--out", "run"], ["--out run: a folder, not a file"]),

@@ -59,7 +59,9 @@ def test_a_g_whose_weights_went_nan_is_a_clean_error(plain_run, tmp_path):
 def test_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         edge.main([str(tmp_path)])
-    assert e.value.code == 2 and str(tmp_path) in capsys.readouterr().err
+    # the folder named once: was "RUN: RUN: no config.json there"
+    assert e.value.code == 2
+    assert f"error: {tmp_path}: no config.json there" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("n", ["0", "1000001", "1000000000000",  # the third: a MemoryError

@@ -334,8 +334,9 @@ def test_a_damaged_run_to_score_is_a_clean_error(tmp_path):
     before = snapshot(tmp_path)
     result = run_command(["benchmarks/time_to_quality.py", "--score-spaces",
                           str(tmp_path / "run"), "--eval-samples", "20"], cwd=tmp_path)
-    assert_clean_error(result, f"--score-spaces {tmp_path / 'run'}", "no config.json there",
-                       "pass the folder of a train_mnist.py run")
+    # the folder named once: was "--score-spaces RUN: RUN: no config.json there"
+    assert_clean_error(result, f"--score-spaces {tmp_path / 'run'}: no config.json there; pass "
+                       "the folder of a train_mnist.py run")
     assert snapshot(tmp_path) == before
 
 
