@@ -18,7 +18,6 @@ standard deviation over the seeds, and are written to --out/ablation.md with eve
 --out/results.json; --out/grids.png shows the two recipes' sample grids (first seed).
 """
 
-import argparse
 import csv
 import json
 import os
@@ -32,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from minigan.rules import SEED  # noqa: E402
+from minigan.rules import SEED, Parser  # noqa: E402
 
 # name -> the flags of train_mnist.py (and python -m minigan.toy) that make the variant
 VARIANTS = {
@@ -350,7 +349,7 @@ def report(out, seeds):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stage", choices=("all", "tricks", "long", "toy", "speed"), default="all")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: %(default)s)")
     p.add_argument("--variants", default="",

@@ -11,7 +11,6 @@ optimisation bought"): a trick that buys less than 5% goes back to the plain for
 says which one minigan ships.
 """
 
-import argparse
 import math
 import os
 import statistics
@@ -236,7 +235,7 @@ GROUPS = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = settings.Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("groups", nargs="*", metavar="GROUP",
                    help=f"the groups of rows to time, of {', '.join(GROUPS)} (default: all)")
     chosen = p.parse_args(argv).groups or list(GROUPS)

@@ -42,7 +42,6 @@ checkpoint's training seconds, less eval.csv's scoring seconds, over its steps),
 goal seed by seed, and every number in --out/results.json.
 """
 
-import argparse
 import json
 import shlex
 import shutil
@@ -64,7 +63,8 @@ from ablate_recipe import ROOT, env, eval_rows, fmt, summary  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from minigan import files, settings  # noqa: E402
 from minigan.checkpoint import CheckpointError  # noqa: E402
-from minigan.rules import SEED, ConfigError, check, flag, integer, show, whole_number  # noqa: E402
+from minigan.rules import (SEED, ConfigError, Parser, check, flag, integer, show,  # noqa: E402
+                           whole_number)
 from minigan.tricks import IMPROVED  # noqa: E402
 
 # ---- what is measured -------------------------------------------------------------------------
@@ -421,7 +421,7 @@ def choices(name, text, allowed):
 
 def parse(argv):
     """The flags, each checked before anything is written: (args, opts, the --out folder)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="mlp", help="mlp or dcgan (default: %(default)s)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="(default: %(default)s)")
     p.add_argument("--recipes", default=None, help="of default, improved (MLP only), ema-ls "

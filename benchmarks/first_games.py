@@ -13,7 +13,6 @@ RMSprop at 5e-5 and 5 critic steps (Arjovsky et al. 2017), the gradient penalty 
 recipe belong to the time-to-quality issue; this is the first look.
 """
 
-import argparse
 import json
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
+
+from minigan.rules import Parser  # noqa: E402
 
 GAMES = {
     "bce": [],
@@ -82,7 +83,7 @@ def report(out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
     p.add_argument("--games", nargs="+", default=None, help="(default: every game of the model)")
     p.add_argument("--seeds", nargs="+", default=["0", "1"], help="(default: 0 1)")

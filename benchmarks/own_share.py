@@ -14,7 +14,6 @@ test images' 1st percentile; this share asks *which* training image is nearest, 
 G that redraws its own images roughly, too far from them to count as copies.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minigan import classifier, data, evaluate, files, neighbours  # noqa: E402
-from minigan.rules import folder_problem, whole_number  # noqa: E402
+from minigan.rules import Parser, folder_problem, whole_number  # noqa: E402
 
 
 def own_share(samples, n, train, test, test_labels, net, rng):
@@ -79,7 +78,7 @@ def read_samples(pair):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("pairs", nargs="+", metavar="SAMPLES.npy:N")
     p.add_argument("--out", default="", help="also write the numbers to this JSON file; a file "
                    "already there is replaced only if it is an earlier output of this script")
