@@ -66,6 +66,8 @@ ABLATE = {
     "a seed out of range": (["--seeds", "-1"], ["--seeds -1", "from 0 to"]),
     "a seed twice": (["--seeds", "0,0"], ["--seeds 0,0", "0 is given twice"]),
     "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
+    # was argparse's "argument --jobs: invalid int value: 'x'" below the usage
+    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer."]),
 }
 
 
@@ -94,6 +96,7 @@ FIRST_GAMES = {
     "a game twice": (["--games", "bce", "bce"], ["bce is given twice"]),
     "a seed not an integer": (["--seeds", "²"], ["--seeds ²", "integers"]),
     "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
+    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer."]),
 }
 
 

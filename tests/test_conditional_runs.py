@@ -74,7 +74,8 @@ def test_a_checkpoint_damaged_before_the_last_report_is_a_clean_error(tmp_path, 
 @pytest.mark.parametrize("flags,needles", [
     (["--seeds", "²"], ["--seeds ²", "comma-separated seeds"]),  # str.isdigit says yes
     (["--eval-samples", "2000000"], ["--eval-samples 2000000", "from 20 to 1,000,000"]),
-], ids=["a superscript seed", "--eval-samples above train_mnist.py's bound"])
+    (["--jobs", "x"], ["--jobs x: not allowed; use an integer."]),  # was argparse's words
+], ids=["a superscript seed", "--eval-samples above train_mnist.py's bound", "--jobs x"])
 def test_bad_flags_are_clean_errors(tmp_path, flags, needles):
     result = run_command(["benchmarks/conditional_runs.py", *flags, "--dry-run", "--out",
                           str(tmp_path / "out")], cwd=tmp_path)

@@ -305,6 +305,9 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "--archive holding a stray file": (["--archive", "{tmp}/stray"], ["--archive", "not a kept"]),
     "--eval-samples above train_mnist.py's": (["--eval-samples", "2000000"],
                                               ["--eval-samples 2000000", "from 20 to 1,000,000"]),
+    "--epochs not a number": (["--epochs", "x"], ["--epochs x: not allowed; use an integer."]),
+    "--no-start-after not a number": (["--no-start-after", "soon"],
+                                      ["--no-start-after soon: not allowed; use a number."]),
 }
 
 
