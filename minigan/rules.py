@@ -230,10 +230,10 @@ class Parser(argparse.ArgumentParser):
             self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
                          f"one of {allowed}.\n")
         # a plain type=int or type=float (a script's flag without a rule; typed says the range)
-        kind = re.fullmatch(r"argument (-[^:/ ]+)[^:]*: invalid (int|float) value: (.*)",
-                            message, re.S)
-        if kind:
-            name, kind, value = kind.groups()
+        bad_type = re.fullmatch(r"argument (-[^:/ ]+)[^:]*: invalid (int|float) value: (.*)",
+                                message, re.S)
+        if bad_type:
+            name, kind, value = bad_type.groups()
             allowed = "an integer" if kind == "int" else "a number"
             self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
                          f"{allowed}.\n")
