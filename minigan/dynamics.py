@@ -79,7 +79,7 @@ def dynamics_config(given):
     cfg = settings.validate(DynamicsConfig(**given), flags=given, rules=RULES)
     if cfg.frames > cfg.steps:
         raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
-                          f"({cfg.steps})")
+                          f"({cfg.steps}), or raise --steps.")
     cfg.out = cfg.out or "runs/dynamics"
     return cfg
 

@@ -80,6 +80,6 @@ def toy_config(given):
     check_game(cfg)
     if cfg.frames > cfg.steps:
         raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
-                          f"({cfg.steps})")
+                          f"({cfg.steps}), or raise --steps.")
     cfg.out = cfg.out or f"runs/toy-{cfg.dataset}-{cfg.seed}"
     return cfg

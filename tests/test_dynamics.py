@@ -299,7 +299,7 @@ BAD_FLAGS = [
     (["--gp", "inf"], ["--gp inf", "[0, 100)"]),
     (["--clip", "0"], ["--clip 0", "(0, 100)"]),
     (["--frames", "201"], ["--frames 201", "0 to 200"]),
-    (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5)"]),
+    (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5), or raise --steps."]),
     (["--out", "a_file"], ["--out a_file", "not a file"]),
 ]
 

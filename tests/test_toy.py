@@ -145,7 +145,7 @@ BAD_FLAGS = [  # (flags, words the message must contain): settings.py's words, a
     (["--dataset", "moons"], ["--dataset moons", "ring", "grid"]),
     (["--gen-loss", "hinge"], ["--gen-loss hinge", "nonsaturating"]),
     (["--frames", "-1"], ["--frames -1", "0 to --steps"]),
-    (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5)"]),
+    (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5), or raise --steps."]),
     (["--hidden", "64,x"], ["--hidden", "64,x", "commas"]),
     (["--hidden", "64,0"], ["--hidden 64,0", "widths"]),
     (["--out", "a_file"], ["--out a_file", "not a file"]),
