@@ -190,14 +190,15 @@ def report(out):
 def main(argv=None):
     p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/anomaly_full", help="the folder of the runs")
-    p.add_argument("--jobs", type=typed(int, "--jobs", integer(1, 8), 2), default=2,
+    jobs_rule = integer(1, 8)
+    p.add_argument("--jobs", type=typed(int, "--jobs", jobs_rule, 2), default=2,
                    help="runs at a time, 1 to 8 (default: 2)")
     p.add_argument("--dry-run", action="store_true", help="print the commands left; run nothing")
     p.add_argument("--report", action="store_true", help="only the tables of the finished runs")
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
-        if not 1 <= args.jobs <= 8:
+        if not jobs_rule[0](args.jobs):
             raise ConfigError(f"--jobs {args.jobs}: give 1 to 8 runs at a time")
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; name a folder")

@@ -86,7 +86,8 @@ def disagreements(fd):
 def main(argv=None):
     p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="two or more train_mnist.py run folders")
-    p.add_argument("-n", type=typed(int, "-n", integer(20, 100_000), 10_000), default=10_000,
+    n_rule = integer(20, 100_000)
+    p.add_argument("-n", type=typed(int, "-n", n_rule, 10_000), default=10_000,
                    help="samples a run (default: %(default)s)")
     p.add_argument("--out", default=None, help="the scores as JSON (default: print only)")
     args = p.parse_args(argv)
@@ -94,7 +95,7 @@ def main(argv=None):
     if len(set(names)) < 2 or len(set(names)) < len(names):
         p.error(f"runs {' '.join(args.runs)}: give two or more run folders of different names "
                 "(a ranking needs two; the table names a run by its folder)")
-    if not 20 <= args.n <= 100_000:
+    if not n_rule[0](args.n):
         p.error(f"-n {args.n}: use a number from 20 to 100,000 (10,000 for numbers you compare)")
     if args.out is not None:
         if not args.out:

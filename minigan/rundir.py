@@ -107,14 +107,13 @@ def opened(run_dir, new):
             # (a checkpoint that cannot be read or does not match cannot be resumed: no hint)
             cause = e.cause
             if saved.exists():
-                raise checkpoint.CheckpointWriteError(
-                    f"cannot write the checkpoint {saved} ({cause.strerror or cause}); the last "
-                    f"one there is intact. {resume_fix(cause, run_dir)}", cause) from None
-            # the first checkpoint: nothing to resume from
+                kept, fix = "the last one there is intact", resume_fix(cause, run_dir)
+            else:  # the first checkpoint: nothing to resume from
+                kept, fix = "nothing was saved", files.write_fix(
+                    cause, saved, "start again with another --out",
+                    then=f", delete {run_dir} and start again")
             raise checkpoint.CheckpointWriteError(
-                f"cannot write the checkpoint {saved} ({cause.strerror or cause}); nothing was "
-                "saved. " + files.write_fix(cause, saved, "start again with another --out",
-                                            then=f", delete {run_dir} and start again"),
+                f"cannot write the checkpoint {saved} ({cause.strerror or cause}); {kept}. {fix}",
                 cause) from None
         except OSError as e:
             raise RunError(
