@@ -192,6 +192,10 @@ def main(argv=None):
           f"saving included); {progress.elapsed:.1f} s of training in the whole run")
     print(f"outputs in {run_dir}/: samples_final.png, samples.gif, curves.png, metrics.csv, "
           "checkpoint.npz")
+    print(f"next: python -m minigan.sample {run_dir} " + ("--out digits.png  # a row per digit"
+          if cfg.conditional else "-n 64 --out grid.png  # 64 new samples"))
+    if not cfg.images:  # minigan.evaluate compares the samples with MNIST
+        print(f"      python -m minigan.evaluate {run_dir}  # how good they are (lesson 11)")
     return run_dir
 
 

@@ -3,6 +3,7 @@ exact resume, Ctrl-C, NaN handling, architecture mismatches, and sampling a trai
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -348,6 +349,21 @@ def test_sample_cli_writes_npy_and_png(tmp_path, capsys):
     assert sample_cli.main([str(tmp_path / "nope"), "--out", str(npy)]) == 2
 
 
+@pytest.mark.parametrize("flags, image", [((), "grid.png"),
+                                           (("--conditional", "projection"), "digits.png")])
+def test_a_run_ends_by_naming_commands_that_work(tmp_path, monkeypatch, capsys, flags, image):
+    """The last lines say what to run next; the sample command, run as printed, writes its file."""
+    monkeypatch.chdir(tmp_path)
+    run = train(tmp_path, "run", "--epochs", "1", *flags)
+    out = capsys.readouterr().out
+    sample = [line for line in out.splitlines() if line.startswith("next: python -m minigan.sample")]
+    assert len(sample) == 1, out
+    argv = shlex.split(sample[0].split("#")[0])[4:]  # after "next: python -m minigan.sample"
+    assert argv[0] == str(run) and sample_cli.main(argv) == 0
+    assert (tmp_path / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"python -m minigan.evaluate {run}  #" in out
+
+
 def test_minimax_and_k2_run(tmp_path):
     run = train(tmp_path, "run", "--epochs", "1", "--k", "2", "--gen-loss", "minimax")
     rows = rundir.read_rows(run / "metrics.csv")
@@ -381,7 +397,7 @@ def test_resume_without_a_saved_generator_state_reseeds_reproducibly(tmp_path, m
     assert not np.array_equal(a["G/0.W"], checkpoint_arrays(straight)[0]["G/0.W"])
 
 
-def test_a_run_on_your_own_images_goes_through_the_same_loop(tmp_path):
+def test_a_run_on_your_own_images_goes_through_the_same_loop(tmp_path, capsys):
     """--images FILE.npy: the same loop, the same outputs, and exact resume; the images are the
     file's (checked by training on MNIST's first 192 saved to a file: bit for bit the MNIST run)."""
     from minigan import data
@@ -392,7 +408,9 @@ def test_a_run_on_your_own_images_goes_through_the_same_loop(tmp_path):
     first = train(tmp_path, "own", "--epochs", "1", "--limit", "0", "--images",
                   str(tmp_path / "digits.npy"))
     one_epoch = checkpoint_arrays(first)[0]
+    capsys.readouterr()
     train_mnist.main(["--resume", str(first), "--epochs", "2"])
+    assert "minigan.evaluate" not in capsys.readouterr().out  # it scores against MNIST only
     for name in ("config.json", "metrics.csv", "curves.png", "samples_final.png",
                  "samples.gif", "checkpoint.npz", "samples/epoch_002.png"):
         assert (first / name).is_file(), name
