@@ -139,6 +139,7 @@ class Conditioned(Layer):
                     getattr(self, kind)[f"{prefix}.{name}" if prefix else name] = a
         self.uses_batch_statistics = any(getattr(p, "uses_batch_statistics", False)
                                          for p in self.layers)
+        self.steps_in_forward = any(getattr(p, "steps_in_forward", False) for p in self.layers)
 
     def train(self, mode=True):
         super().train(mode)

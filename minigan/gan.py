@@ -140,13 +140,14 @@ def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     real: (N, 784), z: (N, latent_dim). G is only run forward; its grads are not touched.
     Returns (d_loss, mean D(x), mean D(G(z))) as 0-d device arrays.
     """
-    if D.uses_batch_statistics:  # real and fake as two batches of N: see critic_step
+    if D.uses_batch_statistics or D.steps_in_forward:  # two batches of N: see critic_step
         return critic_step(G, D, opt_D, real, z, rng=None, loss="bce", real_target=real_target)
     xp = backend.xp
     n = real.shape[0]
     fake = G.forward(z)  # (N, 784); no backward through G in this step
     # One pass of D over real and fake stacked (2N, 784) instead of two passes of N: the same
-    # gradients, with bigger matrix products and half the calls (benchmarks/bench_step.py).
+    # gradients, as no row depends on another and the forward changes nothing in D, with
+    # bigger matrix products and half the calls (1.17x, benchmarks/bench_levers.py mlp).
     x = xp.concatenate([real, fake])  # (2N, 784): rows 0..N-1 real, N..2N-1 fake
     targets = xp.concatenate([xp.full((n, 1), real_target, dtype=x.dtype),
                               xp.zeros((n, 1), dtype=x.dtype)])  # (2N, 1)
@@ -168,7 +169,8 @@ def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     with param_grads=False and only opt_G steps. D's BatchNorm layers (if any) normalise the
     fake batch by its own statistics, as in training, but keep their running statistics: the
     G step reads D and changes nothing in it (the PyTorch twin matches this by setting its
-    BatchNorms' momentum to 0 for the step). Returns the generator loss (0-d array).
+    BatchNorms' momentum to 0 for the step) but spectral norm's u and v, which every training
+    forward moves, as torch's spectral_norm does. Returns the generator loss (0-d array).
     """
     loss_fn = G_LOSSES[gen_loss]
     G.zero_grad()

@@ -35,6 +35,7 @@ class Layer:
     """Base class: empty ``params``/``grads``, ``zero_grad`` and ``parameters``."""
 
     uses_batch_statistics = False  # True where one row's output depends on the other rows
+    steps_in_forward = False  # True where a training forward takes a step of its own (a power step)
 
     def __init__(self):
         self.params = {}
@@ -239,6 +240,8 @@ class Sequential(Layer):
                 self.buffers[f"{i}.{k}"] = a
         self.uses_batch_statistics = any(getattr(layer, "uses_batch_statistics", False)
                                          for layer in self.layers)
+        self.steps_in_forward = any(getattr(layer, "steps_in_forward", False)
+                                    for layer in self.layers)
 
     def __repr__(self):
         return "Sequential(" + ", ".join(repr(layer) for layer in self.layers) + ")"

@@ -61,6 +61,11 @@ class SpectralNorm(Layer):
     W's dtype), normalised, then 15 power steps.
     """
 
+    # Every training forward moves u and v, so one pass of D over real and fake stacked would
+    # take one power step where two passes, D(real) then D(fake), take two: discriminator_step
+    # sends such a D through two passes (minigan/gan.py), as the PyTorch twin calls it.
+    steps_in_forward = True
+
     def __init__(self, layer, rng, n_power_iterations=1, eps=1e-12):
         super().__init__()
         if not isinstance(layer, (Dense, Conv2D)):

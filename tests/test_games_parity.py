@@ -63,6 +63,9 @@ GAMES = {  # name -> (train_step's game, k, optimizer, D under spectral norm)
     # a penalty through spectral norm: its D forward takes one more power step, on both sides
     "wgan-gp sn": (dict(loss="wgan", gp=10.0), 1, "adam wgan-gp", True),
     "r1 bce sn": (dict(loss="bce", r1=10.0), 1, "adam", True),
+    # the 2014 game through spectral norm: real and fake as two passes, two power steps, as
+    # the twin's D(real) and D(fake) take (one stacked pass would take one)
+    "bce sn": (dict(loss="bce"), 1, "adam", True),
 }
 
 
