@@ -66,8 +66,8 @@ class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch) by im2col and one matrix product.
 
     x: (N, C_in, H, W) -> out: (N, C_out, H_out, W_out); W: (C_out, C_in, k, k), b: (C_out,).
-    Forward:  ``out_flat = W_flat @ cols + b``, cols = im2col(x) (C_in*k*k, N*H_out*W_out),
-    W_flat = W.reshape(C_out, -1), out_flat = out as (C_out, N*H_out*W_out).
+    Forward:  ``out_flat = W_flat @ cols + b``, cols = im2col(x) (C_in*k*k, H_out*W_out*N),
+    W_flat = W.reshape(C_out, -1), out_flat = out as (C_out, H_out*W_out*N) (the batch last).
     Backward: ``dW_flat = dout_flat @ cols.T``, ``db = dout.sum((0, 2, 3))``,
     ``dx = col2im(W_flat.T @ dout_flat)``, that product taken by kernel offset
     (:func:`products_by_offset`).
@@ -131,7 +131,7 @@ class ConvTranspose2D(Layer):
 
     x: (N, C_in, H, W) -> out: (N, C_out, H_out, W_out); W: (C_in, C_out, k, k), b: (C_out,)
     (PyTorch's ConvTranspose2d shapes). Forward is Conv2D's input gradient:
-    ``out = col2im(W_flat.T @ x_flat) + b`` with x_flat = x as (C_in, N*H*W) and
+    ``out = col2im(W_flat.T @ x_flat) + b`` with x_flat = x as (C_in, H*W*N) and
     W_flat = W.reshape(C_in, -1), the product taken by kernel offset (:func:`products_by_offset`).
     Backward is Conv2D's forward: ``cols = im2col(dout)``,
     ``dx_flat = W_flat @ cols``, ``dW_flat = x_flat @ cols.T``, ``db = dout.sum((0, 2, 3))``.

@@ -122,10 +122,10 @@ class StepMetrics:
     """What one training step reports, as 0-d device arrays (read them with float() at log
     steps only: on the GPU each read is a sync)."""
 
-    d_loss: object  # BCE on real (target 1) + BCE on fake (target 0), last D step
+    d_loss: object  # D's loss L_D (penalties included), last D step
     g_loss: object  # the generator loss
-    d_real: object  # mean D(x) on the real batch, last D step
-    d_fake: object  # mean D(G(z)) on the fake batch, last D step (before D's update)
+    d_real: object  # mean sigmoid(D's logit) on the real batch: mean D(x), last D step
+    d_fake: object  # mean sigmoid(D's logit) on the fake batch, last D step (before its update)
 
     def read(self):
         """The four numbers as Python floats: a copy to the host, so on the GPU a sync (the

@@ -69,7 +69,8 @@ def batch_last_copy(x):
 
 
 def im2col(x_pad, kernel_size, stride, h_out, w_out):
-    """Every k x k window of x_pad (N, C, Hp, Wp) as one column: cols (C * k * k, N * H_out * W_out).
+    """Every k x k window of x_pad (N, C, Hp, Wp) as one column: cols (C * k * k,
+    H_out * W_out * N).
 
     Column ``(i, j, n)`` holds ``x_pad[n, :, i*s : i*s + k, j*s : j*s + k]`` flattened in
     (C, k, k) order, the order of a flattened weight ``W[o]``; so ``W.reshape(C_out, -1) @ cols``

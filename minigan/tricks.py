@@ -28,8 +28,8 @@ from minigan import backend
 from minigan.layers import Layer, walk
 
 # --recipe improved (train_mnist.py and python -m minigan.toy): the combination that
-# benchmarks/ablate_recipe.py measured best (BENCHMARKS.md, "A better recipe"). Flags given on
-# the command line override these.
+# benchmarks/ablate_recipe.py measured best (docs/ablation/ablation.md; lessons/13_better_recipe.md,
+# section 6). Flags given on the command line override these.
 IMPROVED = {"pack": 2, "minibatch_std": 1, "label_smoothing": 0.2, "ema": 0.999}
 
 
@@ -126,9 +126,11 @@ class EMA:
 
     The warm-up ``(1 + t) / (10 + t)`` (TensorFlow's ExponentialMovingAverage with
     num_updates) lets the average forget the random initial weights within a few tens of
-    steps (their share is about 1e-5 after 10 updates) instead of the first few thousand. Buffers (BatchNorm's running statistics)
-    are copied, not averaged. ``net`` is the averaged network: draw samples from it, in
-    evaluation mode; it is never trained (no backward runs through it).
+    steps (their share is about 1e-5 after 10 updates) instead of the first few thousand.
+    Buffers (BatchNorm's running statistics) are copied, not averaged: re-estimating them for
+    the averaged weights moved a 20-epoch DCGAN's FD by under a point (benchmarks/bn_modes.py).
+    ``net`` is the averaged network: draw samples from it, in evaluation mode; it is never
+    trained (no backward runs through it).
     """
 
     def __init__(self, net, decay=0.999):
