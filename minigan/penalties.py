@@ -1,7 +1,8 @@
 """Gradient penalties on D, by hand: R1 and WGAN-GP, and the double backpropagation they need.
 
 Both penalties are functions of g_i = dD(x_i)/dx_i, the gradient of D's scalar output for sample
-i with respect to that sample (one row of D.backward(ones)), summed over the batch:
+i with respect to that sample (row i of D.backward(ones), the gradient of sum_i D(x_i): each
+row depends on its own sample only); each penalty is a mean over the batch:
 
     R1 (Mescheder et al. 2018), on real x:     P = gamma / 2 * mean_i ||g_i||^2
     WGAN-GP (Gulrajani et al. 2017), on x_hat: P = lam * mean_i (||g_i|| - 1)^2,
@@ -9,35 +10,41 @@ i with respect to that sample (one row of D.backward(ones)), summed over the bat
 
 with ||.|| over all the input dimensions of a row. D's step needs dP/dtheta, and g is itself the
 output of a computation: D's backward pass. So we backpropagate through the backward pass
-(Drucker & LeCun 1992, "double backpropagation"). Write D = f_L o ... o f_1 and d_k for the
-dout that layer k's backward receives (d_L = ones, N x 1). The backward pass is
+(Drucker & LeCun 1992, "double backpropagation"). Write D = f_L o ... o f_1 and delta_k for
+the dout that layer k's backward receives (delta_L = ones, N x 1; lesson 14's delta_l). The
+backward pass is
 
-    d_{k-1} = d_k J_k^T   (J_k = d f_k / d x_{k-1}, the local Jacobian),   g = d_0.
+    delta_{k-1} = delta_k J_k^T   (J_k = d f_k / d x_{k-1}, the local Jacobian),   g = delta_0.
 
-P depends on g, so its adjoint is u_0 = dP/dg (R1: gamma / N * g). Backpropagating it through
-that chain visits the layers in the *forward* order, k = 1 .. L, carrying u_k = dP/dd_k, and asks
-of each layer: how does d_{k-1} depend on d_k, on the layer's parameters, and on its input?
+P depends on g, so its adjoint is delta_bar_0 = dP/dg (R1: gamma / N * g). Backpropagating it
+through that chain visits the layers in the *forward* order, k = 1 .. L, carrying
+delta_bar_k = dP/d delta_k, and asks of each layer: how does delta_{k-1} depend on delta_k, on
+the layer's parameters, and on its input?
 
-- Dense, out = x W + b: its backward is d_{k-1} = d_k W^T. Linear in d_k, with W as the
-  matrix, and neither x nor b in it. Entry by entry, d_{k-1}[n, i] = sum_j d_k[n, j] W[i, j], so
-      dP/dW = u_{k-1}^T d_k          (in, out): the same product as dW = x^T dout
-      dP/db = 0                      (b is not in the backward pass)
-      u_k   = u_{k-1} W              (N, out): the forward's product, without the bias
+- Dense, out = x W + b: its backward is delta_{k-1} = delta_k W^T. Linear in delta_k, with W as
+  the matrix, and neither x nor b in it. Entry by entry,
+  delta_{k-1}[n, i] = sum_j delta_k[n, j] W[i, j], so
+      dP/dW       = delta_bar_{k-1}^T delta_k   (in, out): the same product as dW = x^T dout
+      dP/db       = 0                           (b is not in the backward pass)
+      delta_bar_k = delta_bar_{k-1} W           (N, out): the forward's product, without the bias
 - LeakyReLU, out = s(x) * x with s = 1 where x > 0, slope elsewhere: its backward is
-  d_{k-1} = d_k * s(x). s is piecewise constant, so ds/dx = 0 everywhere but at x = 0 (a set of
-  measure zero, the same kink the first derivative has): the second derivative of LeakyReLU is
-  zero almost everywhere, and the double backward only multiplies by the same slope mask,
-      u_k = u_{k-1} * s(x).
+  delta_{k-1} = delta_k * s(x). s is piecewise constant, so ds/dx = 0 everywhere but at x = 0
+  (a set of measure zero, the same kink the first derivative has): the second derivative of
+  LeakyReLU is zero almost everywhere, and the double backward only multiplies by the same
+  slope mask,
+      delta_bar_k = delta_bar_{k-1} * s(x).
 - SpectralNorm(Dense) (minigan/spectral.py) is a Dense with W_eff = W / sigma, sigma = u^T W^T v
-  with u, v held constant (as in its backward): dP/dW_eff = u_{k-1}^T d_k, u_k = u_{k-1} W_eff,
-  then the chain rule to W that its backward takes, (G - <G, W_eff> (u v^T)^T) / sigma.
+  with its singular vectors u, v held constant (as in its backward):
+  dP/dW_eff = delta_bar_{k-1}^T delta_k, delta_bar_k = delta_bar_{k-1} W_eff, then the chain
+  rule to W that its backward takes, (G - <G, W_eff> (u v^T)^T) / sigma.
 - Dropout (a fixed mask m times 1 / (1 - p) for the pass) is LeakyReLU with s = m / (1 - p);
-  InstanceNoise, out = x + std * noise, has the identity Jacobian: u_k = u_{k-1}.
+  InstanceNoise, out = x + std * noise, has the identity Jacobian: delta_bar_k = delta_bar_{k-1}.
 
 None of these backwards reads its input x except through a piecewise-constant slope, so no
-adjoint flows back into the forward pass: the whole double backward is one pass of u_0 = dP/dg
-from the first layer to the last through D linearised at x (biases dropped, each activation
-replaced by its frozen slope), adding u_{k-1}^T d_k into each Dense's grads["W"] on the way.
+adjoint flows back into the forward pass: the whole double backward is one pass of
+delta_bar_0 = dP/dg from the first layer to the last through D linearised at x (biases dropped,
+each activation replaced by its frozen slope), adding delta_bar_{k-1}^T delta_k into each
+Dense's grads["W"] on the way.
 That pass is D's forward-mode derivative (a Jacobian-vector product) in the direction dP/dg.
 A layer whose local derivative varies with x (tanh, BatchNorm, MinibatchStd) would add a second
 backward through the forward pass; those layers are refused, with the reason (WHY_NOT).
@@ -92,44 +99,46 @@ def backward_of_ones(D, x):
     if out.shape != (x.shape[0], 1):
         raise ValueError(f"gradient penalty: D must give one number per sample, (N, 1) = "
                          f"({x.shape[0]}, 1); {D!r} gave {out.shape}")
-    dout = backend.xp.ones_like(out)  # d_L = dD/dD = 1
+    dout = backend.xp.ones_like(out)  # delta_L = dD/dD = 1
     douts = [None] * len(layers)
     for k in reversed(range(len(layers))):
         douts[k] = dout
         layer = layers[k]
         dout = layer.backward(dout, param_grads=False) if layer.params else layer.backward(dout)
-    return dout, douts  # dout is now d_0 = g
+    return dout, douts  # dout is now delta_0 = g
 
 
 def double_backward(D, dg, douts):
     """Backpropagate dP/dg through D's backward pass: add dP/dW into every Dense's grads["W"].
 
     dg: (N, ...) dP/dg, g's shape; douts: from :func:`backward_of_ones` on the same forward.
-    The pass runs first layer to last; u is dP/d(the dout the current layer's backward got).
+    The pass runs first layer to last; delta_bar is dP/d(the dout the current layer's
+    backward got), lesson 14's delta-bar.
     """
-    u = dg.reshape(dg.shape[0], -1)  # (N, in): a Dense sees rows
+    delta_bar = dg.reshape(dg.shape[0], -1)  # (N, in): a Dense sees rows
     for layer, dout in zip(_check_covered(D), douts):
         if isinstance(layer, Dense):  # backward: dx = dout @ W.T
-            layer.grads["W"] += u.T @ dout  # dP/dW = u^T dout, (in, out); dP/db = 0
-            u = u @ layer.params["W"]  # (N, out)
+            layer.grads["W"] += delta_bar.T @ dout  # dP/dW, (in, out); dP/db = 0
+            delta_bar = delta_bar @ layer.params["W"]  # (N, out)
         elif isinstance(layer, SpectralNorm):  # a Dense with W_eff: dx = dout @ W_eff.T
-            layer.add_weight_grad(u.T @ dout)  # dP/dW_eff, then to W (its u, v fixed)
-            u = u @ layer.inner.params["W"]  # (N, out): W_eff
+            layer.add_weight_grad(delta_bar.T @ dout)  # dP/dW_eff, then to W (its u, v fixed)
+            delta_bar = delta_bar @ layer.inner.params["W"]  # (N, out): W_eff
         elif isinstance(layer, LeakyReLU):  # backward: dx = dout * s, s piecewise constant
-            u = u * layer.cache  # the slope mask s its forward cached
+            delta_bar = delta_bar * layer.cache  # the slope mask s its forward cached
         elif isinstance(layer, Dropout):  # backward: dx = dout * m / (1 - p), m fixed
             scale, _ = layer.cache
-            u = u if scale is None else u * scale
-        # InstanceNoise: backward dx = dout, so u passes through unchanged
-    # u is now dP/d_L, the adjoint of the constant ones: nothing to do with it
+            delta_bar = delta_bar if scale is None else delta_bar * scale
+        # InstanceNoise: backward dx = dout, so delta_bar passes through unchanged
+    # delta_bar is now dP/ddelta_L, the adjoint of the constant ones: nothing to do with it
 
 
 def r1(D, x, gamma):
     """The R1 penalty (Mescheder et al. 2018) on real samples: ``gamma / 2 * mean_i ||g_i||^2``.
 
-    D: minigan's MLP D (Dense, LeakyReLU, Dropout, InstanceNoise), output (N, 1); x: (N, ...)
-    real samples. Returns the penalty, a 0-d array, and adds its gradient with respect to every
-    D parameter into D's grads (zero for the biases: see the module docstring).
+    D: minigan's MLP D (Dense, spectrally normalised or not, LeakyReLU, Dropout,
+    InstanceNoise), output (N, 1); x: (N, ...) real samples. Returns the penalty, a 0-d array,
+    and adds its gradient with respect to every D parameter into D's grads (zero for the
+    biases: see the module docstring).
     dP/dg_i = gamma / N * g_i
     """
     n = x.shape[0]

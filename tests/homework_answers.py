@@ -135,18 +135,18 @@ ANSWERS = {
         dW = (G - backend.xp.sum(dW_eff * W_eff) * backend.xp.outer(u, v)) / sigma
         as_matrix(self.grads["W"], self.inner)[...] += dW""",
     "double_backward": """
-        u = dg.reshape(dg.shape[0], -1)
+        delta_bar = dg.reshape(dg.shape[0], -1)
         for layer, dout in zip(D.layers, douts):
             if isinstance(layer, SpectralNorm):
-                layer.add_weight_grad(u.T @ dout)
-                u = u @ layer.inner.params["W"]
+                layer.add_weight_grad(delta_bar.T @ dout)
+                delta_bar = delta_bar @ layer.inner.params["W"]
             elif isinstance(layer, Dense):
-                layer.grads["W"] += u.T @ dout
-                u = u @ layer.params["W"]
+                layer.grads["W"] += delta_bar.T @ dout
+                delta_bar = delta_bar @ layer.params["W"]
             elif isinstance(layer, LeakyReLU):
-                u = u * layer.cache
+                delta_bar = delta_bar * layer.cache
             elif isinstance(layer, Dropout) and layer.cache[0] is not None:
-                u = u * layer.cache[0]""",
+                delta_bar = delta_bar * layer.cache[0]""",
     "r1": """
         n = x.shape[0]
         g, douts = backward_of_ones(D, x)
