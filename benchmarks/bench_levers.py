@@ -28,8 +28,9 @@ from minigan.batchnorm import BatchNorm  # noqa: E402
 from minigan.conv import Conv2D, ConvTranspose2D  # noqa: E402
 from minigan.gan import discriminator_step, train_step  # noqa: E402
 from minigan.im2col import batch_last_copy, col2im, im2col, pad_images, unpad  # noqa: E402
-from minigan.layers import LeakyReLU, Param  # noqa: E402
+from minigan.layers import Dense, LeakyReLU, Param  # noqa: E402
 from minigan.losses import bce_with_logits  # noqa: E402
+from minigan.spectral import as_matrix, sigma_grad  # noqa: E402
 
 N = 64
 ROUNDS, CALLS = 8, 15  # per round, each form is called CALLS times, alternating with the other
@@ -231,7 +232,29 @@ def conv_rows(rng):
             lambda: x_hat * gamma + beta, shift_in_place, "trick")
 
 
-GROUPS = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows}
+def spectral_rows(rng):
+    """Spectral norm's dL/dW = (G - <G, W_eff> d sigma/dW) / sigma for D's first Dense (784 x
+    1024): in torch's (out, in) layout through transposed views of minigan's (in, out) arrays, as
+    the formula reads, vs with d sigma/dW laid out as W (minigan/spectral.py, sigma_grad)."""
+    xp = backend.xp
+    layer = Dense(784, 1024, rng=rng)
+    W_eff, dW_eff = layer.params["W"], rng.standard_normal((784, 1024), dtype="float32")
+    u = rng.standard_normal(1024, dtype="float32")  # (out,)
+    v = rng.standard_normal(784, dtype="float32")  # (in,)
+    sigma, grads = xp.float32(1.7), xp.zeros_like(W_eff)
+
+    def through_views():
+        G = as_matrix(dW_eff, layer)  # (out, in), a transposed view
+        as_matrix(grads, layer)[...] += (G - xp.sum(dW_eff * W_eff) * xp.outer(u, v)) / sigma
+
+    def in_w_layout():
+        grads[...] += (dW_eff - xp.sum(dW_eff * W_eff) * sigma_grad(u, v, layer)) / sigma
+
+    compare("spectral norm dL/dW, Dense 784x1024: views vs W's layout", through_views,
+            in_w_layout, "trick")
+
+
+GROUPS = {"mlp": mlp_rows, "adam": adam_rows, "conv": conv_rows, "spectral": spectral_rows}
 
 
 def main(argv=None):

@@ -145,7 +145,7 @@ MICRO = {
                                         ["--repeats 0", "from 1 to"]),
     "bench_epoch_outputs --epochs 1": (["bench_epoch_outputs.py", "--epochs", "1"],
                                        ["--epochs 1", "from 2 to"]),
-    "bench_levers, a typo": (["bench_levers.py", "madm"], ["madm", "mlp, adam, conv"]),
+    "bench_levers, a typo": (["bench_levers.py", "madm"], ["madm", "mlp, adam, conv, spectral"]),
     "bench_step, an empty batch size": (["bench_step.py", "--batch-sizes", "64,,128"],
                                         ["--batch-sizes 64,,128", "each an integer from 1"]),
     "bench_step --rounds 0": (["bench_step.py", "--rounds", "0"], ["--rounds 0", ">= 1"]),
@@ -166,7 +166,7 @@ def test_bench_step_on_a_gpu_without_cupy_says_how_to_install_it(place):
 
 
 @pytest.mark.parametrize("script,words", [
-    ("bench_levers.py", "mlp, adam, conv"),
+    ("bench_levers.py", "mlp, adam, conv, spectral"),
     ("bench_layouts.py", "memory layout"),
     ("profile_dcgan_step.py", "layer by layer"),
 ])
