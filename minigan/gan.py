@@ -199,6 +199,12 @@ G_LOSSES = {**GENERATOR_LOSSES,  # the 2014 game's, which --gen-loss chooses fro
             "wgan": generator_loss_wasserstein}
 
 
+def clip_weights(D, clip):
+    """WGAN's constraint (Arjovsky et al. 2017): every parameter of D clipped to [-clip, clip]."""
+    for p in D.parameters():
+        backend.xp.clip(p.data, -clip, clip, out=p.data)  # in place: the layers hold these arrays
+
+
 def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0, gp=0.0,
                 clip=0.0):
     """One update of D in any game of D_LOSSES, with its Lipschitz constraints:
@@ -212,10 +218,11 @@ def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0,
     next forward overwrites the layers' caches). A D with BatchNorm needs it: BatchNorm
     normalises each batch by its own statistics, so a stacked (2N) batch would mix real and fake
     and give other gradients than the PyTorch twin, which calls D(real) and D(fake) separately
-    (lessons/12_convolutions.md); discriminator_step sends such a D here with loss "bce". The
-    penalties run D again, after both backwards. rng draws the interpolation weights of WGAN-GP. Returns
-    (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for hinge and wgan the sigmoid only reads
-    the sign of the critic's score.
+    (lessons/12_convolutions.md); so does a D under spectral norm, whose every training forward
+    takes a power step (the twin's two calls take two). discriminator_step sends both here with
+    loss "bce". The penalties run D again, after both backwards. rng draws the interpolation
+    weights of WGAN-GP. Returns (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for hinge and
+    wgan the sigmoid only reads the sign of the critic's score.
     """
     xp = backend.xp
     loss_real_fn, loss_fake_fn = D_LOSSES[loss]
@@ -234,8 +241,7 @@ def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0,
         d_loss = d_loss + penalties.gradient_penalty(D, real, fake, gp, rng)
     opt_D.step()
     if clip:
-        for p in D.parameters():
-            xp.clip(p.data, -clip, clip, out=p.data)  # in place: the layers hold these arrays
+        clip_weights(D, clip)
     return d_loss, xp.mean(sigmoid(out_real)), xp.mean(sigmoid(out_fake))
 
 
@@ -291,8 +297,7 @@ def conditional_discriminator_step(G, D, opt_D, real, labels, z, fake_labels, re
     D.backward(dout, input_grad=False)  # grads add up: those of loss_real + loss_fake
     opt_D.step()
     if clip:
-        for p in D.parameters():
-            xp.clip(p.data, -clip, clip, out=p.data)
+        clip_weights(D, clip)
     return (loss_real + loss_fake, xp.mean(sigmoid(out_real[:, :1])),
             xp.mean(sigmoid(out_fake[:, :1])))
 
