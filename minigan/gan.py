@@ -352,13 +352,9 @@ def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating"
     conditional ("concat", "projection" or "acgan": G and D from minigan/conditional.py):
     next_real returns (real, labels), and conditional_train_step plays the step.
     """
+    check_step_args(k, conditional, r1, gp)
     paper = loss == "bce" and not (r1 or gp or clip)
-    if k < 1:
-        raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
     if conditional:
-        if r1 or gp:
-            raise ValueError("train_step: the R1 and WGAN-GP penalties are not derived through "
-                             "a conditional D")
         return conditional_train_step(G, D, opt_G, opt_D, next_real, rng, k, gen_loss,
                                       real_target, latent_dim, loss, clip)
     dtype = G.parameters()[0].data.dtype  # the noise in G's own float type
@@ -373,3 +369,13 @@ def train_step(G, D, opt_G, opt_D, next_real, rng, k=1, gen_loss="nonsaturating"
     z = sample_noise(rng, real.shape[0], latent_dim, dtype)
     g_loss = generator_step(G, D, opt_G, z, gen_loss if loss == "bce" else loss)
     return StepMetrics(d_loss, g_loss, d_real, d_fake)
+
+
+def check_step_args(k, conditional, r1, gp):
+    """train_step's own guard, for code that calls it directly (the commands check their flags
+    in minigan/settings.py first): k >= 1, and no penalty on a conditional D."""
+    if k < 1:
+        raise ValueError(f"train_step: k must be at least 1 discriminator step, got {k}")
+    if conditional and (r1 or gp):
+        raise ValueError("train_step: the R1 and WGAN-GP penalties are not derived through a "
+                         "conditional D")

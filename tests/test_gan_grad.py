@@ -291,3 +291,15 @@ def test_train_step_needs_at_least_one_discriminator_step():
     with pytest.raises(ValueError, match="k must be at least 1"):
         gan.train_step(G, D, opt, optim.SGD(D.parameters(), lr=0.1), lambda: real,
                        backend.default_rng(0), k=0, latent_dim=z.shape[1])
+
+
+@pytest.mark.parametrize("penalty", [{"r1": 10.0}, {"gp": 10.0}])
+def test_train_step_refuses_a_penalty_on_a_conditional_d(penalty):
+    """The penalties' double backward covers the MLP's D only; before any step, nothing moves."""
+    G, D, real, z = tiny_gan(seed=0)
+    before = snapshot(D.params)
+    with pytest.raises(ValueError, match="not derived through a conditional D"):
+        gan.train_step(G, D, optim.SGD(G.parameters(), lr=0.1),
+                       optim.SGD(D.parameters(), lr=0.1), lambda: real, backend.default_rng(0),
+                       latent_dim=z.shape[1], conditional="projection", **penalty)
+    assert all(np.array_equal(before[name], D.params[name]) for name in before)
