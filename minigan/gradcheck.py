@@ -48,17 +48,8 @@ def numerical_gradient(f, x, dout, h=1e-5):
     of dout's shape. x is restored after each nudge. Returns an array of x's shape.
     """
     xp = backend.xp
-    if not x.flags.c_contiguous:  # x.reshape(-1) would be a copy: the nudges would miss x
-        raise ValueError(
-            f"numerical_gradient: x of shape {x.shape} is not C-contiguous (a .T view?); "
-            "nudge a contiguous array (x.copy()) and have f read that one"
-        )
-    forward = f
-
-    def f():  # a copy: f may return a view of x (Flatten's output is one), which a nudge moves
-        out = forward()
-        return out.copy() if hasattr(out, "copy") else out  # a Python float needs none
-
+    _require_contiguous(x)
+    f = _copying(f)
     grad = xp.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writes reach x and grad
     for i in range(flat_x.size):
@@ -70,6 +61,25 @@ def numerical_gradient(f, x, dout, h=1e-5):
         flat_x[i] = old
         flat_grad[i] = xp.sum((f_plus - f_minus) * dout) / (2 * h)
     return grad
+
+
+def _require_contiguous(x):
+    """numerical_gradient nudges x through the view x.reshape(-1); for an x that is not
+    C-contiguous (a .T view) that would be a copy, and the nudges would miss x."""
+    if not x.flags.c_contiguous:
+        raise ValueError(
+            f"numerical_gradient: x of shape {x.shape} is not C-contiguous (a .T view?); "
+            "nudge a contiguous array (x.copy()) and have f read that one"
+        )
+
+
+def _copying(f):
+    """f, returning a copy of its output: f may return a view of x (Flatten's output is one),
+    which the next nudge would move."""
+    def copied():
+        out = f()
+        return out.copy() if hasattr(out, "copy") else out  # a Python float needs none
+    return copied
 
 
 def _require_float64(name, a):
@@ -107,7 +117,8 @@ def check_layer(layer, x, dout=None, h=1e-5, tol=1e-7, rng=None):
 
     layer: anything with forward/backward/params/grads (a Sequential too), float64.
     x: (N, ...) float64 input, nudged away from kinks by the caller.
-    dout: upstream gradient of the output's shape; random normal if None.
+    dout: upstream gradient of the output's shape; if None, standard normal drawn from rng
+    (default: a generator seeded with 0).
     Returns ``{"x": err, "W": err, ...}``; raises GradientCheckError naming the first
     gradient whose relative error is not below tol.
     """
