@@ -39,11 +39,11 @@ class Optimizer:
         for p in self.params:
             p.grad.fill(0)
 
-    def _grad_with_weight_decay(self, p, tmp):
-        """``g = grad + weight_decay * p`` (L2 penalty, as torch's ``weight_decay``), in tmp."""
-        backend.xp.multiply(p.data, self.weight_decay, out=tmp)
-        tmp += p.grad
-        return tmp
+    def _grad_with_weight_decay(self, param, out):
+        """``g = grad + weight_decay * p`` (L2 penalty, as torch's ``weight_decay``), in out."""
+        backend.xp.multiply(param.data, self.weight_decay, out=out)
+        out += param.grad
+        return out
 
     def state_dict(self):
         """The step counter and every state array, keyed ``"<state>/<param name>"``."""
@@ -88,7 +88,7 @@ class SGD(Optimizer):
         self.weight_decay, self.nesterov = weight_decay, nesterov
         xp = backend.xp
         self.b = [xp.zeros_like(p.data) for p in self.params] if momentum else []
-        self.scratch = [xp.empty_like(p.data) for p in self.params]  # one workspace each
+        self.work = [xp.empty_like(p.data) for p in self.params]  # one workspace each
         self.wd_grad = [xp.empty_like(p.data) for p in self.params] if weight_decay else []
 
     def _state_arrays(self):
@@ -96,27 +96,27 @@ class SGD(Optimizer):
 
     def step(self):
         xp = backend.xp
-        for i, (p, tmp) in enumerate(zip(self.params, self.scratch)):
-            g = p.grad
+        for i, (param, work) in enumerate(zip(self.params, self.work)):
+            g = param.grad
             if self.weight_decay:
-                g = self._grad_with_weight_decay(p, self.wd_grad[i])
+                g = self._grad_with_weight_decay(param, self.wd_grad[i])
             if self.momentum:
                 b = self.b[i]
                 if self.t == 0:
                     b[...] = g
                 else:  # b = momentum * b + (1 - dampening) * g
                     b *= self.momentum
-                    xp.multiply(g, 1 - self.dampening, out=tmp)
-                    b += tmp
+                    xp.multiply(g, 1 - self.dampening, out=work)
+                    b += work
                 if self.nesterov:  # g = g + momentum * b
-                    xp.multiply(b, self.momentum, out=tmp)
-                    tmp += g
-                    g = tmp
+                    xp.multiply(b, self.momentum, out=work)
+                    work += g
+                    g = work
                 else:
                     g = b
             # p = p - lr * g
-            xp.multiply(g, self.lr, out=tmp)
-            xp.subtract(p.data, tmp, out=p.data)
+            xp.multiply(g, self.lr, out=work)
+            xp.subtract(param.data, work, out=param.data)
         self.t += 1
 
 
@@ -129,8 +129,10 @@ class Adam(Optimizer):
         m_hat = m / (1 - beta1**t)                  bias corrections
         v_hat = v / (1 - beta2**t)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
-    ``step`` computes exactly this, in this order, in place. eps is added after the square root
-    and after the bias correction of v, as torch does. Derivation: lessons/05_optimizers.md.
+    ``step`` computes this rule in place, line by line, in torch's arithmetic: m is updated as
+    torch's lerp, m + (1 - beta1) * (g - m), and the bias corrections are folded into two
+    scalars. eps is added after the square root and after the bias correction of v, as torch
+    does. Derivation: lessons/05_optimizers.md.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
