@@ -352,7 +352,8 @@ class Flatten(Layer):
 
 class Reshape(Layer):
     """(N, D) -> (N, *shape), with D = prod(shape); backward reshapes dout back.
-    ``Reshape((128, 7, 7))`` turns the generator's Dense output into 128 images of 7 x 7."""
+    ``Reshape((128, 7, 7))`` turns the generator's Dense output (N, 6272) into 128 channels of
+    7 x 7 per sample, (N, 128, 7, 7)."""
 
     def __init__(self, shape):
         super().__init__()
