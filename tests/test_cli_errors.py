@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import train_mnist
 from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
-from minigan import backend, checkpoint, evaluate, rules, rundir, settings
+from minigan import checkpoint, evaluate, rules, rundir, settings
 from minigan import sample as sample_cli
 
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
@@ -598,13 +598,6 @@ def test_sample_of_a_diverged_generator_is_a_clean_error(run, tmp_path, capsys):
     result = call(sample_cli.main, [str(run), "--out", str(tmp_path / "s.npy")], capsys)
     assert_clean_error(result, "NaN")
     assert snapshot(tmp_path) == before
-
-
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    backend.use("cpu")
-    yield
-    backend.use("cpu")
 
 
 def test_networks_too_big_for_memory_are_a_clean_error_that_writes_nothing(tmp_path, monkeypatch,

@@ -33,13 +33,6 @@ TRICKS = {  # name -> D's tricks as models.build reads them
 }
 
 
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    backend.use("cpu")
-    yield
-    backend.use("cpu")
-
-
 def cfg_with(variant, dtype="float64", latent_dim=5, g_hidden=(7, 6), d_hidden=(8, 6), **tricks_):
     cfg = SimpleNamespace(model="mlp", conditional=variant, latent_dim=latent_dim,
                           g_hidden=g_hidden, d_hidden=d_hidden, slope=0.2, dtype=dtype, pack=1,

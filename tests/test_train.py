@@ -15,20 +15,13 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, call
-from minigan import backend, checkpoint, models, rundir
+from minigan import checkpoint, models, rundir
 from minigan import sample as sample_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small networks and few images keep each run to about a second on 2 cores.
 SMALL = ["--limit", "192", "--batch-size", "32", "--g-hidden", "32,64", "--d-hidden", "64,32",
          "--latent-dim", "16", "--log-every", "2"]
-
-
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    backend.use("cpu")
-    yield
-    backend.use("cpu")
 
 
 def train(tmp_path, name, *flags):

@@ -18,13 +18,6 @@ from minigan import sample as sample_cli
 from minigan.layers import Dense, Dropout, Sequential, walk
 
 
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    backend.use("cpu")
-    yield
-    backend.use("cpu")
-
-
 def test_minibatch_std_forward_is_the_mean_feature_std():
     x = np.random.default_rng(0).standard_normal((7, 5))
     out = tricks.MinibatchStd(eps=1e-8).forward(x)
