@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from two_spaces import SPACES, unscorable  # noqa: E402
+from two_spaces import SPACES  # noqa: E402
 
-from minigan import backend, data, evaluate  # noqa: E402
+from minigan import backend, checkpoint, data, evaluate  # noqa: E402
 from minigan.batchnorm import BatchNorm, frozen_running_stats  # noqa: E402
 from minigan.classifier import features_and_logits  # noqa: E402
 from minigan.gan import sample_noise  # noqa: E402
@@ -97,13 +97,14 @@ def measure(run, n, batch, batches):
     return fd, change
 
 
-def refusal(run, n):
+def refusal(run):
     """Why the run folder cannot be measured, or None: read before any run is scored."""
     if not (Path(run) / "checkpoint.npz").is_file():
         return f"{run}: not a run folder with a checkpoint.npz; pass train_mnist.py's --out"
-    if (why := unscorable(run, n)) is not None:
-        return said_of(run, why)
-    G, cfg = load_generator(run)
+    try:
+        G, cfg = load_generator(run)
+    except checkpoint.CheckpointError as e:  # a damaged config or checkpoint
+        return said_of(run, e)
     if cfg.conditional:
         return said_of(run, "a conditional run; this script measures unconditional DCGAN runs")
     if not any(isinstance(layer, BatchNorm) for layer in walk(G)):
@@ -123,7 +124,7 @@ def main(argv=None):
         if not rule[0](value := getattr(args, name.lstrip("-"))):
             p.error(message(name, value, rule, default))
     for run in args.runs:  # every run read, before minutes of scoring the first
-        if (why := refusal(run, args.n)) is not None:
+        if (why := refusal(run)) is not None:
             p.error(why)
     print(f"{'run':28s} " + "   ".join(f"{mode + ' ' + space:>17s}" for mode in MODES
                                         for space in SPACES) + "   mean shift (sd)   var change")
