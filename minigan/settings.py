@@ -163,7 +163,8 @@ RULES = {
     "clip": explained(number(0), "0 (off) or a number > 0: D's parameters are clipped to "
                       "[-clip, clip] after each D update (WGAN: 0.01)"),
     "spectral_norm": explained(integer(0, 1), "0 or 1: 1 divides each of D's Dense and Conv2D "
-                               "weights by its largest singular value (one power iteration a step)"),
+                               "weights by its largest singular value (one power iteration each "
+                               "time D runs in training)"),
     "r1": explained(number(0), "a number >= 0: gamma of the R1 penalty on real samples, "
                     "gamma / 2 * E ||grad D(x)||^2 (0 is off; 10 is common)"),
     "gp": explained(number(0), "a number >= 0: lambda of the WGAN-GP penalty, "
