@@ -219,7 +219,8 @@ def describe_machine(device):
     import torch
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, torch "
-             f"{torch.__version__}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()})",
+             f"{torch.__version__}, {os.cpu_count()} CPUs "
+             f"({platform.processor() or platform.machine()})",
              f"torch threads {torch.get_num_threads()}"]
     if device == "gpu":
         import cupy

@@ -2,12 +2,13 @@
 every pixel is at -1 or +1 gets no gradient through Tanh (tanh'(a) = 1 - tanh(a)^2 = 0 there), so
 its loss cannot move it, whatever D says.
 
-    python benchmarks/tanh_edge.py runs/time_to_quality/mnist/mlp-lsgan-s0 runs/time_to_quality/mnist/mlp-bce-s0
+    python benchmarks/tanh_edge.py runs/time_to_quality/mnist/mlp-{lsgan,bce}-s0   # bash's braces
 
-For each run (its checkpoint, G in evaluation mode, or its average G with --ema): on n samples
-from noise seed 0 (a conditional G asked for the digits in turn), the mean of 1 - x^2 over every pixel x of G's output (Tanh's derivative there),
-the share of pixels strictly inside (|x| < 0.9), and how many of the n images differ once
-written as 8-bit pixels. The first row is the same for n of MNIST's test images (x in [-1, 1]).
+For each run (its checkpoint, G in evaluation mode, or its average G with --ema): on n samples from
+noise seed 0 (a conditional G asked for the digits in turn), the mean of 1 - x^2 over every pixel x
+of G's output (Tanh's derivative there), the share of pixels strictly inside (|x| < 0.9), and how
+many of the n images differ once written as 8-bit pixels. The first row is the same for n of MNIST's
+test images (x in [-1, 1]).
 """
 
 import sys
@@ -62,7 +63,8 @@ def main(argv=None):
     images, _ = data.load_mnist("test")
     rows.insert(0, ("MNIST test images",
                     edge_stats(np.asarray(data.to_model_input(images[:a.n])))))
-    print(f"{'images':32s} {'mean 1 - x^2':>12s} {'|x| < 0.9':>10s} {'distinct of ' + str(a.n):>16s}")
+    distinct = f"distinct of {a.n}"
+    print(f"{'images':32s} {'mean 1 - x^2':>12s} {'|x| < 0.9':>10s} {distinct:>16s}")
     for name, (slope, inside, distinct) in rows:
         print(f"{name:32s} {slope:12.4f} {inside:10.3f} {distinct:16d}")
     return 0

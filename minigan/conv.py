@@ -30,7 +30,8 @@ def conv_output_size(size, kernel_size, stride, padding):
 
 
 def conv_transpose_output_size(size, kernel_size, stride, padding, output_padding):
-    """H_out of a transposed convolution: ``(H - 1) * stride - 2 * padding + k + output_padding``."""
+    """H_out of a transposed convolution:
+    ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``."""
     return (size - 1) * stride - 2 * padding + kernel_size + output_padding
 
 

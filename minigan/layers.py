@@ -84,7 +84,8 @@ class Layer:
 class Dense(Layer):
     """Fully connected layer: ``out = x @ W + b``.
 
-    x: (N, in_features) -> out: (N, out_features); W: (in_features, out_features), b: (out_features,).
+    x: (N, in_features) -> out: (N, out_features); W: (in_features, out_features),
+    b: (out_features,).
     Backward: ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = dout.sum(axis=0)``.
     Initialised like torch.nn.Linear: W and b uniform in +-1/sqrt(in_features), drawn from
     ``rng`` (``backend.default_rng(seed)``; without one the weights are not reproducible).

@@ -4,11 +4,11 @@
     python -m minigan.lessons build OUT --only 3 14    # lessons 3 and 14
     python -m minigan.lessons build OUT --timeout 120  # seconds one cell may run (default 600)
 
-Each lesson (one Markdown file in lessons/) is converted by jupytext (each ```python block one
-code cell, the rest Markdown, as tests/test_notebooks.py checks), run top to bottom in a fresh Jupyter kernel
-(nbclient and ipykernel, in the dev extra: ``pip install -e ".[dev]"``), and written with its
-outputs to OUT/NN_name.ipynb. The kernel imports the same minigan as this command and runs in
-OUT, so whatever a lesson writes lands there. A lesson's figures are drawn by its own blocks into
+Each lesson (one Markdown file in lessons/) is converted by jupytext (each ```python block one code
+cell, the rest Markdown, as tests/test_notebooks.py checks), run top to bottom in a fresh Jupyter
+kernel (nbclient and ipykernel, in the dev extra: ``pip install -e ".[dev]"``), and written with its
+outputs to OUT/NN_name.ipynb. The kernel imports the same minigan as this command and runs in OUT,
+so whatever a lesson writes lands there. A lesson's figures are drawn by its own blocks into
 lessons/figures/ (as in CI); the build then copies every image the lesson embeds to OUT/figures/
 (and the committed ones under docs/ to OUT/docs/), so each notebook shows them beside its text.
 

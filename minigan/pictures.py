@@ -128,7 +128,8 @@ def save_curves(path, rows):
 
 def save_quality_curve(path, rows):
     """Plot minigan.evaluate's scores against the epoch from rows of eval.csv (dicts) into one
-    PNG: the Fréchet distance with its floor, the class entropy with log 10, precision and recall."""
+    PNG: the Fréchet distance with its floor, the class entropy with log 10, precision and
+    recall."""
     plt = pyplot()
     epoch = [r["epoch"] for r in rows]
     fig, (ax_fd, ax_h, ax_pr) = plt.subplots(1, 3, figsize=(14, 4))

@@ -320,11 +320,13 @@ def main(argv=None):
     p.add_argument("--out", required=True, type=path_arg("out", "name a .npy or .png file"),
                    help="output file: .npy (uint8 N x 28 x 28) or .png; an interpolation: .png "
                         "(a row of frames per row) or .gif (an animation)")
-    p.add_argument("--seed", type=typed(int, "seed", settings.SEED, 0), default=0, help="noise seed, 0 to 2**32 - 1 (default: 0)")
+    p.add_argument("--seed", type=typed(int, "seed", settings.SEED, 0), default=0,
+                   help="noise seed, 0 to 2**32 - 1 (default: 0)")
     p.add_argument("--digit", type=typed(int, "digit", DIGIT), default=None,
                    help="a conditional run: draw this digit only, 0 to 9 (default: one row per "
                         "digit); with --interpolate-z, the digit drawn while the noise moves")
-    p.add_argument("--interpolate", type=typed(int, "interpolate", DIGIT), nargs=2, default=None, metavar=("A", "B"),
+    p.add_argument("--interpolate", type=typed(int, "interpolate", DIGIT), nargs=2, default=None,
+                   metavar=("A", "B"),
                    help="a conditional run: the same noise, the label moving from digit A to "
                         "digit B through the one-hot mixtures (1 - t) e_A + t e_B")
     p.add_argument("--interpolate-z", action="store_true",

@@ -105,7 +105,8 @@ def intra_class_fd(feats, asked, real_stats):
 
 
 def precision_recall(real, fake, k=K, chunk=2000, real_radii=None):
-    """Improved precision and recall (Kynkäänniemi et al. 2019) of features real (M, D), fake (N, D).
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of features real (M, D) and
+    fake (N, D).
 
     Each set's manifold is the union of balls around its points, of radius the distance to the
     point's k-th nearest neighbour in the same set. precision = share of fake points inside the

@@ -112,7 +112,7 @@ class Config:
     # Beyond Jensen-Shannon (minigan/losses.py, penalties.py, spectral.py); all off by default.
     loss: str = "bce"  # D's and G's losses: bce (with gen_loss), lsgan, hinge or wgan
     clip: float = 0.0  # WGAN's clipping of D's parameters to [-clip, clip] after each D update
-    spectral_norm: int = 0  # 1: D's Dense and Conv2D weights divided by their largest singular value
+    spectral_norm: int = 0  # 1: D's Dense and Conv2D weights over their largest singular value
     r1: float = 0.0  # gamma of R1, gamma / 2 * E ||grad_x D(x)||^2 on real samples
     gp: float = 0.0  # lambda of WGAN-GP, lambda * E (||grad_x D(x_hat)|| - 1)^2
     optimizer: str = "adam"  # or "rmsprop" (the WGAN paper's)

@@ -1,6 +1,6 @@
 """A 2-D lab where mode collapse can be watched: minigan's MLP GAN on mixtures of Gaussians.
 
-    python -m minigan.toy                         # 8 Gaussians on a ring, pictures in runs/toy-ring-0
+    python -m minigan.toy                         # 8 Gaussians on a ring, into runs/toy-ring-0
     python -m minigan.toy --dataset grid          # 25 Gaussians on a 5 x 5 grid
     python -m minigan.toy --gen-loss minimax --k 5 --seed 3 --json
 
@@ -64,7 +64,7 @@ DATASETS = {  # name -> (means (M, 2), standard deviation of every mode)
     "ring": (ring_means(), 0.01),
     "grid": (grid_means(), 0.05),
 }
-SCALE = {"ring": 1.5, "grid": 6.0}  # the networks see x / SCALE: every mode well inside tanh's range
+SCALE = {"ring": 1.5, "grid": 6.0}  # the networks see x / SCALE: each mode well inside tanh's range
 QUALITY_STDS = 3.0  # "high quality": within 3 standard deviations of the nearest mode
 SCORE_SAMPLES = 2500  # samples scored, as in PacGAN
 

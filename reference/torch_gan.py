@@ -24,7 +24,8 @@ D's BatchNorm running statistics as they are (``frozen_running_stats``: momentum
 as minigan's generator_step does; plain PyTorch code would let them move in D's forward there.
 
 The other games (least squares, hinge, Wasserstein; R1, WGAN-GP, clipping; RMSprop; spectral
-norm) are reference/torch_games.py's TorchGame, a TorchGAN. Needs PyTorch: ``pip install -e '.[reference]'``.
+norm) are reference/torch_games.py's TorchGame, a TorchGAN. Needs PyTorch:
+``pip install -e '.[reference]'``.
 """
 
 import contextlib
@@ -357,7 +358,8 @@ RULES = {
     "epochs": settings.integer(1), "batch_size": settings.integer(1),
     "latent_dim": settings.RULES["latent_dim"], "lr": settings.number(0, lo_open=True),
     "beta1": settings.number(0, 1), "beta2": settings.number(0, 1), "k": settings.integer(1),
-    "gen_loss": settings.RULES["gen_loss"], "real_target": ((lambda v: settings.number(0)[0](v) and v <= 1), "a number in [0, 1]"),
+    "gen_loss": settings.RULES["gen_loss"],
+    "real_target": ((lambda v: settings.number(0)[0](v) and v <= 1), "a number in [0, 1]"),
     "seed": settings.SEED, "dtype": settings.one_of(*DTYPES), "limit": settings.integer(0),
     "log_every": settings.integer(1), "out": settings.folder(want_dir=False),
 }

@@ -152,8 +152,9 @@ def optim_skeleton():
     return f'''{_header("optim.py", "Docstrings from minigan/optim.py")}
 """Optimizers, homework version: the plain update rules, one parameter at a time.
 
-minigan/optim.py computes the same rules with preallocated scratch arrays, for speed; here the scaffolding holds only the optimizer's state, and you write
-each rule as it reads in lessons/05_optimizers.md. Use them as minigan's are used::
+minigan/optim.py computes the same rules with preallocated scratch arrays, for speed; here the
+scaffolding holds only the optimizer's state, and you write each rule as it reads in
+lessons/05_optimizers.md. Use them as minigan's are used::
 
     opt = Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
     model.zero_grad(); model.backward(dout); opt.step()
