@@ -12,7 +12,7 @@ import pytest
 from clitest import assert_clean_error, call, run_command, snapshot
 from minigan import anomaly, settings
 from minigan import anomaly_scores as scores
-from minigan import backend, gan
+from minigan import backend, data, gan
 from minigan.gradcheck import numerical_gradient, rel_error
 
 
@@ -126,6 +126,29 @@ def test_latent_search_lowers_its_objective():
                                rtol=1e-5)
 
 
+def test_discriminator_score_is_minus_the_logit_chunk_by_chunk():
+    """D's score by hand (its layers' weights, LeakyReLU 0.2), negated: an image D finds less
+    real scores higher. Chunks of 3 over 10 rows leave a short last chunk."""
+    _, D = tiny_gan()
+    x = np.random.default_rng(7).uniform(-1, 1, (10, 12))
+    a = x
+    for dense in (D[0], D[2]):
+        a = a @ dense.params["W"] + dense.params["b"]
+        a = np.where(a > 0, a, 0.2 * a)
+    logit = (a @ D[4].params["W"] + D[4].params["b"])[:, 0]
+    np.testing.assert_allclose(scores.discriminator_score(D, x, chunk=3), -logit, rtol=1e-12)
+
+
+def test_latent_search_does_not_depend_on_its_chunks():
+    """Each image's search is its own: chunks of 16 and of 40 give the same scores, so the
+    noise each row starts from must not depend on where its chunk begins."""
+    G, D = tiny_gan(dtype="float64")
+    x = np.random.default_rng(8).uniform(-1, 1, (40, 12))
+    by16 = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(9), chunk=16)
+    by40 = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(9), chunk=40)
+    np.testing.assert_allclose(by16["loss"], by40["loss"], rtol=1e-9)
+
+
 def test_latent_search_on_every_array_module(xp):
     """The same scores on NumPy, on the strict CuPy stand-in, and on CuPy where present."""
     backend.use("cpu")
@@ -188,6 +211,23 @@ def test_quick_run_writes_its_files_and_json(tmp_path):
     assert result["anomalous_digits"] == [0] and result["n_test"] == 300
     assert set(result["auroc"]) == {"anogan", "residual", "feature", "d_output", "pca", "knn"}
     assert all(0 <= v <= 1 for v in result["auroc"].values())
+    # the two baselines again, from the MNIST files by hand: --quick's 300 test images (a seeded
+    # subset), digit 0 the anomaly, the first 2,048 training images of the other digits normal
+    train_images, train_labels = data.load_mnist("train")
+    test_images, test_labels = data.load_mnist("test")
+    idx = np.sort(np.random.default_rng(0).permutation(10000)[:300])
+    pixels = lambda images: (images.reshape(len(images), 784) / 127.5 - 1).astype(np.float32)
+    x, is_zero = pixels(test_images[idx]).astype(np.float64), test_labels[idx] == 0
+    normal = pixels(train_images[train_labels != 0][:2048]).astype(np.float64)
+    assert result["n_anomalies"] == is_zero.sum() and result["n_train"] == 2048
+    _, _, vt = np.linalg.svd(normal - normal.mean(axis=0), full_matrices=False)
+    centred = x - normal.mean(axis=0)
+    pca = np.sum((centred - centred @ vt[:20].T @ vt[:20]) ** 2, axis=1)  # --pca-k 20
+    squared = (x ** 2).sum(1)[:, None] + (normal ** 2).sum(1)[None] - 2 * x @ normal.T
+    knn = np.sort(np.sqrt(np.maximum(squared, 0)), axis=1)[:, :5].mean(axis=1)  # --knn-k 5
+    assert result["auroc"]["pca"] == pytest.approx(pair_count(pca, is_zero), abs=1e-9)
+    assert result["auroc"]["knn"] == pytest.approx(pair_count(knn, is_zero), abs=1e-9)
+    assert result["auroc"]["pca"] > 0.6 and result["auroc"]["knn"] > 0.6  # 0s stand apart
     assert result["search_objective"][1] < result["search_objective"][0]
     assert (out / "roc.png").read_bytes()[:4] == b"\x89PNG"
     # the GAN saved there, loaded again with --run, gives the same scores
