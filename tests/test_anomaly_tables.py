@@ -44,24 +44,41 @@ def test_plan_covers_every_digit_of_both_protocols_on_three_seeds(tmp_path):
             assert sorted(digits) == list(range(10))
 
 
+NAMES = ("anogan", "residual", "feature", "d_output", "pca", "knn")  # the table's column order
+
+
 def test_report_means_and_sds_over_seeds(tmp_path):
+    """Fake AUROCs that depend on the protocol, the seed, the digit and the score, so that a cell
+    read from the wrong protocol, seed, digit or column shows in the tables."""
     at = load_script()
-    auroc = lambda seed, d, k: 0.5 + 0.01 * d + 0.1 * seed + (0.2 if k == "knn" else 0)  # noqa
     for folder, seed, _, cmd in at.runs(tmp_path):
         protocol = "one-normal" if "one-normal" in folder.name else "held-out"
+        shift = 0.05 if protocol == "one-normal" else 0.0
         digits = cmd[cmd.index("--digits") + 1]
         digits = range(10) if digits == "all" else [int(d) for d in digits.split(",")]
-        fake_run(folder, protocol, seed, digits, auroc)
+        fake_run(folder, protocol, seed, digits,
+                 lambda seed, d, k, shift=shift: 0.3 + 0.02 * d + 0.1 * seed
+                 + 0.02 * NAMES.index(k) + shift)
     at.report(tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     cell = summary["held-out"]["7"]["auroc"]["knn"]
-    by_hand = [0.5 + 0.07 + 0.1 * s + 0.2 for s in (0, 1, 2)]
+    by_hand = [0.3 + 0.14 + 0.1 * s + 0.1 for s in (0, 1, 2)]
     assert cell["values"] == pytest.approx(by_hand)
     assert cell["mean"] == pytest.approx(statistics.fmean(by_hand))
     assert cell["sd"] == pytest.approx(0.1)  # the sample sd of x, x + 0.1, x + 0.2
     table = (tmp_path / "anomaly_tables.md").read_text()
-    assert "| 7 | 3 | 107-107 |" in table and "**0.870 ± 0.100**" in table  # 5-NN best, bold
-    assert "| digits where best | | | 0 | 0 | 0 | 0 | 0 | 10 |" in table
+    # digit 7, mean over seeds: 0.3 + 0.14 + 0.1 + 0.02 i (+ 0.05 one-normal), 5-NN best, bold
+    for protocol, shift in (("held-out", 0.0), ("one-normal", 0.05)):
+        part = table.split(f"## {protocol}\n")[1].split("\n## ")[0]  # its section alone
+        cells = [f"{0.54 + 0.02 * i + shift:.3f} ± 0.100" for i in range(6)]
+        cells[-1] = f"**{cells[-1]}**"
+        assert "| 7 | 3 | 107-107 | " + " | ".join(cells) + " |" in part
+        # the mean over digits 0-9 of 0.02 d is 0.09
+        over = [f"{0.49 + 0.02 * i + shift:.3f}" for i in range(6)]
+        assert "| mean over digits | | | " + " | ".join(over) + " |" in part
+        assert "| digits where best | | | 0 | 0 | 0 | 0 | 0 | 10 |" in part
+        # anogan's ms: 30 + seed, mean over seeds 31
+        assert "AnoGAN 31, D's output 0.1, PCA 0.01, 5-NN 5." in part
     assert (tmp_path / "auroc.png").stat().st_size > 0
 
 

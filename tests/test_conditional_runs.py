@@ -22,6 +22,23 @@ def test_a_score_that_rounds_to_the_goal_prints_the_digits_that_tell_them_apart(
            "11.21 (seed 1)." in text
 
 
+def test_the_goal_holds_at_its_edges_and_waits_for_a_missing_seed():
+    """98% and FD 11.2 exactly meet the goal (>= and <=); a seed not finished leaves it unjudged
+    unless a finished one already falls short."""
+    at_goal = {20: {"class_consistency": 0.98, "fd": 11.2}}
+    over = {20: {"class_consistency": 0.98, "fd": 11.2001}}
+    res = {("concat", "default"): {0: at_goal, 1: at_goal},
+           ("projection", "default"): {0: at_goal},
+           ("acgan", "default"): {0: over}}
+    text = "\n".join(runs.goal_lines(res, [0, 1], 20))
+    assert "| concat | default | 98.0%, FD 11.2 | 98.0%, FD 11.2 | holds |" in text
+    assert "- **concat, default**: the goal holds." in text
+    assert "| projection | default | 98.0%, FD 11.2 | - | not judged yet |" in text
+    assert "- **projection, default**: the goal not judged yet: seed 1 not finished." in text
+    assert "- **acgan, default**: the goal falls short: FD above 11.2: 11.2001 (seed 0); seed 1 " \
+           "not finished." in text
+
+
 def junk_checkpoint(out):
     """A run folder under out whose checkpoint.npz is not one (a copy cut short, another file)."""
     run = runs.run_dir(out, "mlp", "concat", "default", 0)

@@ -90,6 +90,30 @@ def test_distance_summary_by_hand():
     assert summary["samples"]["q50"] == pytest.approx(0.75, abs=1e-12)
 
 
+def test_memorisation_units_by_hand():
+    """Distances, not squared ones, in pixel units of [0, 1]: a sample two full-scale pixels off
+    a training image is sqrt(2) from it, a test image one pixel off is 1; the feature rows
+    (3, 4) and (0, 1) are 5 and 1 from (0, 0). A sample exactly at the test images' 1st
+    percentile is not below it, so not a copy."""
+    train = np.zeros((2, 28, 28), dtype=np.uint8)
+    train[1] = 255  # far from everything here
+    samples = np.zeros((2, 28, 28), dtype=np.uint8)
+    samples[0, 0, :2] = 255  # two pixels off train[0]
+    samples[1, 5, 5] = 255  # one pixel off: the test image's distance
+    test = np.zeros((1, 28, 28), dtype=np.uint8)
+    test[0, 27, 27] = 255
+    train_feats = np.array([[0.0, 0.0], [100.0, 100.0]])
+    result, near = neighbours.memorisation(samples, np.array([[3.0, 4.0], [0.0, 1.0]]), train,
+                                           train_feats, test, np.array([[0.0, 1.0]]), k=1)
+    pixel, feature = result["pixel"], result["feature"]
+    assert pixel["test"]["q50"] == pytest.approx(1.0, abs=1e-12)
+    assert pixel["samples"]["q50"] == pytest.approx((np.sqrt(2) + 1) / 2, abs=1e-12)
+    assert feature["samples"]["q50"] == pytest.approx(3.0, abs=1e-12)  # (5 + 1) / 2
+    assert pixel["test_q01"] == 1.0 and pixel["samples"]["copy_share"] == 0.0
+    assert feature["samples"]["copy_share"] == 0.0 and feature["samples"]["exact_copies"] == 0
+    assert near["pixel"].tolist() == [[0], [0]] and near["feature"].tolist() == [[0], [0]]
+
+
 @pytest.fixture(scope="module")
 def mnist():
     train, _ = data.load_mnist("train")

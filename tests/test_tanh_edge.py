@@ -16,6 +16,9 @@ def test_the_statistics_of_known_pixels():
     assert slope == pytest.approx((0.75 + 0 + 0.75 + 0 + 0 + 0) / 6)  # 1 - x^2 per pixel
     assert inside == pytest.approx(2 / 6)  # the two 0.5s
     assert distinct == 2
+    # the edge of "inside" is strict: -0.9 and 0.9 are out, 0.89 in
+    _, inside, _ = edge.edge_stats(np.tile([0.89, 0.9, -0.9, -0.89], (1, 196)))
+    assert inside == 0.5
 
 
 def row(out, name):
