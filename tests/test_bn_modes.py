@@ -67,6 +67,15 @@ def test_the_script_scores_a_dcgan_run_three_ways_and_writes_nothing(tmp_path, c
     for mode in ("train", "re-estimated"):
         assert abs(fd[f"{mode} mlp"] - fd["eval mlp"]) > 1, mode
     assert float(row[8].rstrip("%")) > 10
+    # re-estimated by hand from the checkpoint's G (so from the statistics it was trained to,
+    # which the training-mode pass must have left as they were), then scored in evaluation mode
+    G, cfg = load_generator(run)
+    shift, change = bn_modes().reestimate_running_stats(G, cfg.latent_dim, 3, 16, cfg.dtype)
+    assert row[7] == f"{shift:.3f}" and row[8] == f"{change:.1%}"
+    for space in ("mlp", "conv"):
+        again = evaluate.evaluate_generator(G, cfg.latent_dim, n=200,
+                                            ref=evaluate.reference(features=space))
+        assert fd[f"re-estimated {space}"] == pytest.approx(again["fd"], abs=0.005)
     assert snapshot(run) == before  # the run folder is only read
 
 
