@@ -193,13 +193,38 @@ def text_limit_run(cond_run, tmp_path_factory):
     return copy_with(cond_run, tmp_path_factory.mktemp("text_limit"), limit="64")
 
 
-def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run):
+def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run, monkeypatch):
     opts = dict(steps=5, synthetic=50, mix=(0.5, 0.75), max_shift=2, max_rotation=10,
                 train_generator="concat", gan_steps=3, widths=TINY_GAN)
     given, _ = augment.load_given([str(cond_run)], 60_000)
-    rows, tests, trained = augment_arms.measure_seed(30, 1, opts, *mnist, given,
-                                                     classifier.load_classifier(),
+    calls, fit = [], augment_arms.classifier_accuracy
+
+    def recording(images, labels, seed, steps, test, augment=None):
+        calls.append((len(images), np.asarray(labels), augment is not None))
+        net, acc = fit(images, labels, seed, steps, test, augment)
+        nets.append(net)
+        return net, acc
+
+    nets = []
+    monkeypatch.setattr(augment_arms, "classifier_accuracy", recording)
+    reference = classifier.load_classifier()
+    rows, tests, trained = augment_arms.measure_seed(30, 1, opts, *mnist, given, reference,
                                                      log=lambda line: None)
+    # real, augmented (the only one with augment), then per generator: synthetic (50 images),
+    # mix 0.5 (30 real + 30 synthetic) and mix 0.75 (30 real + 90 synthetic)
+    assert [(n, aug) for n, _, aug in calls] == [(30, False), (30, True)] + [
+        (50, False), (60, False), (120, False)] * 2
+    real_labels = calls[0][1]
+    assert np.bincount(real_labels, minlength=10).tolist() == [3] * 10  # stratified
+    for n, labels, _ in calls[2:]:
+        synthetic = labels if n == 50 else labels[30:]
+        assert synthetic.tolist() == (np.arange(len(synthetic)) % 10).tolist()  # asked in turn
+        assert n == 50 or labels[:30].tolist() == real_labels.tolist()
+    # the GAN-test's two classifiers: the shipped one, and the one trained on the N real images
+    for t, (name, G, cfg) in zip(tests, [*given, *trained]):
+        pixels, asked = augment_arms.draw_balanced(G, cfg, 50, 1)
+        assert t["shipped"] == augment_arms.gan_test(reference, pixels, asked)[0]
+        assert t["real_n"] == augment_arms.gan_test(nets[0], pixels, asked)[0]
     gens = [f"run {cond_run}", "trained on N (concat)"]
     assert [(r["arm"], r["generator"]) for r in rows] == [
         ("real", None), ("augmented", None),
