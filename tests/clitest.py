@@ -80,12 +80,15 @@ def assert_clean_error(result, *needles):
 
 
 def snapshot(folder):
-    """{relative path: SHA-256} of every file under folder (empty if it does not exist)."""
+    """{relative path: SHA-256} of every file under folder, and {relative path: "folder"} of
+    every folder in it, so that an empty folder made by a refused command shows too (empty if
+    folder does not exist)."""
     folder = Path(folder)
     if not folder.exists():
         return {}
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            if p.is_file() else "folder" for p in sorted(folder.rglob("*"))
+            if p.is_file() or p.is_dir()}
 
 
 def damaged_npy(folder, name, how):
