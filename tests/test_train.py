@@ -171,12 +171,19 @@ def test_resume_mid_epoch_on_other_images_is_refused_and_changes_nothing(tmp_pat
     assert checkpoint_arrays(run)[1]["epoch"] == 2
 
 
+def as_from_a_terminal():
+    """In the child, before train_mnist.py starts: SIGHUP as a terminal's shell leaves it (the
+    default), even when pytest itself runs under nohup, which ignores it and passes that on."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_long_run(out, tmp_path):
     """train_mnist.py in a real process, returned once training has started."""
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train_mnist.py"), *SMALL, "--epochs", "1000", "--log-every",
          "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=tmp_path, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        cwd=tmp_path, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        preexec_fn=as_from_a_terminal if hasattr(signal, "SIGHUP") else None)
     deadline = time.monotonic() + 120
     while not (out / "metrics.csv").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
