@@ -70,6 +70,14 @@ def test_auroc_refuses_one_class_and_nan():
 # ---- AnoGAN's latent search --------------------------------------------------------------------
 
 
+def features_by_hand(D, a):
+    """tiny_gan's D by hand, up to its last hidden LeakyReLU (widths 9, 6)."""
+    for dense in (D[0], D[2]):
+        a = a @ dense.params["W"] + dense.params["b"]
+        a = np.where(a > 0, a, 0.2 * a)
+    return a
+
+
 def tiny_gan(dtype="float64", seed=0, pixels=12):
     rng = backend.default_rng(seed)
     G = gan.make_generator(3, (5, 7), pixels, rng=rng, dtype=dtype)
@@ -100,12 +108,7 @@ def test_objective_is_the_weighted_sum_by_hand():
     x, z = rng.uniform(-1, 1, (3, 12)), rng.standard_normal((3, 3))
     loss, residual, feature, _ = scores.anogan_objective(G, f, x, f.forward(x), z, 0.25)
     gz = G.forward(z)
-
-    def features(a):  # D's layers by hand, up to its last hidden LeakyReLU (widths 9, 6)
-        for dense in (D[0], D[2]):
-            a = a @ dense.params["W"] + dense.params["b"]
-            a = np.where(a > 0, a, 0.2 * a)
-        return a
+    features = lambda a: features_by_hand(D, a)  # noqa: E731
 
     np.testing.assert_allclose(residual, np.abs(x - gz).sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(feature, np.abs(features(x) - features(gz)).sum(axis=1),
@@ -131,11 +134,7 @@ def test_discriminator_score_is_minus_the_logit_chunk_by_chunk():
     real scores higher. Chunks of 3 over 10 rows leave a short last chunk."""
     _, D = tiny_gan()
     x = np.random.default_rng(7).uniform(-1, 1, (10, 12))
-    a = x
-    for dense in (D[0], D[2]):
-        a = a @ dense.params["W"] + dense.params["b"]
-        a = np.where(a > 0, a, 0.2 * a)
-    logit = (a @ D[4].params["W"] + D[4].params["b"])[:, 0]
+    logit = (features_by_hand(D, x) @ D[4].params["W"] + D[4].params["b"])[:, 0]
     np.testing.assert_allclose(scores.discriminator_score(D, x, chunk=3), -logit, rtol=1e-12)
 
 
@@ -215,10 +214,10 @@ def test_quick_run_writes_its_files_and_json(tmp_path):
     # subset), digit 0 the anomaly, the first 2,048 training images of the other digits normal
     train_images, train_labels = data.load_mnist("train")
     test_images, test_labels = data.load_mnist("test")
-    idx = np.sort(np.random.default_rng(0).permutation(10000)[:300])
-    pixels = lambda images: (images.reshape(len(images), 784) / 127.5 - 1).astype(np.float32)
-    x, is_zero = pixels(test_images[idx]).astype(np.float64), test_labels[idx] == 0
-    normal = pixels(train_images[train_labels != 0][:2048]).astype(np.float64)
+    idx = anomaly.test_subset(test_labels, 300, 0)
+    x = data.to_model_input(test_images[idx]).astype(np.float64)  # float32, as the run scores
+    normal = data.to_model_input(train_images[train_labels != 0][:2048]).astype(np.float64)
+    is_zero = test_labels[idx] == 0
     assert result["n_anomalies"] == is_zero.sum() and result["n_train"] == 2048
     _, _, vt = np.linalg.svd(normal - normal.mean(axis=0), full_matrices=False)
     centred = x - normal.mean(axis=0)

@@ -197,7 +197,7 @@ def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run, monkeyp
     opts = dict(steps=5, synthetic=50, mix=(0.5, 0.75), max_shift=2, max_rotation=10,
                 train_generator="concat", gan_steps=3, widths=TINY_GAN)
     given, _ = augment.load_given([str(cond_run)], 60_000)
-    calls, fit = [], augment_arms.classifier_accuracy
+    calls, nets, fit = [], [], augment_arms.classifier_accuracy
 
     def recording(images, labels, seed, steps, test, augment=None):
         calls.append((len(images), np.asarray(labels), augment is not None))
@@ -205,7 +205,6 @@ def test_one_seed_measures_every_arm_for_each_generator(mnist, cond_run, monkeyp
         nets.append(net)
         return net, acc
 
-    nets = []
     monkeypatch.setattr(augment_arms, "classifier_accuracy", recording)
     reference = classifier.load_classifier()
     rows, tests, trained = augment_arms.measure_seed(30, 1, opts, *mnist, given, reference,
