@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -431,7 +432,7 @@ def mnist_tables(out, model, table, seeds, epochs, kept=None):
             if any(run_dir(out, model, r, s).exists() or run_dir(out, model, r, s).name in kept
                    for s in seeds)}
     cols = [e for e in REPORT_EPOCHS if e < epochs] + [epochs]
-    number = machine_numbers(recs)  # {} on one machine: then no cell names one
+    number = machine_numbers(recs, kept)  # {} on one machine: then no cell names one
     lines = [f"### MNIST, {model}: Fréchet distance (MLP features) and training minutes", "",
              "| recipe | n | " + " | ".join(f"epoch {e}" for e in cols) + " | failed |",
              "|---|---|" + "---|" * len(cols) + "---|"]
@@ -596,22 +597,33 @@ def machine_of(rec):
     return rec.get("machine") or "not recorded"
 
 
-def machine_numbers(recs):
-    """{machine: 1, 2, ...} over the runs that trained, where they trained on more than one
-    machine ("not recorded", the oldest runs, first); {} on one machine."""
+def machine_numbers(recs, kept=None):
+    """{machine: its number} where the runs that trained did so on more than one machine, else
+    {}. The machines are numbered in the order they first gave the archive (kept) a run, over
+    every model kept there, so that a machine has the same number in every report of the
+    project, even one where a machine before it has no run: the oldest runs, which did not
+    record their machine, first. A machine the archive does not hold yet (its runs only in their
+    folders) comes after those, by name."""
     names = {machine_of(x) for by_seed in recs.values()
              for x in by_seed.values() if x["minutes"]}
     if len(names) < 2:
         return {}
-    return {n: i + 1 for i, n in enumerate(sorted(names, key=lambda n: (n != "not recorded", n)))}
+    first = {}  # machine -> when the archive first kept a run of it
+    for k in (kept or {}).values():
+        when = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", k["source"]).group()
+        name = machine_of(k["record"])
+        first[name] = min(first.get(name, when), when)
+    order = sorted(first, key=lambda n: (first[n], n != "not recorded", n))
+    order += sorted(names - set(first))
+    return {n: i + 1 for i, n in enumerate(order) if n in names}
 
 
-def machine_lines(model, recs):
+def machine_lines(model, recs, kept=None):
     """Which machine each run trained on, where they are more than one: minutes compare within
     a machine. For each recipe run on two, the ratio of its minutes an epoch (the same recipe
     computes the same steps, whatever the seed: yet no seed is run twice, so a ratio holds a
     little of the seeds' difference too)."""
-    number = machine_numbers(recs)
+    number = machine_numbers(recs, kept)
     if not number:
         return []
     machines = {}  # machine -> {recipe: [minutes an epoch of each run]}
@@ -624,12 +636,14 @@ def machine_lines(model, recs):
     names = sorted(number, key=number.get)
     lines = [f"### {model}: the machines (minutes compare within a machine)", "",
              "The runs trained on more than one machine, so the tables above give each "
-             "machine's minutes apart. Each machine's runs, and for each recipe run on two the "
-             "ratio of its mean minutes an epoch:", ""]
-    lines += [f"- machine {i + 1}: {name}: runs: {sum(map(len, machines[name].values()))}"
-              for i, name in enumerate(names)]
-    lines += ["", "| recipe | " + " | ".join(f"min/epoch, machine {i + 1}" for i in
-                                               range(len(names))) + " | ratio (last / first) |",
+             "machine's minutes apart. The machines are numbered in the order they first gave "
+             "the archive a run (its records say when), the same in every report. Each "
+             "machine's runs, and for each recipe run on two the ratio of its mean minutes an "
+             "epoch:", ""]
+    lines += [f"- machine {number[name]}: {name}: runs: {sum(map(len, machines[name].values()))}"
+              for name in names]
+    lines += ["", "| recipe | " + " | ".join(f"min/epoch, machine {number[name]}" for name in
+                                               names) + " | ratio (last / first) |",
               "|---|" + "---|" * len(names) + "---|"]
     for r in recs:
         per = [statistics.fmean(machines[n][r]) if r in machines[n] else None for n in names]
@@ -659,19 +673,19 @@ def curve(runs, epochs_only=False):
     return [list(column) for column in zip(*points)] or [[], [], []]
 
 
-def minutes_panels(recs):
+def minutes_panels(recs, kept=None):
     """The plot's rows against minutes for one model: [(machine, {recipe: its runs there})], a
     row a machine where the runs trained on more than one (their minutes do not compare, so a
     mean over them would put a point on neither's clock), else [(None, {recipe: its runs})]."""
     runs = {r: [x for x in by_seed.values() if x["fd"]] for r, by_seed in recs.items()}
-    number = machine_numbers(recs)
+    number = machine_numbers(recs, kept)
     if not number:
         return [(None, runs)]
     return [(name, {r: [x for x in xs if machine_of(x) == name] for r, xs in runs.items()})
             for name in sorted(number, key=number.get)]
 
 
-def plot(out, recs_by_model, n):
+def plot(out, recs_by_model, n, kept=None):
     """FD (log) against training minutes (a row a machine, where the runs trained on more than
     one) and against epochs (the last row, which no machine enters), mean over the seeds at
     each epoch, one column a model."""
@@ -682,14 +696,15 @@ def plot(out, recs_by_model, n):
     models = [m for m in recs_by_model if recs_by_model[m]]
     if not models:
         return None
-    panels = {m: minutes_panels(recs_by_model[m]) for m in models}
+    panels = {m: minutes_panels(recs_by_model[m], kept) for m in models}
+    number = {m: machine_numbers(recs_by_model[m], kept) for m in models}
     rows = max(len(p) for p in panels.values()) + 1
     fig, axes = plt.subplots(rows, len(models), figsize=(7.5 * len(models), 5.25 * rows),
                              squeeze=False)
     games = sorted({r.split("+")[0] for m in models for r in recs_by_model[m]})
     colour = {g: plt.cm.tab10(i % 10) for i, g in enumerate(games)}
     for column, m in enumerate(models):
-        for row, (name, runs_of) in enumerate(panels[m]):  # machine row + 1, in number's order
+        for row, (name, runs_of) in enumerate(panels[m]):  # a row a machine, in number's order
             ax = axes[row][column]
             for r, runs in runs_of.items():
                 _, minutes, fds = curve(runs)
@@ -699,7 +714,7 @@ def plot(out, recs_by_model, n):
             ax.axvline(TARGET_MINUTES, color="k", linewidth=0.8, linestyle=":")
             ax.set_xlabel("training minutes (scoring excluded)")
             ax.set_title(f"{m}: against minutes, mean over the seeds run (dashed: +tricks)"
-                         if name is None else f"{m}: against minutes on machine {row + 1} "
+                         if name is None else f"{m}: against minutes on machine {number[m][name]} "
                          "(its runs only; dashed: +tricks)")
         for row in range(len(panels[m]), rows - 1):  # a model that ran on fewer machines
             axes[row][column].set_visible(False)
@@ -776,10 +791,10 @@ def report(out, a):
         recs_by_model[m] = recs
         spaces, two = two_space_lines(m, recs, a.seeds)
         lines += body + spaces + (lesson13_lines(recs, a.seeds, a.epochs) if m == "mlp" else [])
-        lines += machine_lines(m, recs) + note_lines(m, recs)
+        lines += machine_lines(m, recs, a.kept) + note_lines(m, recs)
         res["mnist"][m] = {r: {"flags": table[r], "runs": recs[r]} for r in recs}
         res["two_spaces"][m] = two
-    if plot(out, recs_by_model, a.eval_samples):
+    if plot(out, recs_by_model, a.eval_samples, a.kept):
         lines += ["![FD against training minutes and against epochs](time_to_quality.png)",
                   ""]
     lab, lab_refused = toy_recipes()

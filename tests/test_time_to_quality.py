@@ -68,6 +68,38 @@ def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
     assert ttq.machine_lines("mlp", recs_b) == [] and ttq.note_lines("mlp", recs_b) == []
 
 
+def test_machines_are_numbered_in_the_order_the_archive_first_kept_their_runs(tmp_path):
+    # The archive kept runs of an unrecorded machine first, then of box C, box B, box A (box D
+    # none). A report of runs on box A, B and D (a folder only) keeps those numbers: B 3, A 4,
+    # and D after every machine the archive holds, 5, though C and the first have no run here.
+    out = tmp_path / "out"
+    write_runs_on_two_boxes(out, [50.0, 20.0], [50.0, 20.0])  # a: seed 0 on box A, 1 on box B
+    write_run(ttq.run_dir(out, "mlp", "b", 0), [60.0, 30.0], [0, 0], {"1": 30, "2": 60},
+              machine="box D")
+
+    def kept_run(machine, when):
+        return {"source": f"the run folder x, kept at {when} UTC", "record": {"machine": machine}}
+
+    oldest = {"source": "results.json at commit 135dbd2 (the report of 2026-11-30 22:10 UTC); "
+                        "the run folder lost", "record": {"machine": None}}
+    kept = {"mlp-old-s0": oldest,
+            "mlp-c-s0": kept_run("box C", "2026-12-01 08:00"),
+            "mlp-a-s5": kept_run("box A", "2026-12-02 10:00"),
+            "mlp-b-s5": kept_run("box B", "2026-12-01 09:00"),
+            "mlp-b-s6": kept_run("box B", "2026-12-02 11:00")}
+    recs, lines = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0, 1], 2, kept)
+    assert ttq.machine_numbers(recs, kept) == {"box B": 3, "box A": 4, "box D": 5}
+    text = "\n".join(lines + ttq.machine_lines("mlp", recs, kept))
+    assert "| a | 2 | 50.0 ± 0.0 (n 2; 1.5 min machine 3, 1.0 min machine 4) | " in text
+    assert "| b | 1 | 60.0 (n 1; 0.5 min machine 5) | " in text
+    assert ("- machine 3: box B: runs: 1\n- machine 4: box A: runs: 1\n"
+            "- machine 5: box D: runs: 1") in text
+    assert "| a | 1.50 (n 1) | 1.00 (n 1) | - | 0.67 |" in text  # columns: machines 3, 4, 5
+    assert [name for name, _ in ttq.minutes_panels(recs, kept)] == ["box B", "box A", "box D"]
+    # without an archive: by name
+    assert ttq.machine_numbers(recs) == {"box A": 1, "box B": 2, "box D": 3}
+
+
 def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
     # a reaches FD 14 at epoch 2 on both seeds: 2 minutes on box A, 3 on box B; b trained on
     # box A only, at 1 minute an epoch.
