@@ -638,21 +638,23 @@ def machine_lines(model, recs, kept=None):
              "The runs trained on more than one machine, so the tables above give each "
              "machine's minutes apart. The machines are numbered in the order they first gave "
              "the archive a run (its records say when), the same in every report. Each "
-             "machine's runs, and for each recipe run on two the ratio of its mean minutes an "
-             "epoch:", ""]
+             "machine's runs:", ""]
     lines += [f"- machine {number[name]}: {name}: runs: {sum(map(len, machines[name].values()))}"
               for name in names]
-    lines += ["", "| recipe | " + " | ".join(f"min/epoch, machine {number[name]}" for name in
-                                               names) + " | ratio (last / first) |",
-              "|---|" + "---|" * len(names) + "---|"]
+    rows = []
     for r in recs:
         per = [statistics.fmean(machines[n][r]) if r in machines[n] else None for n in names]
         have = [v for v in per if v is not None]
         if len(have) > 1:
             cells = ["-" if v is None else f"{v:.2f} (n {len(machines[n][r])})"
                      for v, n in zip(per, names)]
-            lines.append(f"| {r} | " + " | ".join(cells) + f" | {have[-1] / have[0]:.2f} |")
-    return lines + [""]
+            rows.append(f"| {r} | " + " | ".join(cells) + f" | {have[-1] / have[0]:.2f} |")
+    if not rows:
+        return lines + ["", "No recipe ran on two of them, so no ratio of their minutes.", ""]
+    return lines + ["", "For each recipe run on two, the ratio of its mean minutes an epoch:", "",
+                    "| recipe | " + " | ".join(f"min/epoch, machine {number[name]}"
+                                              for name in names) + " | ratio (last / first) |",
+                    "|---|" + "---|" * len(names) + "---|", *rows, ""]
 
 
 def note_lines(model, recs):

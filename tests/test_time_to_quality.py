@@ -100,6 +100,20 @@ def test_machines_are_numbered_in_the_order_the_archive_first_kept_their_runs(tm
     assert ttq.machine_numbers(recs) == {"box A": 1, "box B": 2, "box D": 3}
 
 
+def test_no_ratio_table_where_no_recipe_ran_on_two_machines(tmp_path):
+    # a on box A, b on box B: two machines, no recipe on both, so no ratio and no empty table
+    out = tmp_path / "out"
+    write_run(ttq.run_dir(out, "mlp", "a", 0), [50.0, 20.0], [0, 0], {"1": 60, "2": 120},
+              machine="box A")
+    write_run(ttq.run_dir(out, "mlp", "b", 0), [50.0, 20.0], [0, 0], {"1": 90, "2": 180},
+              machine="box B")
+    recs, _ = ttq.mnist_tables(out, "mlp", {"a": [], "b": []}, [0], 2)
+    text = "\n".join(ttq.machine_lines("mlp", recs))
+    assert "- machine 1: box A: runs: 1\n- machine 2: box B: runs: 1" in text
+    assert "No recipe ran on two of them, so no ratio of their minutes." in text
+    assert "| recipe |" not in text and "ratio of its mean minutes" not in text
+
+
 def test_minutes_name_their_machine_where_runs_trained_on_two(tmp_path):
     # a reaches FD 14 at epoch 2 on both seeds: 2 minutes on box A, 3 on box B; b trained on
     # box A only, at 1 minute an epoch.
