@@ -110,8 +110,8 @@ def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
     cols = cols.reshape(c, k, k, h_out, w_out, n)
     # Accumulate in (Hp, Wp, N, C) memory: the slice each add writes is then made of runs of
     # N * C contiguous numbers (4,096 on the DCGAN), where (C, Hp, Wp, N) memory gives runs of
-    # N (64). NumPy's add on a strided target is ~3x slower than on contiguous memory unless
-    # the runs are thousands long: about 4x faster for D's conv2 (benchmarks/bench_layouts.py,
+    # N (64). NumPy's add on a strided target is ~3.6x slower than on contiguous memory unless
+    # the runs are thousands long: about 4.4x faster for D's conv2 (benchmarks/bench_layouts.py,
     # part 2: 4.33 -> 0.97 ms and 4.08 -> 0.93 ms in two runs, BENCHMARKS.md).
     out = xp.zeros((hp, wp, n, c), dtype=cols.dtype)
     for di in range(k):
@@ -130,8 +130,9 @@ def products_by_offset(W, a_rows, h, w, n):
     Returns the (C_o, k, k, H, W, N) column array as a view of (k, k, H, W, N, C_o) memory: the
     rows of W_flat.T @ a that belong to offset (u, v) are ``W[:, :, u, v].T @ a``, and each such
     block, (H, W, N, C_o), lands contiguous, which is what col2im's adds want. One batched
-    product: its k*k matrix products together cost what the single product would
-    (benchmarks/bench_layouts.py).
+    product: its k*k matrix products do the single product's multiply-adds, and measured alone
+    take 6 to 10% longer than it, which col2im's contiguous adds repay several times over
+    (benchmarks/bench_layouts.py, part 2; BENCHMARKS.md).
     """
     c_a, c_o, k = W.shape[:3]
     W_offsets = W.transpose(2, 3, 0, 1).reshape(k * k, c_a, c_o)  # W[:, :, u, v] by offset
