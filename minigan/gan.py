@@ -137,7 +137,8 @@ class StepMetrics:
 def discriminator_step(G, D, opt_D, real, z, real_target=1.0):
     """One update of D: BCE on real images (target real_target) plus BCE on G(z) (target 0).
 
-    real: (N, 784), z: (N, latent_dim). G is only run forward; its grads are not touched.
+    real: (N, 784), z: (N, latent_dim). D's grads are zeroed first (D.zero_grad()), so the
+    step uses this batch's gradients only. G is only run forward; its grads are not touched.
     Returns (d_loss, mean D(x), mean D(G(z))) as 0-d device arrays.
     """
     if D.uses_batch_statistics or D.steps_in_forward:  # two batches of N: see critic_step

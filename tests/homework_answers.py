@@ -276,6 +276,12 @@ PLANTED = {
                   "return 1 / (1 + xp.exp(-x))"),
                  ("softplus", "return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))",
                   "return xp.log(1 + xp.exp(x))")],
+    # the losses written as logs of the given (stable) sigmoid: right gradients, log(0) at +-1e4
+    "log_prob": [("bce_with_logits", "loss = backend.xp.mean((1 - targets) * logits + "
+                  "softplus(-logits))", "loss = -backend.xp.mean(targets * backend.xp.log("
+                  "sigmoid(logits)) + (1 - targets) * backend.xp.log(1 - sigmoid(logits)))"),
+                 ("generator_loss_nonsaturating", "backend.xp.mean(softplus(-fake_logits))",
+                  "-backend.xp.mean(backend.xp.log(sigmoid(fake_logits)))")],
     "adam_t0": [("Adam.step", "self.t += 1\nbeta1", "beta1",
                  "+ self.eps)", "+ self.eps)\nself.t += 1  # after the update: t from 0"),
                 ("Adam.step", "self.t += 1\nbeta1", "beta1",

@@ -1,10 +1,11 @@
 """The homework: the skeleton is minigan's own code with TODOs, the grader scores an untouched
-skeleton 0 and minigan's code (or a plain learner's answers) full marks, every hint fires on its
-planted mistake and on nothing else, a learner's crash shows the learner's line, a learner's
-hang, exit, crash or borrowed code fails its part (and only it) in time, and the capstone's
-replay agrees with a correct homework and finds where a wrong one parts."""
+skeleton 0 and minigan's code (or a plain learner's answers) full marks, each planted mistake
+fails its own part alone and gets exactly its own hint, a learner's crash shows the learner's
+line, a learner's hang, exit, crash or borrowed code fails its part (and only it) in time, and
+the capstone's replay agrees with a correct homework and finds where a wrong one parts."""
 
 import inspect
+import os
 import re
 import shutil
 import subprocess
@@ -83,9 +84,13 @@ def test_skeleton_keeps_minigan_signatures_and_docstrings_and_blanks_each_part(t
     a = mods["layers.py"].Dense(3, 2, rng=np.random.default_rng(0))
     b = layers.Dense(3, 2, rng=np.random.default_rng(0))
     assert all(np.array_equal(a.params[k], b.params[k]) for k in b.params)
-    # optim.py: hand-written scaffolding, minigan's formulas
+    # optim.py: hand-written scaffolding, minigan's formulas, without minigan's machinery for
+    # speed (a workspace per parameter, updates written with out=)
     opt_src = (folder / "optim.py").read_text()
-    assert "bias correction" in opt_src and "ThreadPool" not in opt_src
+    assert "bias correction" in opt_src
+    assert "self.work" not in opt_src and "out=" not in opt_src
+    adam = mods["optim.py"].Adam(layers.Dense(3, 2).parameters())
+    assert not hasattr(adam, "work") and (adam.t, len(adam.m), len(adam.v)) == (0, 2, 2)
 
 
 def test_skeleton_fails_loudly_when_a_named_function_disappears():
@@ -133,8 +138,13 @@ def test_plain_answers_score_full_marks(answered):
     assert sum(r.points for r in results) == TOTAL
 
 
-def test_check_grades_only_the_parts_named(answered):
-    result = check(answered, "4", "3")
+@pytest.mark.parametrize("args", [["4", "3"], ["--verbose", "4", "3"], ["3", "--verbose", "4"],
+                                  ["--time-limit", "5", "3", "4"]],
+                         ids=["parts", "after-verbose", "around-verbose", "after-time-limit"])
+def test_check_grades_only_the_parts_named(answered, args):
+    """Parts after a flag are parts too (argparse alone left them over: "unrecognized
+    arguments: 4 3")."""
+    result = check(answered, *args)
     assert result.returncode == 0, result.stdout
     rows = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
     assert rows == ["3", "4"]
@@ -340,6 +350,65 @@ def test_a_layer_that_writes_into_its_dout_or_x_is_told_so(tmp_path, name):
     assert f"changed the {given} it was given" in r.message
 
 
+# backward writing into what forward cached, which the caller holds too: the out forward returned
+# (Tanh's and Sigmoid's answers cache it) or the x forward was given (LeakyReLU's caches it). Each
+# was told something else: forward blamed for the out backward had squared, a right gradient
+# called wrong (backward had overwritten the x the gradient check nudges), or, with np.sign's
+# out=, nothing at all, though the caller's x was destroyed
+CACHE_WRITES = {
+    "tanh-squares-out": ("Tanh.backward", "o = self.cache\no *= o\nreturn dout * (1 - o)", "out"),
+    "sigmoid-writes-out": ("Sigmoid.backward", "o = self.cache\no *= 1 - o\nreturn dout * o",
+                           "out"),
+    "leaky-masks-x": ("LeakyReLU.backward", "m = self.cache\nm[m > 0] = 1\n"
+                      "m[m <= 0] = self.negative_slope\nreturn dout * m", "x"),
+    "leaky-sign-into-x": ("LeakyReLU.backward", "s = backend.xp.sign(self.cache, out=self.cache)\n"
+                          "return dout * backend.xp.where(s > 0, 1.0, self.negative_slope)", "x"),
+}
+
+
+@pytest.mark.parametrize("case", CACHE_WRITES)
+def test_a_backward_that_writes_into_its_cache_is_told_so(tmp_path, case):
+    name, code, given = CACHE_WRITES[case]
+    folder = start(tmp_path / "hw")
+    fill(folder, {name: code})
+    (r,) = grader.grade(folder, [part_of(name)])
+    assert (r.status, r.check, r.hints) == ("failed", f"{given} unchanged", []), \
+        (r.check, r.message, r.hints)
+    assert f"{name} changed the {given} " in r.message and "forward cached it" in r.message
+
+
+# an AttributeError that is no assignment to a Param's field: not the "in_place" hint (which
+# says p.data -= ... fails), but the learner's line
+MISSING_ATTRIBUTE = {
+    "Adam.step": ("beta1, beta2 = self.betas", "beta1, beta2 = self.beta1, self.beta2"),
+    "SGD.step": ("p.data - self.lr * p.grad", "p.data - self.lr * p.gradient"),
+}
+
+
+@pytest.mark.parametrize("name", MISSING_ATTRIBUTE)
+def test_a_missing_attribute_in_a_step_is_not_taken_for_an_assignment(tmp_path, name):
+    old, new = MISSING_ATTRIBUTE[name]
+    folder = start(tmp_path / "hw")
+    fill(folder, edited(name, old, new))
+    (r,) = grader.grade(folder, [part_of(name)])
+    assert (r.status, r.check, r.hints) == ("failed", "your code raised", []), \
+        (r.check, r.message, r.hints)
+    assert "AttributeError" in r.message and "optim.py, line" in r.message, r.message
+    assert r.message.endswith(new), r.message  # the learner's line
+
+
+def test_a_bce_with_logits_that_needs_an_array_of_targets_fails_part_1(tmp_path):
+    """discriminator_step passes one number (real_target, then 0.0): a bce_with_logits that
+    breaks on it scored full marks, then crashed the capstone's replay."""
+    folder = start(tmp_path / "hw")
+    fill(folder, edited("bce_with_logits", "loss = ",
+                        "targets = targets.reshape(logits.shape)\nloss = "))
+    (r,) = grader.grade(folder, [1])
+    assert (r.status, r.check) == ("failed", "your code raised"), (r.check, r.message)
+    assert "bce_with_logits(logits, 0.9): AttributeError" in r.message, r.message
+    assert "targets = targets.reshape(logits.shape)" in r.message
+
+
 def test_an_sgd_that_never_counts_its_steps_fails_the_step_count(tmp_path):
     """Without ``self.t += 1`` this SGD moves every parameter as minigan's does (its zero
     buffers make b = momentum * 0 + g on the first step anyway); only self.t, which the
@@ -411,6 +480,39 @@ def test_learner_crash_shows_the_learners_line_and_verbose_the_traceback(tmp_pat
     assert "Traceback" in verbose.stdout and runner in verbose.stdout
 
 
+# a losses.py that is not plain UTF-8 text, or cannot be read: the grader read it first, in its
+# own process, and crashed with a traceback (UnicodeDecodeError; ValueError for a NUL byte on some
+# Pythons). Python's import skips a comment's bytes, so a cp1252 comment is graded as usual; a
+# cp1252 string, a NUL byte or a file it may not read fails the file's parts, naming the file
+UNREADABLE = {"cp1252-comment": ("xp = backend.xp  # caf\u00e9\n".encode("cp1252"), "passed"),
+              "cp1252-string": ('xp = backend.xp\n"caf\u00e9"\n'.encode("cp1252"), "failed"),
+              "nul-byte": (b"xp = backend.xp  # \0\n", "failed"),
+              "mode-000": (b"xp = backend.xp\n", "failed")}
+
+
+@pytest.mark.parametrize("how", UNREADABLE)
+def test_a_file_that_is_not_utf8_or_unreadable_is_graded_without_a_crash(tmp_path, how):
+    if how == "mode-000" and os.geteuid() == 0:
+        pytest.skip("root reads a file of mode 000")
+    line, status = UNREADABLE[how]
+    folder = start(tmp_path / "hw")
+    fill(folder)
+    path = folder / "losses.py"
+    path.write_bytes(path.read_bytes().replace(b"xp = backend.xp\n", line, 1))
+    if how == "mode-000":
+        path.chmod(0)
+    result = check(folder, "1", "11")
+    assert result.returncode == (0 if status == "passed" else 1), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and result.stderr == ""
+    for number in (1, 11):
+        rest = result.stdout.split(f"\n{number:>4}  ", 1)[1]
+        row, reason = rest.splitlines()[:2]
+        assert row.split()[-2] == status, result.stdout
+        if status == "failed":
+            assert reason.startswith("      your code raised: importing losses.py: "), \
+                result.stdout
+
+
 def test_a_syntax_error_names_the_learners_file_and_line(tmp_path):
     folder = start(tmp_path / "hw")
     fill(folder, {"softplus": "return x +"})
@@ -432,6 +534,16 @@ FORGE = ("import json, os\n"
 IMITATE = ("print('   4  Tanh                   04_backprop_layers.md    passed    5/5')\n"
            "print('\\x1b[2J\\rtotal 100/100')\n" + body("Tanh.forward"))
 ALIAS = "\nfrom minigan import layers as L\nDense = L.Dense\n"
+CONDITIONAL_G = ("class NoLabels:  # G(z, y) and D(x, y) that ignore y\n"
+                 "    def __init__(self, net):\n"
+                 "        self.net = net\n"
+                 "    def __getattr__(self, name):\n"
+                 "        return getattr(self.net, name)\n"
+                 "    def forward(self, x, labels):\n"
+                 "        return self.net.forward(x)\n"
+                 "labels = backend.xp.zeros(z.shape[0], dtype=int)\n"
+                 "return conditional_generator_step(NoLabels(G), NoLabels(D), opt_G, z, labels, "
+                 "gen_loss)")
 LAYERS = (2, 3, 4, 5, 6)
 
 # id: (answers {function: body}, edits {file: its new text from the old}, {part: (check, what
@@ -481,6 +593,8 @@ HABITS = {
     "renamed-helper": ({}, {"gan.py": lambda t: t + "\ndiscriminator_step = "
                                         "critic_step\n"}, {9: (
         "own code", ["gan.py's critic_step under another name"])}, 190),
+    "calls-a-given-conditional-step": ({"generator_step": CONDITIONAL_G}, {}, {10: (
+        "not finished", ["NotImplementedError: not part of the homework"])}, 190),
     "calls-a-given-step": ({"discriminator_step": "return critic_step(G, D, opt_D, real, z, None, "
                                                   "'bce', real_target)"}, {}, {9: (
         "not finished", ["NotImplementedError: not part of the homework"])}, 190),
@@ -619,8 +733,8 @@ BAD = [
     (["check", "hw", "x"], "no part 'x'"),
     (["check", "hw", "0"], "no part '0'"),
     (["check", "hw", "²"], "no part '²'"),  # "²".isdigit(), but int("²") raised
-    (["check", "hw", "--time-limit", "0"], "--time-limit"),
-    (["check", "hw", "--time-limit", "nan"], "--time-limit"),
+    (["check", "hw", "--time-limit", "0"], ("--time-limit 0", "above 0 and at most 86,400")),
+    (["check", "hw", "--time-limit", "nan"], ("--time-limit nan", "above 0 and at most 86,400")),
     (["check", "hw", "--time-limit", "soon"],  # was argparse's "invalid float value"
      "--time-limit soon: not allowed; use a number of seconds above 0 and at most 86,400"),
     (["check", "hw", "--time-limit", "1e308"], "at most 86,400"),  # was an OverflowError
@@ -630,19 +744,21 @@ BAD = [
     (["start", "n" * 300], "the name is too long"),  # was "is a file, or inside one"
     (["check", "n" * 300], "the name is too long"),  # was "no homework folder"
     (["check", "hw", "--bogus"], "--bogus"),
+    (["check", "hw", "--verbose", "2", "--bogus"], "unrecognized arguments: --bogus"),
+    (["start", "new", "extra"], "unrecognized arguments: extra"),
     (["grade", "hw"], "invalid choice"),
     ([], "command"),
 ]
 
 
-@pytest.mark.parametrize("args,needle", BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
-def test_bad_input_is_a_clean_error(tmp_path, args, needle):
+@pytest.mark.parametrize("args,needles", BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
+def test_bad_input_is_a_clean_error(tmp_path, args, needles):
     start(tmp_path / "hw")
     (tmp_path / "afile").write_text("not a folder\n")
     (tmp_path / "empty").mkdir()
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.homework", *args], cwd=tmp_path)
-    assert_clean_error(result, needle)
+    assert_clean_error(result, *([needles] if isinstance(needles, str) else needles))
     assert snapshot(tmp_path) == before
 
 
@@ -698,6 +814,17 @@ def test_replay_names_the_step_and_quantity_where_a_wrong_homework_parts(tmp_pat
     fill(folder, planted(hint, i))
     report = capstone.replay(folder, batches(), **SMALL_GAN)
     assert not report.agree and where in str(report), str(report)
+
+
+def test_replay_trains_on_the_learners_generator_loss_through_g_losses(tmp_path):
+    """A generator_step that picks its loss from gan.py's G_LOSSES, as minigan's does: that table
+    was built from minigan's losses when gan.py was imported, and trained the learner's G on
+    minigan's loss, so that a wrong learner's generator loss never showed."""
+    folder = start(tmp_path / "hw")
+    fill(folder, {**edited("generator_step", "GENERATOR_LOSSES[gen_loss]", "G_LOSSES[gen_loss]"),
+                  **edited("generator_loss_nonsaturating", "backend.xp.mean(", "backend.xp.sum(")})
+    report = capstone.replay(folder, batches(), **{**SMALL_GAN, "steps": 2})
+    assert not report.agree and "at step 1, in the generator loss" in str(report), str(report)
 
 
 def test_replay_reports_the_learners_crash(tmp_path):

@@ -9,8 +9,9 @@ A folder started before parts 11-14 (or 15-18) existed is graded on the parts it
 others are shown as not in this folder, and count neither for nor against the total or the exit
 status.
 
-Each part runs in its own child process (minigan/homework/isolate.py) and fails when it takes
-longer than --time-limit seconds.
+The parts run in a child process, one after another (minigan/homework/isolate.py); a part that
+takes longer than --time-limit seconds fails, and a part that hangs, exits or crashes ends its
+child: a fresh one grades the parts left.
 """
 
 import sys
@@ -139,7 +140,14 @@ def main(argv=None):
                                                     grader.TIME_LIMIT),
                    default=grader.TIME_LIMIT, metavar="SECONDS",
                    help=f"seconds each part may run (default {grader.TIME_LIMIT})")
-    args = p.parse_args(argv)
+    # argparse takes the parts only before a flag (check hw --verbose 2 3 leaves 2 3 over), and
+    # its parse_intermixed_args does not take subcommands: the words left over are parts too
+    args, extra = p.parse_known_args(argv)
+    flags = [a for a in extra if a.startswith("-")]
+    if extra and (args.command != "check" or flags):
+        p.error(f"unrecognized arguments: {' '.join(flags or extra)}")
+    if extra:
+        args.parts += extra  # parse_parts checks them as it checks the others
     try:
         if args.command == "start":
             start(args.folder)

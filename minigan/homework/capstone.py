@@ -8,8 +8,9 @@ the step and the quantity (a loss, D(x), D(G(z)), or which network's which param
 gradient).
 
 The learner's gan.py imports minigan's layers and losses, so that the grader can grade the GAN
-steps (parts 9 and 10) on their own; here those names are pointed at the learner's own
-layers.py and losses.py, so that the whole GAN runs on the learner's code. Everything else
+steps (parts 9 and 10) on their own; here those names, and the entries of gan.py's tables of
+losses (``G_LOSSES``), are pointed at the learner's own layers.py and losses.py, so that the
+whole GAN runs on the learner's code. Everything else
 (data, the training loop, checkpoints, pictures) is minigan's.
 
 Like the grader, the capstone runs the learner's code in a child process first (``isolate``):
@@ -79,6 +80,16 @@ def loaded(task):
     return {"error": ""}
 
 
+def learners(value, pairs):
+    """The learner's function of the same name when ``value`` is one of minigan's in ``pairs``
+    ((minigan's module, the learner's), ...); else ``value`` itself."""
+    name = getattr(value, "__name__", None)
+    for mg_module, own in pairs:
+        if name and getattr(mg_module, name, None) is value and hasattr(own, name):
+            return getattr(own, name)
+    return value
+
+
 def wire(folder):
     """The learner's modules, imported in this process and wired together (``load``)."""
     try:
@@ -92,10 +103,17 @@ def wire(folder):
             raise CapstoneError(f"{folder} borrows minigan's code: {name} is {what}; the capstone "
                                 f"trains on your own code only (part {part.number})")
     gan = mods["gan"]
-    for mg_module, own in ((mg_layers, mods["layers"]), (mg_losses, mods["losses"])):
+    pairs = ((mg_layers, mods["layers"]), (mg_losses, mods["losses"]))
+    for mg_module, own in pairs:
         for name, value in list(vars(gan).items()):
             if getattr(mg_module, name, None) is value and hasattr(own, name):
                 setattr(gan, name, getattr(own, name))  # e.g. gan.Dense -> the learner's Dense
+    # gan.py's tables of losses (G_LOSSES, which a generator_step may read as minigan's does)
+    # were built at import from minigan's functions: new tables, with the learner's function of
+    # the same name in each of minigan's places (never minigan's own dicts changed in place)
+    for name, value in list(vars(gan).items()):
+        if isinstance(value, dict) and not name.startswith("__"):
+            setattr(gan, name, {k: learners(v, pairs) for k, v in value.items()})
     return SimpleNamespace(make_generator=gan.make_generator,
                            make_discriminator=gan.make_discriminator, Adam=mods["optim"].Adam,
                            train_step=gan.train_step, discriminator_step=gan.discriminator_step,

@@ -29,6 +29,10 @@ HINTS = {
     "overflow": "Overflow at large |x|: a naive sigmoid 1 / (1 + exp(-x)) or softplus "
                 "log(1 + exp(x)) overflows exp; use the stable forms, where exp only sees -|x| "
                 "(lessons/02_losses.md).",
+    "log_prob": "The log of a probability that rounded to 0 or 1: at large |logit| sigmoid(x) is "
+                "exactly 1.0 or 0.0, so log(sigmoid(x)) or log(1 - sigmoid(x)) is log(0); write "
+                "the loss on the logits, -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) "
+                "= softplus(x), as minigan's bce_with_logits does (lessons/02_losses.md).",
     "adam_t0": "Adam's bias correction counts t from 0: on the first step 1 - beta1**0 = 0; "
                "increment t before using it, so the first step has t = 1.",
     "adam_no_correction": "Adam without its bias correction: m and v start at 0, so early on "
@@ -61,7 +65,7 @@ HINTS = {
                   "2 lam / N * (||g_i|| - 1) * g_i / ||g_i||.",
     "eps_swapped": "eps weights the fake, not the real: the docstring's x_hat is eps * real + "
                    "(1 - eps) * fake. The other way round is the same penalty in distribution "
-                   "(1 - eps is U[0, 1) too), but the grader compares the very same draws, so "
+                   "(1 - eps is U(0, 1] too), but the grader compares the very same draws, so "
                    "write it as documented.",
     "per_pixel": "The interpolates draw one eps per pixel: draw one eps per sample, shape (N, 1), "
                  "so that x_hat_i lies on the line from fake_i to real_i.",
@@ -86,7 +90,9 @@ HINTS = {
             "there, or a missing one in a sliding window, mirrors it.",
     "overlap": "Right where windows do not overlap (stride > k), wrong where they do: a pixel "
                "in several windows receives the sum of their gradients (patches), so add, +=, "
-               "never assign (lessons/12_convolutions.md, col2im).",
+               "never assign; and a fancy-indexed a[idx] += v adds only once where idx repeats "
+               "an index, so use np.add.at, or add window by window (lessons/12_convolutions.md, "
+               "col2im).",
     "stride": "Right at stride 1, wrong at strides 2 and 3: the stride is missing where windows "
               "meet pixels. Window (i, j) starts at (i*s, j*s), so kernel offset (u, v) touches "
               "rows u, u + s, ..., u + s*(h_out - 1): the slice u:u + s*h_out:s, not "
@@ -194,6 +200,25 @@ def require_loss_pair(out, name, shape, whose):
             f"{name}: the loss must be one number (a mean), got shape {np.shape(loss)}")
     require(np.shape(grad) == shape, "shapes",
             f"{name}: grad has shape {np.shape(grad)}, expected {whose} {shape}")
+
+
+def float_trouble(kinds, *values):
+    """What went wrong on extreme inputs, in words ('' when nothing did): the kinds of NumPy
+    floating-point error seen (``Runner.float_errors``), then "not finite" for results that
+    hold an inf or a nan."""
+    said = sorted(kinds)
+    if not all(np.isfinite(v).all() for v in values):
+        said.append("not finite")
+    return ", ".join(said)
+
+
+def extreme_hints(kinds):
+    """The hint that a loss's floating-point errors on logits of +-1e4 point to: an overflow, a
+    naive exp ("overflow"); a division by zero without one, log(0) of a probability that
+    rounded to 0 or 1 ("log_prob")."""
+    if "overflow" in kinds:
+        return ["overflow"]
+    return ["log_prob"] if "divide by zero" in kinds else []
 
 
 # --- inputs the graders share -------------------------------------------------------------------

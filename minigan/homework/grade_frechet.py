@@ -4,8 +4,8 @@ No gradient flows here, so the gradient check's place is taken by values compute
 the covariance as a loop over outer products divided by N - 1, the square root checked by
 squaring it, and the distance between Gaussians with diagonal covariances, where it is
 |mu1 - mu2|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2 by hand. Then agreement with minigan's on general
-covariances, then the properties: d^2(P, P) = 0, symmetric, never negative, and finite on a
-singular covariance (fewer samples than features, as a small evaluation has).
+covariances, then the properties: d^2(P, P) = 0, symmetric, and finite on a singular
+covariance (fewer samples than features, as a small evaluation has).
 """
 
 import numpy as np

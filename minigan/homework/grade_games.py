@@ -17,7 +17,7 @@ from minigan import spectral as mg_spectral
 from minigan.conv import Conv2D
 from minigan.gradcheck import GradientCheckError, check_loss, numerical_gradient
 from minigan.homework.checks import (
-    EXTREMES, TOL, Failed, diagnose_all, rel, require, require_loss_pair, same)
+    EXTREMES, TOL, Failed, diagnose_all, float_trouble, rel, require, require_loss_pair, same)
 from minigan.homework.grade_layers import grade_layer
 from minigan.tricks import InstanceNoise
 
@@ -78,11 +78,11 @@ def grade_game_losses(run, learner_losses):
                 diagnose_all(grad, ref_grad, {"kink": kink / KINKS.size}))
 
     for name, args in loss_cases(EXTREMES):
-        (loss, grad), over = run.overflow_free(f"{name}(+-1e4)", getattr(learner_losses, name),
+        (loss, grad), kinds = run.float_errors(f"{name}(+-1e4)", getattr(learner_losses, name),
                                                EXTREMES.copy(), *args)
         ref_loss, ref_grad = getattr(mg_losses, name)(EXTREMES, *args)
-        require(not over and np.isfinite(loss) and np.isfinite(grad).all(), "scores of +-1e4",
-                f"{name} is not finite (or overflows) on scores of +-1e4")
+        trouble = float_trouble(kinds, loss, grad)
+        require(not trouble, "scores of +-1e4", f"{name} on scores of +-1e4: {trouble}")
         require(same(loss, ref_loss, 1e-9) and same(grad, ref_grad, 1e-9), "scores of +-1e4",
                 f"{name} on scores of +-1e4 differs from minigan's")
 
@@ -115,8 +115,8 @@ def spectral_layers(run, learner_spectral, make_inner):
 
 
 def grade_spectral(run, learner_spectral):
-    """grade_layer's checks on SpectralNorm(Dense) (and a square one, where the (out, in) vs
-    (in, out) mistake runs), then on SpectralNorm(Conv2D)."""
+    """grade_layer's checks on SpectralNorm(Dense) (and, when that crashes, on a square one,
+    where the (out, in) vs (in, out) mistake runs), then on SpectralNorm(Conv2D)."""
     rng = np.random.default_rng(18)
 
     def dense(d_in, d_out):
@@ -273,8 +273,8 @@ def grade_gp(run, learner_penalties):
 
     D = with_stale_grads(critic(25))
     D.layers[-1].params["W"].fill(0)  # D(x) = b: flat, g_i = 0 for every sample
-    value, _ = run.overflow_free(f"{label} at a flat D", learner_penalties.gradient_penalty, D,
-                                 *args())
+    value, _ = run.float_errors(f"{label} at a flat D", learner_penalties.gradient_penalty, D,
+                                *args())
     require(np.isfinite(value) and all(np.isfinite(g).all() for g in D.grads.values()),
             "a flat D", f"{label} is not finite where D is flat (g_i = 0): g_i / ||g_i|| is 0/0 "
             "there, the norm's kink; take 0, as minigan's docstring says")

@@ -1,37 +1,57 @@
 """Parts 2-6: the layers (Dense, LeakyReLU, Tanh, sigmoid and Sigmoid, Sequential.backward).
 
 ``grade_layer`` runs every layer part's checks, in the order of ``minigan.homework.grader``.
-What is fair about the cache: the grader never changes an array after handing it to forward
-(minigan's Dense keeps a reference to x, not a copy, and so may yours). It does check that
-backward can run twice after one forward (backward must not damage the cache) and that two
-instances of a layer do not share one (the cache lives on ``self``).
+What is fair about the cache: the grader changes no array it handed to forward before the
+backward of that forward (minigan's Dense keeps a reference to x, not a copy, and so may yours).
+The gradient check alone nudges x in place, entry by entry, and runs forward again after each
+nudge (``minigan.gradcheck.numerical_gradient``): each forward caches the x it sees, as a
+training step's does. The grader checks that backward leaves what forward cached as it was
+(the x it was given, the out it returned: the caller still holds both), that backward can run
+twice after one forward, and that two instances of a layer do not share one cache (the cache
+lives on ``self``).
 """
 
 import numpy as np
 
 from minigan import layers as mg_layers
 from minigan.gradcheck import GradientCheckError, check_layer
-from minigan.homework.checks import (EXTREMES, TOL, Failed, diagnose_all, reference_copy, rel,
-                                     require, same)
+from minigan.homework.checks import (EXTREMES, TOL, Failed, diagnose_all, float_trouble,
+                                     reference_copy, rel, require, same)
 from minigan.homework.learner import LearnerError
+
+
+def unchanged(now, before):
+    """The array holds the numbers it held when ``before`` was copied from it (nan = nan)."""
+    return np.array_equal(now, before, equal_nan=True)
 
 
 def layer_run(run, layer, x, dout, **kw):
     """forward then backward on a fresh zero_grad; (out, dx, {grad name: copy}). forward must
-    leave x as it was, and backward the copy of dout it gets: the caller still holds them (R1's
-    douts, ours)."""
+    leave x as it was, and backward the copy of dout it gets, the x forward was given and the
+    out it returned, which forward may have cached: the caller still holds them all (R1's
+    douts, the next layer's input, ours)."""
     name = type(layer).__name__
     run(f"{name}.zero_grad()", layer.zero_grad)
     seen = x.copy()
     out = run(f"{name}.forward", layer.forward, x)
-    require(np.array_equal(x, seen), "x unchanged",
+    require(unchanged(x, seen), "x unchanged",
             f"{name}.forward changed the x it was given: compute out in a new array "
             "(xp.tanh(x), not xp.tanh(x, out=x) or x *= ...); the caller still holds x")
+    numbers = isinstance(out, np.ndarray) and np.issubdtype(out.dtype, np.number)
+    returned = out.copy() if numbers else None  # anything else fails the shapes check
     given = dout.copy()
     dx = run(f"{name}.backward", layer.backward, given, **kw)
-    require(np.array_equal(given, dout), "dout unchanged",
+    require(unchanged(given, dout), "dout unchanged",
             f"{name}.backward changed the dout it was given: compute dx in a new array, "
             "dx = dout * ..., not dout *= ...; the caller still holds dout")
+    require(returned is None or unchanged(out, returned), "out unchanged",
+            f"{name}.backward changed the out its forward returned (forward cached it): read "
+            "the cache, never write into it; compute in new arrays, dout * (1 - o * o), not "
+            "o *= o; the caller still holds out (the next layer's input)")
+    require(unchanged(x, seen), "x unchanged",
+            f"{name}.backward changed the x forward was given (forward cached it): read the "
+            "cache, never write into it; compute in new arrays, xp.where(x > 0, 1.0, slope), "
+            "not x[x > 0] = 1 or xp.sign(x, out=x); the caller still holds x")
     return out, dx, {k: np.array(g, copy=True) for k, g in layer.grads.items()}
 
 
@@ -141,9 +161,10 @@ def grade_layer(run, make, make_ref, x, square=None, variants=None, square_hint=
             "on self")
 
     big = x * 1e4 / np.abs(x).max()
-    out, over = run.overflow_free(f"{name}.forward(+-1e4)", layer.forward, big)
-    require(not over and np.isfinite(out).all(), "inputs of +-1e4",
-            f"{name}.forward overflows (or is not finite) on inputs of +-1e4", ["overflow"])
+    out, kinds = run.float_errors(f"{name}.forward(+-1e4)", layer.forward, big)
+    trouble = float_trouble(kinds, out)
+    require(not trouble, "inputs of +-1e4", f"{name}.forward on inputs of +-1e4: {trouble}",
+            ["overflow"] if "overflow" in kinds else [])
     ref_big = reference_copy(make_ref(), layer).forward(big)
     require(same(out, ref_big, TOL), "inputs of +-1e4",
             f"{name}.forward on inputs of +-1e4 differs from minigan's")
@@ -236,9 +257,10 @@ def grade_sigmoid(run, learner_layers):
             f"expected {x.shape}")
     require(same(s, mg_layers.sigmoid(x), TOL), "agreement", "sigmoid(x) differs from "
             "minigan's", diagnose_all(s, mg_layers.sigmoid(x)))
-    s, over = run.overflow_free("sigmoid(+-1e4)", learner_layers.sigmoid, EXTREMES)
-    require(not over and np.isfinite(s).all(), "inputs of +-1e4",
-            "sigmoid overflows (or is not finite) on inputs of +-1e4", ["overflow"])
+    s, kinds = run.float_errors("sigmoid(+-1e4)", learner_layers.sigmoid, EXTREMES)
+    trouble = float_trouble(kinds, s)
+    require(not trouble, "inputs of +-1e4", f"sigmoid on inputs of +-1e4: {trouble}",
+            ["overflow"] if "overflow" in kinds else [])
     grade_activation(run, lambda: run("Sigmoid()", learner_layers.Sigmoid), mg_layers.Sigmoid)
 
 
@@ -273,7 +295,8 @@ def grade_sequential(run, learner_layers):
     # input_grad=False with an activation first: still None, and the Dense's grads right
     first = run("Sequential(...)", Sequential, LeakyReLU(0.2),
                 Dense(5, 2, np.random.default_rng(11), "float64"))
-    ref = reference_copy(mg_layers.Sequential(mg_layers.LeakyReLU(0.2), mg_layers.Dense(5, 2)),
+    ref = reference_copy(mg_layers.Sequential(mg_layers.LeakyReLU(0.2),
+                                              mg_layers.Dense(5, 2, dtype="float64")),
                          first)
     dout = rng.standard_normal((6, 2))
     ref.forward(x)

@@ -33,8 +33,11 @@ def grade_optimizer(run, make, make_ref, label, extra_variants=None, steps=3):
         try:
             run(f"{label}.step() (step {step})", opt.step)
         except LearnerError as e:
-            hints = {ZeroDivisionError: ["adam_t0"] if step == 1 and "Adam" in label else [],
-                     AttributeError: ["in_place"]}.get(type(e.error), [])
+            hints = []
+            if type(e.error) is ZeroDivisionError and step == 1 and "Adam" in label:
+                hints = ["adam_t0"]  # 1 - beta1**0 = 0
+            if type(e.error) is AttributeError and assigned_a_field(e.error):
+                hints = ["in_place"]
             if hints:
                 raise Failed("your code raised", f"{e}\n  at {e.where}", hints, e.error) from None
             raise
@@ -61,6 +64,15 @@ def grade_optimizer(run, make, make_ref, label, extra_variants=None, steps=3):
                 f"{label}: after step {step}, self.t is {t!r}: each step adds 1 to self.t, the "
                 "number of steps taken (state_dict saves it, and a resumed run's first-step "
                 "rules read it)")
+
+
+def assigned_a_field(error):
+    """Is the AttributeError an assignment to a field of the NamedTuple Param (p.data -= ...)?
+    Python says "can't set attribute" (3.11) or "... has no setter" and names no attribute; a
+    missing attribute (self.beta1, p.gradient) is another mistake, and names it (error.name)."""
+    text = str(error)
+    return getattr(error, "name", None) is None and ("can't set attribute" in text
+                                                     or "has no setter" in text)
 
 
 def grade_sgd(run, learner_optim):

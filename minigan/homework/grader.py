@@ -5,11 +5,14 @@ Every part runs its checks in one order and stops at the first that fails:
 1. shapes: what forward, backward, the loss or the step returns has the expected shape;
 2. the float64 gradient check (``minigan.gradcheck``, non-uniform upstream gradient);
 3. agreement with minigan's own implementation, on the same inputs and parameters;
-4. the properties the lessons teach: backward adds (``+=``) into the very same grads arrays
-   and leaves its dout as it was, as forward its x (both checked first: an array changed in
-   place spoils the rest),
-   the cache holds what backward needs, logits of +-1e4 stay finite without overflow,
-   optimizers update the parameter arrays in place, the generator step leaves D alone.
+4. the properties the lessons teach: backward adds (``+=``) into the very same grads arrays,
+   the cache holds what backward needs, logits of +-1e4 stay finite without a floating-point
+   error, the generator step leaves D alone.
+
+Two properties are checked first, as an array changed in place spoils the checks after it:
+forward leaves its x as it was, and backward its dout and what forward cached (the x it was
+given, the out it returned), before the shapes; an optimizer updates the parameter arrays in
+place and never writes to the gradients, after each step, before agreement.
 
 The parts' checks live one module a kind of part: ``grade_losses`` (part 1), ``grade_layers``
 (parts 2-6), ``grade_optim`` (parts 7-8), ``grade_gan`` (parts 9-10), ``grade_games``
@@ -25,10 +28,10 @@ Before any check, a part's graded functions and classes must be the learner's ow
 the learner's file, not minigan's re-exported or aliased (``learner.borrowed``); borrowed code
 earns no points.
 
-The learner's code never runs in the grader's process: ``grade`` runs each part in a child
-process (``isolate``, ``child``) with a time limit, and decides the score from what the child
-reports; a part whose child hangs, exits or crashes before reporting is failed, and the other
-parts are still graded.
+The learner's code never runs in the grader's process: ``grade`` runs the parts in a child
+process, one after another (``isolate``, ``child``), each with a time limit, and decides the
+score from what the child reports; a part whose child hangs, exits or crashes before reporting
+is failed, and a fresh child grades the parts left.
 """
 
 import traceback
@@ -99,9 +102,9 @@ def graded(task):
 
 
 def grade(folder, numbers=None, time_limit=TIME_LIMIT):
-    """Results of the parts numbered ``numbers`` (all of them when None), in order; each part
-    attempted runs in a child process and gets ``time_limit`` seconds, each part the folder does
-    not have is ``ABSENT``."""
+    """Results of the parts numbered ``numbers`` (all of them when None), in order; the parts
+    attempted run in a child process, in turn, each with ``time_limit`` seconds (a fresh child
+    after one that died), and each part the folder does not have is ``ABSENT``."""
     chosen = [p for p in PARTS if numbers is None or p.number in numbers]
     results = {p.number: absent(p) for p in chosen if not present(folder, p)}
     results.update({p.number: Result(p, "not attempted") for p in chosen

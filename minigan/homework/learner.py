@@ -17,7 +17,6 @@ import ast
 import importlib.util
 import sys
 import traceback
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +75,8 @@ def attempted(folder, part):
         tree = ast.parse(path.read_text())
     except SyntaxError:
         return True  # the learner is editing it
+    except (OSError, UnicodeDecodeError, ValueError):  # unreadable, not UTF-8, a NUL byte
+        return True  # graded: the import, in the child, says what is wrong with the file
     for name in part.functions:
         try:
             node = _find(tree, name, part.file)  # the skeleton's own lookup of a def
@@ -154,14 +155,15 @@ class Runner:
         except (Exception, SystemExit) as e:
             raise LearnerError(e, learner_line(e, self.folder), what) from e
 
-    def overflow_free(self, what, fn, *args):
-        """Run fn with floating-point warnings recorded; (result, overflowed?)."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with np.errstate(over="warn", invalid="warn", divide="warn", under="ignore"):
-                try:
-                    result = fn(*args)
-                except (Exception, SystemExit) as e:
-                    raise LearnerError(e, learner_line(e, self.folder), what) from e
-        overflowed = any(issubclass(w.category, RuntimeWarning) for w in caught)
-        return result, overflowed
+    def float_errors(self, what, fn, *args):
+        """Run fn and note NumPy's floating-point errors; (result, the set of their kinds):
+        "overflow" (exp(1e4)), "divide by zero" (log(0), 1 / 0.0) and "invalid value"
+        (0 * inf, inf - inf). Underflow (exp(-1e4) = 0) is no error: the stable forms do it."""
+        kinds = set()
+        with np.errstate(over="call", divide="call", invalid="call", under="ignore",
+                         call=lambda kind, flag: kinds.add(kind)):
+            try:
+                result = fn(*args)
+            except (Exception, SystemExit) as e:
+                raise LearnerError(e, learner_line(e, self.folder), what) from e
+        return result, kinds

@@ -106,12 +106,18 @@ def _header(file, origin):
             "# Grade it with `python -m minigan.homework check THIS_FOLDER`.\n")
 
 
-# A given helper of minigan that would do a part's work if the learner called it (the D step of
-# a D with BatchNorm and of the other games): blanked too, as the homework's MLP GAN needs it
-# for neither, so that part 9 cannot be earned by calling it.
+# The given helpers of minigan that would do a part's work if the learner called them (the D
+# step of a D with BatchNorm and of the other games; the conditional GAN's D and G steps, which
+# a wrapper that drops the labels turns into parts 9 and 10): blanked too, as the homework's MLP
+# GAN needs none of them (train_mnist.py refuses --homework with --conditional), so that parts
+# 9 and 10 cannot be earned by calling them.
 NOT_GIVEN = {"gan.py": {
     "critic_step": "not part of the homework: its D has no BatchNorm, and it trains the 2014 "
-                   "game (--loss bce)"}}
+                   "game (--loss bce)",
+    "conditional_discriminator_step": "not part of the homework: it trains a conditional "
+                                      "GAN, and --homework trains the MLP GAN without labels",
+    "conditional_generator_step": "not part of the homework: it trains a conditional GAN, "
+                                  "and --homework trains the MLP GAN without labels"}}
 
 
 def generated(file):
@@ -165,8 +171,8 @@ from minigan import backend
 
 class Optimizer:
     """Holds the list of ``Param(name, data, grad)``: the layers' own parameter and gradient
-    arrays. ``step()`` changes each ``p.data`` in place (``p.data[...] = ...``) and never
-    writes to ``p.grad``."""
+    arrays, and the step counter ``t``. ``step()`` adds 1 to ``t``, changes each ``p.data`` in
+    place (``p.data[...] = ...``) and never writes to ``p.grad``."""
 
     def __init__(self, params, lr):
         self.params = list(params)
