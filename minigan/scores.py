@@ -47,7 +47,8 @@ def sqrtm_psd(S):
 def gaussian_stats(feats):
     """Mean (D,) and covariance (D, D) of features (N, D), in float64 (the 1/(N-1) estimate)."""
     feats = np.asarray(feats, dtype=np.float64)
-    return feats.mean(axis=0), np.cov(feats, rowvar=False)
+    # np.cov of one feature is a 0-d array: atleast_2d keeps S (D, D) for D = 1 too
+    return feats.mean(axis=0), np.atleast_2d(np.cov(feats, rowvar=False))
 
 
 # ---- the class histogram (lesson 11, section 4) ---------------------------------------------

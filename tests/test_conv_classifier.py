@@ -13,7 +13,7 @@ import pytest
 import train_mnist
 from clitest import (assert_clean_error, load_benchmark, run_command,
                      skip_unless_sys_is_unwritable, snapshot)
-from minigan import backend, classifier, conv_classifier, data, evaluate, settings
+from minigan import backend, classifier, conv_classifier, data, evaluate, scores, settings
 from test_evaluate import blur
 
 SPACES = ["mlp", "conv"]
@@ -112,12 +112,34 @@ def test_real_images_score_near_the_floor_and_others_far_from_it(refs, test_set,
 
 
 def test_the_spaces_measure_in_their_own_features(refs, test_set):
-    """Same images, two spaces: different numbers, each the FD of its own 128 or 256 features."""
+    """Same images, two spaces: each FD is the Fréchet distance, through minigan.scores'
+    functions, between the Gaussian of the images' own 128 or 256 features in that space's
+    classifier and the reference's stored one, which is that of the 60,000 training images'
+    features there (their mean and 1/(N-1) covariance, by hand); not the other space's, nor the
+    test images' (the floor's)."""
     images = test_set[0][:300]
-    fd = {space: evaluate.evaluate_pixels(images, refs[space], seed=0)["fd"] for space in SPACES}
     assert refs["conv"].train_feats.shape == (60_000, 128)
     assert refs["mlp"].train_feats.shape == (60_000, 256)
-    assert fd["mlp"] != fd["conv"]
+    fd = {}
+    for space in SPACES:
+        ref = refs[space]
+        fd[space] = evaluate.evaluate_pixels(images, ref, seed=0)["fd"]
+        train = ref.train_feats.astype(np.float64)
+        mu = train.mean(axis=0)
+        centred = train - mu
+        np.testing.assert_allclose(ref.mu, mu, rtol=0, atol=1e-12 * np.abs(mu).max())
+        sigma = centred.T @ centred / (len(train) - 1)
+        np.testing.assert_allclose(ref.sigma, sigma, rtol=0, atol=1e-10 * np.abs(sigma).max())
+        feats, _ = classifier.features_and_logits(ref.net, data.to_model_input(images))
+        assert feats.shape == (300, ref.train_feats.shape[1])
+        # against the stored mu and sigma, just checked: the square roots of their near-zero
+        # eigenvalues turn sigma's last-digit differences into 1e-9 of the FD
+        own = scores.frechet_distance(*scores.gaussian_stats(feats), ref.mu, ref.sigma)
+        assert abs(fd[space] / own - 1) < 1e-12, space
+        floor = scores.frechet_distance(*scores.gaussian_stats(feats),
+                                        *scores.gaussian_stats(ref.test_feats))
+        assert abs(fd[space] / floor - 1) > 1e-3, space  # the test set's Gaussian is another
+    assert abs(fd["mlp"] / fd["conv"] - 1) > 1e-3
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -186,6 +208,16 @@ def test_pairs_ordered_apart_and_kendalls_tau():
     tau, apart = two_spaces().disagreements(fd)
     assert apart == [("a", "b"), ("a", "c")] and tau == pytest.approx(-1 / 3, abs=1e-15)
     assert two_spaces().ranks({"a": 5.0, "b": 3.0, "c": 4.0}) == {"a": 3, "b": 1, "c": 2}
+
+
+def test_a_pair_ordered_apart_names_the_mlps_better_run_first():
+    """By hand: "a" before "b" in the dict, but b is better in the MLP's features (FD 1 < 3) and
+    worse in the conv's (2 > 1): the pair is (b, a), whatever the dict's order; one pair, ordered
+    apart, tau = (0 - 1) / 1 = -1. A tie in one space (c and d: MLP 1 = 1) is not apart."""
+    fd = {"a": {"mlp": 3.0, "conv": 1.0}, "b": {"mlp": 1.0, "conv": 2.0}}
+    assert two_spaces().disagreements(fd) == (-1.0, [("b", "a")])
+    tied = {"c": {"mlp": 1.0, "conv": 1.0}, "d": {"mlp": 1.0, "conv": 2.0}}
+    assert two_spaces().disagreements(tied) == (1.0, [])
 
 
 def test_two_spaces_scores_runs_as_evaluate_does(refs, tiny_run, tmp_path, capsys):

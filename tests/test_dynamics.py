@@ -10,6 +10,7 @@ lessons/15_games_and_equilibria.md, each derived there by hand:
 """
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -243,8 +244,16 @@ def test_verdict_tells_linear_convergence_from_a_slow_drift():
 
 
 def test_a_run_that_diverges_stops_and_says_so():
+    """By hand: each simultaneous step on xy multiplies |z| by sqrt(1 + lr^2), so from
+    |z0| = sqrt(2) with lr 0.9, |z_n| = sqrt(2) * 1.81^(n / 2). It first reaches BLOWUP = 1e12 at
+    n = ceil(2 ln(1e12 / sqrt 2) / ln 1.81) = ceil(91.97) = 92: the run stops there, with the
+    93 rows z0 .. z92, the last past the threshold and the one before it not."""
     path = dg.run(dg.Bilinear(), (1.0, 1.0), 0.9, 100_000, "simultaneous")
-    assert len(path) < 1000 and np.isfinite(path).all()
+    n = math.ceil(2 * math.log(1e12 / math.sqrt(2)) / math.log(1.81))
+    assert n == 92 and dg.BLOWUP == 1e12
+    assert len(path) == n + 1 and np.isfinite(path).all()
+    norms = np.hypot(*path.T)
+    assert norms[-1] >= 1e12 > norms[-2]
     assert dg.verdict(path, 100_000) == "spirals out"
 
 

@@ -1,8 +1,9 @@
 """minigan.scores, minigan.classifier and minigan.evaluate: the matrix square root and the Fréchet
-distance against closed forms, precision and recall on hand-made point sets with a known answer,
-the class histogram of known labels, the shipped classifier (its checksum and its accuracy), the
-scores of real, single-class and damaged MNIST images, the per-class grid, the command's bad
-inputs, and train_mnist.py --eval-every on a tiny run."""
+distance against closed forms, the Gaussian's mean and covariance by hand, precision and recall on
+hand-made point sets with a known answer, the class histogram of known labels, the shipped
+classifier (its checksum and its accuracy), the scores of real, single-class and damaged MNIST
+images, the Reference's caches of each seed and k, the per-class grid, the command's bad inputs,
+and train_mnist.py --eval-every on a tiny run."""
 
 import json
 import math
@@ -85,6 +86,27 @@ def test_frechet_distance_is_symmetric_for_non_commuting_covariances():
     tr_sqrt = np.sqrt(np.linalg.eigvals(S1 @ S2).real.clip(0)).sum()
     expected = 4 * mu @ mu + np.trace(S1) + np.trace(S2) - 2 * tr_sqrt
     assert math.isclose(d12, expected, rel_tol=1e-9)
+
+
+def test_gaussian_stats_are_the_mean_and_the_1_over_n_minus_1_covariance():
+    """By hand: rows (0, 0), (1, 2), (5, 1) have mean (2, 1) and deviations (-2, -1), (-1, 1),
+    (3, 0), whose outer products sum to [[14, 1], [1, 2]]; over N - 1 = 2, the covariance is
+    [[7, 0.5], [0.5, 1]] (over N it would be 2/3 of that). float32 in, float64 out."""
+    mu, S = scores.gaussian_stats(np.array([[0, 0], [1, 2], [5, 1]], dtype=np.float32))
+    assert mu.dtype == S.dtype == np.float64 and mu.shape == (2,) and S.shape == (2, 2)
+    np.testing.assert_array_equal(mu, [2.0, 1.0])
+    np.testing.assert_allclose(S, [[7.0, 0.5], [0.5, 1.0]], rtol=1e-15)
+
+
+def test_one_feature_is_a_1_by_1_covariance_and_its_distance_the_1d_formula():
+    """D = 1: (0), (2) have mean 1 and variance 2 (over N - 1 = 1); np.cov alone returns a 0-d
+    array there, which frechet_distance cannot take. In one dimension the distance is
+    (mu1 - mu2)^2 + (sd1 - sd2)^2: against (10), (14), mean 12 and variance 8, it is
+    121 + (sqrt(2) - sqrt(8))^2 = 121 + 2 = 123."""
+    mu, S = scores.gaussian_stats([[0.0], [2.0]])
+    assert mu.shape == (1,) and S.shape == (1, 1) and mu[0] == 1.0 and S[0, 0] == 2.0
+    other = scores.gaussian_stats([[10.0], [14.0]])
+    assert math.isclose(scores.frechet_distance(mu, S, *other), 123.0, rel_tol=1e-12)
 
 
 # --- precision, recall and the class histogram on hand-made data --------------------------------
@@ -264,6 +286,31 @@ def test_scores_repeat_and_the_command_prints_json(ref, test_set, tmp_path, caps
     written.pop("seconds")
     assert written == last
     assert "Fréchet distance" in outputs[0] and "class shares" in outputs[0]
+
+
+def test_the_reference_serves_each_seed_and_k_their_own_manifolds(ref, test_set):
+    """One Reference scoring the same 300 images at seed 0, k 3, then seed 5, then k 5: each
+    precision and recall, of the samples and of the floor's test images, is that of
+    scores.precision_recall on the real subset drawn by hand for that seed (300 training images
+    from default_rng(seed)'s permutation, the floor's 300 test images from default_rng(seed + 1)'s)
+    with that k; a cache keyed on the size alone would serve seed 0's and k 3's again."""
+    feats, logits = classifier.features_and_logits(
+        ref.net, data.to_model_input(blur(test_set[0][:300], 1)))
+
+    def by_hand(seed, k):
+        train = ref.train_feats[np.sort(np.random.default_rng(seed).permutation(60_000)[:300])]
+        test = ref.test_feats[np.sort(np.random.default_rng(seed + 1).permutation(10_000)[:300])]
+        return (*scores.precision_recall(train, feats, k),
+                *scores.precision_recall(train, test, k))
+
+    got = {}
+    for seed, k in ((0, 3), (5, 3), (0, 5)):
+        result = evaluate.evaluate_features(feats, logits, ref, seed, k)
+        got[seed, k] = (result["precision"], result["recall"], result["real"]["precision"],
+                        result["real"]["recall"])
+        assert got[seed, k] == by_hand(seed, k), (seed, k)
+    for other in ((5, 3), (0, 5)):  # the settings differ in every score: a stale one would show
+        assert all(a != b for a, b in zip(got[other], got[0, 3])), (other, got)
 
 
 # --- the per-class grid --------------------------------------------------------------------------

@@ -223,9 +223,15 @@ def test_gradient_penalty_at_zero_gradient_norm():
     # not even a warning of a division by zero:
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         value, grads = penalty_and_grads(D, gp, x, x, 10.0)
-    norms = np.linalg.norm(penalties.backward_of_ones(D, x)[0], axis=1)
-    assert (norms[[0, 1, 3]] == 0).all() and norms[2] > 0  # three flat rows, one alive
-    assert math.isclose(float(value), 10.0 * (3 + (norms[2] - 1) ** 2) / 4, rel_tol=1e-14)
+    # By hand: every hidden unit's input is sum(x) - 5. Rows 0, 1, 3 sum to 0, 3 and 1.5: all
+    # four units off, g = 0, ||g|| = 0. Row 2 sums to 9: all on, so g = 0.W @ 2.W, each input's
+    # weight 1 times 1 - 2 + 0.5 + 3 = 2.5: g = (2.5, 2.5, 2.5), ||g|| = 2.5 sqrt(3) = 4.33013.
+    # The penalty: 10 * (3 * (0 - 1)^2 + (2.5 sqrt(3) - 1)^2) / 4
+    #            = 10 * (3 + 19.75 - 5 sqrt(3)) / 4 = 56.875 - 12.5 sqrt(3) = 35.2243649...
+    g = penalties.backward_of_ones(D, x)[0]
+    np.testing.assert_array_equal(g, [[0, 0, 0], [0, 0, 0], [2.5, 2.5, 2.5], [0, 0, 0]])
+    assert math.isclose(float(value), 56.875 - 12.5 * math.sqrt(3), rel_tol=1e-14)
+    assert abs(float(value) - 35.2243649) < 1e-7
     assert all(np.isfinite(g).all() for g in grads.values()) and grads["2.W"].any()
     expected, expected_grads = torch_penalty(D, "gradient_penalty", x, x, 10.0)
     assert abs(float(value) - expected) <= 1e-12 * expected

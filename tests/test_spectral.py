@@ -119,30 +119,56 @@ def check_with_floor(layer, x, tol=1e-7):
         assert err < tol, f"{layer!r}: d{name} relative error {err:.2e}, tol {tol:.0e}"
 
 
+def check_power_step(layer, seed):
+    """From stored u, v set to random unit vectors (far from the singular pair, so that the
+    order of the updates shows), a training forward must leave, with W_mat the (out, in * k * k)
+    matrix written out by hand (w_mat, below):
+
+        u = W_mat v0 / ||W_mat v0||,  v = W_mat^T u / ||W_mat^T u||   (u first, then v; torch)
+        sigma = u^T W_mat v = ||W_mat^T u||   (as v is W_mat^T u over its norm)
+
+    Updating v first would give sigma = ||W_mat v|| instead, and skipping v's update a v that
+    is not W_mat^T u's direction: both off by far more than 1e-12 for most shapes. Returns the
+    forward's output."""
+    u0, v0 = unit(layer.buffers["u"].shape, seed), unit(layer.buffers["v"].shape, seed + 1)
+    layer.buffers["u"][...], layer.buffers["v"][...] = u0, v0
+    W_mat = w_mat(layer)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        out = layer.train().forward(x_for(layer, seed))
+    u, v, sigma = layer.buffers["u"], layer.buffers["v"], float(layer.cache)
+    np.testing.assert_allclose(u, W_mat @ v0 / np.linalg.norm(W_mat @ v0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(v, W_mat.T @ u / np.linalg.norm(W_mat.T @ u), rtol=0, atol=1e-12)
+    assert abs(sigma / float(u @ W_mat @ v) - 1) < 1e-12
+    assert abs(sigma / np.linalg.norm(W_mat.T @ u) - 1) < 1e-12
+    assert float(layer.sigma()) == sigma  # the backward's sigma is the forward's
+    return out
+
+
+def x_for(layer, seed):
+    """An input batch for a Dense (3 rows) or a Conv2D (2 images 4 x 4), |x| >= 0.5."""
+    inner = layer.inner
+    shape = (3, inner.in_features) if isinstance(inner, Dense) else (2, inner.in_channels, 4, 4)
+    return away_from_zero(normal(shape, seed + 2))
+
+
 @given(n_in=st.integers(1, 7), n_out=st.integers(1, 7), n=st.integers(1, 5),
        seed=st.integers(0, 2**16))
 def test_dense_properties(n_in, n_out, n, seed):
-    """Any shape: finite, sigma at most the largest singular value, and the backward right."""
+    """Any shape: finite, the power step and sigma as written out in check_power_step, and the
+    backward right."""
     layer = sn_dense(n_in, n_out, seed)
-    x = away_from_zero(normal((n, n_in), seed + 1))
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        out = layer.forward(x)
+    out = check_power_step(layer, seed)
     assert np.isfinite(out).all()
-    # |u^T W v| <= sigma_max for unit u, v
-    assert float(layer.sigma()) <= np.linalg.svd(layer.params["W"])[1][0] * (1 + 1e-12)
-    check_with_floor(layer, x)
+    check_with_floor(layer, away_from_zero(normal((n, n_in), seed + 1)))
 
 
 @given(c_in=st.integers(1, 3), c_out=st.integers(1, 4), k=st.integers(1, 3),
        stride=st.integers(1, 2), padding=st.integers(0, 1), seed=st.integers(0, 2**16))
 def test_conv_properties(c_in, c_out, k, stride, padding, seed):
     layer = sn_conv(c_in, c_out, k, stride, padding, seed)
-    x = away_from_zero(normal((2, c_in, 4, 4), seed + 1))
-    out = layer.forward(x)
+    out = check_power_step(layer, seed)
     assert np.isfinite(out).all()
-    W_mat = layer.params["W"].reshape(c_out, -1)
-    assert float(layer.sigma()) <= np.linalg.svd(W_mat)[1][0] * (1 + 1e-12)
-    check_with_floor(layer, x)
+    check_with_floor(layer, away_from_zero(normal((2, c_in, 4, 4), seed + 1)))
 
 
 # --- what the forward computes -----------------------------------------------------------------
@@ -215,6 +241,34 @@ def test_training_forward_is_one_power_step_then_w_over_sigma(make):
     assert rel_error(layer.inner.params["W"], W_eff) < 1e-12  # what the inner layer computes with
     if isinstance(layer.inner, Dense):
         assert rel_error(out, x @ W_eff + layer.params["b"]) < 1e-12
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_two_power_iterations_are_two_steps_by_hand(conv):
+    """n_power_iterations=2: a training forward takes two power steps (Algorithm 1's, by hand,
+    from random unit u, v), one step fewer or more leaves other u, v; the initialisation's 15
+    steps are the same as with one iteration a forward."""
+    def make(n):
+        inner = (Conv2D(2, 3, 3, rng=backend.default_rng(0), dtype="float64") if conv
+                 else Dense(5, 3, rng=backend.default_rng(0), dtype="float64"))
+        return SpectralNorm(inner, backend.default_rng(100), n_power_iterations=n)
+
+    layer, once = make(2), make(1)
+    for key in ("u", "v"):
+        np.testing.assert_array_equal(layer.buffers[key], once.buffers[key])
+        layer.buffers[key][...] = unit(layer.buffers[key].shape, 11 + len(key))
+    u0, v0 = layer.buffers["u"].copy(), layer.buffers["v"].copy()
+    W_mat = w_mat(layer)
+    u, v = power_steps(W_mat, u0, v0, 2)
+    one_step = power_steps(W_mat, u0, v0, 1)
+    assert np.abs(u - one_step[0]).max() > 1e-3  # the second step moves u: a test that can fail
+    x = normal((3, 2, 5, 5) if conv else (4, 5), 1)
+    out = layer.train().forward(x)
+    assert rel_error(layer.buffers["u"], u) < 1e-12 and rel_error(layer.buffers["v"], v) < 1e-12
+    sigma = u @ W_mat @ v
+    assert abs(float(layer.cache) / sigma - 1) < 1e-12
+    if not conv:
+        assert rel_error(out, x @ (layer.params["W"] / sigma) + layer.params["b"]) < 1e-12
 
 
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
