@@ -276,9 +276,10 @@ def main(argv=None):
             instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
             label_smoothing=cfg.label_smoothing, loss=cfg.loss, clip=cfg.clip,
             spectral_norm=bool(cfg.spectral_norm), r1=cfg.r1, gp=cfg.gp, optimizer=cfg.optimizer)
-    except FloatingPointError as e:
-        print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d",
-              file=sys.stderr)
+    except FloatingPointError as e:  # the frames of a diverged run would only block its rerun
+        shutil.rmtree(made or out / "frames", ignore_errors=True)  # out was empty, or new
+        print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d "
+              "and run again (nothing was kept)", file=sys.stderr)
         return 2
     except MemoryError:  # a bad size, not a bad run: leave nothing behind
         shutil.rmtree(made or out / "frames", ignore_errors=True)  # out was empty, or new

@@ -131,19 +131,24 @@ def test_instance_noise_anneals_from_sigma0_at_the_first_step(monkeypatch):
     np.testing.assert_allclose([stds[0] for stds in seen], [0.2, 0.15, 0.1, 0.05], rtol=1e-15)
 
 
-def test_a_run_that_diverges_is_a_clean_error_without_a_result(tmp_path, capsys):
+def test_a_run_that_diverges_is_a_clean_error_that_keeps_nothing(tmp_path, capsys):
     """A learning rate of 1e30 moves every weight by about 1e30 in Adam's first step, and the
     next forward overflows float32: the loss logged at step 2 is not finite. train_toy raises
-    FloatingPointError naming the loss and the step; the command says so, exits 2, and writes
-    no result.json nor training.gif (only the folder it made, with frames 0, stays, empty)."""
-    flags = ["--steps", "2", "--frames", "0", "--batch-size", "8", "--hidden", "4,4", "--lr-g",
+    FloatingPointError naming the loss and the step; the command says so, exits 2, and removes
+    what it made (the frames of steps 0 and 1 included), so that the same command with a lower
+    learning rate can run: a new --out is gone again, an empty one given is left empty."""
+    flags = ["--steps", "2", "--frames", "2", "--batch-size", "8", "--hidden", "4,4", "--lr-g",
              "1e30", "--lr-d", "1e30"]
+    given = tmp_path / "given"
+    given.mkdir()
     with np.errstate(all="ignore"):  # overflow is the point here
         with pytest.raises(FloatingPointError, match="by step 2"):
             toy.train_toy("ring", steps=2, batch_size=8, hidden=(4, 4), lr_g=1e30, lr_d=1e30)
-        result = call(toy.main, [*flags, "--out", str(tmp_path / "lab")], capsys)
-    assert_clean_error(result, "training diverged; lower --lr-g / --lr-d", "by step 2")
-    assert list((tmp_path / "lab").iterdir()) == []
+        for out in (tmp_path / "new" / "lab", given):
+            result = call(toy.main, [*flags, "--out", str(out)], capsys)
+            assert_clean_error(result, "training diverged; lower --lr-g / --lr-d and run again",
+                               "by step 2")
+    assert list(tmp_path.iterdir()) == [given] and list(given.iterdir()) == []
 
 
 def test_lab_trains_on_every_array_module(xp):
