@@ -135,12 +135,13 @@ RULES = {
     "log_every": integer(1), "sample_every": integer(1),
     "homework": (is_homework, "a folder written by `python -m minigan.homework start`, or empty "
                               "for minigan's code"),
-    # --eval-every is off by default (0): each scoring of 10,000 images takes a sixth to a third
-    # of an MLP epoch on a 2-core CPU (README, "Scoring a run").
+    # --eval-every is off by default (0): each scoring of 10,000 images takes a seventh to a fifth
+    # of an MLP epoch on a 2-core CPU, the first a third (it builds the classifier's reference;
+    # README, "Scoring a run").
     "eval_every": explained(integer(0), "an integer >= 0: score the generator with "
                             "minigan.evaluate every N epochs into eval.csv and quality.png; 0 "
                             "is off, the default, as each scoring of 10,000 samples costs a "
-                            "sixth to a third of an MLP epoch"),
+                            "seventh to a fifth of an MLP epoch (the first a third)"),
     "eval_samples": explained(integer(5, MAX_SAMPLES), f"an integer from 5 to {MAX_SAMPLES:,}: "
                               "samples each --eval-every scoring draws (10000 for figures you "
                               "compare), as minigan.evaluate's -n"),
