@@ -78,7 +78,8 @@ def _import_cupy():
 
 
 def to_device(a, dtype=None):
-    """Copy a host (NumPy) array to the current device. A no-op copy on the CPU."""
+    """Copy a host (NumPy) array to the current device, cast to dtype if given. On the CPU this
+    is numpy.asarray: no copy unless the dtype changes."""
     return xp.asarray(a, dtype=dtype)
 
 
@@ -93,7 +94,8 @@ def default_rng(seed):
     """The explicit random generator of the current device, seeded once.
 
     On the CPU this is numpy.random.Generator (PCG64); on the GPU, CuPy's Generator.
-    minigan only calls ``standard_normal``, ``uniform`` and ``random`` on it, which both have.
+    minigan calls only ``standard_normal``, ``uniform``, ``random`` and ``integers`` (the
+    conditional GAN's labels) on it, which both have.
     """
     return xp.random.default_rng(seed)
 

@@ -67,7 +67,7 @@ class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch) by im2col and one matrix product.
 
     x: (N, C_in, H, W) -> out: (N, C_out, H_out, W_out); W: (C_out, C_in, k, k), b: (C_out,).
-    Forward:  ``out_flat = W_flat @ cols + b``, cols = im2col(x) (C_in*k*k, H_out*W_out*N),
+    Forward:  ``out_flat = W_flat @ cols + b``, cols = im2col(x_pad) (C_in*k*k, H_out*W_out*N),
     W_flat = W.reshape(C_out, -1), out_flat = out as (C_out, H_out*W_out*N) (the batch last).
     Backward: ``dW_flat = dout_flat @ cols.T``, ``db = dout.sum((0, 2, 3))``,
     ``dx = col2im(W_flat.T @ dout_flat)``, that product taken by kernel offset

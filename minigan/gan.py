@@ -1,4 +1,6 @@
-"""The MLP GAN and its alternating training step (Goodfellow et al. 2014, Algorithm 1).
+"""The GANs' layer stacks (the MLP's and the DCGAN's) and their alternating training step
+(Goodfellow et al. 2014, Algorithm 1): discriminator_step and generator_step for the 2014 game,
+critic_step for the other games and any D with BatchNorm, and the conditional GANs' steps.
 
     for each training step:
         k times:  real batch x, noise z  ->  update D to raise  log D(x) + log(1 - D(G(z)))
@@ -44,7 +46,8 @@ def make_discriminator(in_dim=784, hidden=(1024, 512, 256), slope=0.2, rng=None,
     """D: image (N, in_dim) -> logit (N, 1); Dense + LeakyReLU, no sigmoid (the loss applies it).
     out_dim: the outputs of the last Dense (1 + 10 for AC-GAN's two heads, minigan/conditional.py).
 
-    The options of ``--recipe improved`` (minigan/tricks.py), all off by default:
+    The tricks of minigan/tricks.py that live in D, all off by default (--recipe improved turns
+    on pack=2 and minibatch_std; instance noise and dropout have flags of their own):
 
     - instance_noise: an InstanceNoise layer first, whose std the training loop sets;
     - pack=m: D judges m samples at once, (N, in_dim) -> (N / m, m * in_dim) -> (N / m, 1);
@@ -99,10 +102,11 @@ def make_dcgan_discriminator(channels=(64, 128), slope=0.2, rng=None, dtype="flo
     Reshape to (N, 1, 28, 28), Conv2D(1 -> 64, 5x5, stride 2, padding 2), LeakyReLU, BatchNorm,
     Conv2D(64 -> 128, 5x5, stride 2, padding 2), BatchNorm, LeakyReLU, Flatten, Dense(6272 -> 1).
     No sigmoid at the end, like the MLP's D: the losses work on the logit. instance_noise: an
-    InstanceNoise layer first, as in make_discriminator (the only trick of --recipe improved
-    that fits this D besides those outside D). For the conditional Ds (minigan/conditional.py):
-    in_channels, the image's channel and the label's constant ones, from rows (N, in_channels *
-    784); out_dim, the outputs of the last Dense.
+    InstanceNoise layer first, as in make_discriminator (the only one of minigan/tricks.py's D
+    layers that fits this D; --recipe improved is the MLP's, and the DCGAN takes --ema,
+    --label-smoothing and --instance-noise as flags). For the conditional Ds
+    (minigan/conditional.py): in_channels, the image's channel and the label's constant ones, from
+    rows (N, in_channels * 784); out_dim, the outputs of the last Dense.
     """
     c1, c2 = channels
     return Sequential(
@@ -222,8 +226,9 @@ def critic_step(G, D, opt_D, real, z, rng, loss="wgan", real_target=1.0, r1=0.0,
     (lessons/12_convolutions.md); so does a D under spectral norm, whose every training forward
     takes a power step (the twin's two calls take two). discriminator_step sends both here with
     loss "bce". The penalties run D again, after both backwards. rng draws the interpolation
-    weights of WGAN-GP. Returns (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for hinge and
-    wgan the sigmoid only reads the sign of the critic's score.
+    weights of WGAN-GP. Returns (L_D, mean sigmoid(D(x)), mean sigmoid(D(G(z)))); for lsgan,
+    hinge and wgan D's output is a score, not a logit, and these are only a squashed view of it
+    (above 0.5 where the score is positive).
     """
     xp = backend.xp
     loss_real_fn, loss_fake_fn = D_LOSSES[loss]

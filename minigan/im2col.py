@@ -5,18 +5,19 @@ builds ``cols`` (:func:`im2col`: every k x k window of the padded input as one c
 scatters columns back onto images (:func:`col2im`, the adjoint: a pixel that lies in several
 windows receives the sum of their columns). Derivations: lessons/12_convolutions.md.
 
-The memory layout. Shapes are NCHW, as in torch; *memory* is batch-last. The images a
-convolution returns (and the input gradient it passes back) are transposed views of a
-(C, H, W, N) array, with the batch the fastest-moving axis. Nothing outside conv.py and this file
-needs to know: a view has the (N, C, H, W) shape and the same numbers, and elementwise layers
-keep their input's memory order. It pays twice: im2col's copy moves runs of N contiguous numbers
-instead of single ones, and BatchNorm's per-channel sums read one contiguous block per channel;
-and nothing is copied back to NCHW order. The columns are ordered (i, j, n), pixel by pixel with
-the batch innermost, so that a product with them comes out (C, H, W, N) in memory, and
-:func:`as_matrix` / :func:`as_images` turn images into that matrix and back as views.
-col2im alone works in (H, W, N, C) memory, where its adds are fastest (its columns come by kernel
-offset from :func:`products_by_offset`), and :func:`unpad` copies its result to batch-last once.
-Why each choice: benchmarks/bench_layouts.py; what the step gained: BENCHMARKS.md ("The DCGAN
+The memory layout. Shapes are NCHW, as in torch; *memory* is batch-last. The images a convolution
+returns (and the input gradient it passes back) are transposed views of a (C, H, W, N) array, with
+the batch the fastest-moving axis. Nothing outside conv.py and this file needs to know (but
+Flatten.backward, which gives dx its input's memory order): a view has the (N, C, H, W) shape and
+the same numbers, and elementwise layers keep their input's memory order. It pays twice: im2col's
+copy moves runs of N contiguous numbers instead of single ones, and BatchNorm's per-channel sums
+read one contiguous block per channel; and nothing is copied back to NCHW order. The columns are
+ordered (i, j, n), pixel by pixel with the batch innermost, so that a product with them comes out
+(C, H, W, N) in memory, and :func:`as_matrix` / :func:`as_images` turn images into that matrix and
+back as views. col2im alone works in (H, W, N, C) memory, where its adds are fastest (its columns
+come by kernel offset from :func:`products_by_offset`), and :func:`unpad` copies its result to
+batch-last once. Why each choice: benchmarks/bench_layouts.py (col2im's adds, BatchNorm's layouts;
+im2col's copy was measured once, when it changed); what the step gained: BENCHMARKS.md ("The DCGAN
 step").
 """
 
@@ -79,7 +80,8 @@ def im2col(x_pad, kernel_size, stride, h_out, w_out):
     below is the only copy. The batch is the last axis so that the product with the weights
     comes out batch-last in memory. x_pad may have any memory order; batch-last
     (:func:`pad_images`'s) makes the copy read N contiguous numbers at a time: 5.5 ms -> 1.4-1.7
-    ms on the DCGAN's conv2 (64 -> 128 channels, 14 x 14, batch 64).
+    ms on the DCGAN's conv2 (64 -> 128 channels, 14 x 14, batch 64), measured once when the
+    change was made (BENCHMARKS.md, "The DCGAN step"; no script reruns it).
     """
     xp = backend.xp
     n, c, hp, wp = x_pad.shape
@@ -112,7 +114,7 @@ def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
     # N * C contiguous numbers (4,096 on the DCGAN), where (C, Hp, Wp, N) memory gives runs of
     # N (64). NumPy's add on a strided target is ~3.6x slower than on contiguous memory unless
     # the runs are thousands long: about 4.4x faster for D's conv2 (benchmarks/bench_layouts.py,
-    # part 2: 4.33 -> 0.97 ms and 4.08 -> 0.93 ms in two runs, BENCHMARKS.md).
+    # part 2: 4.33 -> 0.97 ms; an earlier hand-written copy measured 4.08 -> 0.93; BENCHMARKS.md).
     out = xp.zeros((hp, wp, n, c), dtype=cols.dtype)
     for di in range(k):
         for dj in range(k):
@@ -122,8 +124,8 @@ def col2im(cols, x_pad_shape, kernel_size, stride, h_out, w_out):
 
 
 def products_by_offset(W, a_rows, h, w, n):
-    """``W_flat.T @ a``, W_flat = W.reshape(W.shape[0], -1), one kernel offset at a time, laid
-    out for :func:`col2im`.
+    """``W_flat.T @ a_rows.T``, W_flat = W.reshape(W.shape[0], -1), one kernel offset at a
+    time, laid out for :func:`col2im`.
 
     W: (C_a, C_o, k, k), a Conv2D's weight (C_a = C_out, C_o = C_in) or a ConvTranspose2D's
     (C_a = C_in, C_o = C_out); a_rows: (H*W*N, C_a), the transposed image matrix, rows (i, j, n).

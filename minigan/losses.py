@@ -105,7 +105,7 @@ GENERATOR_LOSSES = {
 }
 
 
-# --- Beyond Jensen-Shannon: losses on D's raw output (a score, not a logit) ---------------------
+# --- Beyond Jensen-Shannon: losses on D's raw output (a score, not a logit; lesson 14) ---------
 # Each D loss is a sum of two (loss, grad) pairs, one on D(x) for real x and one on D(G(z)), so a
 # D step with BatchNorm can run the two batches apart, as for BCE. Every mean is over the batch.
 

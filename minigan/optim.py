@@ -129,10 +129,12 @@ class Adam(Optimizer):
         m_hat = m / (1 - beta1**t)                  bias corrections
         v_hat = v / (1 - beta2**t)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
-    ``step`` computes this rule in place, line by line, in torch's arithmetic: m is updated as
-    torch's lerp, m + (1 - beta1) * (g - m), and the bias corrections are folded into two
-    scalars. eps is added after the square root and after the bias correction of v, as torch
-    does. Derivation: lessons/05_optimizers.md.
+    ``step`` computes this rule in place, line by line, in torch's order of operations (equal
+    to torch's up to the last bit, not bit for bit): m is updated as m + (1 - beta1) * (g - m),
+    the form torch's lerp takes for beta1 > 0.5 (at the GAN's beta1 = 0.5 it takes its other
+    form, g - beta1 * (g - m), and its CPU kernel fuses the multiply and the add), and the bias
+    corrections are folded into two scalars. eps is added after the square root and after the
+    bias correction of v, as torch does. Derivation: lessons/05_optimizers.md.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -164,7 +166,7 @@ class Adam(Optimizer):
             p, g = param.data, param.grad
             if self.weight_decay:  # g = grad + weight_decay * p
                 g = self._grad_with_weight_decay(param, wd_grad)
-            # m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m), torch's lerp
+            # m = beta1 * m + (1 - beta1) * g, as m + (1 - beta1) * (g - m) (torch's lerp's form)
             xp.subtract(g, m, out=work)
             work *= 1 - beta1
             m += work
@@ -194,7 +196,8 @@ class RMSprop(Optimizer):
         p = p - lr * b  if momentum > 0  else  p - lr * g / denom
     No bias correction: v starts at 0, so the first steps are large (with alpha = 0.99 the
     first step is lr * g / (0.1 |g| + eps), 10 lr in size), as in torch. ``step`` computes this,
-    in this order, in place; ``a`` is updated as torch's lerp, a + (1 - alpha) * (g - a).
+    in this order, in place; ``a`` is updated as a + (1 - alpha) * (g - a), the form torch's
+    lerp takes for alpha > 0.5.
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,

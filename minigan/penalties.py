@@ -112,8 +112,9 @@ def double_backward(D, dg, douts):
     """Backpropagate dP/dg through D's backward pass: add dP/dW into every Dense's grads["W"].
 
     dg: (N, ...) dP/dg, g's shape; douts: from :func:`backward_of_ones` on the same forward.
-    The pass runs first layer to last; delta_bar is dP/d(the dout the current layer's
-    backward got), lesson 14's delta-bar.
+    The pass runs first layer to last. On entering layer k, delta_bar is delta_bar_{k-1},
+    dP/d(the dx layer k's backward returned); the layer turns it into delta_bar_k, dP/d(the
+    dout its backward received): lesson 14's delta-bar.
     """
     delta_bar = dg.reshape(dg.shape[0], -1)  # (N, in): a Dense sees rows
     for layer, dout in zip(_check_covered(D), douts):

@@ -1,9 +1,12 @@
 """Spectral normalization of D's weights (Miyato et al. 2018): W / sigma(W) in every layer.
 
-A layer's Lipschitz constant is the largest singular value sigma(W) of its weight matrix, so a
-D whose every weight is divided by its own sigma is (with LeakyReLU) at most 1-Lipschitz.
+A Dense layer x -> xW + b has the Lipschitz constant sigma(W), the largest singular value of
+W, so an MLP D of Dense and LeakyReLU layers, each weight divided by its own sigma, is at most
+1-Lipschitz. For a Conv2D, sigma is that of the reshaped kernel matrix (out, in * k * k), as
+Miyato et al. normalise it; overlapping windows count an input pixel in several windows, so the
+convolution's own constant can exceed it (by up to about ceil(k / stride) per spatial axis).
 sigma is estimated by the power method, one step per training forward, warm-started from the
-last step's vectors u (left, (out,)) and v (right, (in,)), exactly as
+last step's vectors u (left, (out,)) and v (right, (in,), (in * k * k,) for a Conv2D), as
 torch.nn.utils.parametrizations.spectral_norm does it:
 
     u <- normalize(W_mat v),   v <- normalize(W_mat^T u),   sigma = u^T W_mat v,
@@ -145,8 +148,8 @@ def sigma_grad(u, v, layer):
     """d sigma / dW = u v^T (u, v fixed), laid out as the layer's W: torch's (out, in * k * k)
     matrix reshaped for Conv2D, its transpose v u^T for Dense's (in, out). Computing in W's own
     layout, rather than through transposed views of it, makes dL/dW of a 784 x 1024 Dense 4.5x
-    faster (benchmarks/bench_levers.py spectral), and the step of hinge + spectral norm 1.39-1.47x
-    the 2014 game's (benchmarks/bench_games.py)."""
+    faster (benchmarks/bench_levers.py spectral). (For scale: a whole MLP step of hinge +
+    spectral norm costs 1.39-1.47x the 2014 game's, benchmarks/bench_games.py.)"""
     if isinstance(layer, Dense):
         return v[:, None] * u[None, :]  # (in, out)
     return (u[:, None] * v[None, :]).reshape(layer.params["W"].shape)  # (out, in, k, k)

@@ -1,4 +1,5 @@
-"""The pieces of train_mnist.py's ``--recipe improved``: tricks against mode collapse and noise.
+"""Tricks against mode collapse and noise: ``--recipe improved`` turns on the combination in
+``IMPROVED`` (packing, minibatch std, label smoothing, EMA); instance noise has a flag of its own.
 
 Each one is off by default (the default recipe is the paper's and the PyTorch twin's) and each
 has its own flag; lessons/13_better_recipe.md says what each does to the game and its gradient,
