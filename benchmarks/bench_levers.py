@@ -123,6 +123,25 @@ class AdamFourWorkspaces(optim.Adam):
             np.subtract(p.data, update, out=p.data)
 
 
+class AdamPlain(optim.Adam):
+    """Adam's rule as the formula reads (what a first version writes, numpy-ml's form): a new
+    array for every intermediate, m and v rebound each step, the parameter updated in place (the
+    layers hold its array). The same rule in another order of operations: equal to minigan's up
+    to rounding."""
+
+    def step(self):
+        self.t += 1
+        beta1, beta2, t = *self.betas, self.t
+        for i, p in enumerate(self.params):
+            g = p.grad
+            self.m[i] = beta1 * self.m[i] + (1 - beta1) * g
+            self.v[i] = beta2 * self.v[i] + (1 - beta2) * g**2
+            m_hat = self.m[i] / (1 - beta1**t)
+            v_hat = self.v[i] / (1 - beta2**t)
+            data = p.data  # p.data -= ... would rebind a NamedTuple's field
+            data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
 def mlp_rows(rng):
     G, D = models.build(settings.Config(), rng)  # the default recipe's networks
     opt_D = optim.Adam(D.parameters(), lr=0.0)  # lr 0: the networks stay as they are
@@ -163,6 +182,9 @@ def adam_rows(rng):
             split.step, "plain")
     four = AdamFourWorkspaces(params, lr=1e-6)
     compare(f"Adam step ({size}): four workspaces vs one", four.step, whole.step, "trick")
+    plain = AdamPlain(params, lr=1e-6)
+    compare(f"Adam step ({size}): the formula as written vs in place", plain.step, whole.step,
+            "trick")
 
     # the whole MLP step (default recipe), with and without the split, same networks
     G, D = models.build(settings.Config(), rng)  # the default recipe's networks
@@ -175,6 +197,9 @@ def adam_rows(rng):
     compare("MLP train step: Adam 1 thread vs row blocks on threads",
             step_with(lambda net: optim.Adam(net.parameters(), lr=1e-6)),
             step_with(lambda net: AdamRowBlocks(net.parameters(), lr=1e-6)), "plain")
+    compare("MLP train step: Adam as written vs in place",
+            step_with(lambda net: AdamPlain(net.parameters(), lr=1e-6)),
+            step_with(lambda net: optim.Adam(net.parameters(), lr=1e-6)), "trick")
 
 
 def conv_rows(rng):

@@ -8,8 +8,10 @@ Use them the way PyTorch's are used::
 ``step()`` updates each parameter array in place, so the layers see the new values at once.
 No parameter-sized array is allocated per step: each optimizer owns its state (``m``, ``v``,
 momentum buffers) and workspaces for the intermediates, allocated once, and every update is
-written with ``out=`` or an in-place operator. The plain formula sits above each in-place
-block. Derivations: lessons/05_optimizers.md.
+written with ``out=`` or an in-place operator (the formula written plainly, a new array for
+each intermediate, makes the MLP's training step 1.35x slower: benchmarks/bench_levers.py adam,
+BENCHMARKS.md). The plain formula sits above each in-place block. Derivations:
+lessons/05_optimizers.md.
 """
 
 import math
