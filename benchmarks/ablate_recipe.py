@@ -29,6 +29,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+if __name__ == "__main__":  # the speed stage times one BLAS thread unless the caller sets it;
+    # OpenBLAS reads this once, when numpy loads, and minigan.rules below loads numpy
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from minigan.rules import SEED, Parser  # noqa: E402
@@ -149,8 +153,6 @@ def toy_job(out, variant, seed, dataset):
 def speed(variants, steps=300, repeats=3):
     """Seconds per step of each recipe, best of `repeats`, alternating recipes in one process:
     a recipe's time is measured under the same machine load as the others'."""
-    import numpy as np  # noqa: F401  (BLAS threads: the caller's environment)
-
     from minigan import backend, data, dataset, models, settings
     from minigan.gan import train_step
     from minigan.tricks import EMA, instance_noise_std, set_instance_noise
@@ -386,8 +388,7 @@ def main(argv=None):
         for f in [pool.submit(fn, *a) for fn, a in jobs]:
             f.result()
     if args.stage in ("all", "speed"):
-        os.environ["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
-        names = [v for v in VARIANTS if v in chosen]
+        names = [v for v in VARIANTS if v in chosen]  # BLAS threads: set at the top, as numpy loads
         sp = speed(names)
         (out / "speed.json").write_text(json.dumps({
             "seconds_per_step": sp, "when": time.strftime("%Y-%m-%d"),

@@ -203,7 +203,8 @@ def adam_rows(rng):
 
 
 def conv_rows(rng):
-    # D's conv2 on the stacked D step: 64 -> 128 channels, 14 x 14 -> 7 x 7, 2N images
+    # D's conv2 layer on 2N images (the DCGAN's D step runs two batches of N, as its D has
+    # BatchNorm): 64 -> 128 channels, 14 x 14 -> 7 x 7
     conv = Conv2D(64, 128, 5, stride=2, padding=2, rng=rng)
     x = batch_last_copy(rng.standard_normal((2 * N, 64, 14, 14), dtype="float32"))
     cols = im2col(pad_images(x, 2), 5, 2, 7, 7)
