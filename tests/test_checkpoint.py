@@ -14,6 +14,7 @@ import pytest
 import train_mnist
 from clitest import assert_clean_error, snapshot
 from minigan import checkpoint, pictures
+from test_train import assert_same_arrays
 
 
 @pytest.fixture
@@ -76,9 +77,13 @@ def test_training_on_a_full_disk_stops_cleanly_and_keeps_the_last_checkpoint(
     assert "No space left" in err and "intact" in err and f"--resume {run}" in err
     assert (run / "checkpoint.npz").read_bytes() == good
     assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
-    # Once there is space again, the run continues from the kept checkpoint.
+    # Once there is space again, the run continues from the kept checkpoint, and trains what a
+    # run never stopped trains: the failed save left nothing the resume reads
     assert train_mnist.cli(["--resume", str(run), "--epochs", "2"]) == 0
     assert checkpoint.load(run / "checkpoint.npz")[1]["global_step"] == 12
+    straight = train_mnist.main([*SMALL, "--epochs", "2", "--out", str(tmp_path / "straight")])
+    assert_same_arrays(checkpoint.load(run / "checkpoint.npz")[0],
+                       checkpoint.load(straight / "checkpoint.npz")[0])
 
 
 def test_any_other_write_failure_in_the_run_folder_is_a_named_error(tmp_path, monkeypatch,
@@ -213,7 +218,8 @@ def test_a_run_from_before_the_rebuild_resumes_bit_exact_and_samples(tmp_path):
     here, meta = checkpoint.load(today / "checkpoint.npz")
     assert sorted(arrays) == sorted(here)
     for name in arrays:
-        np.testing.assert_allclose(here[name], arrays[name], rtol=1e-3, atol=1e-7, err_msg=name)
+        # ten times the EPYC's spread: a tenth of one Adam step (2e-4) on the largest weights
+        np.testing.assert_allclose(here[name], arrays[name], rtol=1e-4, atol=1e-7, err_msg=name)
     for key in ("global_step", "opt_G_t", "opt_D_t", "ema_t", "noise_steps", "rng"):
         assert meta[key] == old_meta[key], key
     checkpoint.save(today / "checkpoint.npz", arrays, meta)
@@ -224,4 +230,9 @@ def test_a_run_from_before_the_rebuild_resumes_bit_exact_and_samples(tmp_path):
     for name in a:
         assert np.array_equal(a[name], b[name]), f"{name} differs"
     assert sample.main([str(BEFORE_REBUILD), "-n", "8", "--out", str(tmp_path / "s.npy")]) == 0
-    assert np.load(tmp_path / "s.npy").shape == (8, 28, 28)
+    drawn = np.load(tmp_path / "s.npy")
+    assert drawn.shape == (8, 28, 28) and len(np.unique(drawn.reshape(8, -1), axis=0)) == 8
+    # the old folder, resumed, samples as today's folder holding the same arrays does
+    for name, folder in (("old", old), ("today", today)):
+        assert sample.main([str(folder), "-n", "8", "--out", str(tmp_path / f"{name}.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "old.npy"), np.load(tmp_path / "today.npy"))

@@ -265,15 +265,27 @@ def conv_geometry(draw):
 
 
 @given(conv_geometry(), st.floats(1e-3, 1e3))
-def test_conv2d_output_size_and_finiteness(geometry, scale):
+def test_conv2d_output_size_and_its_backward_in_any_geometry(geometry, scale):
+    """The output size, and the backward checked without a second implementation: out - b is
+    linear in x and in W, so for any dout, <dout, out - b> = <dx, x> = <dW, W> (Euler's rule
+    for a function of degree 1), and db is dout summed over all but the channel axis."""
     n, c_in, c_out, k, s, p, h, w = geometry
     layer = Conv2D(c_in, c_out, k, stride=s, padding=p, rng=rng(), dtype="float64")
-    out = layer.forward(normal((n, c_in, h, w), scale=scale))
+    x = normal((n, c_in, h, w), scale=scale)
+    out = layer.forward(x)
     # the number of window positions, counted: 0, s, 2s, ... while the window fits
     assert out.shape == (n, c_out, len(range(0, h + 2 * p - k + 1, s)),
                          len(range(0, w + 2 * p - k + 1, s)))
     assert np.isfinite(out).all()
-    assert np.isfinite(layer.backward(normal(out.shape, 1, scale))).all()
+    dout = normal(out.shape, 1, scale)
+    layer.zero_grad()
+    dx = layer.backward(dout)
+    assert np.isfinite(dx).all() and dx.shape == x.shape
+    lhs = float((dout * (out - layer.params["b"].reshape(1, -1, 1, 1))).sum())
+    size = float((np.abs(dout) * (np.abs(out) + np.abs(layer.params["b"]).max())).sum()) + 1
+    assert abs(lhs - float((dx * x).sum())) <= 1e-12 * size
+    assert abs(lhs - float((layer.grads["W"] * layer.params["W"]).sum())) <= 1e-12 * size
+    np.testing.assert_allclose(layer.grads["b"], dout.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
 
 
 @given(conv_geometry(), st.data())
@@ -528,9 +540,12 @@ def test_param_grads_false_leaves_grads_and_input_grad_false_returns_none(layer)
     dx = layer.backward(dout, param_grads=False)
     assert all(not g.any() for g in layer.grads.values())
     assert layer.backward(dout, input_grad=False) is None
-    assert all(g.any() for g in layer.grads.values())
+    only = {k: g.copy() for k, g in layer.grads.items()}
+    assert all(g.any() for g in only.values())
     layer.zero_grad()
     assert np.array_equal(layer.backward(dout), dx)
+    for k, g in layer.grads.items():  # the same gradients as a full backward's
+        assert np.array_equal(g, only[k]), k
 
 
 def test_train_and_eval_reach_nested_layers():
@@ -555,10 +570,11 @@ def test_batchnorm_running_statistics_follow_torchs_rule():
                                rtol=1e-14)
     np.testing.assert_allclose(layer.running_var,
                                0.9 * (0.9 + 0.1 * var[0]) + 0.1 * var[1], rtol=1e-14)
-    before = layer.running_mean.copy()
+    before, before_var = layer.running_mean.copy(), layer.running_var.copy()
     with frozen_running_stats(layers.Sequential(layer)):
         layer.forward(x1)
     assert np.array_equal(layer.running_mean, before) and layer.update_running_stats
+    assert np.array_equal(layer.running_var, before_var)
     out = layer.eval().forward(x1)  # evaluation: the running statistics, not the batch's
     expected = (x1 - layer.running_mean.reshape(1, 3, 1, 1)) / np.sqrt(
         layer.running_var.reshape(1, 3, 1, 1) + 1e-5)

@@ -310,6 +310,8 @@ def test_sequential_switches_reach_every_layer():
     assert dx.shape == (3, 4)
     for k in grads:
         assert np.array_equal(inner.grads[k], grads[k]), f"inner {k} changed"
+    net.forward(x)
+    assert np.array_equal(net.backward(dout), dx)  # the dx of a full backward
 
 
 # --- the one backward guard -------------------------------------------------------------------
