@@ -146,13 +146,15 @@ def check_layer(layer, x, dout=None, h=1e-5, tol=1e-7, rng=None):
     return errors
 
 
-def check_loss(loss_fn, x, *args, h=1e-5, tol=1e-7):
+def check_loss(loss_fn, x, *args, h=1e-5, tol=1e-7, name=None):
     """Check a loss returning ``(loss, grad)`` against central differences of its value.
 
-    loss_fn(x, *args) -> (scalar loss, dL/dx of x's shape). Returns the relative error.
+    loss_fn(x, *args) -> (scalar loss, dL/dx of x's shape). Returns the relative error. name:
+    what a failure's message calls the loss (default: loss_fn's own name).
     """
     _require_float64("x", x)
     x = x.copy()
     _, analytic = loss_fn(x, *args)
     numeric = numerical_gradient(lambda: loss_fn(x, *args)[0], x, 1.0, h)
-    return compare("x", analytic, numeric, tol, f"{getattr(loss_fn, '__name__', loss_fn)}: ")
+    name = name or getattr(loss_fn, "__name__", loss_fn)
+    return compare("x", analytic, numeric, tol, f"{name}: ")

@@ -276,16 +276,17 @@ def main(argv=None):
             instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
             label_smoothing=cfg.label_smoothing, loss=cfg.loss, clip=cfg.clip,
             spectral_norm=bool(cfg.spectral_norm), r1=cfg.r1, gp=cfg.gp, optimizer=cfg.optimizer)
-    except FloatingPointError as e:  # the frames of a diverged run would only block its rerun
+    except (FloatingPointError, MemoryError) as e:
+        # leave nothing behind: the frames of a diverged run, or of a bad size, would only
+        # block the rerun with a lower learning rate or smaller sizes
         shutil.rmtree(made or out / "frames", ignore_errors=True)  # out was empty, or new
-        print(f"python -m minigan.toy: error: {e}: training diverged; lower --lr-g / --lr-d "
-              "and run again (nothing was kept)", file=sys.stderr)
-        return 2
-    except MemoryError:  # a bad size, not a bad run: leave nothing behind
-        shutil.rmtree(made or out / "frames", ignore_errors=True)  # out was empty, or new
-        print(f"python -m minigan.toy: error: the networks or a batch do not fit in memory "
-              f"(--hidden {settings.show(cfg.hidden)}, --batch-size {cfg.batch_size}): "
-              "choose smaller --hidden or --batch-size", file=sys.stderr)
+        if isinstance(e, FloatingPointError):
+            why = f"{e}: training diverged; lower --lr-g / --lr-d and run again (nothing was kept)"
+        else:
+            why = (f"the networks or a batch do not fit in memory (--hidden "
+                   f"{settings.show(cfg.hidden)}, --batch-size {cfg.batch_size}): choose "
+                   "smaller --hidden or --batch-size")
+        print(f"python -m minigan.toy: error: {why}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
     final = history[-1]

@@ -80,10 +80,9 @@ def loaded(task):
     return {"error": ""}
 
 
-def learners(value, pairs):
-    """The learner's function of the same name when ``value`` is one of minigan's in ``pairs``
+def learners(name, value, pairs):
+    """The learner's ``name`` when ``value`` is minigan's ``name`` in one of ``pairs``
     ((minigan's module, the learner's), ...); else ``value`` itself."""
-    name = getattr(value, "__name__", None)
     for mg_module, own in pairs:
         if name and getattr(mg_module, name, None) is value and hasattr(own, name):
             return getattr(own, name)
@@ -104,16 +103,17 @@ def wire(folder):
                                 f"trains on your own code only (part {part.number})")
     gan = mods["gan"]
     pairs = ((mg_layers, mods["layers"]), (mg_losses, mods["losses"]))
-    for mg_module, own in pairs:
-        for name, value in list(vars(gan).items()):
-            if getattr(mg_module, name, None) is value and hasattr(own, name):
-                setattr(gan, name, getattr(own, name))  # e.g. gan.Dense -> the learner's Dense
-    # gan.py's tables of losses (G_LOSSES, which a generator_step may read as minigan's does)
-    # were built at import from minigan's functions: new tables, with the learner's function of
-    # the same name in each of minigan's places (never minigan's own dicts changed in place)
     for name, value in list(vars(gan).items()):
-        if isinstance(value, dict) and not name.startswith("__"):
-            setattr(gan, name, {k: learners(v, pairs) for k, v in value.items()})
+        if name.startswith("__"):
+            continue  # the module's own (__builtins__, __doc__, ...)
+        if isinstance(value, dict):
+            # gan.py's tables of losses (G_LOSSES, which a generator_step may read as minigan's
+            # does) were built at import from minigan's functions: a new table, the learner's
+            # function in each of minigan's places (never minigan's own dict changed in place)
+            setattr(gan, name, {k: learners(getattr(v, "__name__", None), v, pairs)
+                                for k, v in value.items()})
+        else:
+            setattr(gan, name, learners(name, value, pairs))  # gan.Dense -> the learner's Dense
     return SimpleNamespace(make_generator=gan.make_generator,
                            make_discriminator=gan.make_discriminator, Adam=mods["optim"].Adam,
                            train_step=gan.train_step, discriminator_step=gan.discriminator_step,

@@ -36,14 +36,13 @@ def grade_losses(run, learner_losses):
     for label, name, args in cases:
         fn = getattr(learner_losses, name)
         try:
-            run(f"gradient check of {label}", check_loss, fn, x, *args)
+            run(f"gradient check of {label}", check_loss, fn, x, *args, name=label)
         except LearnerError:
             raise
         except GradientCheckError as e:
             ref_grad = getattr(mg_losses, name)(x, *args)[1]
             grad = run(label, fn, x, *args)[1]
-            raise Failed("gradient check", str(e).replace(f"{name}: ", f"{label}: ", 1),
-                         diagnose_all(grad, ref_grad, ks=(n,)))
+            raise Failed("gradient check", str(e), diagnose_all(grad, ref_grad, ks=(n,)))
 
     require(same(sp, mg_losses.softplus(x), TOL), "agreement",
             "softplus(x) differs from minigan's", diagnose_all(sp, mg_losses.softplus(x)))
