@@ -114,7 +114,7 @@ class Conv2D(Layer):
         ``param_grads=False`` leaves ``grads`` untouched; ``input_grad=False`` returns None.
         """
         cols, x_pad_shape, x_shape = self._cached(dout, lambda cache: self.output_shape(cache[2]))
-        n, c_out, h_out, w_out = dout.shape
+        n, _, h_out, w_out = dout.shape
         dout_flat = as_matrix(dout)  # (C_out, Ho*Wo*N)
         if param_grads:
             self.grads["W"] += (dout_flat @ cols.T).reshape(self.params["W"].shape)

@@ -173,9 +173,11 @@ def generator_step(G, D, opt_G, z, gen_loss="nonsaturating"):
     D's parameters, grads and optimizer state are left exactly as they were: D.backward runs
     with param_grads=False and only opt_G steps. D's BatchNorm layers (if any) normalise the
     fake batch by its own statistics, as in training, but keep their running statistics: the
-    G step reads D and changes nothing in it (the PyTorch twin matches this by setting its
-    BatchNorms' momentum to 0 for the step) but spectral norm's u and v, which every training
-    forward moves, as torch's spectral_norm does. Returns the generator loss (0-d array).
+    G step reads D's weights and changes none of them (the PyTorch twin matches this by setting
+    its BatchNorms' momentum to 0 for the step). What a training forward always changes, it
+    changes here too: the layers' caches (overwritten, as by any forward), a Dropout's fresh mask
+    (drawn from D's generator, which moves on), and spectral norm's u and v, as torch's
+    spectral_norm does. Returns the generator loss (0-d array).
     """
     loss_fn = G_LOSSES[gen_loss]
     G.zero_grad()

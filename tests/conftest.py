@@ -95,3 +95,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ---- real images in float64, for the parity tests of the whole GAN ----------------------------
+
+
+@pytest.fixture(scope="session")
+def mnist_f64():
+    """Real images, (10000, 784) float64 in [-1, 1] (the test split: it loads fastest)."""
+    from minigan.data import load_mnist, to_model_input
+
+    return to_model_input(load_mnist("test")[0], dtype="float64")

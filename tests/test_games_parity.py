@@ -30,7 +30,7 @@ from minigan import backend, optim, penalties, spectral  # noqa: E402
 from minigan.gan import sample_noise, train_step  # noqa: E402
 from reference import torch_games  # noqa: E402
 from reference.torch_games import TorchGame  # noqa: E402
-from test_parity import DEFAULT, SMALL, assert_parity, host, make_gan, mnist  # noqa: E402, F401
+from test_parity import DEFAULT, SMALL, assert_parity, host, make_gan  # noqa: E402
 
 TOL = 1e-10
 N = 64  # batch size
@@ -127,9 +127,9 @@ def play_twins(images, game, k, optimizer, spectral_norm=False, steps=20, widths
     return G, D, twin, np.array(ours), np.array(theirs)
 
 
-def check_game_parity(mnist, name, **kwargs):
+def check_game_parity(mnist_f64, name, **kwargs):
     game, k, optimizer, spectral_norm = GAMES[name]
-    G, D, twin, ours, theirs = play_twins(mnist, game, k, optimizer, spectral_norm, **kwargs)
+    G, D, twin, ours, theirs = play_twins(mnist_f64, game, k, optimizer, spectral_norm, **kwargs)
     for j, metric in enumerate(("L_D", "L_G", "D(x)", "D(G(z))")):
         assert_parity(metric, ours[:, j], theirs[:, j], TOL)
     for net_name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
@@ -145,15 +145,15 @@ def check_game_parity(mnist, name, **kwargs):
 
 
 @pytest.mark.parametrize("name", list(GAMES))
-def test_game_parity_20_steps(mnist, name):
-    check_game_parity(mnist, name)
+def test_game_parity_20_steps(mnist_f64, name):
+    check_game_parity(mnist_f64, name)
 
 
 @pytest.mark.parametrize("name", ["wgan-gp k=1", "hinge sn"])
-def test_game_parity_default_widths(mnist, name):
+def test_game_parity_default_widths(mnist_f64, name):
     """The default networks (1.5M weights each), 5 steps. Measured: the sequences within 7e-16,
     the parameters within 1.1e-13 (WGAN-GP) and 7.3e-13 (hinge with spectral norm)."""
-    check_game_parity(mnist, name, steps=5, widths=DEFAULT)
+    check_game_parity(mnist_f64, name, steps=5, widths=DEFAULT)
 
 
 def param_values(p):
@@ -162,12 +162,12 @@ def param_values(p):
 
 
 @pytest.mark.parametrize("which", ["r1", "gp"])
-def test_twin_penalty_matches_minigans(mnist, which):
+def test_twin_penalty_matches_minigans(mnist_f64, which):
     """The twin's penalty alone, on one batch: its value and its gradient in every parameter of D
     against minigan.penalties, the gradient it adds into D's grads (zero for the biases)."""
     G, D = make_gan(SMALL, "float64", 0)
     twin = TorchGame.from_minigan(G, D)
-    real = mnist[:N]
+    real = mnist_f64[:N]
     fake = G.forward(sample_noise(backend.default_rng(1), N, SMALL["latent_dim"], "float64"))
     D.zero_grad()
     if which == "r1":

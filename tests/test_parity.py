@@ -24,7 +24,6 @@ torch = pytest.importorskip(
 )
 
 from minigan import backend, layers, losses, optim  # noqa: E402
-from minigan.data import load_mnist, to_model_input  # noqa: E402
 from minigan.gan import (  # noqa: E402
     discriminator_step,
     generator_step,
@@ -326,12 +325,6 @@ SMALL = dict(latent_dim=16, g_hidden=(32, 64), d_hidden=(64, 32))  # widths; ima
 DEFAULT = dict(latent_dim=100, g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256))
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    """Real images, (10000, 784) float64 in [-1, 1] (the test split: it loads fastest)."""
-    return to_model_input(load_mnist("test")[0], dtype="float64")
-
-
 def make_gan(widths, dtype, seed):
     rng = backend.default_rng(seed)
     G = make_generator(widths["latent_dim"], widths["g_hidden"], rng=rng, dtype=dtype)
@@ -371,10 +364,10 @@ GAN_TOL = {"float64": 1e-9, "float32": 1e-4}
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("gen_loss", ["nonsaturating", "minimax"])
 @pytest.mark.parametrize("k", [1, 2])
-def test_gan_parity_50_steps(mnist, k, gen_loss, dtype):
+def test_gan_parity_50_steps(mnist_f64, k, gen_loss, dtype):
     """50 alternating steps at small widths: every loss on the way and the final weights."""
     real_target = 0.9 if gen_loss == "minimax" else 1.0  # label smoothing in half the runs
-    G, D, twin, ours, theirs = train_twins(mnist, SMALL, dtype, 50, k, gen_loss, real_target)
+    G, D, twin, ours, theirs = train_twins(mnist_f64, SMALL, dtype, 50, k, gen_loss, real_target)
     tol = GAN_TOL[dtype]
     assert_parity("losses and D outputs", ours, theirs, tol)
     for name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
@@ -385,16 +378,17 @@ def test_gan_parity_50_steps(mnist, k, gen_loss, dtype):
                                                            SMALL["latent_dim"], dtype))
 
 
-def test_gan_parity_default_widths_float64(mnist):
+def test_gan_parity_default_widths_float64(mnist_f64):
     """The default networks (1.5M weights each), 10 steps in float64, label smoothing on."""
-    G, D, twin, ours, theirs = train_twins(mnist, DEFAULT, "float64", 10, 1, "nonsaturating", 0.9)
+    G, D, twin, ours, theirs = train_twins(mnist_f64, DEFAULT, "float64", 10, 1, "nonsaturating",
+                                           0.9)
     assert_parity("losses and D outputs", ours, theirs, 1e-9)
     for name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
         for key, value in torch_params(net_t).items():
             assert_parity(f"{name} {key}", net.params[key], value, 1e-9)
 
 
-def test_gan_parity_default_widths_float32(mnist):
+def test_gan_parity_default_widths_float32(mnist_f64):
     """The default recipe in float32, 2 steps: losses to 1e-6, each weight tensor to 1e-4 in norm.
 
     Why so short, and why in norm: the two sides round differently from the first matrix product
@@ -409,7 +403,8 @@ def test_gan_parity_default_widths_float32(mnist):
     `python -m reference.compare` (500 steps within 1e-11). Measured over 12 seeds after 2 steps:
     losses <= 9e-8, norm error <= 3e-6.
     """
-    G, D, twin, ours, theirs = train_twins(mnist, DEFAULT, "float32", 2, 1, "nonsaturating", 1.0)
+    G, D, twin, ours, theirs = train_twins(mnist_f64, DEFAULT, "float32", 2, 1, "nonsaturating",
+                                           1.0)
     assert_parity("losses and D outputs", ours, theirs, 1e-6)
     for name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
         for key, value in torch_params(net_t).items():
@@ -417,7 +412,7 @@ def test_gan_parity_default_widths_float32(mnist):
             assert err < 1e-4, f"{name} {key}: relative error in norm {err:.2e} > 1e-4"
 
 
-def test_train_step_matches_twin_train_step(mnist):
+def test_train_step_matches_twin_train_step(mnist_f64):
     """minigan.gan.train_step itself (noise drawn inside, k = 2) against the twin fed the noise
     of an identically seeded generator, drawn in train_step's order: one z per D step, one for G."""
     G, D = make_gan(SMALL, "float64", 0)
@@ -425,7 +420,7 @@ def test_train_step_matches_twin_train_step(mnist):
     opt_G = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_D = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     rng, rng_twin = backend.default_rng(3), backend.default_rng(3)
-    batches = iter(mnist[i:i + 64] for i in range(0, 64 * 20, 64))
+    batches = iter(mnist_f64[i:i + 64] for i in range(0, 64 * 20, 64))
     for _ in range(10):
         reals = [next(batches), next(batches)]
         ours = train_step(G, D, opt_G, opt_D, iter(reals).__next__, rng, k=2,
