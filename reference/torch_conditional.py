@@ -239,10 +239,12 @@ class TorchConditionalGAN:
             with torch.no_grad():
                 for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
                     avg.mul_(d).add_((1 - d) * p)
+                for avg_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
+                    avg_buffer.copy_(buffer)  # BatchNorm's statistics: copied, not averaged
             self.ema_steps += 1
         return g_loss.detach()
 
-    def train_step(self, real_batches, draws, real_target=1.0):
+    def train_step(self, real_batches, draws, *, real_target=1.0):
         """k D steps, then one G step. real_batches: k pairs (real, labels); draws: k + 1 pairs
         (z, fake_labels), in minigan's order, the last for G. Returns StepMetrics of tensors."""
         for (real, labels), (z, fake_labels) in zip(real_batches, draws[:-1]):

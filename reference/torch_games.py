@@ -8,7 +8,7 @@ weights, batches, noise and interpolation weights, it computes what minigan comp
 (tests/test_games_parity.py: 20 whole steps of each game in float64).
 
     twin = TorchGame.from_minigan(G, D, loss="wgan", gp=10.0, lr=1e-4, betas=(0.5, 0.9))
-    metrics = twin.train_step(reals, zs, eps)   # eps: one (N, 1) array per D step, for gp
+    metrics = twin.train_step(reals, zs, eps=eps)   # eps: one (N, 1) array per D step, for gp
 
 The order of one D step is minigan's, so the gradients add up in the same order: D(real) and
 its loss backward, D(fake) and its loss backward, then each penalty's backward, then the
@@ -173,7 +173,7 @@ class TorchGame(TorchGAN):
         self.opt_G.step()
         return g_loss.detach()
 
-    def train_step(self, real_batches, zs, eps=None, real_target=1.0):
+    def train_step(self, real_batches, zs, *, eps=None, real_target=1.0):
         """k critic steps then one G step, as minigan.gan.train_step.
 
         real_batches: k batches (N, 784); zs: k + 1 noise batches (N, latent_dim), the last for

@@ -24,7 +24,7 @@ torch = pytest.importorskip(
     "pip install -e '.[reference]'"
 )
 
-from minigan import backend, losses, models, optim  # noqa: E402
+from minigan import backend, losses, models, optim, tricks  # noqa: E402
 from minigan.conditional import Embedding  # noqa: E402
 from minigan.data import load_mnist, to_model_input  # noqa: E402
 from minigan.gan import sample_noise, train_step  # noqa: E402
@@ -161,7 +161,7 @@ def test_discriminator_parity(variant, model):
 
 # ---- whole steps ------------------------------------------------------------------------
 
-GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size, spectral norm)
+GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size, options)
     "concat": ("concat", "mlp", {}, 1, 20, 64),
     "projection": ("projection", "mlp", {}, 1, 20, 64),
     "acgan": ("acgan", "mlp", {}, 1, 20, 64),
@@ -172,9 +172,12 @@ GAMES = {  # name -> (variant, model, train_step's game, k, steps, batch size, s
     "projection dcgan": ("projection", "dcgan", {}, 1, 20, 16),
     "acgan dcgan": ("acgan", "dcgan", {}, 1, 20, 16),
     # SN-GAN's recipe with each D: hinge, spectral norm (the projection's embedding unnormalised)
-    "projection hinge sn": ("projection", "mlp", dict(loss="hinge"), 1, 20, 64, True),
-    "concat hinge sn": ("concat", "mlp", dict(loss="hinge"), 1, 20, 64, True),
-    "acgan hinge sn": ("acgan", "mlp", dict(loss="hinge"), 1, 20, 64, True),
+    "projection hinge sn": ("projection", "mlp", dict(loss="hinge"), 1, 20, 64,
+                            dict(spectral_norm=1)),
+    "concat hinge sn": ("concat", "mlp", dict(loss="hinge"), 1, 20, 64, dict(spectral_norm=1)),
+    "acgan hinge sn": ("acgan", "mlp", dict(loss="hinge"), 1, 20, 64, dict(spectral_norm=1)),
+    # G's average (--ema) on a G with BatchNorm: weights averaged, running statistics copied
+    "acgan dcgan ema": ("acgan", "dcgan", {}, 1, 20, 16, dict(ema=0.999)),
 }
 
 
@@ -209,13 +212,16 @@ def replay_draws(rng, k, n, latent_dim):
 
 @pytest.mark.parametrize("name", list(GAMES))
 def test_conditional_gan_parity(mnist_labelled, name):
-    variant, model, game, k, steps, n, *spectral_norm = GAMES[name]
+    variant, model, game, k, steps, n, *options = GAMES[name]
+    options = options[0] if options else {}
     images, labels = mnist_labelled
     cfg = tiny_cfg(variant, model=model, latent_dim=16)
     cfg.g_hidden, cfg.d_hidden = (32, 64), (64, 32)
-    cfg.spectral_norm = int(bool(spectral_norm))
+    cfg.spectral_norm = options.get("spectral_norm", 0)
     G, D = models.build(cfg, backend.default_rng(0))
-    twin = TorchConditionalGAN.from_minigan(G, D, lr=2e-4, betas=(0.5, 0.999), **game)
+    ema = options.get("ema", 0.0)
+    average = tricks.EMA(G, ema) if ema else None
+    twin = TorchConditionalGAN.from_minigan(G, D, lr=2e-4, betas=(0.5, 0.999), ema=ema, **game)
     opt_G, opt_D = (optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in (G, D))
     rng, rng_twin = np.random.default_rng(1), np.random.default_rng(1)
     batches = iter((images[n * i:n * (i + 1)], labels[n * i:n * (i + 1)])
@@ -225,19 +231,27 @@ def test_conditional_gan_parity(mnist_labelled, name):
         reals = [next(batches) for _ in range(k)]
         metrics = train_step(G, D, opt_G, opt_D, iter(reals).__next__, rng, k=k, latent_dim=16,
                              conditional=variant, **game)
+        if average:
+            average.update()
         metrics_t = twin.train_step(reals, replay_draws(rng_twin, k, n, 16))
         ours.append([float(v) for v in metrics.read().values()])
         theirs.append([float(v) for v in metrics_t.read().values()])
     ours, theirs = np.array(ours), np.array(theirs)
     for j, metric in enumerate(("L_D", "L_G", "D(x)", "D(G(z))")):
         assert_parity(metric, ours[:, j], theirs[:, j], TOL)
-    for net_name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
+    nets = [("G", G, twin.G), ("D", D, twin.D)]
+    if average:  # every array of G's average, BatchNorm's running statistics included
+        nets.append(("G_ema", average.net, twin.G_ema))
+    for net_name, net, net_t in nets:
         state, theirs_state = {**net.params, **net.buffers}, twin_state(net_t)
         assert sorted(state) == sorted(theirs_state)
         for key, value in state.items():
             tol = BIAS_BEFORE_BATCHNORM_TOL if beside_batchnorm(key, state) else TOL
             assert_parity(f"{net_name} {key}", value, theirs_state[key], tol)
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
+    if average and average.net.buffers:  # the statistics G's average draws with moved too
+        key = next(k for k in average.net.buffers if k.endswith("running_mean"))
+        assert np.abs(average.net.buffers[key]).max() > 1e-3
     if variant == "acgan":  # the class loss is there: L_D is well above the BCE part alone
         assert ours[:, 0].min() > 2.0
 

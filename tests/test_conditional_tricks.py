@@ -160,18 +160,17 @@ TOL = 1e-10
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_improved_recipe_parity(variant):
+def test_improved_recipe_parity(variant, request):
     """20 steps of --recipe improved (pack 2, minibatch std, real target 0.8, EMA 0.999) on
     MNIST's labelled test images, minigan against its twin fed the same batches and draws:
     L_D, L_G, D(x), D(G(z)) of every step, and every array of G, D and G's average at the end."""
-    torch = pytest.importorskip("torch", reason="the parity tests compare minigan with PyTorch; "
-                                "install the reference extra: pip install -e '.[reference]'")
+    pytest.importorskip("torch", reason="the parity tests compare minigan with PyTorch; "
+                        "install the reference extra: pip install -e '.[reference]'")
     from reference.torch_conditional import TorchConditionalGAN
     from test_conditional_parity import replay_draws, twin_state
     from test_parity import assert_parity, host
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # at these widths its thread pool costs more than it saves
+    request.getfixturevalue("one_torch_thread")  # tests/conftest.py, restored even on a failure
     images, labels = load_mnist("test")
     images, labels = to_model_input(images, dtype="float64"), labels.astype(np.int64)
     n, steps = 64, 20
@@ -196,14 +195,13 @@ def test_improved_recipe_parity(variant):
         assert_parity(metric, ours[:, j], theirs[:, j], TOL)
     for name, net, net_t in (("G", G, twin.G), ("D", D, twin.D), ("G_ema", average.net,
                                                                   twin.G_ema)):
-        state, theirs_state = net.params, twin_state(net_t)
+        state, theirs_state = {**net.params, **net.buffers}, twin_state(net_t)
         assert sorted(state) == sorted(theirs_state)
         for key, value in state.items():
             assert_parity(f"{name} {key}", value, theirs_state[key], TOL)
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved
     assert D.forward(images[:8], labels[:8]).shape[0] == 4  # packed: one row per 2 samples
     assert not np.array_equal(host(twin.G_ema.net[0].weight), host(twin.G.net[0].weight))
-    torch.set_num_threads(threads)
 
 
 # ---- the strict CuPy stand-in -----------------------------------------------------------------

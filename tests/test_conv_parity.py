@@ -126,6 +126,19 @@ def batchnorm(c, seed=0):
     return layer
 
 
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: Conv2D(8, 16, 5, rng=rng(0)), lambda: torch.nn.Conv2d(8, 16, 5)),
+    (lambda: ConvTranspose2D(16, 8, 5, rng=rng(0)), lambda: torch.nn.ConvTranspose2d(16, 8, 5)),
+], ids=["Conv2D", "ConvTranspose2D"])
+def test_conv_init_bound_is_torchs(ours, theirs):
+    """Each side's largest of 3,200 uniform weights lies within 0.2% of its bound
+    1/sqrt(fan_in), so the two agree: the same fan_in (torch's ConvTranspose2d takes it from
+    W's second axis, C_out * k * k; C_in * k * k would make the bound 1.4 times smaller)."""
+    torch.manual_seed(0)
+    w, w_t = float(np.abs(ours().params["W"]).max()), float(theirs().weight.detach().abs().max())
+    assert w == pytest.approx(w_t, rel=4e-3)
+
+
 @pytest.mark.parametrize("shape", [(8, 3), (2, 3), (4, 3, 5, 5), (2, 5, 1, 3)], ids=str)
 def test_batchnorm_parity_training(shape):
     """Three batches in a row: each one's output and gradients, and the running statistics."""
@@ -186,10 +199,12 @@ def test_dcgan_networks_parity(train):
 
 
 def reference_twins(G, D):
-    """The reference's own DCGAN (reference/torch_gan.py, written from the paper, not from
-    minigan's layer list) with G's and D's weights: twin_of copies minigan's layers, so a wrong
-    slope, activation or kernel in make_dcgan_* would be copied into the twin and pass.
-    load_minigan_weights refuses networks whose layers differ in kind, size, slope or geometry."""
+    """The reference's own DCGAN (reference/torch_gan.py's builders, written out in torch with
+    the same design as minigan's, not built from minigan's layer list) with G's and D's weights:
+    twin_of copies minigan's layers, so an accidental change of slope, activation or kernel in
+    make_dcgan_* would be copied into the twin and pass. load_minigan_weights refuses networks
+    whose layers differ in kind, size, slope or geometry. A design choice the two share (D's
+    BatchNorm after its first convolution, where Radford et al. have none) it cannot see."""
     return (load_minigan_weights(torch_gan.make_dcgan_generator(8, (6, 4), "float64"), G),
             load_minigan_weights(torch_gan.make_dcgan_discriminator((4, 6), dtype="float64"), D))
 

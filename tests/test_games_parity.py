@@ -121,7 +121,7 @@ def play_twins(images, game, k, optimizer, spectral_norm=False, steps=20, widths
         metrics = train_step(G, D, opt_G, opt_D, iter(reals).__next__, rng, k=k,
                              latent_dim=widths["latent_dim"], **game)
         zs, eps = replay_draws(rng_twin, k, widths["latent_dim"], game.get("gp", 0))
-        metrics_t = twin.train_step(reals, zs, eps)
+        metrics_t = twin.train_step(reals, zs, eps=eps)
         ours.append([float(v) for v in metrics.read().values()])
         theirs.append([float(v) for v in metrics_t.read().values()])
     return G, D, twin, np.array(ours), np.array(theirs)
@@ -218,7 +218,7 @@ def test_lab_gp_alone_is_the_games_failure_not_minigans():
         metrics = train_step(G, D, opt_G, opt_D, lambda: real, rng, latent_dim=cfg.latent_dim,
                              gp=cfg.gp)
         zs, eps = replay_draws(rng_twin, 1, cfg.latent_dim, cfg.gp, n=cfg.batch_size)
-        metrics_t = twin.train_step([real], zs, eps)
+        metrics_t = twin.train_step([real], zs, eps=eps)
     for key, value in torch_state(twin.G).items():
         assert_parity(f"G {key}", G.params[key], value, TOL)
     ours, theirs = metrics.read(), metrics_t.read()
