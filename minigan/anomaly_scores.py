@@ -132,27 +132,30 @@ def latent_search(G, D, x, steps, lr, lam, rng, chunk=500):
 
     Returns host arrays: L, R and F at the last z (N,) each, and the batch-mean objective before
     each step and after the last (steps + 1,) of the first chunk (it should fall)."""
+    xp = backend.xp
     f = feature_net(D)
     latent_dim = G.layers[0].params["W"].shape[0]
     dtype = G.layers[0].params["W"].dtype
-    out, history = {"loss": [], "residual": [], "feature": []}, []
+    out = {"loss": [], "residual": [], "feature": []}
+    history = xp.empty(steps + 1)  # float64 on the device, filled by the first chunk
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
         fx = f.forward(xb)  # (n, features): the image's features, fixed during the search
         z = sample_noise(rng, len(xb), latent_dim, dtype)
-        dz = backend.xp.zeros_like(z)
+        dz = xp.zeros_like(z)
         opt = Adam([Param("z", z, dz)], lr=lr)  # updates z in place
         for step in range(steps + 1):
             loss, residual, feature, grad = anogan_objective(G, f, xb, fx, z, lam)
             if start == 0:
-                history.append(float(loss.mean()))  # a host sync, once a step of one chunk
+                history[step] = loss.mean()  # stays on the device: no host sync per step
             if step == steps:
                 break
             dz[...] = grad
             opt.step()
         for name, value in (("loss", loss), ("residual", residual), ("feature", feature)):
             out[name].append(backend.to_host(value))  # device -> host
-    return {**{k: np.concatenate(v) for k, v in out.items()}, "history": np.array(history)}
+    return {**{k: np.concatenate(v) for k, v in out.items()},
+            "history": backend.to_host(history)}  # device -> host, once
 
 
 def discriminator_score(D, x, chunk=2000):

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+import strict_xp
 from clitest import assert_clean_error, call, run_command, snapshot
 from minigan import anomaly, settings
 from minigan import anomaly_scores as scores
@@ -161,6 +162,33 @@ def test_latent_search_on_every_array_module(xp):
     assert type(got["loss"]) is np.ndarray
     np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-9)
     np.testing.assert_allclose(scores.discriminator_score(D, x), d_expected, rtol=1e-9)
+
+
+def test_latent_search_reads_the_device_once_not_every_step(monkeypatch):
+    """Every device -> host copy is a GPU sync: counted on the strict CuPy stand-in, the
+    search's must not grow with its steps (the history stays on the device until the loop
+    ends; it read one float a step). The numbers are those NumPy's search gives."""
+    G, D = tiny_gan(dtype="float32")
+    x_host = np.random.default_rng(5).uniform(-1, 1, (10, 12)).astype(np.float32)
+    expected = scores.latent_search(G, D, x_host, 7, 0.05, 0.1, backend.default_rng(6))
+    reads = []
+    for name in ("__float__", "__int__", "__bool__", "item", "get"):
+        monkeypatch.setattr(strict_xp.StrictArray, name, lambda a, *args, _f=getattr(
+            strict_xp.StrictArray, name): reads.append(1) or _f(a, *args))
+    monkeypatch.setattr(strict_xp, "asnumpy", lambda a, _f=strict_xp.asnumpy:
+                        reads.append(1) or _f(a))
+    backend.use_module(strict_xp, "strict")
+    counts = {}
+    for steps in (2, 7):
+        G, D = tiny_gan(dtype="float32")
+        reads.clear()
+        got = scores.latent_search(G, D, backend.to_device(x_host), steps, 0.05, 0.1,
+                                   backend.default_rng(6))
+        counts[steps] = len(reads)
+    assert counts[2] == counts[7] == 4  # L, R, F and the history: one copy each
+    assert got["history"].dtype == np.float64  # as float() gave
+    np.testing.assert_array_equal(got["history"], expected["history"])
+    np.testing.assert_array_equal(got["loss"], expected["loss"])
 
 
 # ---- the baselines -----------------------------------------------------------------------------
