@@ -190,5 +190,6 @@ def pca_error(x, mean, V):
 def knn_distance(x, train, k, chunk=CHUNK, query_chunk=QUERY_CHUNK):
     """The mean Euclidean distance of each row of x (N, D) to its k nearest rows of train
     (M, D), by the exact chunked search of minigan.evaluate --neighbours (neighbours.nearest)."""
-    squared, _ = nearest(x, train, k, chunk, query_chunk)  # (N, k) float64
-    return np.sqrt(np.maximum(squared, 0)).mean(axis=1)  # rounding can dip below 0
+    # (N, k) float64, never below 0: minigan.scores.squared_distances clamps rounding at 0
+    squared, _ = nearest(x, train, k, chunk, query_chunk)
+    return np.sqrt(squared).mean(axis=1)
