@@ -199,7 +199,8 @@ def test_subset(labels, n, seed):
 
 def check_sizes(cfg, train_labels, test_labels):
     """ConfigError unless every digit has enough normal training images (a batch of 64 for the
-    GAN, --knn-k neighbours) and test images of both kinds, before anything is written."""
+    GAN, --knn-k neighbours, more than --pca-k) and test images of both kinds, before anything
+    is written."""
     for d in cfg["digits"]:
         normal, anomalous = split_digits(cfg["protocol"], d)
         n_all = int(np.isin(train_labels, normal).sum())
@@ -216,6 +217,16 @@ def check_sizes(cfg, train_labels, test_labels):
             raise ConfigError(f"--knn-k {cfg['knn_k']}: digit {d} keeps {n_train} normal "
                               f"training images (--train-n {cfg['train_n'] or 'all'}), fewer "
                               f"than the {cfg['knn_k']} neighbours asked; {fix}")
+        if n_train <= cfg["pca_k"]:  # n centred images span at most n - 1 directions
+            fixes = [f"lower --pca-k to {n_train - 1} or less"] if n_train > 1 else []
+            if cfg["train_n"] and n_all > cfg["pca_k"]:
+                fixes.append(f"raise --train-n to {cfg['pca_k'] + 1} or more")
+            raise ConfigError(f"--pca-k {cfg['pca_k']}: digit {d} keeps {n_train} normal "
+                              f"training images (--train-n {cfg['train_n'] or 'all'}), whose "
+                              f"differences from their mean span at most {n_train - 1} "
+                              f"directions, fewer than the {cfg['pca_k']} principal directions "
+                              "asked (the others would be arbitrary directions of variance 0); "
+                              + ", or ".join(fixes))
         n_anomalies = int(np.isin(test_labels, anomalous).sum())
         if n_anomalies in (0, len(test_labels)):
             missing = "anomaly" if n_anomalies == 0 else "normal image"

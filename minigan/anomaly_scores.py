@@ -170,7 +170,12 @@ def discriminator_score(D, x, chunk=2000):
 
 def pca_fit(train, k):
     """The mean (784,) and the top k principal directions (784, k) of training rows (N, 784):
-    eigenvectors of the covariance (x - mean)^T (x - mean) / N with the largest eigenvalues."""
+    eigenvectors of the covariance (x - mean)^T (x - mean) / N with the largest eigenvalues.
+    k < N: the N centred rows span at most N - 1 directions, and eigenvectors beyond them
+    (eigenvalue 0) are whatever basis LAPACK returns, so a score from them would be arbitrary."""
+    if not 1 <= k < len(train):
+        raise ValueError(f"pca_fit: k={k} principal directions asked of {len(train)} rows, whose "
+                         f"centred rows span at most {len(train) - 1}")
     train = np.asarray(train, dtype=np.float64)
     mean = train.mean(axis=0)
     centred = train - mean

@@ -208,6 +208,19 @@ def test_pca_error_against_brute_force():
         assert got[i] == pytest.approx(np.sum((c - P @ c) ** 2), rel=1e-9)
 
 
+def test_pca_asks_for_fewer_directions_than_training_rows():
+    """N centred rows span at most N - 1 directions: the eigenvectors past them have eigenvalue
+    0, an arbitrary basis of the rest, and a score from them would be LAPACK's choice."""
+    rng = np.random.default_rng(10)
+    train = rng.standard_normal((5, 12))
+    mean, V = scores.pca_fit(train, 4)  # N - 1: the whole span of the centred rows
+    centred = train - mean
+    np.testing.assert_allclose(scores.pca_error(train, mean, V), 0, atol=1e-12)
+    np.testing.assert_allclose(V @ (V.T @ centred.T), centred.T, atol=1e-12)
+    with pytest.raises(ValueError, match="k=5 principal directions asked of 5 rows"):
+        scores.pca_fit(train, 5)
+
+
 def test_knn_distance_against_brute_force():
     rng = np.random.default_rng(9)
     train = rng.standard_normal((40, 5))
@@ -299,6 +312,11 @@ def test_one_normal_protocol(tmp_path):
     (["--out", ""], '--out ""'),
     (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
     (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
+    (["--pca-k", "64", "--train-n", "64"], "--pca-k 64: digit 0 keeps 64 normal training images"
+                                           " (--train-n 64), whose differences from their mean "
+                                           "span at most 63 directions"),
+    (["--pca-k", "100", "--train-n", "64"], "lower --pca-k to 63 or less, or raise --train-n to "
+                                            "101 or more"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
     (["--epochs", "abc"], "--epochs abc: not allowed; use an integer >= 1"),  # not argparse's
     (["--lam", "half"], "--lam half: not allowed; use a number from 0 to 1"),
@@ -367,6 +385,32 @@ def test_the_runs_settings_of_d_are_checked_as_resume_checks_them(tmp_path, monk
     before = snapshot(tmp_path)
     result = call(anomaly.main, ["--quick", "--run", "run", "--out", "new"], capsys)
     assert_clean_error(result, "run/config.json", needle, "the file is damaged")
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_check_sizes_takes_pca_k_up_to_one_below_the_training_images():
+    """The rule at its edge, for a --run GAN (a training batch is not needed): 5 normal
+    training images take --pca-k 4, and refuse --pca-k 5."""
+    train_labels = np.repeat(np.arange(10), 30)
+    test_labels = np.repeat(np.arange(10), 3)
+    cfg = dict(anomaly.DEFAULTS, digits=(0,), run="a run", train_n=5, knn_k=5)
+    anomaly.check_sizes({**cfg, "pca_k": 4}, train_labels, test_labels)
+    with pytest.raises(settings.ConfigError, match=r"--pca-k 5: digit 0 keeps 5 normal .*; "
+                                                   "lower --pca-k to 4 or less, or raise "
+                                                   "--train-n to 6 or more$"):
+        anomaly.check_sizes({**cfg, "pca_k": 5}, train_labels, test_labels)
+
+
+def test_a_run_scored_with_too_few_images_for_pca_k_writes_nothing(tmp_path, monkeypatch,
+                                                                   capsys):
+    """--train-n 5 --pca-k 20 with --run was taken: eigh then returned null-space directions."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run")
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--run", "run", "--train-n", "5", "--pca-k", "20", "--out",
+                                 "new"], capsys)
+    assert_clean_error(result, "--pca-k 20: digit 0 keeps 5 normal training images",
+                       "lower --pca-k to 4 or less, or raise --train-n to 21 or more")
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
 
 
