@@ -42,7 +42,7 @@ import numpy as np
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
                      models, pictures, rundir, settings)
 from minigan.rules import (SEED, ConfigError, Parser, check, integer, number, number_from_to,
-                           one_of, typed)
+                           one_of, typed_from)
 
 DIGITS = tuple(range(10))
 PROTOCOLS = {
@@ -93,9 +93,8 @@ def parse_digits(text):
     return digits
 
 
-def given_as(kind, name):
-    """An argparse type whose message for text that is no number ("--epochs abc") is the rule's."""
-    return typed(kind, name, RULES[name], DEFAULTS[name])
+# given_as(int, "epochs"): an argparse type whose message for "--epochs abc" is the rule's
+given_as = typed_from(RULES, DEFAULTS)
 
 
 def parse_args(argv):
