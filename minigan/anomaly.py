@@ -319,18 +319,19 @@ def load_gan(run_dir, normal):
 # ---- one digit: train or load, score, compare ----------------------------------------------------
 
 
-def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
-    """Every score and its AUROC for digit d of the protocol; returns the digit's results."""
+def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out, loaded=None):
+    """Every score and its AUROC for digit d of the protocol; returns the digit's results.
+    loaded: --run's (G, D, line, seconds to load) from main; None: train a GAN here."""
     normal, anomalous = split_digits(cfg["protocol"], d)
     is_anomaly = np.isin(test_labels, anomalous)
     train = train_images[np.isin(train_labels, normal)]
     if cfg["train_n"]:
         train = train[:cfg["train_n"]]
     print(f"digit {d}: " + PROTOCOLS[cfg["protocol"]].format(d=d))
-    start = time.perf_counter()
-    if cfg["run"]:
-        G, D, gan_line = load_gan(cfg["run"], normal)
+    if loaded:
+        G, D, gan_line, train_seconds = loaded
     else:
+        start = time.perf_counter()
         gcfg = gan_config(cfg, out / f"gan_digit{d}")
         print(f"  training the {gcfg.model.upper()} GAN on {len(train)} normal images, "
               f"{gcfg.epochs} epoch(s) ...")
@@ -338,7 +339,7 @@ def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
         save_gan(out / f"gan_digit{d}", state, normal)
         G, D = state["G"], state["D"]
         gan_line = f"trained here on digits {normal}: {out / f'gan_digit{d}'}"
-    train_seconds = time.perf_counter() - start
+        train_seconds = time.perf_counter() - start
     G.eval()
     D.eval()
     x = backend.to_device(test_x, dtype=G.layers[0].params["W"].dtype)  # host -> device
@@ -397,8 +398,10 @@ def main(argv=None):
     out = Path(cfg["out"])
     try:
         backend.use(cfg["device"])
-        if cfg["run"]:  # a bad run folder is refused before anything is written
-            load_gan(cfg["run"], split_digits(cfg["protocol"], cfg["digits"][0])[0])
+        loaded, start = None, time.perf_counter()
+        if cfg["run"]:  # loaded once, here: a bad run folder is refused before anything is written
+            normal = split_digits(cfg["protocol"], cfg["digits"][0])[0]
+            loaded = (*load_gan(cfg["run"], normal), time.perf_counter() - start)
         train_images, train_labels = data.load_mnist("train")
         test_images, test_labels = data.load_mnist("test")
         idx = test_subset(test_labels, cfg["test_n"], cfg["seed"])
@@ -411,7 +414,7 @@ def main(argv=None):
         results, curves = {}, {}
         for d in cfg["digits"]:
             results[d], curves[d] = run_digit(cfg, d, train_images, train_labels, test_x,
-                                              test_labels, out)
+                                              test_labels, out, loaded)
             line = ", ".join(f"{k} {v:.3f}" for k, v in results[d]["auroc"].items())
             print(f"  AUROC: {line}")
             print("  ms per scored image: " + ", ".join(

@@ -414,6 +414,23 @@ def test_a_run_scored_with_too_few_images_for_pca_k_writes_nothing(tmp_path, mon
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
 
 
+def test_a_run_is_loaded_once(tmp_path, monkeypatch, capsys):
+    """main loaded --run's checkpoint to check it, then run_digit loaded it again to score: now
+    run_digit scores the G and D that main loaded."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run")
+    loaded = []
+    monkeypatch.setattr(anomaly, "load_gan", lambda *a, _f=anomaly.load_gan:
+                        loaded.append(_f(*a)) or loaded[-1])
+    seen = []
+    monkeypatch.setattr(scores, "discriminator_score", lambda D, x, _f=scores.discriminator_score:
+                        seen.append(D) or _f(D, x))
+    result = call(anomaly.main, ["--run", "run", "--steps", "2", "--test-n", "100", "--train-n",
+                                 "100", "--out", "new"], capsys)
+    assert result.returncode == 0, result.stderr
+    assert len(loaded) == 1 and seen == [loaded[0][1]]
+
+
 @pytest.mark.parametrize("code,needle", [
     (errno.ENOSPC, "(No space left on device). Free some disk space."),
     (errno.EROFS, "(Read-only file system). The file system is read-only: choose another --out."),
