@@ -197,9 +197,8 @@ def test_subset(labels, n, seed):
 
 
 def check_sizes(cfg, train_labels, test_labels):
-    """ConfigError unless every digit has enough normal training images (a batch of 64 for the
-    GAN, --knn-k neighbours, more than --pca-k) and test images of both kinds, before anything
-    is written."""
+    """ConfigError unless every digit has enough normal training images (a GAN's batch of 64,
+    --knn-k, more than --pca-k) and test images of both kinds, before anything is written."""
     for d in cfg["digits"]:
         normal, anomalous = split_digits(cfg["protocol"], d)
         n_all = int(np.isin(train_labels, normal).sum())
@@ -216,16 +215,14 @@ def check_sizes(cfg, train_labels, test_labels):
             raise ConfigError(f"--knn-k {cfg['knn_k']}: digit {d} keeps {n_train} normal "
                               f"training images (--train-n {cfg['train_n'] or 'all'}), fewer "
                               f"than the {cfg['knn_k']} neighbours asked; {fix}")
-        if n_train <= cfg["pca_k"]:  # n centred images span at most n - 1 directions
+        if n_train <= cfg["pca_k"]:  # the rest would be arbitrary directions of variance 0
             fixes = [f"lower --pca-k to {n_train - 1} or less"] if n_train > 1 else []
             if cfg["train_n"] and n_all > cfg["pca_k"]:
                 fixes.append(f"raise --train-n to {cfg['pca_k'] + 1} or more")
             raise ConfigError(f"--pca-k {cfg['pca_k']}: digit {d} keeps {n_train} normal "
-                              f"training images (--train-n {cfg['train_n'] or 'all'}), whose "
-                              f"differences from their mean span at most {n_train - 1} "
-                              f"directions, fewer than the {cfg['pca_k']} principal directions "
-                              "asked (the others would be arbitrary directions of variance 0); "
-                              + ", or ".join(fixes))
+                              f"training images (--train-n {cfg['train_n'] or 'all'}), which "
+                              f"span at most {n_train - 1} directions about their mean, fewer "
+                              f"than the {cfg['pca_k']} asked; " + ", or ".join(fixes))
         n_anomalies = int(np.isin(test_labels, anomalous).sum())
         if n_anomalies in (0, len(test_labels)):
             missing = "anomaly" if n_anomalies == 0 else "normal image"
@@ -291,14 +288,17 @@ def load_gan(run_dir, normal):
                           "train_mnist.py run folder or an OUT/gan_digitD of this command")
     settings.used_config(run_dir)  # every setting of D too, checked as --resume checks them
     G, gcfg = load_generator(run_dir)
-    unfit = [name for name, on in (("conditional", gcfg.conditional), ("pack", gcfg.pack > 1),
-                                   ("minibatch-std", gcfg.minibatch_std),
-                                   ("spectral-norm", gcfg.spectral_norm)) if on]
+    # each score takes one image alone (spectral norm may stay: in eval mode its u, v are fixed)
+    unfit = [(name, why) for name, on, why in (
+        ("conditional", gcfg.conditional, "its G and D take a digit's label too"),
+        ("pack", gcfg.pack > 1, "its D gives one logit per --pack images, none per image"),
+        ("minibatch-std", gcfg.minibatch_std, "its D appends the batch's standard deviation to "
+         "its last hidden layer: an image's score would depend on those scored beside it")) if on]
     if unfit:
-        raise ConfigError(f"--run {run_dir} was trained with --{unfit[0]}: its D is not one "
-                          "whose last hidden layer is a plain feature vector; use a run "
-                          "without it")
-    D = models.build_discriminator(gcfg, backend.default_rng(0))  # weights overwritten below
+        raise ConfigError(f"--run {run_dir} was trained with --{unfit[0][0]}: {unfit[0][1]}; "
+                          "use a run without it")
+    _, D = models.build(gcfg, backend.default_rng(0))  # D as trained, spectral norm too; its
+    # weights (and u, v) are overwritten below, and G is load_generator's
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
     checkpoint.restore_network("D", D, arrays, run_dir / "checkpoint.npz")
     recorded = run_dir / "trained_on.json"
@@ -340,8 +340,8 @@ def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out, load
         G, D = state["G"], state["D"]
         gan_line = f"trained here on digits {normal}: {out / f'gan_digit{d}'}"
         train_seconds = time.perf_counter() - start
-    G.eval()
-    D.eval()
+    G.eval()  # BatchNorm's running statistics, no Dropout, no noise, and spectral norm's u, v
+    D.eval()  # fixed (a training forward's power step would move D's features mid-search)
     x = backend.to_device(test_x, dtype=G.layers[0].params["W"].dtype)  # host -> device
     seconds, raw = {}, {}
     t = time.perf_counter()

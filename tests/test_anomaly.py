@@ -13,7 +13,7 @@ import strict_xp
 from clitest import assert_clean_error, call, run_command, snapshot
 from minigan import anomaly, settings
 from minigan import anomaly_scores as scores
-from minigan import backend, data, gan
+from minigan import backend, checkpoint, data, gan, spectral
 from minigan.gradcheck import numerical_gradient, rel_error
 
 
@@ -79,17 +79,22 @@ def features_by_hand(D, a):
     return a
 
 
-def tiny_gan(dtype="float64", seed=0, pixels=12):
+def tiny_gan(dtype="float64", seed=0, pixels=12, spectral_norm=False):
     rng = backend.default_rng(seed)
     G = gan.make_generator(3, (5, 7), pixels, rng=rng, dtype=dtype)
     D = gan.make_discriminator(pixels, (9, 6), rng=rng, dtype=dtype)
+    if spectral_norm:  # in evaluation mode, as minigan.anomaly scores: u and v stay fixed
+        D = spectral.apply(D, rng).eval()
     return G, D
 
 
+@pytest.mark.parametrize("spectral_norm", [False, True], ids=["plain D", "spectral D"])
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
-def test_objective_gradient_matches_central_differences(lam):
-    """dL/dz by G's and D's backward passes against float64 central differences of sum_i L_i."""
-    G, D = tiny_gan()
+def test_objective_gradient_matches_central_differences(lam, spectral_norm):
+    """dL/dz by G's and D's backward passes against float64 central differences of sum_i L_i;
+    a spectrally normalised D's last hidden layer is a feature vector like the plain D's."""
+    G, D = tiny_gan(spectral_norm=spectral_norm)
+    buffers = {k: a.copy() for k, a in D.buffers.items()}
     f = scores.feature_net(D)
     rng = np.random.default_rng(1)
     x = rng.uniform(-0.8, 0.8, (4, 12))
@@ -100,6 +105,7 @@ def test_objective_gradient_matches_central_differences(lam):
                                  z, 1.0)
     assert rel_error(dz, numeric) < 1e-7
     assert all(not g.any() for g in (*G.grads.values(), *D.grads.values()))  # untouched
+    assert all(np.array_equal(D.buffers[k], a) for k, a in buffers.items())  # u, v too
 
 
 def test_objective_is_the_weighted_sum_by_hand():
@@ -313,8 +319,8 @@ def test_one_normal_protocol(tmp_path):
     (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
     (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
     (["--pca-k", "64", "--train-n", "64"], "--pca-k 64: digit 0 keeps 64 normal training images"
-                                           " (--train-n 64), whose differences from their mean "
-                                           "span at most 63 directions"),
+                                           " (--train-n 64), which span at most 63 directions "
+                                           "about their mean, fewer than the 64 asked"),
     (["--pca-k", "100", "--train-n", "64"], "lower --pca-k to 63 or less, or raise --train-n to "
                                             "101 or more"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
@@ -358,11 +364,11 @@ def test_a_damaged_run_is_a_clean_error(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def untrained_run(folder):
+def untrained_run(folder, **tricks):
     """A run folder as this command saves one (config.json, checkpoint.npz, trained_on.json) of
     a tiny MLP GAN, one training step on blank images: enough to load, in a second."""
     gcfg = settings.Config(epochs=1, latent_dim=16, g_hidden=(16,), d_hidden=(16,),
-                           out=str(folder))
+                           out=str(folder), **tricks)
     state = anomaly.train_gan(gcfg, np.zeros((64, 28, 28), np.uint8))
     anomaly.save_gan(folder, state, [1, 2, 3, 4, 5, 6, 7, 8, 9])
     return folder
@@ -414,6 +420,22 @@ def test_a_run_scored_with_too_few_images_for_pca_k_writes_nothing(tmp_path, mon
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("tricks,needle", [
+    (dict(pack=2), "--pack: its D gives one logit per --pack images, none per image"),
+    (dict(minibatch_std=1), "--minibatch-std: its D appends the batch's standard deviation"),
+], ids=["pack", "minibatch std"])
+def test_a_run_whose_d_scores_no_image_alone_is_refused_saying_why(tmp_path, monkeypatch, capsys,
+                                                                   tricks, needle):
+    """Each score takes one image alone; these Ds do not (the message blamed a "plain feature
+    vector" for them, and for spectral norm, whose D has one)."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run", **tricks)
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--run", "run", "--out", "new"], capsys)
+    assert_clean_error(result, needle, "use a run without it")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_run_is_loaded_once(tmp_path, monkeypatch, capsys):
     """main loaded --run's checkpoint to check it, then run_digit loaded it again to score: now
     run_digit scores the G and D that main loaded."""
@@ -429,6 +451,27 @@ def test_a_run_is_loaded_once(tmp_path, monkeypatch, capsys):
                                  "100", "--out", "new"], capsys)
     assert result.returncode == 0, result.stderr
     assert len(loaded) == 1 and seen == [loaded[0][1]]
+
+
+def test_a_spectral_norm_run_is_scored_with_its_u_and_v_fixed(tmp_path, monkeypatch, capsys):
+    """--run refused spectral-norm runs ("its D is not one whose last hidden layer is a plain
+    feature vector", which it is). Scored now, in evaluation mode: D's u and v after the
+    scoring are the checkpoint's, where each training forward would have taken a power step."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run", spectral_norm=1)
+    saved, _ = checkpoint.load(tmp_path / "run" / "checkpoint.npz")
+    loaded = []
+    monkeypatch.setattr(anomaly, "load_gan", lambda *a, _f=anomaly.load_gan:
+                        loaded.append(_f(*a)) or loaded[-1])
+    result = call(anomaly.main, ["--run", "run", "--steps", "3", "--test-n", "100", "--train-n",
+                                 "100", "--out", "new", "--json"], capsys)
+    assert result.returncode == 0, result.stderr
+    D = loaded[0][1]  # the D that run_digit scored with (test_a_run_is_loaded_once)
+    assert {k for k in D.buffers} == {"0.u", "0.v", "2.u", "2.v"}
+    for k, a in D.buffers.items():
+        np.testing.assert_array_equal(backend.to_host(a), saved[f"D/{k}"])
+    auroc = json.loads(result.stdout.strip().splitlines()[-1])["results"]["0"]["auroc"]
+    assert set(auroc) == set(anomaly.SCORES)
 
 
 @pytest.mark.parametrize("code,needle", [
