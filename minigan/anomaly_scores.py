@@ -128,7 +128,9 @@ def anogan_objective(G, f, x, fx, z, lam):
 
 def latent_search(G, D, x, steps, lr, lam, rng, chunk=500):
     """AnoGAN's scores of images x (N, 784) on the device: Adam on z from z ~ N(0, I) for steps
-    steps, each image's z on its own. G and D should be in evaluation mode.
+    steps, each image's z on its own. G and D should be in evaluation mode: then f is one fixed
+    function during the search (a training forward of a spectrally normalised D takes a power
+    step, moving its u and v, and with them f; BatchNorm and Dropout differ too).
 
     Returns host arrays: L, R and F at the last z (N,) each, and the batch-mean objective before
     each step and after the last (steps + 1,) of the first chunk (it should fall)."""
