@@ -35,7 +35,7 @@ if __name__ == "__main__":  # the speed stage times one BLAS thread unless the c
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from minigan.rules import SEED, Parser  # noqa: E402
+from minigan.rules import SEED, Parser, integer, message, typed  # noqa: E402
 
 # name -> the flags of train_mnist.py (and python -m minigan.toy) that make the variant
 VARIANTS = {
@@ -53,6 +53,10 @@ TRICKS = [v for v in VARIANTS if v not in ("improved",)]  # "default" is the bas
 LONG = ["default", "improved"]
 MNIST_FIELDS = ("fd", "class_entropy", "least_share", "most_share", "precision", "recall")
 TOY_FIELDS = ("modes_covered", "high_quality")
+# --jobs of every benchmark that runs a process per run (this one, first_games.py,
+# anomaly_tables.py; conditional_runs.py's is the same 1 to 64): each holds one BLAS thread and
+# MNIST, so a typo like --jobs 200 would start hundreds of trainings at once
+JOBS = integer(1, 64)
 
 
 def env():
@@ -356,7 +360,8 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: %(default)s)")
     p.add_argument("--variants", default="",
                    help="comma-separated subset of " + ", ".join(VARIANTS) + " (default: all)")
-    p.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    p.add_argument("--jobs", type=typed(int, "--jobs", JOBS, 2), default=2,
+                   help="runs at a time, 1 to 64 (default: %(default)s)")
     p.add_argument("--out", default="runs/ablation", help="(default: %(default)s)")
     p.add_argument("--report", action="store_true", help="only print the tables")
     args = p.parse_args(argv)
@@ -366,8 +371,8 @@ def main(argv=None):
     if unknown:
         p.error(f"--variants {args.variants}: {unknown[0]} is unknown; choose from "
                 f"{', '.join(VARIANTS)}, comma-separated")
-    if args.jobs < 1:
-        p.error(f"--jobs {args.jobs}: use an integer >= 1")
+    if not JOBS[0](args.jobs):
+        p.error(message("--jobs", args.jobs, JOBS, 2))
     out = folder_arg(p, "--out", args.out, "the folder of the ablation's runs (default: "
                      "runs/ablation)")
     out.mkdir(parents=True, exist_ok=True)  # every flag checked: now something may be written

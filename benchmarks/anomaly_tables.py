@@ -19,8 +19,9 @@ in all three. A run whose folder holds its anomaly.json is done and skipped; a f
 is a run that stopped (minigan.anomaly writes anomaly.json last): delete it and run again.
 
 Every process has one BLAS thread, --jobs at a time (benchmarks/conditional_runs.py's machinery;
-Ctrl-C stops them, and the same command starts the unfinished runs again from the start). Each
-run's output goes to --out/logs/NAME.txt. --report (also run at the end) writes
+Ctrl-C stops them, and the same command starts the unfinished runs again from the start). A
+relative --out is taken from the repository's root, as the other benchmarks take it, where the
+runs start. Each run's output goes to --out/logs/NAME.txt. --report (also run at the end) writes
 --out/anomaly_tables.md, AUROC mean +- sample standard deviation over seeds for every protocol,
 digit and score, with the milliseconds per scored image; --out/summary.json, every number, seed
 by seed; and --out/auroc.png, each score's AUROC per digit.
@@ -33,13 +34,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT, cannot_make, summary  # noqa: E402
+from ablate_recipe import JOBS, ROOT, cannot_make, summary  # noqa: E402
 from conditional_runs import Step, run_all  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from minigan.anomaly import DEFAULTS  # noqa: E402
-from minigan.rules import ConfigError, Parser, integer, typed  # noqa: E402
+from minigan.rules import ConfigError, Parser, check, path_arg, typed  # noqa: E402
 
+PROG = "anomaly_tables.py"
 SEEDS = (0, 1, 2)
 PROTOCOLS = {  # protocol -> the runs of one seed: (name suffix, flags)
     "one-normal": [("", ["--protocol", "one-normal", "--digits", "all", "--epochs", "10"])],
@@ -52,14 +54,15 @@ TIMED = ("anogan", "d_output", "pca", "knn")
 
 
 class Run(NamedTuple):
-    folder: Path
+    folder: Path  # where this process finds the run (the command names it as --out gave it)
     seed: int
     epochs: int  # of each GAN: the flags' --epochs, else minigan.anomaly's default
     cmd: list
 
 
 def runs(out):
-    """Every Run, in the order they start."""
+    """Every Run, in the order they start. out: --out as given; a relative one is taken from the
+    repository's root, where the runs start (conditional_runs.job), wherever this one started."""
     todo = []
     for protocol, parts in PROTOCOLS.items():
         for seed in SEEDS:
@@ -67,7 +70,7 @@ def runs(out):
                 folder = out / f"{protocol}-s{seed}{suffix}"
                 epochs = int(flags[flags.index("--epochs") + 1]) if "--epochs" in flags \
                     else DEFAULTS["epochs"]
-                todo.append(Run(folder, seed, epochs, [
+                todo.append(Run(ROOT / folder, seed, epochs, [
                     sys.executable, "-m", "minigan.anomaly", *flags, "--seed", str(seed),
                     "--out", str(folder), "--json"]))
     return todo
@@ -171,14 +174,16 @@ def plot(res, path):
 
 
 def report(out):
+    """The tables of the finished runs, written into out (as runs takes it)."""
     res = collect(out)
     if not res:
-        print(f"no finished run in {out}")
+        print(f"no finished run in {ROOT / out}")
         return
     lines = [f"# minigan.anomaly over every digit (benchmarks/anomaly_tables.py --out {out})", ""]
     for protocol in PROTOCOLS:
         if protocol in res:
             lines += ["", f"## {protocol}", "", *table(protocol, res[protocol])]
+    out = ROOT / out
     (out / "anomaly_tables.md").write_text("\n".join(lines) + "\n")
     by_digit = {p: {str(d): c for d, c in cells.items()} for p, cells in res.items()}
     (out / "summary.json").write_text(json.dumps(by_digit, indent=1) + "\n")
@@ -188,21 +193,22 @@ def report(out):
 
 
 def main(argv=None):
-    p = Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/anomaly_full", help="the folder of the runs")
-    jobs_rule = integer(1, 8)
-    p.add_argument("--jobs", type=typed(int, "--jobs", jobs_rule, 2), default=2,
-                   help="runs at a time, 1 to 8 (default: 2)")
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=path_arg("out"), default="runs/anomaly_full",
+                   help="the folder of the runs, from the repository's root if relative "
+                   "(default: %(default)s)")
+    p.add_argument("--jobs", type=typed(int, "--jobs", JOBS, 2), default=2,
+                   help="runs at a time, 1 to 64 (default: 2)")
     p.add_argument("--dry-run", action="store_true", help="print the commands left; run nothing")
     p.add_argument("--report", action="store_true", help="only the tables of the finished runs")
     args = p.parse_args(argv)
     out = Path(args.out)
+    where = ROOT / out  # a relative --out from the repository's root, as runs takes it
     try:
-        if not jobs_rule[0](args.jobs):
-            raise ConfigError(f"--jobs {args.jobs}: give 1 to 8 runs at a time")
-        if out.exists() and not out.is_dir():
+        check("--jobs", args.jobs, JOBS, 2)
+        if where.exists() and not where.is_dir():
             raise ConfigError(f"--out {out} is a file; name a folder")
-        if (why := cannot_make(out.resolve())) is not None:
+        if (why := cannot_make(where.resolve())) is not None:
             raise ConfigError(f"--out {out}: {why}; name a folder you can write to")
         if args.report:
             return report(out)
@@ -211,13 +217,13 @@ def main(argv=None):
             for folder, steps in todo:
                 print("python", " ".join(steps[0].cmd[1:]))
             return None
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        failed = run_all(todo, args.jobs, out / "logs")
+        (where / "logs").mkdir(parents=True, exist_ok=True)
+        failed = run_all(todo, args.jobs, where / "logs")
         report(out)
         if failed is None or failed:
             sys.exit(1)
     except ConfigError as e:
-        print(f"anomaly_tables.py: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         sys.exit(2)
     return None
 

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
+from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 
-from minigan.rules import Parser  # noqa: E402
+from minigan.rules import Parser, message, typed  # noqa: E402
 
 GAMES = {
     "bce": [],
@@ -87,7 +87,8 @@ def main(argv=None):
     p.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
     p.add_argument("--games", nargs="+", default=None, help="(default: every game of the model)")
     p.add_argument("--seeds", nargs="+", default=["0", "1"], help="(default: 0 1)")
-    p.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    p.add_argument("--jobs", type=typed(int, "--jobs", JOBS, 2), default=2,
+                   help="runs at a time, 1 to 64 (default: %(default)s)")
     p.add_argument("--out", default="runs/first_games", help="(default: %(default)s)")
     p.add_argument("--report", action="store_true")
     args = p.parse_args(argv)
@@ -99,8 +100,8 @@ def main(argv=None):
                 f"choose from {', '.join(model_games)}")
     if twice := [g for i, g in enumerate(games) if g in games[:i]]:
         p.error(f"--games {' '.join(games)}: {twice[0]} is given twice; give each once")
-    if args.jobs < 1:
-        p.error(f"--jobs {args.jobs}: use an integer >= 1")
+    if not JOBS[0](args.jobs):
+        p.error(message("--jobs", args.jobs, JOBS, 2))
     out = folder_arg(p, "--out", args.out, "the folder of the runs (default: runs/first_games)")
     out.mkdir(parents=True, exist_ok=True)  # every flag checked: now something may be written
     if not args.report:

@@ -42,7 +42,7 @@ import numpy as np
 from minigan import (anomaly_scores as scores, backend, checkpoint, data, dataset, files, gan,
                      models, pictures, rundir, settings)
 from minigan.rules import (SEED, ConfigError, Parser, check, integer, number, number_from_to,
-                           one_of, typed)
+                           one_of, typed_from)
 
 DIGITS = tuple(range(10))
 PROTOCOLS = {
@@ -93,9 +93,8 @@ def parse_digits(text):
     return digits
 
 
-def given_as(kind, name):
-    """An argparse type whose message for text that is no number ("--epochs abc") is the rule's."""
-    return typed(kind, name, RULES[name], DEFAULTS[name])
+# given_as(int, "epochs"): an argparse type whose message for "--epochs abc" is the rule's
+given_as = typed_from(RULES, DEFAULTS)
 
 
 def parse_args(argv):
@@ -198,8 +197,8 @@ def test_subset(labels, n, seed):
 
 
 def check_sizes(cfg, train_labels, test_labels):
-    """ConfigError unless every digit has enough normal training images (a batch of 64 for the
-    GAN, --knn-k neighbours) and test images of both kinds, before anything is written."""
+    """ConfigError unless every digit has enough normal training images (a GAN's batch of 64,
+    --knn-k, more than --pca-k) and test images of both kinds, before anything is written."""
     for d in cfg["digits"]:
         normal, anomalous = split_digits(cfg["protocol"], d)
         n_all = int(np.isin(train_labels, normal).sum())
@@ -216,6 +215,14 @@ def check_sizes(cfg, train_labels, test_labels):
             raise ConfigError(f"--knn-k {cfg['knn_k']}: digit {d} keeps {n_train} normal "
                               f"training images (--train-n {cfg['train_n'] or 'all'}), fewer "
                               f"than the {cfg['knn_k']} neighbours asked; {fix}")
+        if n_train <= cfg["pca_k"]:  # the rest would be arbitrary directions of variance 0
+            fixes = [f"lower --pca-k to {n_train - 1} or less"] if n_train > 1 else []
+            if cfg["train_n"] and n_all > cfg["pca_k"]:
+                fixes.append(f"raise --train-n to {cfg['pca_k'] + 1} or more")
+            raise ConfigError(f"--pca-k {cfg['pca_k']}: digit {d} keeps {n_train} normal "
+                              f"training images (--train-n {cfg['train_n'] or 'all'}), which "
+                              f"span at most {n_train - 1} directions about their mean, fewer "
+                              f"than the {cfg['pca_k']} asked; " + ", or ".join(fixes))
         n_anomalies = int(np.isin(test_labels, anomalous).sum())
         if n_anomalies in (0, len(test_labels)):
             missing = "anomaly" if n_anomalies == 0 else "normal image"
@@ -281,14 +288,17 @@ def load_gan(run_dir, normal):
                           "train_mnist.py run folder or an OUT/gan_digitD of this command")
     settings.used_config(run_dir)  # every setting of D too, checked as --resume checks them
     G, gcfg = load_generator(run_dir)
-    unfit = [name for name, on in (("conditional", gcfg.conditional), ("pack", gcfg.pack > 1),
-                                   ("minibatch-std", gcfg.minibatch_std),
-                                   ("spectral-norm", gcfg.spectral_norm)) if on]
+    # each score takes one image alone (spectral norm may stay: in eval mode its u, v are fixed)
+    unfit = [(name, why) for name, on, why in (
+        ("conditional", gcfg.conditional, "its G and D take a digit's label too"),
+        ("pack", gcfg.pack > 1, "its D gives one logit per --pack images, none per image"),
+        ("minibatch-std", gcfg.minibatch_std, "its D appends the batch's standard deviation to "
+         "its last hidden layer: an image's score would depend on those scored beside it")) if on]
     if unfit:
-        raise ConfigError(f"--run {run_dir} was trained with --{unfit[0]}: its D is not one "
-                          "whose last hidden layer is a plain feature vector; use a run "
-                          "without it")
-    D = models.build_discriminator(gcfg, backend.default_rng(0))  # weights overwritten below
+        raise ConfigError(f"--run {run_dir} was trained with --{unfit[0][0]}: {unfit[0][1]}; "
+                          "use a run without it")
+    _, D = models.build(gcfg, backend.default_rng(0))  # D as trained, spectral norm too; its
+    # weights (and u, v) are overwritten below, and G is load_generator's
     arrays, _ = checkpoint.load(run_dir / "checkpoint.npz")
     checkpoint.restore_network("D", D, arrays, run_dir / "checkpoint.npz")
     recorded = run_dir / "trained_on.json"
@@ -309,18 +319,19 @@ def load_gan(run_dir, normal):
 # ---- one digit: train or load, score, compare ----------------------------------------------------
 
 
-def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
-    """Every score and its AUROC for digit d of the protocol; returns the digit's results."""
+def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out, loaded=None):
+    """Every score and its AUROC for digit d of the protocol; returns the digit's results.
+    loaded: --run's (G, D, line, seconds to load) from main; None: train a GAN here."""
     normal, anomalous = split_digits(cfg["protocol"], d)
     is_anomaly = np.isin(test_labels, anomalous)
     train = train_images[np.isin(train_labels, normal)]
     if cfg["train_n"]:
         train = train[:cfg["train_n"]]
     print(f"digit {d}: " + PROTOCOLS[cfg["protocol"]].format(d=d))
-    start = time.perf_counter()
-    if cfg["run"]:
-        G, D, gan_line = load_gan(cfg["run"], normal)
+    if loaded:
+        G, D, gan_line, train_seconds = loaded
     else:
+        start = time.perf_counter()
         gcfg = gan_config(cfg, out / f"gan_digit{d}")
         print(f"  training the {gcfg.model.upper()} GAN on {len(train)} normal images, "
               f"{gcfg.epochs} epoch(s) ...")
@@ -328,9 +339,9 @@ def run_digit(cfg, d, train_images, train_labels, test_x, test_labels, out):
         save_gan(out / f"gan_digit{d}", state, normal)
         G, D = state["G"], state["D"]
         gan_line = f"trained here on digits {normal}: {out / f'gan_digit{d}'}"
-    train_seconds = time.perf_counter() - start
-    G.eval()
-    D.eval()
+        train_seconds = time.perf_counter() - start
+    G.eval()  # BatchNorm's running statistics, no Dropout, no noise, and spectral norm's u, v
+    D.eval()  # fixed (a training forward's power step would move D's features mid-search)
     x = backend.to_device(test_x, dtype=G.layers[0].params["W"].dtype)  # host -> device
     seconds, raw = {}, {}
     t = time.perf_counter()
@@ -387,8 +398,10 @@ def main(argv=None):
     out = Path(cfg["out"])
     try:
         backend.use(cfg["device"])
-        if cfg["run"]:  # a bad run folder is refused before anything is written
-            load_gan(cfg["run"], split_digits(cfg["protocol"], cfg["digits"][0])[0])
+        loaded, start = None, time.perf_counter()
+        if cfg["run"]:  # loaded once, here: a bad run folder is refused before anything is written
+            normal = split_digits(cfg["protocol"], cfg["digits"][0])[0]
+            loaded = (*load_gan(cfg["run"], normal), time.perf_counter() - start)
         train_images, train_labels = data.load_mnist("train")
         test_images, test_labels = data.load_mnist("test")
         idx = test_subset(test_labels, cfg["test_n"], cfg["seed"])
@@ -401,7 +414,7 @@ def main(argv=None):
         results, curves = {}, {}
         for d in cfg["digits"]:
             results[d], curves[d] = run_digit(cfg, d, train_images, train_labels, test_x,
-                                              test_labels, out)
+                                              test_labels, out, loaded)
             line = ", ".join(f"{k} {v:.3f}" for k, v in results[d]["auroc"].items())
             print(f"  AUROC: {line}")
             print("  ms per scored image: " + ", ".join(

@@ -128,31 +128,36 @@ def anogan_objective(G, f, x, fx, z, lam):
 
 def latent_search(G, D, x, steps, lr, lam, rng, chunk=500):
     """AnoGAN's scores of images x (N, 784) on the device: Adam on z from z ~ N(0, I) for steps
-    steps, each image's z on its own. G and D should be in evaluation mode.
+    steps, each image's z on its own. G and D should be in evaluation mode: then f is one fixed
+    function during the search (a training forward of a spectrally normalised D takes a power
+    step, moving its u and v, and with them f; BatchNorm and Dropout differ too).
 
     Returns host arrays: L, R and F at the last z (N,) each, and the batch-mean objective before
     each step and after the last (steps + 1,) of the first chunk (it should fall)."""
+    xp = backend.xp
     f = feature_net(D)
     latent_dim = G.layers[0].params["W"].shape[0]
     dtype = G.layers[0].params["W"].dtype
-    out, history = {"loss": [], "residual": [], "feature": []}, []
+    out = {"loss": [], "residual": [], "feature": []}
+    history = xp.empty(steps + 1)  # float64 on the device, filled by the first chunk
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
         fx = f.forward(xb)  # (n, features): the image's features, fixed during the search
         z = sample_noise(rng, len(xb), latent_dim, dtype)
-        dz = backend.xp.zeros_like(z)
+        dz = xp.zeros_like(z)
         opt = Adam([Param("z", z, dz)], lr=lr)  # updates z in place
         for step in range(steps + 1):
             loss, residual, feature, grad = anogan_objective(G, f, xb, fx, z, lam)
             if start == 0:
-                history.append(float(loss.mean()))  # a host sync, once a step of one chunk
+                history[step] = loss.mean()  # stays on the device: no host sync per step
             if step == steps:
                 break
             dz[...] = grad
             opt.step()
         for name, value in (("loss", loss), ("residual", residual), ("feature", feature)):
             out[name].append(backend.to_host(value))  # device -> host
-    return {**{k: np.concatenate(v) for k, v in out.items()}, "history": np.array(history)}
+    return {**{k: np.concatenate(v) for k, v in out.items()},
+            "history": backend.to_host(history)}  # device -> host, once
 
 
 def discriminator_score(D, x, chunk=2000):
@@ -167,7 +172,12 @@ def discriminator_score(D, x, chunk=2000):
 
 def pca_fit(train, k):
     """The mean (784,) and the top k principal directions (784, k) of training rows (N, 784):
-    eigenvectors of the covariance (x - mean)^T (x - mean) / N with the largest eigenvalues."""
+    eigenvectors of the covariance (x - mean)^T (x - mean) / N with the largest eigenvalues.
+    k < N: the N centred rows span at most N - 1 directions, and eigenvectors beyond them
+    (eigenvalue 0) are whatever basis LAPACK returns, so a score from them would be arbitrary."""
+    if not 1 <= k < len(train):
+        raise ValueError(f"pca_fit: k={k} principal directions asked of {len(train)} rows, whose "
+                         f"centred rows span at most {len(train) - 1}")
     train = np.asarray(train, dtype=np.float64)
     mean = train.mean(axis=0)
     centred = train - mean
@@ -187,5 +197,6 @@ def pca_error(x, mean, V):
 def knn_distance(x, train, k, chunk=CHUNK, query_chunk=QUERY_CHUNK):
     """The mean Euclidean distance of each row of x (N, D) to its k nearest rows of train
     (M, D), by the exact chunked search of minigan.evaluate --neighbours (neighbours.nearest)."""
-    squared, _ = nearest(x, train, k, chunk, query_chunk)  # (N, k) float64
-    return np.sqrt(np.maximum(squared, 0)).mean(axis=1)  # rounding can dip below 0
+    # (N, k) float64, never below 0: minigan.scores.squared_distances clamps rounding at 0
+    squared, _ = nearest(x, train, k, chunk, query_chunk)
+    return np.sqrt(squared).mean(axis=1)

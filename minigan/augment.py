@@ -136,9 +136,8 @@ def check_each(name, text, values, rule, default):
                           f"each {allowed}, none twice (default: {default}).")
 
 
-def given_as(kind, name):
-    """An argparse type whose message for text that is no number ("--seeds abc") is the rule's."""
-    return rules.typed(kind, name, RULES[name], DEFAULTS[name])
+# given_as(int, "seeds"): an argparse type whose message for "--seeds abc" is the rule's
+given_as = rules.typed_from(RULES, DEFAULTS)
 
 
 def parse_args(argv):

@@ -47,7 +47,9 @@ each activation replaced by its frozen slope), adding delta_bar_{k-1}^T delta_k 
 Dense's grads["W"] on the way.
 That pass is D's forward-mode derivative (a Jacobian-vector product) in the direction dP/dg.
 A layer whose local derivative varies with x (tanh, BatchNorm, MinibatchStd) would add a second
-backward through the forward pass; those layers are refused, with the reason (WHY_NOT).
+backward through the forward pass. Every layer outside the list above is refused; BatchNorm,
+MinibatchStd and Pack (linear, but one output per m samples) with their own reason (WHY_NOT),
+any other (Tanh among them) as one whose double backward is not derived here.
 
 Calling a penalty runs D.forward and overwrites every layer's cache: run it after D's loss has
 been backpropagated (the gradients add up in D's grads), not between a forward and its backward.

@@ -156,6 +156,13 @@ def typed(kind, name, rule, default=None):
     return convert
 
 
+def typed_from(rules, defaults):
+    """``typed`` for a command whose rules and defaults are dicts by setting name: the argparse
+    type maker ``given_as(kind, name)``, whose message for text that is no number ("--epochs
+    abc") is the rule's, with the default."""
+    return lambda kind, name: typed(kind, name, rules[name], defaults[name])
+
+
 # What each path flag takes, for the message when it is given empty (path_arg).
 PATH_FLAGS = {
     "data_dir": "name a folder that holds MNIST, or leave the flag out to search",

@@ -9,10 +9,11 @@ import os
 import numpy as np
 import pytest
 
+import strict_xp
 from clitest import assert_clean_error, call, run_command, snapshot
 from minigan import anomaly, settings
 from minigan import anomaly_scores as scores
-from minigan import backend, data, gan
+from minigan import backend, checkpoint, data, gan, spectral
 from minigan.gradcheck import numerical_gradient, rel_error
 
 
@@ -78,17 +79,22 @@ def features_by_hand(D, a):
     return a
 
 
-def tiny_gan(dtype="float64", seed=0, pixels=12):
+def tiny_gan(dtype="float64", seed=0, pixels=12, spectral_norm=False):
     rng = backend.default_rng(seed)
     G = gan.make_generator(3, (5, 7), pixels, rng=rng, dtype=dtype)
     D = gan.make_discriminator(pixels, (9, 6), rng=rng, dtype=dtype)
+    if spectral_norm:  # in evaluation mode, as minigan.anomaly scores: u and v stay fixed
+        D = spectral.apply(D, rng).eval()
     return G, D
 
 
+@pytest.mark.parametrize("spectral_norm", [False, True], ids=["plain D", "spectral D"])
 @pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
-def test_objective_gradient_matches_central_differences(lam):
-    """dL/dz by G's and D's backward passes against float64 central differences of sum_i L_i."""
-    G, D = tiny_gan()
+def test_objective_gradient_matches_central_differences(lam, spectral_norm):
+    """dL/dz by G's and D's backward passes against float64 central differences of sum_i L_i;
+    a spectrally normalised D's last hidden layer is a feature vector like the plain D's."""
+    G, D = tiny_gan(spectral_norm=spectral_norm)
+    buffers = {k: a.copy() for k, a in D.buffers.items()}
     f = scores.feature_net(D)
     rng = np.random.default_rng(1)
     x = rng.uniform(-0.8, 0.8, (4, 12))
@@ -99,6 +105,7 @@ def test_objective_gradient_matches_central_differences(lam):
                                  z, 1.0)
     assert rel_error(dz, numeric) < 1e-7
     assert all(not g.any() for g in (*G.grads.values(), *D.grads.values()))  # untouched
+    assert all(np.array_equal(D.buffers[k], a) for k, a in buffers.items())  # u, v too
 
 
 def test_objective_is_the_weighted_sum_by_hand():
@@ -163,6 +170,33 @@ def test_latent_search_on_every_array_module(xp):
     np.testing.assert_allclose(scores.discriminator_score(D, x), d_expected, rtol=1e-9)
 
 
+def test_latent_search_reads_the_device_once_not_every_step(monkeypatch):
+    """Every device -> host copy is a GPU sync: counted on the strict CuPy stand-in, the
+    search's must not grow with its steps (the history stays on the device until the loop
+    ends; it read one float a step). The numbers are those NumPy's search gives."""
+    G, D = tiny_gan(dtype="float32")
+    x_host = np.random.default_rng(5).uniform(-1, 1, (10, 12)).astype(np.float32)
+    expected = scores.latent_search(G, D, x_host, 7, 0.05, 0.1, backend.default_rng(6))
+    reads = []
+    for name in ("__float__", "__int__", "__bool__", "item", "get"):
+        monkeypatch.setattr(strict_xp.StrictArray, name, lambda a, *args, _f=getattr(
+            strict_xp.StrictArray, name): reads.append(1) or _f(a, *args))
+    monkeypatch.setattr(strict_xp, "asnumpy", lambda a, _f=strict_xp.asnumpy:
+                        reads.append(1) or _f(a))
+    backend.use_module(strict_xp, "strict")
+    counts = {}
+    for steps in (2, 7):
+        G, D = tiny_gan(dtype="float32")
+        reads.clear()
+        got = scores.latent_search(G, D, backend.to_device(x_host), steps, 0.05, 0.1,
+                                   backend.default_rng(6))
+        counts[steps] = len(reads)
+    assert counts[2] == counts[7] == 4  # L, R, F and the history: one copy each
+    assert got["history"].dtype == np.float64  # as float() gave
+    np.testing.assert_array_equal(got["history"], expected["history"])
+    np.testing.assert_array_equal(got["loss"], expected["loss"])
+
+
 # ---- the baselines -----------------------------------------------------------------------------
 
 
@@ -178,6 +212,19 @@ def test_pca_error_against_brute_force():
     for i, row in enumerate(x):
         c = row - train.mean(axis=0)
         assert got[i] == pytest.approx(np.sum((c - P @ c) ** 2), rel=1e-9)
+
+
+def test_pca_asks_for_fewer_directions_than_training_rows():
+    """N centred rows span at most N - 1 directions: the eigenvectors past them have eigenvalue
+    0, an arbitrary basis of the rest, and a score from them would be LAPACK's choice."""
+    rng = np.random.default_rng(10)
+    train = rng.standard_normal((5, 12))
+    mean, V = scores.pca_fit(train, 4)  # N - 1: the whole span of the centred rows
+    centred = train - mean
+    np.testing.assert_allclose(scores.pca_error(train, mean, V), 0, atol=1e-12)
+    np.testing.assert_allclose(V @ (V.T @ centred.T), centred.T, atol=1e-12)
+    with pytest.raises(ValueError, match="k=5 principal directions asked of 5 rows"):
+        scores.pca_fit(train, 5)
 
 
 def test_knn_distance_against_brute_force():
@@ -271,6 +318,11 @@ def test_one_normal_protocol(tmp_path):
     (["--out", ""], '--out ""'),
     (["--knn-k", "100000"], "lower --knn-k"),  # names --knn-k, not --train-n
     (["--knn-k", "3000", "--train-n", "2048"], "raise --train-n to 3000"),
+    (["--pca-k", "64", "--train-n", "64"], "--pca-k 64: digit 0 keeps 64 normal training images"
+                                           " (--train-n 64), which span at most 63 directions "
+                                           "about their mean, fewer than the 64 asked"),
+    (["--pca-k", "100", "--train-n", "64"], "lower --pca-k to 63 or less, or raise --train-n to "
+                                            "101 or more"),
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
     (["--epochs", "abc"], "--epochs abc: not allowed; use an integer >= 1"),  # not argparse's
     (["--lam", "half"], "--lam half: not allowed; use a number from 0 to 1"),
@@ -312,11 +364,11 @@ def test_a_damaged_run_is_a_clean_error(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def untrained_run(folder):
+def untrained_run(folder, **tricks):
     """A run folder as this command saves one (config.json, checkpoint.npz, trained_on.json) of
     a tiny MLP GAN, one training step on blank images: enough to load, in a second."""
     gcfg = settings.Config(epochs=1, latent_dim=16, g_hidden=(16,), d_hidden=(16,),
-                           out=str(folder))
+                           out=str(folder), **tricks)
     state = anomaly.train_gan(gcfg, np.zeros((64, 28, 28), np.uint8))
     anomaly.save_gan(folder, state, [1, 2, 3, 4, 5, 6, 7, 8, 9])
     return folder
@@ -340,6 +392,86 @@ def test_the_runs_settings_of_d_are_checked_as_resume_checks_them(tmp_path, monk
     result = call(anomaly.main, ["--quick", "--run", "run", "--out", "new"], capsys)
     assert_clean_error(result, "run/config.json", needle, "the file is damaged")
     assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_check_sizes_takes_pca_k_up_to_one_below_the_training_images():
+    """The rule at its edge, for a --run GAN (a training batch is not needed): 5 normal
+    training images take --pca-k 4, and refuse --pca-k 5."""
+    train_labels = np.repeat(np.arange(10), 30)
+    test_labels = np.repeat(np.arange(10), 3)
+    cfg = dict(anomaly.DEFAULTS, digits=(0,), run="a run", train_n=5, knn_k=5)
+    anomaly.check_sizes({**cfg, "pca_k": 4}, train_labels, test_labels)
+    with pytest.raises(settings.ConfigError, match=r"--pca-k 5: digit 0 keeps 5 normal .*; "
+                                                   "lower --pca-k to 4 or less, or raise "
+                                                   "--train-n to 6 or more$"):
+        anomaly.check_sizes({**cfg, "pca_k": 5}, train_labels, test_labels)
+
+
+def test_a_run_scored_with_too_few_images_for_pca_k_writes_nothing(tmp_path, monkeypatch,
+                                                                   capsys):
+    """--train-n 5 --pca-k 20 with --run was taken: eigh then returned null-space directions."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run")
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--run", "run", "--train-n", "5", "--pca-k", "20", "--out",
+                                 "new"], capsys)
+    assert_clean_error(result, "--pca-k 20: digit 0 keeps 5 normal training images",
+                       "lower --pca-k to 4 or less, or raise --train-n to 21 or more")
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("tricks,needle", [
+    (dict(pack=2), "--pack: its D gives one logit per --pack images, none per image"),
+    (dict(minibatch_std=1), "--minibatch-std: its D appends the batch's standard deviation"),
+], ids=["pack", "minibatch std"])
+def test_a_run_whose_d_scores_no_image_alone_is_refused_saying_why(tmp_path, monkeypatch, capsys,
+                                                                   tricks, needle):
+    """Each score takes one image alone; these Ds do not (the message blamed a "plain feature
+    vector" for them, and for spectral norm, whose D has one)."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run", **tricks)
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--run", "run", "--out", "new"], capsys)
+    assert_clean_error(result, needle, "use a run without it")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_is_loaded_once(tmp_path, monkeypatch, capsys):
+    """main loaded --run's checkpoint to check it, then run_digit loaded it again to score: now
+    run_digit scores the G and D that main loaded."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run")
+    loaded = []
+    monkeypatch.setattr(anomaly, "load_gan", lambda *a, _f=anomaly.load_gan:
+                        loaded.append(_f(*a)) or loaded[-1])
+    seen = []
+    monkeypatch.setattr(scores, "discriminator_score", lambda D, x, _f=scores.discriminator_score:
+                        seen.append(D) or _f(D, x))
+    result = call(anomaly.main, ["--run", "run", "--steps", "2", "--test-n", "100", "--train-n",
+                                 "100", "--out", "new"], capsys)
+    assert result.returncode == 0, result.stderr
+    assert len(loaded) == 1 and seen == [loaded[0][1]]
+
+
+def test_a_spectral_norm_run_is_scored_with_its_u_and_v_fixed(tmp_path, monkeypatch, capsys):
+    """--run refused spectral-norm runs ("its D is not one whose last hidden layer is a plain
+    feature vector", which it is). Scored now, in evaluation mode: D's u and v after the
+    scoring are the checkpoint's, where each training forward would have taken a power step."""
+    monkeypatch.chdir(tmp_path)
+    untrained_run(tmp_path / "run", spectral_norm=1)
+    saved, _ = checkpoint.load(tmp_path / "run" / "checkpoint.npz")
+    loaded = []
+    monkeypatch.setattr(anomaly, "load_gan", lambda *a, _f=anomaly.load_gan:
+                        loaded.append(_f(*a)) or loaded[-1])
+    result = call(anomaly.main, ["--run", "run", "--steps", "3", "--test-n", "100", "--train-n",
+                                 "100", "--out", "new", "--json"], capsys)
+    assert result.returncode == 0, result.stderr
+    D = loaded[0][1]  # the D that run_digit scored with (test_a_run_is_loaded_once)
+    assert {k for k in D.buffers} == {"0.u", "0.v", "2.u", "2.v"}
+    for k, a in D.buffers.items():
+        np.testing.assert_array_equal(backend.to_host(a), saved[f"D/{k}"])
+    auroc = json.loads(result.stdout.strip().splitlines()[-1])["results"]["0"]["auroc"]
+    assert set(auroc) == set(anomaly.SCORES)
 
 
 @pytest.mark.parametrize("code,needle", [

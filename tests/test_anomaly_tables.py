@@ -3,10 +3,11 @@ over seeds, checked on anomaly.json files written here by hand (no GAN is traine
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 
-from clitest import assert_clean_error, load_benchmark, run_command, snapshot
+from clitest import ROOT, assert_clean_error, load_benchmark, run_command, snapshot
 
 
 def load_script():
@@ -103,17 +104,35 @@ def test_a_run_with_other_settings_is_refused(tmp_path, capsys):
 def test_an_out_under_a_file_is_a_clean_error(tmp_path):
     (tmp_path / "afile").write_text("not a folder")
     before = snapshot(tmp_path)
-    result = run_command(["benchmarks/anomaly_tables.py", "--out", "afile/x", "--dry-run"],
+    out = str(tmp_path / "afile" / "x")
+    result = run_command(["benchmarks/anomaly_tables.py", "--out", out, "--dry-run"],
                          cwd=tmp_path)
-    assert_clean_error(result, "--out afile/x", "afile is a file")
+    assert_clean_error(result, f"--out {out}", "afile is a file")
     assert snapshot(tmp_path) == before
 
 
-def test_jobs_not_a_number_is_the_rules_message(tmp_path):
-    result = run_command(["benchmarks/anomaly_tables.py", "--jobs", "x", "--dry-run"],
-                         cwd=tmp_path)
-    assert_clean_error(result, "--jobs x: not allowed; use an integer from 1 to 8")
-    assert not (tmp_path / "runs").exists()
+@pytest.mark.parametrize("flags,needle", [
+    (["--out", ""], "anomaly_tables.py: error: --out '': an empty path"),  # was the current folder
+    (["--jobs", "x"], "anomaly_tables.py: error: --jobs x: not allowed; use an integer from 1 "
+                      "to 64"),
+    (["--jobs", "0"], "anomaly_tables.py: error: --jobs 0: not allowed; use an integer from 1 "
+                      "to 64 (default: 2)."),  # was "anomaly_tables.py: --jobs 0: give 1 to 8 ..."
+    (["--jobs", "65"], "--jobs 65: not allowed; use an integer from 1 to 64"),
+], ids=["empty --out", "jobs not a number", "no jobs", "too many jobs"])
+def test_bad_flags_are_the_rules_messages_and_write_nothing(tmp_path, flags, needle):
+    before = snapshot(tmp_path)
+    result = run_command(["benchmarks/anomaly_tables.py", *flags, "--dry-run"], cwd=tmp_path)
+    assert_clean_error(result, needle)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_relative_out_is_taken_from_the_repositorys_root():
+    """The runs start in the repository's root (conditional_runs.job), so a relative --out is
+    checked and read there too, not in the folder this script was started from; each command
+    names the run as --out gave it."""
+    first = load_script().runs(Path("runs/x"))[0]
+    assert first.folder == ROOT / "runs" / "x" / "one-normal-s0"
+    assert first.cmd[first.cmd.index("--out") + 1] == "runs/x/one-normal-s0"
 
 
 def test_a_damaged_anomaly_json_is_named_in_the_report(tmp_path):

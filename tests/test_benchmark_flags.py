@@ -65,9 +65,10 @@ ABLATE = {
     "an empty seed": (["--seeds", "0,,1"], ["--seeds 0,,1", "integers separated by commas"]),
     "a seed out of range": (["--seeds", "-1"], ["--seeds -1", "from 0 to"]),
     "a seed twice": (["--seeds", "0,0"], ["--seeds 0,0", "0 is given twice"]),
-    "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
+    "no jobs": (["--jobs", "0"], ["--jobs 0: not allowed; use an integer from 1 to 64"]),
+    "too many jobs": (["--jobs", "65"], ["--jobs 65: not allowed; use an integer from 1 to 64"]),
     # was argparse's "argument --jobs: invalid int value: 'x'" below the usage
-    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer."]),
+    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer from 1 to 64"]),
 }
 
 
@@ -95,8 +96,9 @@ FIRST_GAMES = {
                                  ["r1 is not a game of --model dcgan", "hinge-sn"]),
     "a game twice": (["--games", "bce", "bce"], ["bce is given twice"]),
     "a seed not an integer": (["--seeds", "²"], ["--seeds ²", "integers"]),
-    "no jobs": (["--jobs", "0"], ["--jobs 0", ">= 1"]),
-    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer."]),
+    "no jobs": (["--jobs", "0"], ["--jobs 0: not allowed; use an integer from 1 to 64"]),
+    "too many jobs": (["--jobs", "65"], ["--jobs 65: not allowed; use an integer from 1 to 64"]),
+    "jobs not a number": (["--jobs", "x"], ["--jobs x: not allowed; use an integer from 1 to 64"]),
 }
 
 
