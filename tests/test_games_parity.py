@@ -16,6 +16,13 @@ every parameter of G and D (and u, v) at the end, to 1e-10. Measured (seed 0): t
 within 3e-15 (WGAN with clipping's L_D, a difference of nearly equal means; the rest
 <= 1.4e-15), the parameters within 6.3e-13 (the penalty alone on BCE, D's first W), 1.3e-13
 (R1 under spectral norm), the rest <= 2.2e-14.
+
+The DCGAN (tests/test_conv_parity.py's tiny one, batch 16) plays its games the same way
+(DCGAN_GAMES: least squares, hinge, WGAN with clipping, hinge with spectral norm, spectral norm
+alone, the 2014 game with k = 2, G's minimax loss and real target 0.9; no penalty, which
+minigan/penalties.py refuses with BatchNorm), against the reference's own DCGAN, with every
+BatchNorm statistic and every u, v compared too, to TOL, except the biases that feed a
+BatchNorm (tests/test_conditional_parity.py's BIAS_BEFORE_BATCHNORM_TOL, for its reason).
 """
 
 import numpy as np
@@ -27,9 +34,14 @@ torch = pytest.importorskip(
 )
 
 from minigan import backend, optim, penalties, spectral  # noqa: E402
-from minigan.gan import sample_noise, train_step  # noqa: E402
+from minigan.gan import (  # noqa: E402
+    make_dcgan_discriminator, make_dcgan_generator, sample_noise, train_step,
+)
 from reference import torch_games  # noqa: E402
-from reference.torch_games import TorchGame  # noqa: E402
+from reference.torch_games import TorchGame, spectral_twin_of  # noqa: E402
+from reference.torch_gan import twin_of  # noqa: E402
+from test_conditional_parity import BIAS_BEFORE_BATCHNORM_TOL, beside_batchnorm  # noqa: E402
+from test_conv_parity import reference_twins  # noqa: E402
 from test_parity import DEFAULT, SMALL, assert_parity, host, make_gan  # noqa: E402
 
 TOL = 1e-10
@@ -83,77 +95,166 @@ def replay_draws(rng, k, latent_dim, gp, n=N):
 
 
 def torch_state(net):
-    """``{"<i>.W": (in, out), "<i>.b", and under spectral norm "<i>.u", "<i>.v"}`` of a torch
-    twin, minigan's keys (its params and buffers). A spectral_norm'd layer's W is the trained
-    one, ``parametrizations.weight.original``: reading ``.weight`` would give W / sigma, and in
+    """A twin's parameters and buffers under minigan's keys: ``"<i>.W"``, ``"<i>.b"`` of a Linear
+    ((in, out), Dense's layout), Conv2d or ConvTranspose2d (as they are), ``"<i>.u"``, ``"<i>.v"``
+    under spectral norm, and a BatchNorm's ``"<i>.gamma"``, ``"<i>.beta"``, ``"<i>.running_mean"``,
+    ``"<i>.running_var"``. A spectral_norm'd layer's W is the trained one,
+    ``parametrizations.weight.original``: reading ``.weight`` would give W / sigma, and in
     training mode take a power step."""
     out = {}
     for i, module in enumerate(net):
-        if not isinstance(module, torch.nn.Linear):
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            out[f"{i}.gamma"], out[f"{i}.beta"] = host(module.weight), host(module.bias)
+            out[f"{i}.running_mean"] = host(module.running_mean)
+            out[f"{i}.running_var"] = host(module.running_var)
+            continue
+        if not isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             continue
         if torch.nn.utils.parametrize.is_parametrized(module, "weight"):
             norm = module.parametrizations.weight
-            out[f"{i}.W"] = host(norm.original).T
+            W = host(norm.original)
             out[f"{i}.u"], out[f"{i}.v"] = host(norm[0]._u), host(norm[0]._v)
         else:
-            out[f"{i}.W"] = host(module.weight).T
+            W = host(module.weight)
+        out[f"{i}.W"] = W.T if isinstance(module, torch.nn.Linear) else W
         out[f"{i}.b"] = host(module.bias)
     return out
 
 
-def play_twins(images, game, k, optimizer, spectral_norm=False, steps=20, widths=SMALL, seed=0):
-    """minigan's train_step and the twin's from one initialisation, ``steps`` whole steps.
+def make_players(model, spectral_norm, widths, seed):
+    """(G, D, G_t, D_t): minigan's G and D in float64 from one seed, and their twins with the
+    same weights. model "mlp": make_gan's networks at widths, twinned layer by layer (twin_of).
+    model "dcgan": tests/test_conv_parity.py's tiny DCGAN (latent 8, G's channels (6, 4), D's
+    (4, 6)), whose twins are the reference's own networks (reference_twins: they refuse a
+    minigan DCGAN of another design). Under spectral norm, D's Dense and Conv2D layers are
+    wrapped by minigan.spectral.apply (u, v drawn by minigan) and the twin's D is put under
+    torch's spectral_norm with minigan's W and u, v (torch_games.spectral_twin_of)."""
+    if model == "dcgan":
+        rng = backend.default_rng(seed)
+        G = make_dcgan_generator(8, (6, 4), rng=rng, dtype="float64")
+        D = make_dcgan_discriminator((4, 6), rng=rng, dtype="float64")
+        G_t, D_t = reference_twins(G, D)
+    else:
+        G, D = make_gan(widths, "float64", seed)
+        G_t, D_t = twin_of(G), twin_of(D)
+    if spectral_norm:
+        D = spectral.apply(D, backend.default_rng(seed + 2))
+        D_t = spectral_twin_of(D)
+    return G, D, G_t, D_t
+
+
+def play_twins(images, game, k, optimizer, spectral_norm=False, steps=20, widths=SMALL, seed=0,
+               model="mlp", n=N):
+    """minigan's train_step and the twin's from one initialisation, ``steps`` whole steps on
+    batches of n. game: train_step's keywords (loss, gen_loss, real_target, r1, gp, clip).
 
     Returns (G, D, twin, ours, theirs); ours and theirs: (steps, 4) arrays of L_D, L_G,
     mean D(x), mean D(G(z)), one row per whole step (D's from its last critic step).
     """
-    G, D = make_gan(widths, "float64", seed)
-    if spectral_norm:  # u, v drawn by minigan; the twin copies them
-        D = spectral.apply(D, backend.default_rng(seed + 2))
+    G, D, G_t, D_t = make_players(model, spectral_norm, widths, seed)
     make_opt, twin_opt = OPTIMIZERS[optimizer]
-    twin = TorchGame.from_minigan(G, D, **game, **twin_opt)  # copies G's and D's weights
+    real_target = game.get("real_target", 1.0)  # the twin takes it per step, not as a setting
+    twin = TorchGame(G_t, D_t, **{key: value for key, value in game.items()
+                                  if key != "real_target"}, **twin_opt)
     opt_G, opt_D = make_opt(G.parameters()), make_opt(D.parameters())
+    latent_dim = G.layers[0].in_features  # both G's begin with a Dense on z
     rng, rng_twin = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
-    batches = iter(images[N * i:N * (i + 1)] for i in range(steps * k))
+    batches = iter(images[n * i:n * (i + 1)] for i in range(steps * k))
     ours, theirs = [], []
     for _ in range(steps):
         reals = [next(batches) for _ in range(k)]
         metrics = train_step(G, D, opt_G, opt_D, iter(reals).__next__, rng, k=k,
-                             latent_dim=widths["latent_dim"], **game)
-        zs, eps = replay_draws(rng_twin, k, widths["latent_dim"], game.get("gp", 0))
-        metrics_t = twin.train_step(reals, zs, eps=eps)
+                             latent_dim=latent_dim, **game)
+        zs, eps = replay_draws(rng_twin, k, latent_dim, game.get("gp", 0), n)
+        metrics_t = twin.train_step(reals, zs, eps=eps, real_target=real_target)
         ours.append([float(v) for v in metrics.read().values()])
         theirs.append([float(v) for v in metrics_t.read().values()])
     return G, D, twin, np.array(ours), np.array(theirs)
 
 
-def check_game_parity(mnist_f64, name, **kwargs):
-    game, k, optimizer, spectral_norm = GAMES[name]
-    G, D, twin, ours, theirs = play_twins(mnist_f64, game, k, optimizer, spectral_norm, **kwargs)
+def check_game_parity(images, game, k, optimizer, spectral_norm, **kwargs):
+    """play_twins, then every step's L_D, L_G, D(x), D(G(z)) and every parameter and buffer
+    of G and D at the end to TOL; a bias that feeds a BatchNorm, and that BatchNorm's running
+    mean, to BIAS_BEFORE_BATCHNORM_TOL (tests/test_conditional_parity.py says why; the MLP has
+    none). Returns (G, D, twin, ours), ours as play_twins's, for the caller's own checks."""
+    G, D, twin, ours, theirs = play_twins(images, game, k, optimizer, spectral_norm, **kwargs)
     for j, metric in enumerate(("L_D", "L_G", "D(x)", "D(G(z))")):
         assert_parity(metric, ours[:, j], theirs[:, j], TOL)
     for net_name, net, net_t in (("G", G, twin.G), ("D", D, twin.D)):
-        state = torch_state(net_t)
-        assert sorted(state) == sorted({**net.params, **net.buffers})  # u, v under spectral norm
+        state, theirs_state = {**net.params, **net.buffers}, torch_state(net_t)
+        assert sorted(theirs_state) == sorted(state)  # u, v, running statistics included
         for key, value in state.items():
-            assert_parity(f"{net_name} {key}", {**net.params, **net.buffers}[key], value, TOL)
+            tol = BIAS_BEFORE_BATCHNORM_TOL if beside_batchnorm(key, state) else TOL
+            assert_parity(f"{net_name} {key}", value, theirs_state[key], tol)
     assert np.abs(ours[-1] - ours[0]).max() > 1e-6  # the players moved: a trajectory to match
-    if game.get("clip"):  # the box is active: some parameters sit on its edge, on both sides
+    if game.get("clip"):  # the box is active: on both sides some parameters sit on each edge
         for net in (D, twin.D):
             values = np.concatenate([np.ravel(param_values(p)) for p in net.parameters()])
-            assert np.abs(values).max() == game["clip"]
+            assert values.max() == game["clip"] and values.min() == -game["clip"]
+    return G, D, twin, ours
 
 
 @pytest.mark.parametrize("name", list(GAMES))
 def test_game_parity_20_steps(mnist_f64, name):
-    check_game_parity(mnist_f64, name)
+    check_game_parity(mnist_f64, *GAMES[name])
 
 
 @pytest.mark.parametrize("name", ["wgan-gp k=1", "hinge sn"])
 def test_game_parity_default_widths(mnist_f64, name):
     """The default networks (1.5M weights each), 5 steps. Measured: the sequences within 7e-16,
     the parameters within 1.1e-13 (WGAN-GP) and 7.3e-13 (hinge with spectral norm)."""
-    check_game_parity(mnist_f64, name, steps=5, widths=DEFAULT)
+    check_game_parity(mnist_f64, *GAMES[name], steps=5, widths=DEFAULT)
+
+
+# ---- the DCGAN's games -------------------------------------------------------------------------
+
+DCGAN_GAMES = {  # name -> (train_step's game, k, optimizer, D under spectral norm): the DCGAN's
+    # recipes of benchmarks/time_to_quality.py (no penalty: minigan/penalties.py refuses BatchNorm)
+    "lsgan": (dict(loss="lsgan"), 1, "adam", False),
+    "hinge": (dict(loss="hinge"), 1, "adam", False),
+    # the twin clamps every parameter of D, BatchNorm's gamma and beta too, as minigan does
+    "wgan clip": (dict(loss="wgan", clip=0.01), 5, "rmsprop wgan", False),
+    "hinge sn": (dict(loss="hinge"), 1, "adam", True),  # D's two Conv2D and its Dense
+    "sn": (dict(), 1, "adam", True),  # spectral norm alone, on the 2014 game
+    # the 2014 game off test_conv_parity's one path: k = 2, G's minimax loss, label smoothing
+    "bce minimax k=2": (dict(gen_loss="minimax", real_target=0.9), 2, "adam", False),
+}
+DCGAN_N, DCGAN_STEPS = 16, 20  # batch size, whole steps
+
+
+@pytest.fixture(scope="module")
+def mnist_nudged(mnist_f64):
+    """The real batches of the DCGAN's games: MNIST with every pixel raised by a uniform draw in
+    [0, 1e-3), (1600, 784) float64. Plain MNIST's background is exactly -1, and after WGAN's
+    clipping nearly every weight of D's first convolution and its bias sit at exactly +-clip,
+    so a window of background and padding sums to exactly 0 (a multiple of clip that cancels):
+    there LeakyReLU's kink picks its branch by the sign of each side's rounding (im2col's
+    matrix product against torch's convolution), and where the two signs differ D's first
+    gradient differs by 2% (measured, seed 1: 3 of 12,544 outputs; the players then part, to
+    7e-3). Nudged, no window sums to 0; the other games have no kink there and pass either way."""
+    n = DCGAN_N * DCGAN_STEPS * max(k for _, k, _, _ in DCGAN_GAMES.values())
+    return mnist_f64[:n] + np.random.default_rng(0).uniform(0, 1e-3, (n, 784))
+
+
+@pytest.mark.parametrize("name", list(DCGAN_GAMES))
+def test_dcgan_game_parity(mnist_nudged, name):
+    """The tiny DCGAN (tests/test_conv_parity.py's: latent 8, G's channels (6, 4), D's (4, 6))
+    in each of its games, 20 whole steps at batch 16, against the twin built from the
+    reference's own networks: check_game_parity's comparisons, BatchNorm's running statistics
+    and spectral norm's u, v included. Measured (seed 0): the sequences within 1.4e-14 (WGAN
+    with clipping's L_D; the rest <= 2.5e-15), the parameters and statistics within 3.1e-14
+    (WGAN with clipping; the rest <= 1.9e-15), the biases that feed a BatchNorm and those
+    BatchNorms' running means within 9.7e-10 (G's 4.b, hinge with spectral norm). Over seeds
+    0-9: 5.1e-14, 1.0e-13 and 4.1e-9."""
+    game, k, optimizer, spectral_norm = DCGAN_GAMES[name]
+    G, D, twin, ours = check_game_parity(mnist_nudged, game, k, optimizer, spectral_norm,
+                                         model="dcgan", n=DCGAN_N, steps=DCGAN_STEPS)
+    if game.get("clip"):  # BatchNorm's gamma (1 at the start) is clamped too: on both sides
+        for state in (D.params, torch_state(twin.D)):  # some of it sits on the top edge
+            gamma = np.concatenate([state[key] for key in state if key.endswith(".gamma")])
+            assert gamma.max() == game["clip"]  # (and beta inside: check_game_parity's box)
+    if game.get("gen_loss") == "minimax":  # the game asked: L_G = mean log(1 - D(G(z))) < 0
+        assert ours[:, 1].max() < 0
 
 
 def param_values(p):
