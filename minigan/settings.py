@@ -417,18 +417,33 @@ def used_config(run_dir):
                     resumable=())
 
 
+def same_folder(a, b):
+    """Whether the paths a and b name one folder: runs/a, runs/a/, ./runs/a and its absolute
+    path do (compared resolved, links followed)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # a loop of symbolic links
+        return False
+
+
 def resumed_config(given, resume):
-    """The resumed run's Config: its config.json, with the flags that may change (RESUMABLE)."""
+    """The resumed run's Config: its config.json, with the flags that may change (RESUMABLE).
+    --out is taken only where it names the run's own folder, however written (runs/a/,
+    ./runs/a, an absolute path): the paths are compared resolved, and config.json keeps its
+    own spelling."""
     run_dir = Path(resume)
     if not (run_dir / "checkpoint.npz").is_file():
         raise ConfigError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
                           f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by "
                           "default.")
     saved = asdict(saved_config(run_dir))
-    for name, value in given.items():
-        if name == "out" and value != saved[name]:
+    given = dict(given)
+    if "out" in given:
+        out = given.pop("out")
+        if not same_folder(out, run_dir):
             raise ConfigError(f"--resume {resume}: a resumed run stays in its folder; drop "
-                              f"--out {show(value)}")
+                              f"--out {show(out)}")
+    for name, value in given.items():
         if name not in RESUMABLE and value != saved[name]:
             what = "the architecture" if name in ARCHITECTURE else "the training recipe"
             raise ConfigError(

@@ -443,6 +443,24 @@ RESUME_ROWS = {
 }
 
 
+def test_resume_takes_an_out_that_names_the_runs_own_folder(run, tmp_path, monkeypatch, capsys):
+    """--resume run --out run/ (./run, its absolute path, a link to it) names the folder being
+    resumed: taken, as the same value as config.json's would be; the paths are compared, not
+    their spellings (it said "drop --out run/"). config.json keeps its own spelling."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    saved = json.loads((run / "config.json").read_text())["out"]
+    for out in ("run/", "./run", str(run), "elsewhere/../run", "link"):
+        assert settings.resumed_config({"out": out}, "run").out == saved, out
+    for out in ("elsewhere", "run/x", str(tmp_path)):  # another folder: refused as before
+        with pytest.raises(settings.ConfigError, match="stays in its folder; drop --out"):
+            settings.resumed_config({"out": out}, "run")
+    result = call(train_mnist.cli, ["--resume", "run", "--out", "run/", "--epochs", "2"], capsys)
+    assert result.returncode == 0, result.stderr
+    assert checkpoint.load(run / "checkpoint.npz")[1]["epoch"] == 2
+    assert json.loads((run / "config.json").read_text())["out"] == saved
+
+
 @pytest.mark.parametrize("damage", ["checkpoint truncated", "config of another architecture"])
 def test_a_checkpoint_that_cannot_resume_does_not_suggest_resuming(damage, run, capsys):
     RESUME_ROWS[damage][0](run)
