@@ -19,9 +19,10 @@ MNIST from --data-dir or the search, also for a run on --images; the classifier 
 read before the run starts, so a scoring that could not run refuses the run at once).
 
 Ctrl-C or SIGTERM (`timeout`, `kill`, a job scheduler) finishes the step, saves a checkpoint
-and exits; a NaN or inf loss stops the run and keeps the last good checkpoint. Each epoch is a
-fresh shuffle; the last incomplete batch is dropped. Sample grids come from G in evaluation mode
-(BatchNorm with its running statistics, as minigan.sample draws them).
+and exits (during an epoch's end work, the grid, the scores and the curves, it exits after that
+epoch's checkpoint); a NaN or inf loss stops the run and keeps the last good checkpoint. Each
+epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids come from G in
+evaluation mode (BatchNorm with its running statistics, as minigan.sample draws them).
 
 Every setting is checked (minigan/settings.py) before anything is written: bad input ends in one
 message and exit status 2, and changes no file. A process training into a run folder holds a
@@ -138,6 +139,12 @@ def main(argv=None):
             started = time.perf_counter()
             checkpoint.save_run(run_dir / "checkpoint.npz", state)
 
+        def stopped(by):  # after the checkpoint that a stop request asked for
+            print(f"\nstopped by {by}: checkpoint saved at step {progress.global_step} in "
+                  f"{run_dir / 'checkpoint.npz'}\n"
+                  f"continue with: python train_mnist.py --resume {run_dir}")
+            return run_dir
+
         # ---- the loop: epochs -> steps -> log -> grids -> checkpoint -----------------------------
         with rundir.StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the step, save, exit
             while progress.epoch < cfg.epochs:
@@ -172,10 +179,7 @@ def main(argv=None):
                     if stop.requested:
                         bar.close()
                         save_checkpoint()
-                        print(f"\nstopped by {stop.signal_name}: checkpoint saved at step "
-                              f"{progress.global_step} in {run_dir / 'checkpoint.npz'}\n"
-                              f"continue with: python train_mnist.py --resume {run_dir}")
-                        return run_dir
+                        return stopped(stop.signal_name)
                 bar.close()
                 progress.epoch += 1
                 progress.step_in_epoch, progress.perm = 0, None
@@ -196,6 +200,8 @@ def main(argv=None):
                 pictures.save_curves(run_dir / "curves.png",
                                      rundir.read_rows(run_dir / "metrics.csv"))
                 save_checkpoint()
+                if stop.requested and progress.epoch < cfg.epochs:  # asked during the grid,
+                    return stopped(stop.signal_name)  # the scores or the curves: stop here
 
     # ---- the end ---------------------------------------------------------------------------------
     seconds = time.perf_counter() - session_start
