@@ -14,12 +14,15 @@ from one fixed noise batch after every epoch; a conditional run's: one row per d
 same 10 noise vectors in every row), samples_final.png, samples.gif (at most 40 of the
 grids, spread over the run), curves.png and checkpoint.npz (both networks, both optimizers, the
 random generator, the counters; with --ema, also the average of G's weights that draws every
-sample); with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores).
+sample); with --eval-every N, also eval.csv and quality.png (minigan.evaluate's scores, against
+MNIST from --data-dir or the search, also for a run on --images; the classifier and MNIST are
+read before the run starts, so a scoring that could not run refuses the run at once).
 
 Ctrl-C or SIGTERM (`timeout`, `kill`, a job scheduler) finishes the step, saves a checkpoint
-and exits; a NaN or inf loss stops the run and keeps the last good checkpoint. Each epoch is a
-fresh shuffle; the last incomplete batch is dropped. Sample grids come from G in evaluation mode
-(BatchNorm with its running statistics, as minigan.sample draws them).
+and exits (during an epoch's end work, the grid, the scores and the curves, it exits after that
+epoch's checkpoint); a NaN or inf loss stops the run and keeps the last good checkpoint. Each
+epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids come from G in
+evaluation mode (BatchNorm with its running statistics, as minigan.sample draws them).
 
 Every setting is checked (minigan/settings.py) before anything is written: bad input ends in one
 message and exit status 2, and changes no file. A process training into a run folder holds a
@@ -63,6 +66,14 @@ def main(argv=None):
     if steps_per_epoch == 0:
         raise rundir.RunError(f"{n} images cannot fill one step of --k {k} batches of "
                               f"--batch-size {bs}: raise --limit or lower --batch-size or --k")
+    if cfg.eval_every:  # scoring reads the classifier and MNIST: found now, not after an epoch
+        problem = evaluate.scoring_problem(cfg.data_dir or None)
+        if problem:
+            raise settings.ConfigError(
+                f"--eval-every {cfg.eval_every}: scoring needs the shipped classifier and MNIST's "
+                f"training and test images (in --data-dir, or where minigan searches), and "
+                f"{problem}\nTo train without scoring, drop --eval-every (python -m "
+                "minigan.evaluate scores a run later).")
     if cfg.homework:  # the capstone: 50 steps beside minigan's own, first (on resume too)
         print(f"replaying 50 steps of {cfg.homework} beside minigan's own, in float64 ...")
         report = capstone.replay_config(cfg, X)
@@ -113,6 +124,8 @@ def main(argv=None):
               f"{cfg.images or 'MNIST'}")
         for name, value in asdict(cfg).items():
             print(f"  {name:16s} {value}")
+        if cfg.images and cfg.eval_every:
+            print(f"--eval-every scores the samples against MNIST, not {cfg.images}")
         if progress.global_step:
             print(f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.global_step}")
         if progress.noise_steps is None:
@@ -125,6 +138,12 @@ def main(argv=None):
             progress.elapsed += time.perf_counter() - started
             started = time.perf_counter()
             checkpoint.save_run(run_dir / "checkpoint.npz", state)
+
+        def stopped(by):  # after the checkpoint that a stop request asked for
+            print(f"\nstopped by {by}: checkpoint saved at step {progress.global_step} in "
+                  f"{run_dir / 'checkpoint.npz'}\n"
+                  f"continue with: python train_mnist.py --resume {run_dir}")
+            return run_dir
 
         # ---- the loop: epochs -> steps -> log -> grids -> checkpoint -----------------------------
         with rundir.StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the step, save, exit
@@ -160,10 +179,7 @@ def main(argv=None):
                     if stop.requested:
                         bar.close()
                         save_checkpoint()
-                        print(f"\nstopped by {stop.signal_name}: checkpoint saved at step "
-                              f"{progress.global_step} in {run_dir / 'checkpoint.npz'}\n"
-                              f"continue with: python train_mnist.py --resume {run_dir}")
-                        return run_dir
+                        return stopped(stop.signal_name)
                 bar.close()
                 progress.epoch += 1
                 progress.step_in_epoch, progress.perm = 0, None
@@ -178,11 +194,14 @@ def main(argv=None):
                                        or progress.epoch == cfg.epochs):
                     sampler.eval()  # eval.csv and quality.png, from noise of its own seed
                     evaluate.log_quality(run_dir, sampler, cfg.latent_dim, cfg.dtype,
-                                         cfg.eval_samples, progress.epoch, progress.global_step)
+                                         cfg.eval_samples, progress.epoch, progress.global_step,
+                                         data_dir=cfg.data_dir or None)  # the run's MNIST
                     G.train()
                 pictures.save_curves(run_dir / "curves.png",
                                      rundir.read_rows(run_dir / "metrics.csv"))
                 save_checkpoint()
+                if stop.requested and progress.epoch < cfg.epochs:  # asked during the grid,
+                    return stopped(stop.signal_name)  # the scores or the curves: stop here
 
     # ---- the end ---------------------------------------------------------------------------------
     seconds = time.perf_counter() - session_start

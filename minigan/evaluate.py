@@ -42,8 +42,10 @@ closer to a training image than 99% of MNIST test images are (about 1% unless G 
 
 Derivations and how to read the numbers: lessons/11_measuring_samples.md. The Python API is
 :func:`evaluate_pixels` (uint8 images) and :func:`evaluate_generator` (a generator network);
-both share one :class:`Reference`, which is built once per process and cached.
-:func:`log_quality` is train_mnist.py --eval-every's row of eval.csv.
+both share one :class:`Reference`, which is built once per process for each classifier and
+MNIST folder, and cached. :func:`log_quality` is train_mnist.py --eval-every's row of eval.csv,
+scored against the run's own MNIST (its --data-dir); :func:`scoring_problem` is the check that
+such a run makes before it writes anything.
 """
 
 import json
@@ -153,12 +155,31 @@ _REFERENCES = {}
 
 def reference(classifier_path=None, data_dir=None, features="mlp"):
     """The Reference of a feature space ("mlp" or "conv") for a classifier file (default: the
-    shipped one), built once per process."""
-    key = (features, str(classifier_path), str(data_dir))
+    shipped one) and the MNIST in data_dir (default: where data.find_mnist finds it), built
+    once per process for each. The cache knows the folder by the one found, resolved: "data/
+    mnist/", its absolute path and a search that finds it share an entry, and a search that
+    finds another folder (or none: $MINIGAN_DATA unset since) does not reuse it."""
+    folder = data.find_mnist(data_dir).resolve()
+    key = (features, str(classifier_path), str(folder))
     if key not in _REFERENCES:
         load, _ = CLASSIFIERS[features]
-        _REFERENCES[key] = Reference(load(classifier_path), data_dir)
+        _REFERENCES[key] = Reference(load(classifier_path), folder)
     return _REFERENCES[key]
+
+
+def scoring_problem(data_dir=None):
+    """Why log_quality could not score, in words, or None: it reads and verifies what scoring
+    needs, the shipped classifier and MNIST's training and test images (in data_dir, or where
+    data.find_mnist finds them), so that train_mnist.py --eval-every refuses before it writes
+    anything instead of failing after an epoch's training. A fraction of a second; the
+    Reference itself (seconds) is built at the first scoring."""
+    try:
+        classifier.load_classifier()
+        for split in ("train", "test"):
+            data.load_mnist(split, data_dir=data_dir)
+    except (classifier.ClassifierError, data.DataError) as e:
+        return str(e)
+    return None
 
 
 def check_pixels(pixels, source="samples"):
@@ -238,12 +259,13 @@ def memorisation(pixels, feats, ref, m, seed=0, data_dir=None):
     return result, neighbours.figure_cells(pixels, train, nearest)
 
 
-def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0):
+def log_quality(run_dir, G, latent_dim, dtype, n, epoch, step, seed=0, data_dir=None):
     """Score G (train_mnist.py --eval-every): append a row to run_dir/eval.csv, redraw
     run_dir/quality.png from every row; returns the row. The noise comes from its own generator
-    seeded with seed, so the training's random stream is untouched."""
+    seeded with seed, so the training's random stream is untouched. data_dir: the run's MNIST
+    folder (--data-dir; None: search), which the Reference is built from."""
     start = time.perf_counter()
-    scores = evaluate_generator(G, latent_dim, n, seed, dtype)
+    scores = evaluate_generator(G, latent_dim, n, seed, dtype, ref=reference(data_dir=data_dir))
     row = {"epoch": epoch, "step": step, "fd": scores["fd"], "fd_floor": scores["fd_floor"],
            "class_entropy": scores["class_entropy"], "kl_uniform": scores["kl_uniform"],
            "least_share": min(scores["class_share"]), "most_share": max(scores["class_share"]),

@@ -20,7 +20,7 @@ from minigan import checkpoint, data, rundir
 from minigan.losses import GENERATOR_LOSSES
 from minigan.rules import (  # noqa: F401  (re-exported: every command checks through settings)
     MAX_SAMPLES, MAX_WIDTH, PATH_FLAGS, SEED, ConfigError, Parser, check, explained, flag, folder,
-    integer, number, one_of, path_arg, path_ok, show, typed, widths)
+    integer, message, number, one_of, path_arg, path_ok, show, typed, widths)
 from minigan.tricks import IMPROVED
 
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
@@ -324,21 +324,25 @@ def with_recipe(given, rules=RULES):
 # ---- flags --------------------------------------------------------------------------------------
 
 
-def layer_widths(text):
-    """Parse "256,512,1024" into (256, 512, 1024)."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of widths: use integers separated by commas, like 256,512,1024"
-        ) from None
+def layer_widths(name, rule, default=None):
+    """An argparse type for a flag of layer widths: "256,512,1024" -> (256, 512, 1024). Text
+    that is not such a list ("32,", "", "a,b") gets the rule's message, as typed gives a number
+    flag's ("--g-hidden 32,: not allowed; use comma-separated layer widths, ..."); the widths'
+    range is the rule's to check (validate)."""
+    def convert(text):
+        try:
+            return tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(message(name, text, rule, default)) from None
+    return convert
 
 
 def parser(config_class, rules, prog, description):
     """An ArgumentParser with one flag per field of config_class (--batch-size for batch_size).
     A flag not given is absent from the parsed namespace (so a resume can tell them apart).
     A number that is not one ("--epochs abc") gets its rule's message; a path flag
-    (rules.PATH_FLAGS) refuses an empty path and has "~" expanded (rules.path_arg)."""
+    (rules.PATH_FLAGS) refuses an empty path and has "~" expanded (rules.path_arg); a list of
+    widths that is not one ("--g-hidden 32,") gets its rule's message too (layer_widths)."""
     p = Parser(prog=prog, description=description,
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in fields(config_class):
@@ -346,8 +350,10 @@ def parser(config_class, rules, prog, description):
             kind = typed(f.type, f.name, rules[f.name], f.default)
         elif f.name in PATH_FLAGS:
             kind = path_arg(f.name)
+        elif f.type is tuple:
+            kind = layer_widths(f.name, rules[f.name], f.default)
         else:
-            kind = {tuple: layer_widths}.get(f.type, f.type)
+            kind = f.type
         p.add_argument(flag(f.name), default=argparse.SUPPRESS, type=kind,
                        help=f"{rules[f.name][1]} (default: {show(f.default)})")
     return p
@@ -411,18 +417,33 @@ def used_config(run_dir):
                     resumable=())
 
 
+def same_folder(a, b):
+    """Whether the paths a and b name one folder: runs/a, runs/a/, ./runs/a and its absolute
+    path do (compared resolved, links followed)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # a loop of symbolic links
+        return False
+
+
 def resumed_config(given, resume):
-    """The resumed run's Config: its config.json, with the flags that may change (RESUMABLE)."""
+    """The resumed run's Config: its config.json, with the flags that may change (RESUMABLE).
+    --out is taken only where it names the run's own folder, however written (runs/a/,
+    ./runs/a, an absolute path): the paths are compared resolved, and config.json keeps its
+    own spelling."""
     run_dir = Path(resume)
     if not (run_dir / "checkpoint.npz").is_file():
         raise ConfigError(f"--resume {resume}: no run there (expected {run_dir}/config.json and "
                           f"{run_dir}/checkpoint.npz). Check the path; runs live in runs/ by "
                           "default.")
     saved = asdict(saved_config(run_dir))
-    for name, value in given.items():
-        if name == "out" and value != saved[name]:
+    given = dict(given)
+    if "out" in given:
+        out = given.pop("out")
+        if not same_folder(out, run_dir):
             raise ConfigError(f"--resume {resume}: a resumed run stays in its folder; drop "
-                              f"--out {show(value)}")
+                              f"--out {show(out)}")
+    for name, value in given.items():
         if name not in RESUMABLE and value != saved[name]:
             what = "the architecture" if name in ARCHITECTURE else "the training recipe"
             raise ConfigError(

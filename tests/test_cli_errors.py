@@ -57,7 +57,8 @@ TRAIN_ROWS = {
     "beta2": (["--beta2", "-0.1"], ["--beta2", "-0.1", "[0, 1)"]),
     "latent_dim": (["--latent-dim", "0"], ["--latent-dim", "0", "from 1 to"]),
     "g_hidden": (["--g-hidden", "32,0"], ["--g-hidden", "32,0", "widths"]),
-    "d_hidden": (["--d-hidden", "64,,32"], ["--d-hidden", "64,,32", "commas"]),
+    "d_hidden": (["--d-hidden", "64,,32"], ["--d-hidden 64,,32: not allowed", "comma-separated",
+                                           "(default: 1024,512,256)"]),
     "slope": (["--slope", "inf"], ["--slope", "inf", "[0, 1)"]),
     "k": (["--k", "0"], ["--k", "0", ">= 1"]),
     "gen_loss": (["--gen-loss", "wasserstein"], ["--gen-loss", "wasserstein", "minimax"]),
@@ -153,6 +154,35 @@ def test_a_value_of_the_wrong_type_is_one_line_without_the_usage(capsys):
     assert_clean_error(result)
     assert result.stderr == ("train_mnist.py: error: --epochs abc: not allowed; use an integer "
                              ">= 1 (default: 20).\n")
+
+
+WIDTHS = ("comma-separated layer widths, each an integer from 1 to 100000, like 256,512,1024 "
+          "(default: {})")
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["--g-hidden", "32,"], "--g-hidden 32,: not allowed; use " + WIDTHS.format("256,512,1024")),
+    (["--g-hidden", ""], '--g-hidden "": not allowed; use ' + WIDTHS.format("256,512,1024")),
+    (["--d-hidden", "a,b"], "--d-hidden a,b: not allowed; use " + WIDTHS.format("1024,512,256")),
+])
+def test_a_list_of_widths_that_is_not_one_is_one_line_with_the_rule(argv, said, capsys):
+    """As every other flag: the flag, the value, what is allowed, the default; no usage block
+    and no argparse "argument --g-hidden:" (it said "'32,' is not a list of widths")."""
+    result = call(train_mnist.cli, argv, capsys)
+    assert_clean_error(result)
+    assert result.stderr == f"train_mnist.py: error: {said}.\n"
+
+
+def test_the_labs_hidden_widths_share_the_parser_and_its_message(capsys):
+    """minigan.toy's --hidden is read by the same parser (settings.parser) with the lab's rule."""
+    from minigan import toy
+
+    assert toy.parse_args(["--hidden", "16,8"])[0].hidden == (16, 8)
+    with pytest.raises(SystemExit) as e:
+        toy.parse_args(["--hidden", "64,"])
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "python -m minigan.toy: error: --hidden 64,: not allowed; use comma-separated widths of "
+        "G's hidden layers, like 128,128 (D mirrors them) (default: 128,128).\n")
 
 
 def test_a_tilde_is_expanded_once_where_the_flag_is_read(tmp_path, monkeypatch):
@@ -411,6 +441,24 @@ RESUME_ROWS = {
         lambda r: (r / "config.json").write_text('{"a":' * 100000), ["--epochs", "2"],
         ["config.json", "nested too deep"]),
 }
+
+
+def test_resume_takes_an_out_that_names_the_runs_own_folder(run, tmp_path, monkeypatch, capsys):
+    """--resume run --out run/ (./run, its absolute path, a link to it) names the folder being
+    resumed: taken, as the same value as config.json's would be; the paths are compared, not
+    their spellings (it said "drop --out run/"). config.json keeps its own spelling."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link").symlink_to(run, target_is_directory=True)
+    saved = json.loads((run / "config.json").read_text())["out"]
+    for out in ("run/", "./run", str(run), "elsewhere/../run", "link"):
+        assert settings.resumed_config({"out": out}, "run").out == saved, out
+    for out in ("elsewhere", "run/x", str(tmp_path)):  # another folder: refused as before
+        with pytest.raises(settings.ConfigError, match="stays in its folder; drop --out"):
+            settings.resumed_config({"out": out}, "run")
+    result = call(train_mnist.cli, ["--resume", "run", "--out", "run/", "--epochs", "2"], capsys)
+    assert result.returncode == 0, result.stderr
+    assert checkpoint.load(run / "checkpoint.npz")[1]["epoch"] == 2
+    assert json.loads((run / "config.json").read_text())["out"] == saved
 
 
 @pytest.mark.parametrize("damage", ["checkpoint truncated", "config of another architecture"])

@@ -529,6 +529,100 @@ def _generator(run_dir):
     return G, cfg.latent_dim
 
 
+@pytest.fixture
+def mnist_elsewhere(tmp_path, monkeypatch):
+    """MNIST in a folder of its own, and nowhere else: the search (the repository's data/mnist,
+    $MINIGAN_DATA, the user cache, a download) finds nothing, and no Reference is cached (one
+    built from the repository's MNIST would hide a scoring that searches)."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in data.FILES:
+        (folder / f"{name}.gz").symlink_to(data.REPO_DATA_DIR / f"{name}.gz")
+
+    def no_download(directory=None):
+        raise data.DataError("downloads are off in this test")
+
+    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "no_repository_data")
+    monkeypatch.delenv("MINIGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(data, "download_mnist", no_download)
+    monkeypatch.setattr(evaluate, "_REFERENCES", {})
+    return folder
+
+
+def test_the_reference_cache_knows_the_folder_found(mnist_elsewhere, tmp_path, monkeypatch):
+    """One Reference per MNIST folder found, however it was named; a search that finds nothing
+    now is an error, not the Reference of a folder it found before ($MINIGAN_DATA unset)."""
+    monkeypatch.setenv("MINIGAN_DATA", str(mnist_elsewhere))
+    found = evaluate.reference()
+    (tmp_path / "link").symlink_to(mnist_elsewhere, target_is_directory=True)
+    assert evaluate.reference(data_dir=f"{mnist_elsewhere}/") is found
+    assert evaluate.reference(data_dir=tmp_path / "link") is found
+    monkeypatch.delenv("MINIGAN_DATA")
+    with pytest.raises(data.DataError, match="MNIST not found"):
+        evaluate.reference()
+    assert len(evaluate._REFERENCES) == 1
+
+
+def test_eval_every_scores_against_the_runs_data_dir_new_and_resumed(ref, mnist_elsewhere,
+                                                                     tmp_path):
+    """--data-dir X --eval-every 1 with MNIST in X only: the scoring reads X too (it searched,
+    and failed at the epoch's end, after the epoch's training and before its checkpoint), on
+    resume as well; the scores are those of the repository's MNIST, the same files."""
+    run = train_mnist.main([*TINY, "--epochs", "1", "--data-dir", str(mnist_elsewhere),
+                            "--eval-every", "1", "--eval-samples", "100", "--out",
+                            str(tmp_path / "run")])
+    train_mnist.main(["--resume", str(run), "--epochs", "2"])
+    rows = rundir.read_rows(run / "eval.csv")
+    assert [(r["epoch"], r["step"]) for r in rows] == [(1, 6), (2, 12)]
+    result = evaluate.evaluate_generator(*_generator(run), n=100, ref=ref)
+    for key in ("fd", "fd_floor", "precision", "recall"):
+        assert rows[-1][key] == result[key], key
+
+
+def test_eval_every_that_cannot_score_refuses_before_writing(mnist_elsewhere, tmp_path, capsys):
+    """A run on --images, with MNIST nowhere to be found: --eval-every, which scores against
+    MNIST, refuses the run at once (exit 2, nothing written), a new one and a resumed one,
+    instead of failing after the first epoch; with --data-dir it scores, and says against what."""
+    images, _ = data.load_mnist("train", data_dir=mnist_elsewhere)
+    own = tmp_path / "own.npy"
+    np.save(own, images[:192])
+    new = [*TINY, "--images", str(own), "--eval-every", "1", "--eval-samples", "100"]
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*new, "--out", str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "--eval-every 1", "MNIST not found", "--data-dir",
+                       "drop --eval-every")
+    assert snapshot(tmp_path) == before
+    run = train_mnist.main([*TINY, "--images", str(own), "--epochs", "1", "--out",
+                            str(tmp_path / "run")])
+    before = snapshot(run)
+    resume = ["--resume", str(run), "--epochs", "3", "--eval-every", "1", "--eval-samples", "100"]
+    result = call(train_mnist.cli, resume, capsys)
+    assert_clean_error(result, "--eval-every 1", "MNIST not found")
+    assert snapshot(run) == before
+    result = call(train_mnist.cli, [*resume, "--data-dir", str(mnist_elsewhere)], capsys)
+    assert result.returncode == 0, result.stderr
+    assert f"--eval-every scores the samples against MNIST, not {own}" in result.stdout
+    assert [r["epoch"] for r in rundir.read_rows(run / "eval.csv")] == [2, 3]
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["new run", "resumed run"])
+def test_eval_every_without_the_classifier_refuses_before_writing(resume, tmp_path, monkeypatch,
+                                                                  capsys):
+    """The shipped classifier missing (a checkout without it): refused before any training, not
+    a traceback at the first epoch's end."""
+    run = tmp_path / "run"
+    if resume:
+        train_mnist.main([*TINY, "--epochs", "1", "--out", str(run)])
+    monkeypatch.setattr(classifier, "WEIGHTS", tmp_path / "gone.npz")
+    monkeypatch.setattr(evaluate, "_REFERENCES", {})  # none built with the shipped file
+    before = snapshot(tmp_path)
+    argv = ["--resume", str(run)] if resume else [*TINY, "--out", str(run)]
+    result = call(train_mnist.cli, [*argv, "--eval-every", "1", "--eval-samples", "100"], capsys)
+    assert_clean_error(result, "--eval-every 1", "gone.npz not found", "git checkout")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path, monkeypatch):
     net = classifier.make_classifier(rng=backend.default_rng(0))
     out = tmp_path / "clf.npz"

@@ -188,7 +188,7 @@ BAD_FLAGS = [  # (flags, words the message must contain): settings.py's words, a
     (["--gen-loss", "hinge"], ["--gen-loss hinge", "nonsaturating"]),
     (["--frames", "-1"], ["--frames -1", "0 to --steps"]),
     (["--steps", "5", "--frames", "6"], ["--frames 6", "0 to --steps (5), or raise --steps."]),
-    (["--hidden", "64,x"], ["--hidden", "64,x", "commas"]),
+    (["--hidden", "64,x"], ["--hidden 64,x: not allowed", "comma-separated"]),
     (["--hidden", "64,0"], ["--hidden 64,0", "widths"]),
     (["--out", "a_file"], ["--out a_file", "not a file"]),
     (["--out", "a_file/lab"], ["--out a_file/lab", "not a file"]),

@@ -15,7 +15,7 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, call
-from minigan import checkpoint, models, rundir
+from minigan import checkpoint, models, pictures, rundir
 from minigan import sample as sample_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,6 +144,52 @@ def test_sigterm_in_the_first_epoch_saves_its_steps_and_resume_stays_exact(tmp_p
     assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
     train_mnist.main(["--resume", str(run)])
     assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
+
+
+def interrupt_in(monkeypatch, name, call=1, signum=signal.SIGINT):
+    """Deliver a real signal to this process in the given call of pictures.<name>, a piece of
+    an epoch's end work (save_epoch_grid, save_curves)."""
+    calls = {"n": 0}
+    real = getattr(pictures, name)
+
+    def then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pictures, name, then_interrupt)
+
+
+@pytest.mark.parametrize("work", ["save_epoch_grid", "save_curves"])
+def test_a_stop_in_the_epoch_end_work_stops_at_that_epochs_checkpoint(work, tmp_path,
+                                                                      monkeypatch, capsys):
+    """Ctrl-C while epoch 1's grid or curves are drawn: the run saves at the epoch's end and
+    stops there, as a stop mid-epoch does (it trained, and saved, one step of epoch 2 first);
+    the resumed run ends bit for bit where the uninterrupted one does."""
+    straight = train(tmp_path, "straight", "--epochs", "2")
+    with monkeypatch.context() as m:
+        interrupt_in(m, work)
+        run = train(tmp_path, "interrupted", "--epochs", "2")
+    out = capsys.readouterr().out
+    assert (f"stopped by SIGINT: checkpoint saved at step 6 in {run / 'checkpoint.npz'}\n"
+            f"continue with: python train_mnist.py --resume {run}") in out
+    _, meta = checkpoint_arrays(run)
+    assert (meta["global_step"], meta["epoch"], meta["step_in_epoch"]) == (6, 1, 0)
+    assert rundir.read_rows(run / "metrics.csv")[-1]["step"] == 6
+    train_mnist.main(["--resume", str(run)])
+    assert_same_arrays(checkpoint_arrays(straight)[0], checkpoint_arrays(run)[0])
+
+
+def test_a_stop_in_the_last_epochs_end_work_ends_the_run_as_done(tmp_path, monkeypatch, capsys):
+    """Nothing is left to train after the last epoch's checkpoint: the run ends as a finished
+    one, with no --resume to suggest (it would refuse: no more epochs)."""
+    with monkeypatch.context() as m:
+        interrupt_in(m, "save_curves", call=2)
+        run = train(tmp_path, "run", "--epochs", "2")
+    out = capsys.readouterr().out
+    assert "done: 2 epochs, 12 steps" in out and "stopped by" not in out
+    assert checkpoint_arrays(run)[1]["global_step"] == 12
 
 
 def test_resume_mid_epoch_on_other_images_is_refused_and_changes_nothing(tmp_path, monkeypatch,
