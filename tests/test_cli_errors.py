@@ -226,6 +226,44 @@ def test_new_run_refuses_a_folder_with_an_unfinished_run(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+# A folder that is not a run: a user's notes, someone's results (a picture named as a run's), the
+# repository itself. The old check looked for a run only and trained into them, writing
+# config.json, checkpoint.npz, samples/, curves.png ... over files of those names.
+NOT_A_RUN = {
+    "a user's file": lambda d: (d / "notes.txt").write_text("mine"),
+    "someone's results": lambda d: (d / "samples_final.png").write_bytes(b"their picture"),
+    "a folder in it": lambda d: (d / "samples").mkdir(),
+}
+
+
+@pytest.mark.parametrize("fill", NOT_A_RUN.values(), ids=list(NOT_A_RUN))
+def test_a_new_run_refuses_a_folder_that_holds_anything(fill, tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    fill(folder)
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--epochs", "1", "--out", str(folder)], capsys)
+    assert_clean_error(result, f"--out {folder} already holds", "new or empty folder",
+                       "choose another --out")
+    assert result.stderr.count("\n") == 1 and snapshot(tmp_path) == before
+
+
+def test_a_new_run_refuses_the_current_folder_in_a_real_terminal(tmp_path):
+    (tmp_path / "README.md").write_text("a project")
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, "--epochs", "1", "--out", "."], cwd=tmp_path)
+    assert_clean_error(result, "--out . already holds README.md", "choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_new_run_goes_into_an_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    result = call(train_mnist.cli, [*SMALL, "--epochs", "1", "--out", str(tmp_path / "empty")],
+                  capsys)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "empty" / "checkpoint.npz").is_file()
+
+
 def test_a_run_folder_that_cannot_be_created_is_a_clean_error(tmp_path, monkeypatch, capsys):
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
