@@ -8,7 +8,8 @@ from pathlib import Path
 
 from minigan import classifier, conv_classifier, files, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
-from minigan.rules import MAX_SAMPLES, folder_problem  # -n's bound: --eval-samples' too
+from minigan.rules import (  # -n's bound: --eval-samples' too
+    MAX_SAMPLES, folder_problem, suffix_problem)
 from minigan.scores import K
 
 DEFAULT_SAMPLES = 10_000
@@ -102,8 +103,9 @@ def parse_args(argv):
         if args.epochs is None:
             args.epochs = EPOCHS[args.features]
         rules = [("epochs", args.epochs, settings.integer(1))]
-        if args.out is not None and not args.out.endswith(".npz"):
-            p.error(f"--out {args.out}: the classifier's weights are written as .npz")
+        wrong = args.out is not None and suffix_problem(args.out, (".npz",))
+        if wrong:
+            p.error(f"--out {args.out}: the classifier's weights are written as .npz; {wrong}")
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
@@ -115,13 +117,14 @@ def parse_args(argv):
         if not K + 1 < args.n <= MAX_SAMPLES:
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         rules = []
-        if args.out is not None and not args.out.endswith(".json"):
-            p.error(f"--out {args.out}: the scores are written as .json")
+        wrong = args.out is not None and suffix_problem(args.out, (".json",))
+        if wrong:
+            p.error(f"--out {args.out}: the scores are written as .json; {wrong}")
         for flag, value in (("--class-grid", args.class_grid),
                             ("--neighbours-grid", args.neighbours_grid)):
-            if value is not None and not value.lower().endswith(".png"):
-                p.error(f"{flag} {value}: the grid is written as a PNG; name a file ending in "
-                        ".png")
+            wrong = value is not None and suffix_problem(value, (".png",))
+            if wrong:
+                p.error(f"{flag} {value}: the grid is written as a PNG; {wrong}")
         problem = neighbour_problem(args) or classifier_problem(args)
         if problem:
             p.error(problem)

@@ -38,7 +38,7 @@ import numpy as np
 
 from minigan import backend, checkpoint, conditional, data, files, models, pictures, settings
 from minigan.gan import sample_noise
-from minigan.rules import Parser, folder_problem, integer, path_arg, typed
+from minigan.rules import Parser, folder_problem, integer, path_arg, suffix_problem, typed
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
 MAX_ROWS = 100  # an interpolation: at most this many rows...
@@ -185,8 +185,9 @@ def noise_interpolation(G, rows, frames, latent_dim, digit=None, seed=0, dtype="
 
 def check_out(out, n):
     """Why --out and -n cannot be used together, or None."""
-    if out.suffix not in MAX_N:
-        return f"--out {out}: use a .npy or a .png file name"
+    wrong = suffix_problem(out, MAX_N)
+    if wrong:
+        return f"--out {out}: the images are written as a .npy array or a .png grid; {wrong}"
     if not 1 <= n <= MAX_N[out.suffix]:
         return f"-n {n}: use a number from 1 to {MAX_N[out.suffix]:,} for a {out.suffix} file"
     return check_folder(out)
@@ -224,9 +225,10 @@ def check_flags(args, out):
             return (f"--frames {args.frames}: frames belong to an interpolation; add "
                     "--interpolate A B, --interpolate-z or --walk, or drop --frames")
         return check_out(out, DEFAULT_N["plain"] if args.n is None else args.n)
-    if out.suffix not in (".png", ".gif"):
+    wrong = suffix_problem(out, (".png", ".gif"))
+    if wrong:
         return (f"--out {out}: an interpolation or walk is written as a .png (one row of frames "
-                "per row) or a .gif (an animation); use a .png or a .gif file name")
+                f"per row) or a .gif (an animation); {wrong}")
     if args.frames is not None and not 2 <= args.frames <= MAX_FRAMES:
         return f"--frames {args.frames}: use a number from 2 to {MAX_FRAMES}"
     if args.n is not None and not 1 <= args.n <= MAX_ROWS:

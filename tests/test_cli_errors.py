@@ -537,7 +537,13 @@ SAMPLE_ROWS = {
                            ["--out", "afile is a file, not a folder"]),
     "--seed -1": (None, ["--seed", "-1"], ["--seed -1", "from 0 to"]),
     "--seed 2**32": (None, ["--seed", str(2**32)], ["--seed", "from 0 to"]),
-    "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", ".npy or a .png"]),
+    "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", "name a file ending in .npy or "
+                                                   ".png"]),
+    # suffixes are compared exactly, as evaluate's and train_mnist.py --images' are: was "use a
+    # .npy or a .png file name" for s.PNG, while minigan.evaluate --class-grid took g.PNG
+    "--out .PNG": (None, ["--out", "{tmp}/s.PNG"], ["--out", "s.PNG", "in lower case: ",
+                                                    "/s.png"]),
+    "--out .Npy": (None, ["--out", "{tmp}/s.Npy"], ["in lower case: ", "/s.npy"]),
     "--out missing folder": (None, ["--out", "{tmp}/nowhere/x.npy"],
                              ["--out", "nowhere", "does not exist"]),
     "--out a folder": (lambda r, t: (t / "d.npy").mkdir(), ["--out", "{tmp}/d.npy"],

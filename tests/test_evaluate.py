@@ -361,7 +361,8 @@ def test_the_command_draws_each_digit_in_its_row(ref, test_set, tmp_path, capsys
 
 def write_npy(name, array):
     def make(folder):
-        np.save(folder / name, array)
+        with open(folder / name, "wb") as f:  # np.save would add .npy to s.NPY
+            np.save(f, array)
         return [name]
     return make
 
@@ -415,6 +416,14 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
      ["--class-grid", "does not exist"]),
     ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
      ["--class-grid", "--train-classifier"]),
+    # suffixes are compared exactly, as minigan.sample's are (it refused s.PNG, this took it)
+    ("--class-grid .PNG", lambda d: ["x", "--class-grid", "g.PNG"],
+     ["--class-grid g.PNG", "in lower case: g.png"]),
+    ("--neighbours-grid .Png", lambda d: ["x", "--neighbours", "--neighbours-grid", "g.Png"],
+     ["--neighbours-grid g.Png", "in lower case: g.png"]),
+    ("--out .JSON", lambda d: ["x", "--out", "e.JSON"], ["--out e.JSON", "in lower case: e.json"]),
+    ("input .NPY", write_npy("s.NPY", np.zeros((10, 28, 28), np.uint8)),
+     ["s.NPY", "in lower case: s.npy"]),
     # the default output is guarded as --out is: the old code replaced a user's eval.json
     ("default out not its own", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
      np.uint8))(d) and (d / "eval.json").write_text('{"my": "settings"}') and ["small.npy"],
