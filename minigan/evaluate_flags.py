@@ -6,7 +6,7 @@ written: a bad value ends the command with one message that names the flag, and 
 import zipfile
 from pathlib import Path
 
-from minigan import classifier, conv_classifier, files, settings
+from minigan import classifier, conv_classifier, files, rundir, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
 from minigan.rules import (  # -n's bound: --eval-samples' too
     MAX_SAMPLES, folder_problem, suffix_problem)
@@ -56,7 +56,8 @@ def parse_args(argv):
     p.add_argument("--class-grid", default=None, metavar="FILE.png",
                    type=settings.path_arg("class_grid", "name a .png file"),
                    help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
-                        "them, one row per digit 0-9, into this PNG")
+                        "them, one row per digit 0-9, into this PNG (never a run's own picture, "
+                        "such as its samples_final.png)")
     p.add_argument("--neighbours", action="store_true",
                    help="also check whether G copies its training set: each sample's nearest "
                         "training images, and its distance to them against a test image's "
@@ -70,7 +71,8 @@ def parse_args(argv):
                    type=settings.path_arg("neighbours_grid", "name a .png file"),
                    help=f"with --neighbours: where the picture goes, {FIGURE_ROWS} rows of a "
                         f"sample and its {FIGURE_K} nearest training images in pixels, then in "
-                        "features (default: neighbours.png next to the input)")
+                        "features (default: neighbours.png next to the input; never a run's own "
+                        "picture)")
     p.add_argument("--features", choices=list(EPOCHS), default="mlp",
                    help="the feature space of every score: mlp, the MLP classifier's 256 "
                         "features (minigan/classifier.py), or conv, the convolutional "
@@ -140,7 +142,7 @@ def parse_args(argv):
         problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
-    problem = replace_problem(args)
+    problem = replace_problem(args) or grid_problem(args)
     if problem:
         p.error(problem)
     return args
@@ -191,6 +193,22 @@ def replace_problem(args):
     return (f"--out {args.out}: a file is there, and it is not an earlier output of this kind "
             f"({kind}); --out replaces only those. Name a new file, or move that one away "
             "first.")
+
+
+GRIDS = {"--class-grid": "per_class.png", "--neighbours-grid": "neighbours.png"}  # flag: a name
+
+
+def grid_problem(args):
+    """Why a grid cannot be written where --class-grid or --neighbours-grid asks, or None: a
+    run's own file is there (rundir.run_file: its samples_final.png, curves.png, samples/...),
+    which only the run writes."""
+    for flag, value in (("--class-grid", args.class_grid),
+                        ("--neighbours-grid", args.neighbours_grid)):
+        run = value is not None and rundir.run_file(value)
+        if run:
+            return (f"{flag} {value}: that is a picture of the train_mnist.py run in {run}, "
+                    f"which only the run writes; name another file, like {run / GRIDS[flag]}")
+    return None
 
 
 def classifier_problem(args):

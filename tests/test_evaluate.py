@@ -367,6 +367,14 @@ def write_npy(name, array):
     return make
 
 
+def fake_run(folder):
+    """A run folder's names (not a trainable run: the grids' check comes before it is read)."""
+    (folder / "run" / "samples").mkdir(parents=True)
+    for name in ("config.json", "checkpoint.npz", "samples_final.png", "samples/epoch_001.png"):
+        (folder / "run" / name).write_bytes(b"the run's")
+    return ["run"]
+
+
 BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must contain)
     ("no input", lambda d: [], ["run folder"]),
     ("missing path", lambda d: ["nothing_here"], ["nothing_here", "no such"]),
@@ -424,6 +432,14 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
     ("--out .JSON", lambda d: ["x", "--out", "e.JSON"], ["--out e.JSON", "in lower case: e.json"]),
     ("input .NPY", write_npy("s.NPY", np.zeros((10, 28, 28), np.uint8)),
      ["s.NPY", "in lower case: s.npy"]),
+    # a run's own pictures: the old code drew the grid over them
+    ("--class-grid a run's picture", lambda d: fake_run(d) + ["--class-grid",
+                                                             "run/samples_final.png"],
+     ["--class-grid run/samples_final.png", "picture of the train_mnist.py run in run",
+      "name another file, like run/per_class.png"]),
+    ("--neighbours-grid a run's epoch grid", lambda d: fake_run(d) + [
+        "--neighbours", "--neighbours-grid", "run/samples/epoch_001.png"],
+     ["--neighbours-grid run/samples/epoch_001.png", "train_mnist.py run in run"]),
     # the default output is guarded as --out is: the old code replaced a user's eval.json
     ("default out not its own", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
      np.uint8))(d) and (d / "eval.json").write_text('{"my": "settings"}') and ["small.npy"],
@@ -495,6 +511,19 @@ def test_bad_input_is_a_clean_error(tmp_path, what, make, needles):
     result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
+
+
+@pytest.mark.parametrize("flag,name", [("--class-grid", "samples_final.png"),
+                                       ("--neighbours-grid", "curves.png")])
+def test_a_grid_never_replaces_a_runs_own_picture(plain_run, flag, name, capsys):
+    """evaluate RUN --class-grid RUN/samples_final.png replaced the run's training grid."""
+    before = snapshot(plain_run)
+    extra = ["--neighbours", "--neighbours-n", "20"] if flag == "--neighbours-grid" else []
+    result = call(evaluate.main, [str(plain_run), "-n", "50", *extra, flag,
+                                  str(plain_run / name)], capsys)
+    assert_clean_error(result, f"{flag} {plain_run / name}", "train_mnist.py run",
+                       "name another file")
+    assert snapshot(plain_run) == before
 
 
 # --- train_mnist.py --eval-every ----------------------------------------------------------------
