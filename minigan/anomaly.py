@@ -122,7 +122,7 @@ def parse_args(argv):
     add("--model", help="mlp (default) or dcgan, for a GAN trained here")
     add("--run", help="score with this train_mnist.py run's G and D instead of training one "
         "(one digit only)")
-    add("--out", default=None, help="a new folder for the results (default: "
+    add("--out", default=None, help="a new or empty folder for the results (default: "
         "runs/anomaly-<time>)")
     add("--device", help="cpu (default) or gpu")
     add("--quick", action="store_true", help="a tiny configuration that runs in under a "
@@ -165,17 +165,13 @@ def check_args(args):
 
 
 def check_out(out):
-    """A new results folder: refuse one that exists and holds anything (a run too)."""
+    """A new or empty results folder (rundir.refuse_taken): never a run's, nor one holding
+    anything else."""
     try:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--out {out} is a file; name a new folder")
-        if path.is_dir() and any(path.iterdir()):
-            rundir.refuse_existing_run(  # a training run's folder, whole or stopped early
-                path, instead="this command writes its results to a new folder: choose "
-                f"another --out (or pass --run {out} to score that run's GAN)")
-            raise ConfigError(f"--out {out} already exists and is not empty; choose a new "
-                              "folder or delete that one")
+        rundir.refuse_taken(path)
         if not settings.path_ok(out, "out"):
             raise ConfigError(f"--out {out}: a file stands where a folder of the path should be")
     except (OSError, ValueError) as e:  # a name too long, a NUL byte

@@ -30,7 +30,7 @@ real images, on the generator's samples, per digit: the shipped classifier (all 
 and the real arm's (the same N). GAN-train says whether the samples carry what a classifier
 needs (their diversity); GAN-test whether they look like their digit (their quality).
 
-Writes into --out (a new folder): results.json, accuracy.png (test accuracy against N, log x)
+Writes into --out (a new or empty folder): results.json, accuracy.png (test accuracy against N, log x)
 and, for each trained generator of the first seed, generator_N<n>.png (one row per digit).
 """
 
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from minigan import (backend, checkpoint, classifier, conditional, data, files, pictures, rules,
-                     sample, settings)
+                     rundir, sample, settings)
 from minigan.augment_arms import (GAN_VARIANT, GAN_WIDTHS, MAX_ROTATION, MAX_SHIFT,
                                   measure_seed, summarise)
 from minigan.settings import ConfigError
@@ -172,8 +172,8 @@ def parse_args(argv):
         "G and D of 64)")
     add("--quick", action="store_true", help="a tiny check in under a minute: the (default) "
         "flags not given take their --quick values")
-    add("--out", default=None, help="a new folder for results.json and the pictures (default: "
-        "runs/augment-<time>)")
+    add("--out", default=None, help="a new or empty folder for results.json and the pictures "
+        "(default: runs/augment-<time>)")
     add("--json", action="store_true", help="print the numbers as one JSON object on the "
         "last line")
     add("--device", choices=["cpu", "gpu"], default="cpu")
@@ -216,13 +216,11 @@ def check_not_empty(args):
 
 
 def check_out(out):
-    """Raise ConfigError unless --out names a new folder that can be made."""
+    """Raise ConfigError unless --out names a new or empty folder (rundir.refuse_taken)."""
     if not rules.path_ok(str(out), "out"):
         raise ConfigError(f"--out {rules.show(str(out))}: not a usable folder name (a file "
                           "stands in its way); choose another --out")
-    if out.exists():
-        raise ConfigError(f"--out {out} already exists; minigan.augment writes a new folder "
-                          "only: choose another --out, or delete that one")
+    rundir.refuse_taken(out)
 
 
 def load_given(runs, train_size):
@@ -271,8 +269,8 @@ def main(argv=None):
                               f"{len(train[0])}")
         given, described = load_given(args.generator, len(train[0]))
         reference = classifier.load_classifier()
-    except (ConfigError, checkpoint.CheckpointError, data.DataError, backend.DeviceError,
-            classifier.ClassifierError) as e:
+    except (ConfigError, rundir.RunError, checkpoint.CheckpointError, data.DataError,
+            backend.DeviceError, classifier.ClassifierError) as e:
         p.error(str(e))
     if opts["train_generator"] != "none":
         described[f"trained on N ({opts['train_generator']})"] = (
@@ -281,7 +279,7 @@ def main(argv=None):
             f"D {opts['widths']['d_hidden']}, train_mnist.py's other defaults")
     start = time.perf_counter()
     try:
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)  # new, or empty (check_out)
         rows, tests = [], []
         for n in opts["n"]:
             for seed in range(opts["seeds"]):

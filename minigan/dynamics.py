@@ -218,30 +218,6 @@ def frame_path(out, name, step):
     return out / "frames" / f"{name}_{step:06d}.png"
 
 
-def outputs(cfg, out):
-    """Every file the lab writes into out: the pictures, dynamics.json and, with --frames, the
-    GIFs and the pictures of their frames (in out/frames)."""
-    paths = [out / "bilinear.png", out / "dirac.png", out / "dynamics.json"]
-    if cfg.frames:
-        for name in ("bilinear", "dirac"):
-            paths.append(out / f"{name}.gif")
-            paths += [frame_path(out, name, t) for t in frame_steps(cfg.steps, cfg.frames)]
-    return paths
-
-
-def check_outputs(out, paths):
-    """Raise RunError if a folder stands where the lab writes a file, or a file where it makes
-    a folder (out/frames): found before anything is written, not halfway through."""
-    for path in paths:
-        if path.parent != out and path.parent.exists() and not path.parent.is_dir():
-            raise rundir.RunError(
-                f"--out {out}: {path.parent} is a file, where the lab makes a folder for the "
-                "GIFs' frames; move that file away, choose another --out, or pass --frames 0")
-        if path.is_dir():
-            raise rundir.RunError(f"--out {out}: {path} is a folder, where the lab writes a "
-                                  "file; move that folder away or choose another --out")
-
-
 # ---- the command -------------------------------------------------------------------------------
 
 
@@ -276,12 +252,7 @@ def main(argv=None):
     cfg, as_json = parse_args(argv)
     out = Path(cfg.out)
     try:
-        if (out / "dynamics.json").exists():
-            raise rundir.RunError(f"--out {out} already holds a run of the lab (dynamics.json); "
-                                  "choose another --out or delete that folder")
-        rundir.refuse_existing_run(  # nor a training run's folder (the lab has no --resume)
-            out, instead="the lab writes to its own folder: choose another --out")
-        check_outputs(out, outputs(cfg, out))
+        rundir.refuse_taken(out)  # a new or empty folder: nothing there is replaced
         rundir.create(out)
     except rundir.RunError as e:
         print(f"python -m minigan.dynamics: error: {e}", file=sys.stderr)

@@ -62,6 +62,7 @@ from minigan import (backend, checkpoint, classifier, conditional, conv_classifi
 from minigan.classifier import features_and_logits
 from minigan.evaluate_flags import (DEFAULT_SAMPLES, NEIGHBOUR_SAMPLES, PER_CLASS, beside_input,
                                     features_suffix, output_path, parse_args)
+from minigan.rules import suffix_problem
 from minigan.scores import (CLASSES, K, class_consistency, class_scores, frechet_distance,
                             gaussian_stats, intra_class_fd, knn_radii, precision_recall)
 
@@ -355,9 +356,10 @@ def load_input(path, n, seed):
         return check_pixels(pixels, str(path)), asked
     if not path.exists():
         raise EvalError(f"{path}: no such file or folder; pass a run folder or a .npy of samples")
-    if path.suffix != ".npy":
+    wrong = suffix_problem(path, (".npy",))
+    if wrong:
         raise EvalError(f"{path}: expected a run folder or a .npy file (write one with "
-                        "python -m minigan.sample RUN_DIR -n 10000 --out samples.npy)")
+                        f"python -m minigan.sample RUN_DIR -n 10000 --out samples.npy); {wrong}")
     try:
         pixels = files.read_npy(path)
     except files.UnreadableArray as e:  # another kind of file, damaged, truncated, pickled

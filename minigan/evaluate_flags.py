@@ -6,9 +6,10 @@ written: a bad value ends the command with one message that names the flag, and 
 import zipfile
 from pathlib import Path
 
-from minigan import classifier, conv_classifier, files, settings
+from minigan import classifier, conv_classifier, files, rundir, settings
 from minigan.neighbours import FIGURE_K, FIGURE_ROWS
-from minigan.rules import MAX_SAMPLES, folder_problem  # -n's bound: --eval-samples' too
+from minigan.rules import (  # -n's bound: --eval-samples' too
+    MAX_SAMPLES, folder_problem, suffix_problem)
 from minigan.scores import K
 
 DEFAULT_SAMPLES = 10_000
@@ -55,7 +56,8 @@ def parse_args(argv):
     p.add_argument("--class-grid", default=None, metavar="FILE.png",
                    type=settings.path_arg("class_grid", "name a .png file"),
                    help=f"also draw {PER_CLASS} samples of each digit as the classifier labels "
-                        "them, one row per digit 0-9, into this PNG")
+                        "them, one row per digit 0-9, into this PNG (never a run's own picture, "
+                        "such as its samples_final.png)")
     p.add_argument("--neighbours", action="store_true",
                    help="also check whether G copies its training set: each sample's nearest "
                         "training images, and its distance to them against a test image's "
@@ -69,7 +71,8 @@ def parse_args(argv):
                    type=settings.path_arg("neighbours_grid", "name a .png file"),
                    help=f"with --neighbours: where the picture goes, {FIGURE_ROWS} rows of a "
                         f"sample and its {FIGURE_K} nearest training images in pixels, then in "
-                        "features (default: neighbours.png next to the input)")
+                        "features (default: neighbours.png next to the input; never a run's own "
+                        "picture)")
     p.add_argument("--features", choices=list(EPOCHS), default="mlp",
                    help="the feature space of every score: mlp, the MLP classifier's 256 "
                         "features (minigan/classifier.py), or conv, the convolutional "
@@ -102,8 +105,9 @@ def parse_args(argv):
         if args.epochs is None:
             args.epochs = EPOCHS[args.features]
         rules = [("epochs", args.epochs, settings.integer(1))]
-        if args.out is not None and not args.out.endswith(".npz"):
-            p.error(f"--out {args.out}: the classifier's weights are written as .npz")
+        wrong = args.out is not None and suffix_problem(args.out, (".npz",))
+        if wrong:
+            p.error(f"--out {args.out}: the classifier's weights are written as .npz; {wrong}")
     else:
         if args.input is None:
             p.error("give a run folder or a .npy of samples (or --train-classifier)")
@@ -115,13 +119,14 @@ def parse_args(argv):
         if not K + 1 < args.n <= MAX_SAMPLES:
             p.error(f"-n {args.n}: use a number from {K + 2} to {MAX_SAMPLES:,}")
         rules = []
-        if args.out is not None and not args.out.endswith(".json"):
-            p.error(f"--out {args.out}: the scores are written as .json")
+        wrong = args.out is not None and suffix_problem(args.out, (".json",))
+        if wrong:
+            p.error(f"--out {args.out}: the scores are written as .json; {wrong}")
         for flag, value in (("--class-grid", args.class_grid),
                             ("--neighbours-grid", args.neighbours_grid)):
-            if value is not None and not value.lower().endswith(".png"):
-                p.error(f"{flag} {value}: the grid is written as a PNG; name a file ending in "
-                        ".png")
+            wrong = value is not None and suffix_problem(value, (".png",))
+            if wrong:
+                p.error(f"{flag} {value}: the grid is written as a PNG; {wrong}")
         problem = neighbour_problem(args) or classifier_problem(args)
         if problem:
             p.error(problem)
@@ -137,7 +142,7 @@ def parse_args(argv):
         problem = value is not None and file_problem(flag, value)
         if problem:
             p.error(problem)
-    problem = replace_problem(args)
+    problem = replace_problem(args) or grid_problem(args)
     if problem:
         p.error(problem)
     return args
@@ -188,6 +193,22 @@ def replace_problem(args):
     return (f"--out {args.out}: a file is there, and it is not an earlier output of this kind "
             f"({kind}); --out replaces only those. Name a new file, or move that one away "
             "first.")
+
+
+GRIDS = {"--class-grid": "per_class.png", "--neighbours-grid": "neighbours.png"}  # flag: a name
+
+
+def grid_problem(args):
+    """Why a grid cannot be written where --class-grid or --neighbours-grid asks, or None: a
+    run's own file is there (rundir.run_file: its samples_final.png, curves.png, samples/...),
+    which only the run writes."""
+    for flag, value in (("--class-grid", args.class_grid),
+                        ("--neighbours-grid", args.neighbours_grid)):
+        run = value is not None and rundir.run_file(value)
+        if run:
+            return (f"{flag} {value}: that is a picture of the train_mnist.py run in {run}, "
+                    f"which only the run writes; name another file, like {run / GRIDS[flag]}")
+    return None
 
 
 def classifier_problem(args):

@@ -100,6 +100,19 @@ def folder_problem(name, path):
     return None
 
 
+def suffix_problem(path, suffixes):
+    """None if the file name path ends in one of suffixes (".npy", ".png", ...), else what to do,
+    as words: "name a file ending in .npy or .png". Every command compares a suffix here, and
+    exactly: minigan's names are lower case, as its readers expect (train_mnist.py --images
+    takes x.npy, not x.NPY), and a name that differs only in case is told so."""
+    name = str(path)
+    if name.endswith(tuple(suffixes)):
+        return None
+    fix = f"name a file ending in {' or '.join(suffixes)}"
+    near = next((s for s in suffixes if name.lower().endswith(s)), None)
+    return fix + (f", in lower case: {name[:-len(near)]}{near}" if near else "")
+
+
 def folder(want_dir):
     return (lambda v: path_ok(v, "folder" if want_dir else "out")), (
         "an existing folder, or empty to search" if want_dir else

@@ -35,13 +35,73 @@ def new_run_path(out=""):
     return Path(out or time.strftime("runs/%Y%m%d-%H%M%S"))
 
 
-def refuse_existing_run(run_dir, instead=None):
-    """A new run never writes into another run's folder. instead: what a command that cannot
-    --resume a training run says to do (train_mnist.py, which can, offers --resume)."""
+# What train_mnist.py writes into a run folder: samples/ holds the epoch grids, eval.csv and
+# quality.png come with --eval-every. No other command writes any of these names into a run's
+# folder (minigan.evaluate's --class-grid and --neighbours-grid, minigan.sample's --out), and
+# a folder with checkpoint.npz, config.json or metrics.csv (RUN_MARKS) is a run's.
+RUN_FILES = ("config.json", "checkpoint.npz", "metrics.csv", "eval.csv", "samples_final.png",
+             "samples.gif", "curves.png", "quality.png", "samples")
+RUN_MARKS = ("checkpoint.npz", "config.json", "metrics.csv")
+
+
+def is_run(folder):
+    """Whether folder holds a train_mnist.py run, whole or stopped before its first checkpoint."""
+    return any((Path(folder) / name).exists() for name in RUN_MARKS)
+
+
+def run_file(path):
+    """The run folder whose own file path is, or None: one of RUN_FILES in a run's folder, or a
+    file in its samples/ folder."""
+    path = Path(path)
+    if path.name in RUN_FILES and is_run(path.parent):
+        return path.parent
+    if path.parent.name == "samples" and is_run(path.parent.parent):
+        return path.parent.parent
+    return None
+
+
+def refuse_taken(folder, flag="--out", writes=None, hint=""):
+    """Raise RunError unless a command may write something new (a run, a lab's pictures, a
+    report, a homework) into folder without replacing a file that is not its own: the folder is
+    new or empty; or, for a command that may share a folder with other files (``writes``, the
+    names it writes: the homework), it holds none of those names. A train_mnist.py run's folder
+    is refused either way: only that run writes there (train_mnist.py --resume).
+
+    flag: the flag that names the folder ("--out"), or None for an argument; hint: what else
+    to do, added where the folder holds files ("; or grade the homework there ...")."""
+    folder = Path(folder)
+    if not folder.is_dir():  # new; a file in the way is the command's "not a folder" message
+        return
+    named, other = (f"{flag} {folder}", f"another {flag}") if flag else (str(folder),
+                                                                          "another folder")
+    marks = [name for name in RUN_MARKS if (folder / name).exists()]
+    if marks:
+        raise RunError(f"{named} holds a train_mnist.py run ({', '.join(marks)}), whose files "
+                       f"nothing else may replace: choose {other}")
+    try:
+        present = sorted(p.name + "/" * p.is_dir() for p in folder.iterdir())
+    except OSError as e:  # a folder that cannot be listed cannot be known to be empty
+        raise RunError(f"{named}: cannot list the folder ({e.strerror or e}); check its "
+                       f"permissions, or choose {other}") from None
+    if writes is not None:
+        present = [name for name in present if name.rstrip("/") in writes]
+    if not present:
+        return
+    shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3
+                                      else "")
+    if writes is None:
+        raise RunError(f"{named} already holds {shown}: a new run, lab or report goes into a "
+                       f"new or empty folder, so that no file there is replaced; choose "
+                       f"{other}{hint}")
+    raise RunError(f"{named} already holds {shown}, which would be replaced: choose "
+                   f"{other}{hint}")
+
+
+def refuse_existing_run(run_dir):
+    """train_mnist.py's check of a new run's --out (refuse_taken), which offers --resume for a
+    run that can continue and says why one that stopped before its first checkpoint cannot."""
     run_dir = Path(run_dir)
     if (run_dir / "checkpoint.npz").exists():
-        if instead is not None:
-            raise RunError(f"--out {run_dir} holds a train_mnist.py run; {instead}")
         raise RunError(f"--out {run_dir} already holds a run; continue it with --resume "
                        f"{run_dir} or choose another --out")
     for name in ("config.json", "metrics.csv"):
@@ -51,6 +111,7 @@ def refuse_existing_run(run_dir, instead=None):
                 f"({name} but no checkpoint.npz), so it cannot be resumed: delete that folder "
                 "or choose another --out"
             )
+    refuse_taken(run_dir)
 
 
 def create(run_dir):

@@ -28,7 +28,9 @@ Why and how: lessons/16_conditional_gans.md.
 
 Loads RUN_DIR/config.json and the generator from RUN_DIR/checkpoint.npz (the average of G's
 weights for a run trained with --ema, as its epoch grids); ``--seed`` makes the noise, and so
-the images, repeatable.
+the images, repeatable. --out names a new file: a file already there is never replaced (an .npy
+of the same uint8 images may be a training set, a picture a run's own), so drawing again to the
+same name takes deleting the old file first.
 """
 
 import sys
@@ -36,9 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, conditional, data, files, models, pictures, settings
+from minigan import (backend, checkpoint, conditional, data, files, models, pictures, rundir,
+                     settings)
 from minigan.gan import sample_noise
-from minigan.rules import Parser, folder_problem, integer, path_arg, typed
+from minigan.rules import Parser, folder_problem, integer, path_arg, suffix_problem, typed
 
 MAX_N = {".npy": 1_000_000, ".png": 10_000}  # a million images is 784 MB of pixels
 MAX_ROWS = 100  # an interpolation: at most this many rows...
@@ -185,17 +188,29 @@ def noise_interpolation(G, rows, frames, latent_dim, digit=None, seed=0, dtype="
 
 def check_out(out, n):
     """Why --out and -n cannot be used together, or None."""
-    if out.suffix not in MAX_N:
-        return f"--out {out}: use a .npy or a .png file name"
+    wrong = suffix_problem(out, MAX_N)
+    if wrong:
+        return f"--out {out}: the images are written as a .npy array or a .png grid; {wrong}"
     if not 1 <= n <= MAX_N[out.suffix]:
         return f"-n {n}: use a number from 1 to {MAX_N[out.suffix]:,} for a {out.suffix} file"
     return check_folder(out)
 
 
 def check_folder(out):
-    """Why --out cannot be written (a folder, a missing folder), or None."""
+    """Why --out cannot be written (a folder, a missing folder, a file already there), or
+    None. A file already there is never replaced: an .npy of the same uint8 images as this
+    command's may be a training set (train_mnist.py --images), and a picture a run's own
+    (rundir.run_file) or a user's; nothing in a file says that minigan.sample wrote it."""
     if out.is_dir():
         return f"--out {out} is a folder; name a file in it, like {out / ('samples' + out.suffix)}"
+    if out.exists() or out.is_symlink():
+        run = rundir.run_file(out)
+        if run:
+            return (f"--out {out}: that is a file of the train_mnist.py run in {run}, which "
+                    "only the run writes; pass another --out")
+        return (f"--out {out}: a file is already there, and minigan.sample never replaces one "
+                "(it cannot tell an earlier output of its own from a file of yours, such as a "
+                f"training set); pass another --out, or delete {out} first to draw it again")
     return folder_problem("out", out)  # a missing folder, or a file where one should be
 
 
@@ -224,9 +239,10 @@ def check_flags(args, out):
             return (f"--frames {args.frames}: frames belong to an interpolation; add "
                     "--interpolate A B, --interpolate-z or --walk, or drop --frames")
         return check_out(out, DEFAULT_N["plain"] if args.n is None else args.n)
-    if out.suffix not in (".png", ".gif"):
+    wrong = suffix_problem(out, (".png", ".gif"))
+    if wrong:
         return (f"--out {out}: an interpolation or walk is written as a .png (one row of frames "
-                "per row) or a .gif (an animation); use a .png or a .gif file name")
+                f"per row) or a .gif (an animation); {wrong}")
     if args.frames is not None and not 2 <= args.frames <= MAX_FRAMES:
         return f"--frames {args.frames}: use a number from 2 to {MAX_FRAMES}"
     if args.n is not None and not 1 <= args.n <= MAX_ROWS:
@@ -318,8 +334,9 @@ def main(argv=None):
                    f"and a multiple of 10); with an interpolation or walk, rows, 1 to {MAX_ROWS} "
                    "(default: 10)")
     p.add_argument("--out", required=True, type=path_arg("out", "name a .npy or .png file"),
-                   help="output file: .npy (uint8 N x 28 x 28) or .png; an interpolation: .png "
-                        "(a row of frames per row) or .gif (an animation)")
+                   help="a new output file (one already there is never replaced): .npy (uint8 "
+                        "N x 28 x 28) or .png; an interpolation: .png (a row of frames per row) "
+                        "or .gif (an animation)")
     p.add_argument("--seed", type=typed(int, "seed", settings.SEED, 0), default=0,
                    help="noise seed, 0 to 2**32 - 1 (default: 0)")
     p.add_argument("--digit", type=typed(int, "digit", DIGIT), default=None,

@@ -230,17 +230,6 @@ def parse_args(argv):
     return cfg, as_json
 
 
-def check_out(out):
-    """Raise RunError unless --out is a new or empty folder: the lab never writes over another
-    run's files (its own result.json, or a train_mnist.py run's folder)."""
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    rundir.refuse_existing_run(out, instead="the lab writes to its own folder: choose another "
-                                            "--out")  # a training run's folder (no --resume)
-    raise rundir.RunError(f"--out {out} already exists and is not empty; choose a new folder "
-                          "or delete that one")
-
-
 def first_missing(path):
     """The outermost folder of path that does not exist yet (None if path exists): removing it
     undoes path.mkdir(parents=True)."""
@@ -256,7 +245,7 @@ def main(argv=None):
     frame_paths = []
     made = first_missing(out)  # what a failure to fit in memory removes again
     try:
-        check_out(out)
+        rundir.refuse_taken(out)  # a new or empty folder: nothing there is replaced
         rundir.create(out / "frames" if cfg.frames else out)
     except rundir.RunError as e:
         print(f"python -m minigan.toy: error: {e}", file=sys.stderr)

@@ -340,7 +340,8 @@ def test_refuses_an_existing_out(tmp_path):
     (tmp_path / "full" / "notes.txt").write_text("mine")
     before = snapshot(tmp_path)
     assert_clean_error(run_command(["-m", "minigan.anomaly", "--quick", "--out", "full"],
-                                   cwd=tmp_path), "--out full")
+                                   cwd=tmp_path), "--out full already holds notes.txt",
+                       "new or empty folder", "choose another --out")
     assert snapshot(tmp_path) == before
 
 

@@ -250,6 +250,7 @@ def test_the_generator_trains_and_draws_on_every_device(xp, mnist):
 
 def test_the_command_writes_its_files_and_json(cond_run, tmp_path):
     out = tmp_path / "aug"
+    out.mkdir()  # an empty folder is a new one, as for every command (was refused: it existed)
     result = run_command(["-m", "minigan.augment", "--quick", "--generator", str(cond_run),
                           "--mix", "0.5,0.8", "--out", str(out), "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -296,7 +297,10 @@ BAD = {  # flags, words the message must contain
         "--generator", "config.json: limit is 64, but it must be an integer >= 0", "damaged"]),
     "seeds not a number": (["--seeds", "abc"], ["--seeds abc: not allowed", "from 1 to 100"]),
     "a turn not a number": (["--max-rotation", "x"], ["--max-rotation x", "from 0 to 45"]),
-    "an existing --out": (["--out", "{tmp}"], ["--out", "already exists"]),
+    "a run as --out": (["--out", "{plain}"], ["--out", "holds a train_mnist.py run",
+                                             "choose another --out"]),
+    "a folder with files as --out": (["--out", "{plain}/samples"], [
+        "--out", "samples already holds epoch_001.png", "new or empty folder"]),
     "an empty --out": (["--out", ""], ['--out ""', "empty path"]),  # not runs/augment-<time>
     "an empty --generator": (["--generator", ""], ['--generator ""', "empty path"]),
     "an unknown variant": (["--train-generator", "wgan"],

@@ -20,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import train_mnist
-from clitest import ROOT, assert_clean_error, call, damaged_npy, run_command, snapshot
+from clitest import (ROOT, assert_clean_error, call, damaged_npy, message, run_command,
+                     snapshot)
 from minigan import checkpoint, evaluate, rules, rundir, settings
 from minigan import sample as sample_cli
 
@@ -254,6 +255,44 @@ def test_new_run_refuses_a_folder_with_an_unfinished_run(tmp_path, capsys):
     result = call(train_mnist.cli, [*SMALL, "--out", str(run)], capsys)
     assert_clean_error(result, "--out", "no checkpoint.npz")
     assert snapshot(tmp_path) == before
+
+
+# A folder that is not a run: a user's notes, someone's results (a picture named as a run's), the
+# repository itself. The old check looked for a run only and trained into them, writing
+# config.json, checkpoint.npz, samples/, curves.png ... over files of those names.
+NOT_A_RUN = {
+    "a user's file": lambda d: (d / "notes.txt").write_text("mine"),
+    "someone's results": lambda d: (d / "samples_final.png").write_bytes(b"their picture"),
+    "a folder in it": lambda d: (d / "samples").mkdir(),
+}
+
+
+@pytest.mark.parametrize("fill", NOT_A_RUN.values(), ids=list(NOT_A_RUN))
+def test_a_new_run_refuses_a_folder_that_holds_anything(fill, tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    fill(folder)
+    before = snapshot(tmp_path)
+    result = call(train_mnist.cli, [*SMALL, "--epochs", "1", "--out", str(folder)], capsys)
+    assert_clean_error(result, f"--out {folder} already holds", "new or empty folder",
+                       "choose another --out")
+    assert result.stderr.count("\n") == 1 and snapshot(tmp_path) == before
+
+
+def test_a_new_run_refuses_the_current_folder_in_a_real_terminal(tmp_path):
+    (tmp_path / "README.md").write_text("a project")
+    before = snapshot(tmp_path)
+    result = run_command(["train_mnist.py", *SMALL, "--epochs", "1", "--out", "."], cwd=tmp_path)
+    assert_clean_error(result, "--out . already holds README.md", "choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_new_run_goes_into_an_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    result = call(train_mnist.cli, [*SMALL, "--epochs", "1", "--out", str(tmp_path / "empty")],
+                  capsys)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "empty" / "checkpoint.npz").is_file()
 
 
 def test_a_run_folder_that_cannot_be_created_is_a_clean_error(tmp_path, monkeypatch, capsys):
@@ -547,7 +586,13 @@ SAMPLE_ROWS = {
                            ["--out", "afile is a file, not a folder"]),
     "--seed -1": (None, ["--seed", "-1"], ["--seed -1", "from 0 to"]),
     "--seed 2**32": (None, ["--seed", str(2**32)], ["--seed", "from 0 to"]),
-    "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", ".npy or a .png"]),
+    "--out .jpg": (None, ["--out", "{tmp}/x.jpg"], ["--out", "name a file ending in .npy or "
+                                                   ".png"]),
+    # suffixes are compared exactly, as evaluate's and train_mnist.py --images' are: was "use a
+    # .npy or a .png file name" for s.PNG, while minigan.evaluate --class-grid took g.PNG
+    "--out .PNG": (None, ["--out", "{tmp}/s.PNG"], ["--out", "s.PNG", "in lower case: ",
+                                                    "/s.png"]),
+    "--out .Npy": (None, ["--out", "{tmp}/s.Npy"], ["in lower case: ", "/s.npy"]),
     "--out missing folder": (None, ["--out", "{tmp}/nowhere/x.npy"],
                              ["--out", "nowhere", "does not exist"]),
     "--out a folder": (lambda r, t: (t / "d.npy").mkdir(), ["--out", "{tmp}/d.npy"],
@@ -623,19 +668,55 @@ def test_an_empty_run_folder_is_refused_not_read_as_the_current_one(run, tmp_pat
     assert snapshot(tmp_path) == before
 
 
-def test_sample_write_failure_leaves_the_old_output(run, tmp_path, monkeypatch, capsys):
-    out = tmp_path / "s.npy"
-    out.write_bytes(b"an earlier output")
-
+def test_sample_write_failure_leaves_nothing(run, tmp_path, monkeypatch, capsys):
     def disk_full(file, arr, *args, **kwargs):
         file.write(b"half")  # the open temporary file beside the output
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "save", disk_full)
-    result = call(sample_cli.main, [str(run), "--out", str(out)], capsys)
+    result = call(sample_cli.main, [str(run), "--out", str(tmp_path / "s.npy")], capsys)
     assert_clean_error(result, "No space left", "nothing was written")
-    assert out.read_bytes() == b"an earlier output"
-    assert sorted(os.listdir(tmp_path)) == ["run", "s.npy"]
+    assert sorted(os.listdir(tmp_path)) == ["run"]  # no half file, no temporary file
+
+
+def written(path, data):
+    path.write_bytes(data)
+    return path
+
+
+# A file already at --out: the old command replaced it silently, whatever it was.
+ALREADY_THERE = {  # the file, made in the test's folder -> words the message must contain
+    "a training set": (lambda r, t: np.save(t / "images.npy", np.zeros((10, 28, 28), np.uint8))
+                       or t / "images.npy", ["a file is already there", "never replaces",
+                                             "training set", "another --out", "delete"]),
+    "a run's picture": (lambda r, t: r / "samples_final.png",
+                        ["that is a file of the train_mnist.py run in", "another --out"]),
+    "a run's epoch grid": (lambda r, t: r / "samples" / "epoch_001.png",
+                           ["a file of the train_mnist.py run", "another --out"]),
+    "a user's picture": (lambda r, t: written(t / "photo.png", b"mine"),
+                         ["a file is already there", "delete"]),
+}
+
+
+@pytest.mark.parametrize("make,needles", ALREADY_THERE.values(), ids=list(ALREADY_THERE))
+def test_sample_never_replaces_a_file(make, needles, run, tmp_path, capsys):
+    out = make(run, tmp_path)
+    before = snapshot(tmp_path)
+    result = call(sample_cli.main, [str(run), "-n", "5", "--out", str(out)], capsys)
+    assert_clean_error(result, f"--out {out}", *needles)
+    assert message(result.stderr).count("\n") == 0 and snapshot(tmp_path) == before
+    if "delete" in needles:  # what the message says to do works
+        out.unlink()
+        assert call(sample_cli.main, [str(run), "-n", "5", "--out", str(out)],
+                    capsys).returncode == 0
+
+
+def test_sample_run_again_to_the_same_file_says_what_to_do(run, tmp_path):
+    argv = ["-m", "minigan.sample", str(run), "-n", "4", "--out", "grid.png"]
+    assert run_command(argv, cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    assert_clean_error(run_command(argv, cwd=tmp_path), "--out grid.png", "delete grid.png first")
+    assert snapshot(tmp_path) == before
 
 
 def test_sample_of_a_diverged_generator_is_a_clean_error(run, tmp_path, capsys):

@@ -324,27 +324,39 @@ def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, monkeypatch, ca
     assert snapshot(tmp_path) == before and not (tmp_path / "runs").exists()
 
 
-IN_THE_WAY = [  # what stands in --out, and words the message must contain
-    ("frames", "file", ["dyn/frames is a file", "--frames 0"]),
-    ("bilinear.png", "folder", ["dyn/bilinear.png is a folder", "choose another --out"]),
-    ("dirac.gif", "folder", ["dyn/dirac.gif is a folder"]),
-    ("frames/dirac_000001.png", "folder", ["dyn/frames/dirac_000001.png is a folder"]),
+IN_THE_WAY = [  # what stands in --out -> words the message must contain
+    ("notes.txt", "file", ["dyn already holds notes.txt", "new or empty folder"]),  # was kept
+    ("bilinear.png", "file", ["dyn already holds bilinear.png"]),  # was written over
+    ("frames", "file", ["dyn already holds frames"]),
+    ("bilinear.png", "folder", ["dyn already holds bilinear.png/"]),
+    ("frames/dirac_000001.png", "folder", ["dyn already holds frames/"]),
 ]
 
 
-@pytest.mark.parametrize("name,kind,needles", IN_THE_WAY, ids=[n for n, _, _ in IN_THE_WAY])
-def test_a_path_in_the_way_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys,
-                                                                 name, kind, needles):
-    """Every file the lab writes is checked first: the old code wrote bilinear.png and
-    dirac.png, then stopped with a FileExistsError or IsADirectoryError traceback."""
+@pytest.mark.parametrize("name,kind,needles", IN_THE_WAY,
+                         ids=[f"{n} a {k}" for n, k, _ in IN_THE_WAY])
+def test_an_out_that_holds_anything_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch, capsys, name, kind, needles):
+    """A new lab run goes into a new or empty folder (rundir.refuse_taken). The old check
+    refused only a folder with dynamics.json or a run in it, and otherwise wrote bilinear.png,
+    dirac.png, the GIFs and frames/ over files of those names (or stopped halfway, with a
+    traceback, on a folder of such a name)."""
     monkeypatch.chdir(tmp_path)
     obstacle = tmp_path / "dyn" / name
     obstacle.parent.mkdir(parents=True)
     obstacle.mkdir() if kind == "folder" else obstacle.write_text("mine")
-    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    before = snapshot(tmp_path)
     result = call(dynamics.main, ["--steps", "1", "--frames", "1", "--out", "dyn"], capsys)
-    assert_clean_error(result, "--out dyn", *needles)
-    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    assert_clean_error(result, "--out dyn", *needles, "choose another --out")
+    assert result.stderr.count("\n") == 1 and snapshot(tmp_path) == before
+
+
+def test_an_empty_out_folder_is_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dyn").mkdir()
+    assert call(dynamics.main, ["--steps", "2", "--frames", "0", "--out", "dyn"],
+                capsys).returncode == 0
+    assert (tmp_path / "dyn" / "dynamics.json").is_file()
 
 
 def test_a_bad_flag_in_a_real_process(tmp_path):

@@ -361,9 +361,18 @@ def test_the_command_draws_each_digit_in_its_row(ref, test_set, tmp_path, capsys
 
 def write_npy(name, array):
     def make(folder):
-        np.save(folder / name, array)
+        with open(folder / name, "wb") as f:  # np.save would add .npy to s.NPY
+            np.save(f, array)
         return [name]
     return make
+
+
+def fake_run(folder):
+    """A run folder's names (not a trainable run: the grids' check comes before it is read)."""
+    (folder / "run" / "samples").mkdir(parents=True)
+    for name in ("config.json", "checkpoint.npz", "samples_final.png", "samples/epoch_001.png"):
+        (folder / "run" / name).write_bytes(b"the run's")
+    return ["run"]
 
 
 BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must contain)
@@ -415,6 +424,22 @@ BAD_INPUTS = [  # (what, make the arguments in a folder, words the message must 
      ["--class-grid", "does not exist"]),
     ("--class-grid with training", lambda d: ["--train-classifier", "--class-grid", "g.png"],
      ["--class-grid", "--train-classifier"]),
+    # suffixes are compared exactly, as minigan.sample's are (it refused s.PNG, this took it)
+    ("--class-grid .PNG", lambda d: ["x", "--class-grid", "g.PNG"],
+     ["--class-grid g.PNG", "in lower case: g.png"]),
+    ("--neighbours-grid .Png", lambda d: ["x", "--neighbours", "--neighbours-grid", "g.Png"],
+     ["--neighbours-grid g.Png", "in lower case: g.png"]),
+    ("--out .JSON", lambda d: ["x", "--out", "e.JSON"], ["--out e.JSON", "in lower case: e.json"]),
+    ("input .NPY", write_npy("s.NPY", np.zeros((10, 28, 28), np.uint8)),
+     ["s.NPY", "in lower case: s.npy"]),
+    # a run's own pictures: the old code drew the grid over them
+    ("--class-grid a run's picture", lambda d: fake_run(d) + ["--class-grid",
+                                                             "run/samples_final.png"],
+     ["--class-grid run/samples_final.png", "picture of the train_mnist.py run in run",
+      "name another file, like run/per_class.png"]),
+    ("--neighbours-grid a run's epoch grid", lambda d: fake_run(d) + [
+        "--neighbours", "--neighbours-grid", "run/samples/epoch_001.png"],
+     ["--neighbours-grid run/samples/epoch_001.png", "train_mnist.py run in run"]),
     # the default output is guarded as --out is: the old code replaced a user's eval.json
     ("default out not its own", lambda d: write_npy("small.npy", np.zeros((10, 28, 28),
      np.uint8))(d) and (d / "eval.json").write_text('{"my": "settings"}') and ["small.npy"],
@@ -486,6 +511,19 @@ def test_bad_input_is_a_clean_error(tmp_path, what, make, needles):
     result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
+
+
+@pytest.mark.parametrize("flag,name", [("--class-grid", "samples_final.png"),
+                                       ("--neighbours-grid", "curves.png")])
+def test_a_grid_never_replaces_a_runs_own_picture(plain_run, flag, name, capsys):
+    """evaluate RUN --class-grid RUN/samples_final.png replaced the run's training grid."""
+    before = snapshot(plain_run)
+    extra = ["--neighbours", "--neighbours-n", "20"] if flag == "--neighbours-grid" else []
+    result = call(evaluate.main, [str(plain_run), "-n", "50", *extra, flag,
+                                  str(plain_run / name)], capsys)
+    assert_clean_error(result, f"{flag} {plain_run / name}", "train_mnist.py run",
+                       "name another file")
+    assert snapshot(plain_run) == before
 
 
 # --- train_mnist.py --eval-every ----------------------------------------------------------------

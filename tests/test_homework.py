@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import (assert_clean_error, message, run_command, skip_unless_sys_is_unwritable,
+                     snapshot)
 from homework_answers import ANSWERS, PLANTED, body, edited, fill, planted
 from minigan import batchnorm, conv, gan, layers, losses, penalties, rundir, scores, spectral
 from minigan.homework import (capstone, grade_frechet, grade_games, grader, isolate, learner,
@@ -719,8 +720,41 @@ def test_start_writes_a_fresh_folder_and_refuses_to_overwrite(tmp_path):
     (tmp_path / "hw" / "layers.py").write_text("# my work\n")
     before = snapshot(tmp_path)
     again = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
-    assert_clean_error(again, "already holds", "never overwrites")
+    assert_clean_error(again, "hw already holds", "would be replaced", "choose another folder",
+                       "python -m minigan.homework check hw")
     assert snapshot(tmp_path) == before
+
+
+def test_start_writes_beside_a_learners_other_files(tmp_path):
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "hw" / "notes.md").write_text("my notes")
+    result = run_command(["-m", "minigan.homework", "start", "hw"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "hw" / "notes.md").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("marks", [("checkpoint.npz", "config.json"), ("metrics.csv",)])
+def test_start_refuses_a_training_runs_folder(tmp_path, marks):
+    """start wrote its ten files into a train_mnist.py run's folder (no name of theirs is one of
+    the homework's): a run's folder takes no other command's files (rundir.refuse_taken)."""
+    (tmp_path / "run").mkdir()
+    for name in marks:
+        (tmp_path / "run" / name).write_text("the run's")
+    before = snapshot(tmp_path)
+    result = run_command(["-m", "minigan.homework", "start", "run"], cwd=tmp_path)
+    assert_clean_error(result, "run holds a train_mnist.py run", ", ".join(marks),
+                       "choose another folder")
+    assert result.stderr.count("\n") == 1 and snapshot(tmp_path) == before
+
+
+def test_start_where_no_file_can_be_written_says_what_to_do(tmp_path):
+    """It said "cannot write the homework into /sys/hw: Operation not permitted", no more."""
+    skip_unless_sys_is_unwritable()
+    result = run_command(["-m", "minigan.homework", "start", "/sys/hw"], cwd=tmp_path)
+    assert_clean_error(result, "cannot write the homework into /sys/hw")
+    fix = message(result.stderr).split("/sys/hw (", 1)[1]
+    assert "start in another folder" in fix or "Free some disk space" in fix, fix
+    assert result.stderr.count("\n") == 1 and not Path("/sys/hw").exists()
 
 
 BAD = [

@@ -214,17 +214,18 @@ def test_bad_flags_are_clean_errors(tmp_path, flags, needles):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("holds", ["checkpoint.npz", "result.json"])
+@pytest.mark.parametrize("holds", ["checkpoint.npz", "result.json", "notes.txt"])
 def test_refuses_an_out_that_holds_another_run(tmp_path, holds):
-    """A train_mnist.py run's folder, or an earlier lab run's: refused before anything is
-    written (it used to exit 0 with the lab's result.json written over or beside theirs)."""
+    """A train_mnist.py run's folder, an earlier lab run's, or any folder with files in it:
+    refused before anything is written (it used to exit 0 with the lab's result.json written
+    over or beside theirs)."""
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / holds).write_text("theirs")
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.toy", "--steps", "1", "--frames", "0", "--out", "run"],
                          cwd=tmp_path)
-    assert_clean_error(result, "--out run", "choose another --out" if holds == "checkpoint.npz"
-                       else "not empty")
+    assert_clean_error(result, "--out run", "train_mnist.py run" if holds == "checkpoint.npz"
+                       else f"already holds {holds}", "choose another --out")
     assert "--resume" not in result.stderr  # the lab has no --resume
     assert snapshot(tmp_path) == before
 

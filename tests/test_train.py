@@ -391,8 +391,10 @@ def test_sample_cli_writes_npy_and_png(tmp_path, capsys):
     assert sample_cli.main([str(run), "-n", "16", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_clean_error(call(sample_cli.main, [str(run), "--out", str(tmp_path / "x.jpg")], capsys),
-                       f"--out {tmp_path / 'x.jpg'}: use a .npy or a .png file name")
-    assert sample_cli.main([str(tmp_path / "nope"), "--out", str(npy)]) == 2
+                       f"--out {tmp_path / 'x.jpg'}: the images are written as a .npy array or "
+                       "a .png grid; name a file ending in .npy or .png")
+    assert sample_cli.main([str(tmp_path / "nope"), "--out", str(tmp_path / "d.npy")]) == 2
+    assert "no config.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags, image", [((), "grid.png"),

@@ -143,7 +143,7 @@ BAD = {  # (which run, flags, words the message must contain); {tmp}: the test's
                                     ["--interpolate-z and --walk", "choose one"]),
     "--walk with --interpolate": ("cond", ["--walk", "--interpolate", "3", "8",
                                            "--out", "{tmp}/w.png"], ["--walk", "choose one"]),
-    "--walk to .npy": ("plain", ["--walk", "--out", "{tmp}/w.npy"], ["w.npy", ".png or a .gif"]),
+    "--walk to .npy": ("plain", ["--walk", "--out", "{tmp}/w.npy"], ["w.npy", "ending in .png or .gif"]),
     "--walk --frames 1": ("plain", ["--walk", "--frames", "1", "--out", "{tmp}/w.png"],
                           ["--frames 1", "2 to 100"]),
     "--walk --frames 101": ("plain", ["--walk", "--frames", "101", "--out", "{tmp}/w.gif"],

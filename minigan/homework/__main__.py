@@ -1,6 +1,7 @@
 """python -m minigan.homework start DIR | check DIR [PART ...] [--verbose] [--time-limit S]
 
-    start DIR         write a fresh homework folder (never over a learner's existing files)
+    start DIR         write a fresh homework folder (never over a learner's existing files,
+                      nor into a train_mnist.py run's folder)
     check DIR         grade every part and print the scoreboard; exit status 0 once all pass,
                       1 while any fails, 2 for a usage error
     check DIR 2 3     grade parts 2 and 3 only
@@ -18,7 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from minigan import files, rules, settings
+from minigan import files, rules, rundir, settings
 from minigan.homework import grader, skeleton
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import FILES, PARTS
@@ -50,16 +51,19 @@ def start(folder):
                          "for the homework")
     folder = Path(folder)
     texts = skeleton.files()  # generate before writing anything: a failure leaves no half folder
-    taken = sorted(name for name in texts if (folder / name).exists())
-    if taken:
-        raise UsageError(f"{folder} already holds {', '.join(taken)}; start never overwrites a "
-                         "learner's work: grade it with `check`, or start in a new folder")
+    try:  # never over a learner's work, nor into a train_mnist.py run's folder
+        rundir.refuse_taken(folder, flag=None, writes=texts,
+                            hint=f", or grade the homework there with `{PROG} check {folder}`")
+    except rundir.RunError as e:
+        raise UsageError(str(e)) from None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in texts.items():
             files.write_text(folder / name, text)
     except OSError as e:
-        raise UsageError(f"cannot write the homework into {folder}: {e.strerror}") from e
+        raise UsageError(f"cannot write the homework into {folder} ({e.strerror or e}). "
+                         + files.write_fix(e, folder / "README.md", "start in another folder")
+                         ) from None
     print(f"homework written to {folder}/: {', '.join(texts)}")
     print(f"next: open {folder}/losses.py (part 1), then run  {PROG} check {folder}")
 
