@@ -50,7 +50,6 @@ such a run makes before it writes anything.
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -327,16 +326,6 @@ def format_table(scores):
     return lines
 
 
-def writable_or_raise(path, flag="--out"):
-    """Raise EvalError unless path's folder (or the nearest one that exists) is writable."""
-    folder = Path(path).resolve().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise EvalError(f"cannot write {path}: {folder} is not a writable folder; pass {flag} "
-                        "with a file in a folder you can write to")
-
-
 def load_input(path, n, seed):
     """Images (N, 28, 28) uint8 from a run folder (n samples) or a .npy; and for a conditional
     run the digit each sample was asked for (N,), n/10 of each (else None): the digits
@@ -377,8 +366,7 @@ def main(argv=None):
         backend.use(args.device)
         name = features_suffix(args)  # in the default names: "", "_conv"
         if args.train_classifier:
-            out = output_path(args)  # --out, or runs/mnist_classifier.npz
-            writable_or_raise(out)  # before minutes of training, not after
+            out = output_path(args)  # --out, or runs/mnist_classifier.npz: checked writable
             start = time.perf_counter()
             _, train = CLASSIFIERS[args.features]
             net, acc = train(args.epochs, seed=args.seed, data_dir=args.data_dir)
@@ -386,10 +374,6 @@ def main(argv=None):
             print(f"test accuracy {acc:.2%} after {args.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s); wrote {out}\nSHA-256 {digest}")
             return 0
-        for flag, value in (("--class-grid", args.class_grid),
-                            ("--neighbours-grid", args.neighbours_grid)):
-            if value:
-                writable_or_raise(value, flag)  # before the scoring, not after
         start = time.perf_counter()
         pixels, asked = load_input(args.input, args.n, args.seed)
         m = args.neighbours_n or min(NEIGHBOUR_SAMPLES, len(pixels))

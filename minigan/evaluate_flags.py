@@ -3,6 +3,7 @@ written: a bad value ends the command with one message that names the flag, and 
 (minigan/evaluate.py runs the command; minigan/settings.py holds the rules every command shares).
 """
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -139,7 +140,12 @@ def parse_args(argv):
         p.error(str(e))
     for flag, value in (("--out", args.out), ("--class-grid", args.class_grid),
                         ("--neighbours-grid", args.neighbours_grid)):
-        problem = value is not None and file_problem(flag, value)
+        problem = value is not None and (file_problem(flag, value)
+                                         or writable_problem(flag, value))
+        if problem:
+            p.error(problem)
+    if args.train_classifier and args.out is None:  # before minutes of training, not after
+        problem = writable_problem("--out", output_path(args))
         if problem:
             p.error(problem)
     problem = replace_problem(args) or grid_problem(args)
@@ -252,6 +258,18 @@ def neighbour_problem(args):
         return (f"--neighbours-n {m}: use a number from 1 to {MAX_NEIGHBOUR_SAMPLES:,} (the "
                 "test images it is compared with)")
     return None  # more than the images scored: minigan/evaluate.py's main, once it has them
+
+
+def writable_problem(flag, path):
+    """Why path's folder (or the nearest one above it that exists, for a folder to be made)
+    cannot take a new file, or None."""
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        return (f"cannot write {path}: {folder} is not a writable folder; pass {flag} with a "
+                "file in a folder you can write to")
+    return None
 
 
 def file_problem(flag, value):

@@ -5,8 +5,9 @@ words), and one message names the flag, the value, what is allowed and the defau
 
 minigan/settings.py writes every command's settings with these rules. The commands' parsers
 use them too: ``typed`` gives a value of the wrong type ("--epochs abc") the same message,
-``path_arg`` refuses an empty path and expands ``~`` once, where the value is read, and
-``Parser`` prints such a message as one line.
+and ``layer_widths`` a list of widths that is not one ("--g-hidden 32,"); ``path_arg``
+refuses an empty path and expands ``~`` once, where the value is read, and ``Parser`` prints
+such a message as one line.
 """
 
 import argparse
@@ -164,6 +165,19 @@ def typed(kind, name, rule, default=None):
     def convert(text):
         try:
             return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(message(name, text, rule, default)) from None
+    return convert
+
+
+def layer_widths(name, rule, default=None):
+    """An argparse type for a flag of layer widths: "256,512,1024" -> (256, 512, 1024). Text
+    that is not such a list ("32,", "", "a,b") gets the rule's message, as typed gives a number
+    flag's ("--g-hidden 32,: not allowed; use comma-separated layer widths, ..."); the widths'
+    range is the rule's to check (validate)."""
+    def convert(text):
+        try:
+            return tuple(int(v) for v in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(message(name, text, rule, default)) from None
     return convert

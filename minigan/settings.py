@@ -20,7 +20,7 @@ from minigan import checkpoint, data, rundir
 from minigan.losses import GENERATOR_LOSSES
 from minigan.rules import (  # noqa: F401  (re-exported: every command checks through settings)
     MAX_SAMPLES, MAX_WIDTH, PATH_FLAGS, SEED, ConfigError, Parser, check, explained, flag, folder,
-    integer, message, number, one_of, path_arg, path_ok, show, typed, widths)
+    integer, layer_widths, number, one_of, path_arg, path_ok, show, typed, widths)
 from minigan.tricks import IMPROVED
 
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
@@ -324,25 +324,12 @@ def with_recipe(given, rules=RULES):
 # ---- flags --------------------------------------------------------------------------------------
 
 
-def layer_widths(name, rule, default=None):
-    """An argparse type for a flag of layer widths: "256,512,1024" -> (256, 512, 1024). Text
-    that is not such a list ("32,", "", "a,b") gets the rule's message, as typed gives a number
-    flag's ("--g-hidden 32,: not allowed; use comma-separated layer widths, ..."); the widths'
-    range is the rule's to check (validate)."""
-    def convert(text):
-        try:
-            return tuple(int(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(message(name, text, rule, default)) from None
-    return convert
-
-
 def parser(config_class, rules, prog, description):
     """An ArgumentParser with one flag per field of config_class (--batch-size for batch_size).
     A flag not given is absent from the parsed namespace (so a resume can tell them apart).
     A number that is not one ("--epochs abc") gets its rule's message; a path flag
     (rules.PATH_FLAGS) refuses an empty path and has "~" expanded (rules.path_arg); a list of
-    widths that is not one ("--g-hidden 32,") gets its rule's message too (layer_widths)."""
+    widths that is not one ("--g-hidden 32,") gets its rule's message too (rules.layer_widths)."""
     p = Parser(prog=prog, description=description,
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in fields(config_class):
