@@ -382,7 +382,7 @@ def toy_job(out, recipe, flags, seed, dataset, a):
     if not done and not STOPPING.is_set():  # the lab refuses a folder with files in it
         cmd = toy_command(folder, flags, seed, dataset, a)
         done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
-        if done.returncode:
+        if done.returncode and not STOPPING.is_set():  # a lab stopped with us is not failed
             folder.mkdir(parents=True, exist_ok=True)
             files.write_text(folder / "failed.txt", done.stderr[-4000:])
 

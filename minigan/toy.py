@@ -22,12 +22,17 @@ output.
 G ends in tanh, so the networks work in coordinates divided by SCALE, which puts every mode
 inside (-1, 1); samples are multiplied back before they are scored or drawn. The Python API is
 :func:`train_toy` (returns the networks and a history) and :func:`mode_scores`.
+
+Ctrl-C, SIGTERM or SIGHUP ends a run after the step under way, prints its log so far and exits
+with 128 + the signal's number: a lab run has no checkpoint to resume from, so it writes no
+result.json (a finished run's), and keeps only the frames drawn so far and their GIF.
 """
 
 import json
 import math
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -103,7 +108,7 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
               k=1, gen_loss="nonsaturating", latent_dim=2, hidden=(128, 128), seed=0,
               frame_every=0, on_frame=None, log_every=100, ema=0.0, minibatch_std=False, pack=1,
               instance_noise=0.0, d_dropout=0.0, label_smoothing=0.0, loss="bce", clip=0.0,
-              spectral_norm=False, r1=0.0, gp=0.0, optimizer="adam"):
+              spectral_norm=False, r1=0.0, gp=0.0, optimizer="adam", stop=None):
     """Train minigan's MLP GAN on a 2-D mixture; returns (G, D, history).
 
     loss, clip, spectral_norm, r1, gp and optimizer are train_mnist.py's flags of the same names
@@ -115,7 +120,8 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
 
     history: one dict per log step (step, d_loss, g_loss, d_real, d_fake, modes_covered,
     high_quality), scored on SCORE_SAMPLES samples. on_frame(step, G, D), if given, is called at
-    step 0 and every frame_every steps (frame_every > 0).
+    step 0 and every frame_every steps (frame_every > 0). stop (a rundir.StopRequest): when it
+    is requested, the step under way is finished and logged, and training ends there.
     """
     cfg = toy_settings.ToyConfig(dataset, steps, batch_size, lr_g, lr_d, beta1, k, gen_loss,
                              latent_dim, tuple(hidden), seed, ema=ema,
@@ -145,7 +151,8 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
                        **settings.game_options(cfg))
         if average:
             average.update()
-        if step % log_every == 0 or step == steps:
+        stopping = stop is not None and stop.requested
+        if step % log_every == 0 or step == steps or stopping:
             row = {"step": step, "d_loss": float(m.d_loss), "g_loss": float(m.g_loss),
                    "d_real": float(m.d_real), "d_fake": float(m.d_fake)}  # host syncs
             scores = mode_scores(generate(sampler, SCORE_SAMPLES, latent_dim, score_rng, dataset),
@@ -157,6 +164,8 @@ def train_toy(dataset="ring", steps=4000, batch_size=256, lr_g=2e-4, lr_d=2e-4, 
                                          f"{row['g_loss']} (G) by step {step}")
         if on_frame and frame_every and step % frame_every == 0:
             on_frame(step, sampler, D)
+        if stopping:
+            break
     return sampler, D, history
 
 
@@ -237,6 +246,17 @@ def first_missing(path):
     return missing[-1] if missing else None
 
 
+def print_history(history, modes_total):
+    """About ten rows of the log, the last one always."""
+    print(f"{'step':>6s} {'d_loss':>7s} {'g_loss':>7s} {'D(x)':>5s} {'D(G(z))':>7s} "
+          f"{'modes':>6s} {'high quality':>12s}")
+    for r in history[:: max(1, len(history) // 10)] + ([] if len(history) % 10 == 1 else
+                                                       history[-1:]):
+        print(f"{r['step']:6d} {r['d_loss']:7.3f} {r['g_loss']:7.3f} {r['d_real']:5.2f} "
+              f"{r['d_fake']:7.2f} {r['modes_covered']:3d}/{modes_total:<2d} "
+              f"{r['high_quality']:12.1%}")
+
+
 def main(argv=None):
     cfg, as_json = parse_args(argv)
     out = Path(cfg.out)
@@ -257,14 +277,16 @@ def main(argv=None):
         frame_paths.append(path)
 
     try:
-        G, D, history = train_toy(
-            cfg.dataset, cfg.steps, cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.k,
-            cfg.gen_loss, cfg.latent_dim, cfg.hidden, cfg.seed,
-            frame_every=cfg.steps // cfg.frames if cfg.frames else 0, on_frame=on_frame,
-            ema=cfg.ema, minibatch_std=bool(cfg.minibatch_std), pack=cfg.pack,
-            instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
-            label_smoothing=cfg.label_smoothing, loss=cfg.loss, clip=cfg.clip,
-            spectral_norm=bool(cfg.spectral_norm), r1=cfg.r1, gp=cfg.gp, optimizer=cfg.optimizer)
+        with rundir.StopRequest() as stop:  # Ctrl-C, SIGTERM, SIGHUP: end after this step
+            G, D, history = train_toy(
+                cfg.dataset, cfg.steps, cfg.batch_size, cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.k,
+                cfg.gen_loss, cfg.latent_dim, cfg.hidden, cfg.seed,
+                frame_every=cfg.steps // cfg.frames if cfg.frames else 0, on_frame=on_frame,
+                ema=cfg.ema, minibatch_std=bool(cfg.minibatch_std), pack=cfg.pack,
+                instance_noise=cfg.instance_noise, d_dropout=cfg.d_dropout,
+                label_smoothing=cfg.label_smoothing, loss=cfg.loss, clip=cfg.clip,
+                spectral_norm=bool(cfg.spectral_norm), r1=cfg.r1, gp=cfg.gp,
+                optimizer=cfg.optimizer, stop=stop)
     except (FloatingPointError, MemoryError) as e:
         # leave nothing behind: the frames of a diverged run, or of a bad size, would only
         # block the rerun with a lower learning rate or smaller sizes
@@ -279,8 +301,18 @@ def main(argv=None):
         return 2
     seconds = time.perf_counter() - start
     final = history[-1]
+    modes_total = len(DATASETS[cfg.dataset][0])
+    if stop.requested:  # no result.json: a lab run cannot resume, and its history is partial
+        if frame_paths:
+            save_color_gif(out / "training.gif", frame_paths)
+        print_history(history, modes_total)
+        kept = f"its pictures so far are in {out}/, and " if frame_paths else ""
+        print(f"python -m minigan.toy: stopped by {stop.signal_name} after step {final['step']} "
+              f"of {cfg.steps}; {kept}a lab run cannot be resumed: run it again"
+              + (" with another --out" if frame_paths else ""), file=sys.stderr)
+        return 128 + getattr(signal, stop.signal_name, signal.SIGINT)  # 130 for Ctrl-C
     result = {"modes_covered": final["modes_covered"],
-              "modes_total": len(DATASETS[cfg.dataset][0]),
+              "modes_total": modes_total,
               "high_quality": final["high_quality"], "dataset": cfg.dataset, "seed": cfg.seed,
               "steps": cfg.steps, "d_real": final["d_real"], "d_fake": final["d_fake"],
               "seconds": round(seconds, 1)}
@@ -288,13 +320,7 @@ def main(argv=None):
         save_color_gif(out / "training.gif", frame_paths)
     files.write_text(out / "result.json", json.dumps({**result, "history": history}, indent=1))
     print(f"minigan.toy: {cfg.dataset}, {cfg.steps} steps, seed {cfg.seed} ({seconds:.1f} s)")
-    print(f"{'step':>6s} {'d_loss':>7s} {'g_loss':>7s} {'D(x)':>5s} {'D(G(z))':>7s} "
-          f"{'modes':>6s} {'high quality':>12s}")
-    for r in history[:: max(1, len(history) // 10)] + ([] if len(history) % 10 == 1 else
-                                                       history[-1:]):
-        print(f"{r['step']:6d} {r['d_loss']:7.3f} {r['g_loss']:7.3f} {r['d_real']:5.2f} "
-              f"{r['d_fake']:7.2f} {r['modes_covered']:3d}/{result['modes_total']:<2d} "
-              f"{r['high_quality']:12.1%}")
+    print_history(history, modes_total)
     print(f"{result['modes_covered']} of {result['modes_total']} modes covered, "
           f"{result['high_quality']:.1%} of samples high quality; pictures in {out}/")
     if as_json:

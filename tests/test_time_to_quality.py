@@ -6,6 +6,8 @@ import json
 import shutil
 import signal
 import sys
+import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -402,6 +404,25 @@ def test_no_run_starts_after_no_start_after(tmp_path, keep_signal_handlers, caps
     said = capsys.readouterr().out
     assert "--no-start-after 30: 2 runs not started (first mlp-bce-s0)" in said
     assert not (tmp_path / "ttq" / "mnist").exists()
+
+
+@pytest.mark.parametrize("stopping", [False, True])
+def test_a_lab_run_stopped_with_the_benchmark_is_not_a_failure(tmp_path, monkeypatch, stopping):
+    """python -m minigan.toy stopped by the same Ctrl-C as the benchmark exits 130 and leaves its
+    folder empty: no failed.txt then, so the next call runs it; a lab run that fails on its own
+    keeps the reason in failed.txt and is not retried."""
+    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+
+    def lab(*args, **kwargs):  # the signal reaches the benchmark while the lab runs
+        if stopping:
+            ttq.STOPPING.set()
+        return SimpleNamespace(returncode=130, stderr="python -m minigan.toy: stopped by SIGINT")
+
+    monkeypatch.setattr(ttq.subprocess, "run", lab)
+    a = SimpleNamespace(deadline=None, not_started=[], toy_steps=40, threads=1)
+    monkeypatch.setattr(ttq, "toy_command", lambda *args: ["python", "-m", "minigan.toy"])
+    ttq.toy_job(tmp_path, "bce", [], 0, "ring", a)
+    assert (tmp_path / "toy" / "ring-bce-s0" / "failed.txt").exists() is not stopping
 
 
 def test_a_failed_lab_run_is_not_retried(tmp_path, capsys):

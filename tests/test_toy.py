@@ -4,6 +4,8 @@ diverges, and the command's output and bad inputs."""
 
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -149,6 +151,43 @@ def test_a_run_that_diverges_is_a_clean_error_that_keeps_nothing(tmp_path, capsy
             assert_clean_error(result, "training diverged; lower --lr-g / --lr-d and run again",
                                "by step 2")
     assert list(tmp_path.iterdir()) == [given] and list(given.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("frames", [0, 4])
+def test_a_stop_ends_after_its_step_and_keeps_the_pictures(tmp_path, capsys, monkeypatch,
+                                                           signum, frames):
+    """Ctrl-C or SIGTERM during step 7 of 40: the step is finished and logged, the table so far
+    is printed, and the exit status is 128 + the signal's number, with no traceback. No
+    result.json (the benchmarks read it as a finished run, and the history is partial); the
+    frames drawn so far and their GIF are kept (a lab run cannot resume: the message says to run
+    it again with another --out), and without frames the folder is left empty, so the same
+    command runs again there."""
+    calls, real_step = {"n": 0}, toy.train_step
+
+    def step_then_signal(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signum)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(toy, "train_step", step_then_signal)
+    out = tmp_path / "lab"
+    flags = ["--steps", "40", "--frames", str(frames), "--batch-size", "8", "--hidden", "4",
+             "--out", str(out)]
+    assert toy.main(flags) == 128 + signum
+    printed = capsys.readouterr()
+    name = signal.Signals(signum).name
+    assert f"stopped by {name} after step 7 of 40" in printed.err
+    assert "Traceback" not in printed.err and "     7 " in printed.out  # the last row: step 7
+    kept = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    if frames:  # a frame every 10 steps: step 0's was drawn before the stop
+        assert kept == ["frames", "frames/step_000000.png", "training.gif"]
+        assert "with another --out" in printed.err
+    else:
+        assert kept == []
+        monkeypatch.setattr(toy, "train_step", real_step)
+        assert toy.main(flags) == 0 and (out / "result.json").exists()
 
 
 def test_lab_trains_on_every_array_module(xp):
