@@ -865,10 +865,14 @@ def parse_args(argv):
     a.models = a.models.split(",")
     if bad := [m for m in a.models if m not in MODELS]:
         p.error(f"--models {bad[0]}: choose from {', '.join(MODELS)}")
-    for name, lo in (("jobs", 1), ("threads", 1), ("epochs", 1), ("limit", 0), ("toy_steps", 1),
-                     ("eval_samples", 20)):
-        if getattr(a, name) < lo:
-            p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
+    # --jobs and --threads start processes and threads: at most 64 (ablate_recipe.JOBS's bound)
+    for name, lo, hi in (("jobs", 1, 64), ("threads", 1, 64), ("epochs", 1, None),
+                         ("limit", 0, None), ("toy_steps", 1, None), ("eval_samples", 20, None),
+                         ("spaces_epoch", 0, None)):
+        value = getattr(a, name)
+        if value < lo or (hi is not None and value > hi):
+            allowed = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
+            p.error(f"--{name.replace('_', '-')} {value}: use {allowed}")
     if not settings.RULES["eval_samples"][0](a.eval_samples):  # train_mnist.py's own rule
         p.error(f"--eval-samples {a.eval_samples}: use an integer from 20 to "
                 f"{settings.MAX_SAMPLES:,}, which train_mnist.py --eval-samples takes (each run "

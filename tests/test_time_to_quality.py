@@ -354,6 +354,9 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
     "--eval-samples above train_mnist.py's": (["--eval-samples", "2000000"],
                                               ["--eval-samples 2000000", "from 20 to 1,000,000"]),
     "--epochs not a number": (["--epochs", "x"], ["--epochs x: not allowed; use an integer."]),
+    "--jobs 65": (["--jobs", "65"], ["--jobs 65: use an integer from 1 to 64"]),
+    "--threads 65": (["--threads", "65"], ["--threads 65: use an integer from 1 to 64"]),
+    "--jobs 0": (["--jobs", "0"], ["--jobs 0: use an integer from 1 to 64"]),
     "--no-start-after not a number": (["--no-start-after", "soon"],
                                       ["--no-start-after soon: not allowed; use a number."]),
 }
