@@ -435,5 +435,15 @@ def main(argv=None):
     return 0
 
 
+def cli(argv=None):
+    """main, with Ctrl-C ending in one line and status 130 instead of a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:  # every file is written whole (files.atomic_write) or not at all
+        print("\npython -m minigan.evaluate: interrupted; what it had not written yet is not "
+              "written", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -676,6 +676,21 @@ def test_a_failed_weights_write_is_a_named_error_and_keeps_the_old_file(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.npz"]  # no temporary file left
 
 
+def test_ctrl_c_while_training_the_classifier_is_one_line_and_writes_nothing(tmp_path, capsys,
+                                                                               monkeypatch):
+    """--train-classifier takes minutes: Ctrl-C there ends in one line and status 130, no
+    traceback, and no weights file."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(evaluate.CLASSIFIERS, "mlp", (classifier.load_classifier, interrupted))
+    out = tmp_path / "clf.npz"
+    assert evaluate.cli(["--train-classifier", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "python -m minigan.evaluate: interrupted" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_train_classifier_refuses_an_unwritable_out_before_training(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("not a folder")
     assert "not a writable folder" in evaluate_flags.writable_problem(
@@ -684,7 +699,8 @@ def test_train_classifier_refuses_an_unwritable_out_before_training(tmp_path, mo
     # A folder without write permission (faked: the tests may run as root, who may write anywhere)
     monkeypatch.setattr(evaluate_flags.os, "access", lambda path, mode: False)
     trained = []
-    monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: trained.append(1))
+    monkeypatch.setitem(evaluate.CLASSIFIERS, "mlp", (classifier.load_classifier,
+                                                      lambda *a, **k: trained.append(1)))
     with pytest.raises(SystemExit) as stop:  # refused while the flags are read
         evaluate.main(["--train-classifier", "--out", str(tmp_path / "clf.npz")])
     assert stop.value.code == 2
