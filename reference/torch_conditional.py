@@ -302,7 +302,8 @@ def main(argv=None):
         batches = iter(loader)
         for _ in range(len(loader) // cfg.k):
             reals = [tuple(t.to(dev) for t in next(batches)) for _ in range(cfg.k)]
-            metrics = gan.train_step(reals, [draw() for _ in range(cfg.k + 1)], cfg.real_target)
+            metrics = gan.train_step(reals, [draw() for _ in range(cfg.k + 1)],
+                                     real_target=cfg.real_target)
             step += 1
             if step % cfg.log_every == 0:
                 print(f"epoch {epoch} step {step:6d}  " + "  ".join(

@@ -414,7 +414,7 @@ def main(argv=None):
             reals = [next(batches)[0] for _ in range(cfg.k)]
             zs = [torch.randn(cfg.batch_size, cfg.latent_dim, dtype=dtype, device=dev)
                   for _ in range(cfg.k + 1)]
-            metrics = gan.train_step(reals, zs, cfg.real_target)
+            metrics = gan.train_step(reals, zs, real_target=cfg.real_target)
             step += 1
             if step % cfg.log_every == 0:
                 print(f"epoch {epoch} step {step:6d}  D loss {float(metrics.d_loss):.4f}  "

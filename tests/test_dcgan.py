@@ -210,14 +210,19 @@ def test_resuming_a_run_from_minigan_0_1_keeps_what_it_did(tmp_path):
     assert not (run / "eval.csv").exists()
 
 
-def test_twin_script_trains_the_dcgan(tmp_path):
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_twin_script_trains(tmp_path, model):
+    """python -m reference.torch_gan, either model, one epoch on 128 images, with a real target
+    of 0.9 (it reaches the twin's train_step, whose real_target is keyword-only)."""
     # skip without PyTorch only: an import that breaks inside the reference itself must fail
     pytest.importorskip("torch", reason="reference/torch_gan.py needs PyTorch; install the "
                         "reference extra: pip install -e '.[reference]'")
     from reference import torch_gan
-    gan_t = torch_gan.main(["--model", "dcgan", "--limit", "128", "--out", str(tmp_path)])
+    gan_t = torch_gan.main(["--model", model, "--limit", "128", "--real-target", "0.9",
+                            "--out", str(tmp_path)])
     assert (tmp_path / "samples_epoch_001.png").is_file()
-    assert isinstance(gan_t.G[4], torch_gan.nn.ConvTranspose2d)
+    layer = torch_gan.nn.ConvTranspose2d if model == "dcgan" else torch_gan.nn.Linear
+    assert isinstance(gan_t.G[4], layer)
     assert gan_t.G.training  # back in training mode after the eval-mode sample grid
 
 
