@@ -59,7 +59,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-from ablate_recipe import ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
+from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 from first_games import GAMES  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
@@ -865,14 +865,15 @@ def parse_args(argv):
     a.models = a.models.split(",")
     if bad := [m for m in a.models if m not in MODELS]:
         p.error(f"--models {bad[0]}: choose from {', '.join(MODELS)}")
-    # --jobs and --threads start processes and threads: at most 64 (ablate_recipe.JOBS's bound)
-    for name, lo, hi in (("jobs", 1, 64), ("threads", 1, 64), ("epochs", 1, None),
-                         ("limit", 0, None), ("toy_steps", 1, None), ("eval_samples", 20, None),
-                         ("spaces_epoch", 0, None)):
-        value = getattr(a, name)
-        if value < lo or (hi is not None and value > hi):
-            allowed = f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi}"
-            p.error(f"--{name.replace('_', '-')} {value}: use {allowed}")
+    try:  # --jobs and --threads start processes and threads: the benchmarks' one bound
+        for name, default in (("jobs", 2), ("threads", 1)):
+            settings.check(name, getattr(a, name), JOBS, default)
+    except settings.ConfigError as e:
+        p.error(str(e))
+    for name, lo in (("epochs", 1), ("limit", 0), ("toy_steps", 1), ("eval_samples", 20),
+                     ("spaces_epoch", 0)):
+        if getattr(a, name) < lo:
+            p.error(f"--{name.replace('_', '-')} {getattr(a, name)}: use an integer >= {lo}")
     if not settings.RULES["eval_samples"][0](a.eval_samples):  # train_mnist.py's own rule
         p.error(f"--eval-samples {a.eval_samples}: use an integer from 20 to "
                 f"{settings.MAX_SAMPLES:,}, which train_mnist.py --eval-samples takes (each run "
