@@ -58,7 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablate_recipe import ROOT, env, eval_rows, fmt, summary  # noqa: E402
+from ablate_recipe import JOBS, ROOT, env, eval_rows, fmt, summary  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from minigan import files, settings  # noqa: E402
@@ -457,7 +457,7 @@ def parse(argv):
         lambda v: v >= 20 and v % 10 == 0 and settings.RULES["eval_samples"][0](v),
         f"a multiple of 10 from 20 to {settings.MAX_SAMPLES:,}, as minigan.evaluate asks for "
         "n/10 samples of each digit"), FULL["eval_samples"])
-    check("jobs", a.jobs, integer(1, 64), 2)
+    check("jobs", a.jobs, JOBS, 2)  # the benchmarks' one bound (ablate_recipe.py)
     check("out", a.out, (lambda v: v != "" and settings.RULES["out"][0](v),
                          "a folder name (created if missing), not a file"), "runs/conditional")
     opts = {"model": a.model, "variants": choices("variants", a.variants, VARIANTS),
