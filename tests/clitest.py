@@ -9,14 +9,16 @@ A command is a script path relative to the repository root (``"train_mnist.py"``
 (``"-m", "minigan.sample"``). Commands run in a subprocess with the repository first on
 ``PYTHONPATH``, so the tests see exactly what a learner's shell sees. ``call`` runs a command's
 entry point in-process instead, which is faster (argparse's SystemExit(2) and a returned 2 give
-the same Result):
+the same Result); ``script`` makes such an entry point of a script, run as its shell would:
 
     result = call(train_mnist.cli, ["--batch-size", "0"], capsys)
+    result = call(script("benchmarks/bn_modes.py"), ["run", "-n", "5"], capsys)
 """
 
 import hashlib
 import importlib.util
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +56,28 @@ def call(entry, argv, capsys):
         code = e.code
     out = capsys.readouterr()
     return Result(code, out.out, out.err)
+
+
+def script(path):
+    """An entry point for ``call``: the script at path (relative to the repository root) run as
+    ``python PATH ARGV...`` runs it, as ``__main__`` (runpy), so its own ``if __name__ ==
+    "__main__":`` line decides the exit status, as in a shell: ``sys.exit(main())`` passes on a
+    returned 2, a bare ``main()`` ends with 0. sys.argv, sys.path (the script puts its folder
+    first) and os.environ are put back afterwards."""
+    path = str(ROOT / path)
+
+    def entry(argv):
+        saved = sys.argv, sys.path[:], dict(os.environ)
+        sys.argv = [path, *argv]
+        try:
+            runpy.run_path(path, run_name="__main__")
+        finally:
+            sys.argv, sys.path[:] = saved[0], saved[1]
+            if dict(os.environ) != saved[2]:
+                os.environ.clear()
+                os.environ.update(saved[2])
+        return 0
+    return entry
 
 
 def message(stderr):

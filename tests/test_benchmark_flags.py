@@ -8,7 +8,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from clitest import assert_clean_error, run_command
+from clitest import assert_clean_error, call, run_command, script
 
 
 def tree(folder):
@@ -32,11 +32,23 @@ def place(tmp_path):
     return tmp_path
 
 
-def refused(place, script, flags, needles):
-    """Run benchmarks/SCRIPT with flags ({tmp}: the test's folder) and check the refusal."""
+@pytest.fixture
+def inside(place, monkeypatch):
+    """place, made the current folder: a case run in this process reads and writes there, as a
+    subprocess with cwd=place does."""
+    monkeypatch.chdir(place)
+    return place
+
+
+def refused(place, name, flags, needles, capsys=None):
+    """Run benchmarks/NAME with flags ({tmp}: the test's folder) and check the refusal: as a
+    real subprocess, or with capsys in this process (clitest.script; run it in ``inside``)."""
     before = tree(place)
-    result = run_command([f"benchmarks/{script}", *[f.replace("{tmp}", str(place))
-                                                     for f in flags]], cwd=place)
+    flags = [f.replace("{tmp}", str(place)) for f in flags]
+    if capsys is None:
+        result = run_command([f"benchmarks/{name}", *flags], cwd=place)
+    else:
+        result = call(script(f"benchmarks/{name}"), flags, capsys)
     assert_clean_error(result, *needles)
     assert tree(place) == before
     return result
@@ -127,9 +139,12 @@ OWN_SHARE = {
 }
 
 
-@pytest.mark.parametrize("flags,needles", OWN_SHARE.values(), ids=list(OWN_SHARE))
-def test_own_share_reads_its_arguments_before_the_search(place, flags, needles):
-    refused(place, "own_share.py", flags, needles)
+@pytest.mark.parametrize("what", list(OWN_SHARE))
+def test_own_share_reads_its_arguments_before_the_search(inside, capsys, what):
+    """The cases run in this process for speed, but "not pixels", which runs the real command
+    line: its exit status 2 from the shell (own_share.py ends in sys.exit(2)), no traceback."""
+    flags, needles = OWN_SHARE[what]
+    refused(inside, "own_share.py", flags, needles, None if what == "not pixels" else capsys)
 
 
 # ---- the micro-benchmarks: they write nothing, and check every flag all the same ----------------
@@ -156,9 +171,17 @@ MICRO = {
 }
 
 
-@pytest.mark.parametrize("flags,needles", MICRO.values(), ids=list(MICRO))
-def test_micro_benchmarks_check_their_flags(place, flags, needles):
-    refused(place, flags[0], flags[1:], needles)
+# The cases run in this process for speed, but one of each script, which runs the real command
+# line: its exit status 2 from the shell and no traceback on stderr
+MICRO_SHELL = {"bench_games --k 0", "bench_conditional --steps 0",
+               "bench_epoch_outputs --repeats 0", "bench_levers, a typo", "bench_step --rounds 0",
+               "bench_conv_floor --batch-size 0"}
+
+
+@pytest.mark.parametrize("what", list(MICRO))
+def test_micro_benchmarks_check_their_flags(inside, capsys, what):
+    flags, needles = MICRO[what]
+    refused(inside, flags[0], flags[1:], needles, None if what in MICRO_SHELL else capsys)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import (assert_clean_error, load_benchmark, run_command,
+from clitest import (assert_clean_error, call, load_benchmark, run_command, script,
                      skip_unless_sys_is_unwritable, snapshot)
 from minigan import backend, classifier, conv_classifier, data, evaluate, scores, settings
 from test_evaluate import blur
@@ -184,11 +184,14 @@ BAD = [  # (what, arguments, words the message must contain)
 
 
 @pytest.mark.parametrize("what,args,needles", BAD, ids=[b[0] for b in BAD])
-def test_bad_features_are_a_clean_error(tmp_path, what, args, needles):
+def test_bad_features_are_a_clean_error(tmp_path, monkeypatch, capsys, what, args, needles):
+    """In this process for speed (evaluate.cli, what python -m minigan.evaluate runs); a case of
+    tests/test_evaluate.py's test_bad_input_is_a_clean_error runs the real command line."""
     np.save(tmp_path / "x.npy", np.zeros((20, 28, 28), np.uint8))
     (tmp_path / "mlp.npz").write_bytes(classifier.WEIGHTS.read_bytes())
+    monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
+    result = call(evaluate.cli, args, capsys)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
 
@@ -259,18 +262,21 @@ TWO_SPACES_BAD = [  # (what, arguments, words the message must contain)
 
 
 @pytest.mark.parametrize("what,args,needles", TWO_SPACES_BAD, ids=[b[0] for b in TWO_SPACES_BAD])
-def test_two_spaces_bad_input_is_a_clean_error(tmp_path, what, args, needles):
+def test_two_spaces_bad_input_is_a_clean_error(tmp_path, monkeypatch, capsys, what, args, needles):
+    """In this process for speed (clitest.script); the next test runs the real command line."""
     for name in ("run", "other"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "checkpoint.npz").write_bytes(b"")  # enough for the folder check
+    monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    result = run_command(["benchmarks/two_spaces.py", *args], cwd=tmp_path)
+    result = call(script("benchmarks/two_spaces.py"), args, capsys)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
 
 
 def test_two_spaces_checks_every_run_before_scoring_any(tiny_run, tmp_path):
-    """A damaged second run is refused at once, not after minutes of scoring the first."""
+    """A damaged second run is refused at once, not after minutes of scoring the first. A real
+    subprocess: the exit status 2 of two_spaces.py's command line, no traceback on stderr."""
     damaged = shutil.copytree(tiny_run, tmp_path / "damaged")
     (damaged / "config.json").write_text("{not json")
     before = snapshot(tmp_path)

@@ -505,10 +505,17 @@ def test_out_may_replace_an_earlier_output_of_its_kind(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("what,make,needles", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_is_a_clean_error(tmp_path, what, make, needles):
+def test_bad_input_is_a_clean_error(tmp_path, monkeypatch, capsys, what, make, needles):
+    """The cases run in this process for speed (evaluate.cli, what python -m minigan.evaluate
+    runs), but "float pixels", which runs the real command line: main returns 2 there, and the
+    shell must see exit status 2 (sys.exit(cli())) and no traceback on stderr."""
     args = make(tmp_path)
+    monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
+    if what == "float pixels":
+        result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
+    else:
+        result = call(evaluate.cli, args, capsys)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
 

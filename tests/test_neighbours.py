@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clitest import assert_clean_error, run_command, snapshot
+from clitest import assert_clean_error, call, snapshot
 from minigan import data, evaluate, neighbours
 
 
@@ -256,9 +256,12 @@ BAD = [  # (what, make the arguments in a folder, words the message must contain
 
 
 @pytest.mark.parametrize("what,make,needles", BAD, ids=[b[0] for b in BAD])
-def test_bad_input_is_a_clean_error(tmp_path, what, make, needles):
+def test_bad_input_is_a_clean_error(tmp_path, monkeypatch, capsys, what, make, needles):
+    """In this process for speed (evaluate.cli, what python -m minigan.evaluate runs); a case of
+    tests/test_evaluate.py's test_bad_input_is_a_clean_error runs the real command line."""
     args = make(tmp_path)
+    monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    result = run_command(["-m", "minigan.evaluate", *args], cwd=tmp_path)
+    result = call(evaluate.cli, args, capsys)
     assert_clean_error(result, *needles)
     assert snapshot(tmp_path) == before, "a failed command wrote or changed files"
