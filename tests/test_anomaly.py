@@ -298,7 +298,7 @@ def test_one_normal_protocol(tmp_path):
     assert "digit 1 only" in result["protocol_words"].replace("D", "1")
 
 
-@pytest.mark.parametrize("args, needle", [
+BAD_FLAGS = [
     (["--digits", "10"], "--digits 10"),
     (["--digits", "0,0"], "--digits 0,0: not allowed; use digits from 0 to 9 separated by "
                           "commas, each once"),
@@ -326,8 +326,25 @@ def test_one_normal_protocol(tmp_path):
     (["--test-n", "20", "--seed", "6"], "no anomaly"),  # seed 6's 20 test images hold no 0
     (["--epochs", "abc"], "--epochs abc: not allowed; use an integer >= 1"),  # not argparse's
     (["--lam", "half"], "--lam half: not allowed; use a number from 0 to 1"),
-])
-def test_bad_flags(tmp_path, args, needle):
+]
+
+
+@pytest.mark.parametrize("args, needle", BAD_FLAGS)
+def test_bad_flags(tmp_path, monkeypatch, capsys, args, needle):
+    """In-process, for speed (a subprocess is half a second of start-up a case); the test below
+    runs one case as the real command line. Each is refused before anything is trained or
+    written; conftest puts the backend (main's backend.use) back on the CPU."""
+    monkeypatch.chdir(tmp_path)  # as the command's cwd: --out new and --run . are tmp_path's
+    before = snapshot(tmp_path)
+    result = call(anomaly.main, ["--quick", "--out", "new", *args], capsys)
+    assert_clean_error(result, needle)
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_a_bad_flag_is_a_clean_error_from_the_real_command_line(tmp_path):
+    """One of BAD_FLAGS as a learner's shell runs it: argparse's exit status 2 from a real
+    process, no traceback on stderr (the others run in-process, above)."""
+    args, needle = BAD_FLAGS[0]
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.anomaly", "--quick", "--out", "new", *args],
                          cwd=tmp_path)

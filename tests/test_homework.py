@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 
 import train_mnist
-from clitest import (assert_clean_error, message, run_command, skip_unless_sys_is_unwritable,
-                     snapshot)
+from clitest import (assert_clean_error, call, message, run_command,
+                     skip_unless_sys_is_unwritable, snapshot)
 from homework_answers import ANSWERS, PLANTED, body, edited, fill, planted
 from minigan import batchnorm, conv, gan, layers, losses, penalties, rundir, scores, spectral
 from minigan.homework import (capstone, grade_frechet, grade_games, grader, isolate, learner,
                               skeleton)
+from minigan.homework import __main__ as homework_main
 from minigan.homework.checks import HINTS
 from minigan.homework.parts import ALL_FILES, FILES, PARTS, TOTAL, todo_message
 
@@ -785,14 +786,34 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("args,needles", BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
-def test_bad_input_is_a_clean_error(tmp_path, args, needles):
+def bad_input_folder(tmp_path):
+    """tmp_path with what BAD names: a homework hw, a file afile, an empty folder empty."""
     start(tmp_path / "hw")
     (tmp_path / "afile").write_text("not a folder\n")
     (tmp_path / "empty").mkdir()
+
+
+@pytest.mark.parametrize("args,needles", BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
+def test_bad_input_is_a_clean_error(tmp_path, monkeypatch, capsys, args, needles):
+    """In-process, for speed (a subprocess is half a second of start-up a case); the test below
+    runs one case as the real command line. Each is refused before a part is graded, so no
+    child process starts."""
+    bad_input_folder(tmp_path)
+    monkeypatch.chdir(tmp_path)  # as the command's cwd: hw, afile and empty are tmp_path's
+    before = snapshot(tmp_path)
+    result = call(homework_main.main, args, capsys)
+    assert_clean_error(result, *([needles] if isinstance(needles, str) else needles))
+    assert snapshot(tmp_path) == before
+
+
+def test_bad_input_is_a_clean_error_from_the_real_command_line(tmp_path):
+    """One of BAD as a learner's shell runs it: argparse's exit status 2 from a real process, no
+    traceback on stderr (the others run in-process, above)."""
+    args, needles = BAD[0]
+    bad_input_folder(tmp_path)
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.homework", *args], cwd=tmp_path)
-    assert_clean_error(result, *([needles] if isinstance(needles, str) else needles))
+    assert_clean_error(result, needles)
     assert snapshot(tmp_path) == before
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from clitest import (assert_clean_error, load_benchmark, run_command,
+from clitest import (assert_clean_error, call, load_benchmark, run_command,
                      skip_unless_sys_is_unwritable, snapshot)
 from minigan import checkpoint, settings, tricks
 
@@ -364,12 +364,34 @@ BAD_FLAGS = {  # flags ({tmp}: the test's folder), words the message must contai
 }
 
 
-@pytest.mark.parametrize("flags,needles", BAD_FLAGS.values(), ids=list(BAD_FLAGS))
-def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, flags, needles):
+def bad_flags_folder(tmp_path, flags):
+    """tmp_path with the files BAD_FLAGS name; returns the flags with {tmp} filled in."""
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "stray").mkdir()
     (tmp_path / "stray" / "notes.json").write_text('{"not": "a record"}')
-    flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
+    return [f.replace("{tmp}", str(tmp_path)) for f in flags]
+
+
+@pytest.mark.parametrize("flags,needles", BAD_FLAGS.values(), ids=list(BAD_FLAGS))
+def test_bad_flags_are_clean_errors_that_write_nothing(tmp_path, monkeypatch, capsys, flags,
+                                                       needles):
+    """In-process, for speed (a subprocess is half a second of start-up a case); the test below
+    runs one case as the real command line. Each is refused while the flags are read, before
+    main() starts a process or a thread or takes a signal (and --dry-run starts none)."""
+    flags = bad_flags_folder(tmp_path, flags)
+    monkeypatch.chdir(tmp_path)  # as the command's cwd
+    monkeypatch.setattr(sys, "argv", ["time_to_quality.py"])  # argparse's prog, as the script's
+    before = snapshot(tmp_path)
+    result = call(ttq.main, ["--stage", "toy", "--dry-run", *flags], capsys)
+    assert_clean_error(result, *needles)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_bad_flag_is_a_clean_error_from_the_real_command_line(tmp_path):
+    """One of BAD_FLAGS as a learner's shell runs it: argparse's exit status 2 from a real
+    process, no traceback on stderr (the others run in-process, above)."""
+    flags, needles = BAD_FLAGS["--out a file"]
+    flags = bad_flags_folder(tmp_path, flags)
     before = snapshot(tmp_path)
     result = run_command(["benchmarks/time_to_quality.py", "--stage", "toy", "--dry-run",
                           *flags], cwd=tmp_path)
