@@ -281,9 +281,17 @@ def append_row(path, row):
 
 
 def read_rows(path):
-    """Every line of a CSV log as a dict of floats."""
+    """Every row of a CSV log as a dict of floats (a last line cut short is none: whole_lines)."""
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        lines = whole_lines(f.read().splitlines(keepends=True))
+    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(lines)]
+
+
+def whole_lines(lines):
+    """A log's lines without a last line cut short. append_row ends every row with a line break,
+    so a last row without one was being written when the process was killed (a second Ctrl-C, a
+    kill -9, a power cut): a step after the checkpoint's, which a resume trains and logs again."""
+    return lines[:-1] if len(lines) > 1 and not lines[-1].endswith("\n") else lines
 
 
 def drop_rows_after(path, column, last):
@@ -308,7 +316,7 @@ def kept_lines(path, column, last):
     """The lines of the CSV log at path whose column is <= last (with the header), or None when
     none would be dropped (or there is no log). RunError naming the file and the line where a
     row is not numbers under the header's names (read_rows would fail on it later), or the file
-    alone where it is not text or not a file."""
+    alone where it is not text or not a file. A last line cut short (whole_lines) is dropped."""
     path = Path(path)
     if not path.exists():
         return None
@@ -334,7 +342,7 @@ def kept_lines(path, column, last):
                        f"The log is damaged: restore it from a copy, or delete {path.name} (it "
                        "only records the run; the checkpoint is intact), then resume again.")
     kept = lines[:1]
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in enumerate(whole_lines(lines)[1:], start=2):
         cells = next(csv.reader([line]), [])
         try:
             if len(cells) != len(header):

@@ -1,5 +1,6 @@
 """Fault injection in the checkpoint write: a disk that fills up or a folder that refuses the
-file leaves the previous checkpoint byte-identical, no temporary file, and a named error."""
+file leaves the previous checkpoint byte-identical, no temporary file, and a named error. And a
+CSV log's row cut short by a kill: the resume drops it."""
 
 import errno
 import json
@@ -13,8 +14,8 @@ import pytest
 
 import train_mnist
 from clitest import assert_clean_error, snapshot
-from minigan import checkpoint, pictures
-from test_train import assert_same_arrays
+from minigan import checkpoint, pictures, rundir
+from test_train import assert_same_arrays, train
 
 
 @pytest.fixture
@@ -236,3 +237,20 @@ def test_a_run_from_before_the_rebuild_resumes_bit_exact_and_samples(tmp_path):
     for name, folder in (("old", old), ("today", today)):
         assert sample.main([str(folder), "-n", "8", "--out", str(tmp_path / f"{name}.npy")]) == 0
     assert np.array_equal(np.load(tmp_path / "old.npy"), np.load(tmp_path / "today.npy"))
+
+
+@pytest.mark.parametrize("cut", ["8,2,1.0", "8,2,1.0,1.0,0.5,0.4"])  # cells missing; one cut
+def test_a_log_row_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path, cut):
+    """A second Ctrl-C or a kill -9 while a row was appended leaves a last line without its
+    line break: a step after the checkpoint's, which the resume drops and logs again, and
+    which read_rows does not count. Before, the resume refused the log as damaged ("line 5:
+    '8,2,1.0' is not a row of 6 numbers", exit status 2) where cells were missing, and read_rows
+    failed on it (a TypeError) or, where only the last number was cut, counted it as a row."""
+    run = train(tmp_path, "run", "--epochs", "1")  # 6 steps, logged every 2
+    with open(run / "metrics.csv", "a", newline="") as f:
+        f.write(cut)  # step 8's row, cut short
+    assert [r["step"] for r in rundir.read_rows(run / "metrics.csv")] == [2, 4, 6]
+    train_mnist.main(["--resume", str(run), "--epochs", "2"])
+    assert [r["step"] for r in rundir.read_rows(run / "metrics.csv")] == list(range(2, 13, 2))
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 7 and all(line.count(",") == 5 for line in lines)  # header, 6 rows
