@@ -250,7 +250,8 @@ ANSWERS = {
 }
 
 # hint: [(function, the answer's text, the mistake's text[, text, mistake's text ...]), ...]:
-# each tuple is one planted mistake, graded on its own
+# each tuple is one planted mistake, the only one in its part (tests/test_homework.py plants
+# one a part in each grading)
 PLANTED = {
     "transpose": [("Dense.backward", 'dout @ self.params["W"].T', 'dout @ self.params["W"]'),
                   ("Dense.backward", "x.T @ dout", "dout.T @ x")],

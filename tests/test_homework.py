@@ -301,18 +301,69 @@ def test_a_part_half_done_is_failed_not_unattempted(tmp_path):
 CASES = [(hint, i) for hint in PLANTED for i in range(len(PLANTED[hint]))]
 
 
-@pytest.mark.parametrize("hint,i", CASES, ids=[f"{h}-{i}" for h, i in CASES])
-def test_each_planted_mistake_triggers_its_hint_and_no_other(tmp_path, hint, i):
+def planted_part(hint, i):
+    """The number of the part whose function planted case (hint, i) edits."""
+    return part_of(PLANTED[hint][i][0])
+
+
+def in_rounds(cases):
+    """The cases in rounds of at most one a part: round r plants the r-th case of each part."""
+    by_part = {}
+    for case in cases:
+        by_part.setdefault(planted_part(*case), []).append(case)
+    return [[of_part[r] for of_part in by_part.values() if r < len(of_part)]
+            for r in range(max(map(len, by_part.values())))]
+
+
+ROUNDS = in_rounds(CASES)  # as many as the most cases one part has (part 11's six)
+
+
+def test_the_rounds_plant_every_case_once_and_at_most_one_a_part():
+    assert sorted(case for round_ in ROUNDS for case in round_) == sorted(CASES)
+    for round_ in ROUNDS:
+        parts = [planted_part(*case) for case in round_]
+        functions = [PLANTED[hint][i][0] for hint, i in round_]
+        assert len(set(parts)) == len(parts) and len(set(functions)) == len(functions), round_
+
+
+@pytest.mark.parametrize("round_", ROUNDS,
+                         ids=["+".join(f"{h}-{i}" for h, i in round_) for round_ in ROUNDS])
+def test_each_planted_mistake_triggers_its_hint_and_no_other(tmp_path, round_):
+    """Each planted mistake fails its own part, with exactly its own hint, and no other part.
+
+    The mistakes of one round, each in a different part, share one folder and one grading (60
+    gradings of 18 parts cost over a minute, a child process each). That relies on the parts
+    being graded independently: a part runs only its own functions of the learner's file, and
+    the file's given code. Each part loads its file afresh (``learner.load_module``); the
+    learner's files import minigan's modules, never one another; where a part's check needs
+    another part's function it puts minigan's in (part 6 runs Sequential over the learner's
+    classes with minigan's forward and backward, part 14 runs minigan's double_backward); and a
+    planted edit changes a function's body, so that its file still imports. Every part of the
+    round is checked, those planted with nothing too: were a part's grade to come to depend on
+    another part's function, a planted mistake would fail a second part or change its hints,
+    and the test fails, naming the case. Once checked: each part's status, check, message and
+    hints, graded in these rounds, equal what grading each case alone gives."""
     folder = start(tmp_path / "hw")
-    answers = planted(hint, i)
+    answers = {}
+    for hint, i in round_:
+        answers.update(planted(hint, i))
     fill(folder, answers)
-    results = grader.grade(folder)
-    failed = [r for r in results if r.status != "passed"]
-    (name,) = answers
-    assert [r.part.file for r in failed] == [next(p.file for p in PARTS if name in p.functions)]
-    assert [r.part.number for r in failed] == [next(p.number for p in PARTS
-                                                    if name in p.functions)]
-    assert failed[0].hints == [hint], (failed[0].check, failed[0].message)
+    planted_in = {planted_part(hint, i): (hint, i) for hint, i in round_}
+    wrong = []
+    for r in grader.grade(folder):
+        got = f"{r.status}: {(r.check, r.message, r.hints)}"
+        if r.part.number not in planted_in:
+            if r.status != "passed":
+                wrong.append(f"part {r.part.number} ({r.part.file}), planted with no mistake, "
+                             f"{got}")
+            continue
+        hint, i = planted_in[r.part.number]
+        if (r.status, r.hints) != ("failed", [hint]):
+            wrong.append(f"{hint}-{i}, planted in {PLANTED[hint][i][0]} (part {r.part.number}, "
+                         f"{r.part.file}), should fail with hints [{hint!r}]; {got}")
+    planted_here = ", ".join(f"{h}-{i} in {PLANTED[h][i][0]} (part {planted_part(h, i)})"
+                             for h, i in round_)
+    assert not wrong, "\n".join([f"this round plants {planted_here}", *wrong])
 
 
 # an array the grader still holds, written into: dx computed in dout's own array (the first dx is
