@@ -20,7 +20,9 @@ read before the run starts, so a scoring that could not run refuses the run at o
 
 Ctrl-C or SIGTERM (`timeout`, `kill`, a job scheduler) finishes the step, saves a checkpoint
 and exits (during an epoch's end work, the grid, the scores and the curves, it exits after that
-epoch's checkpoint); a NaN or inf loss stops the run and keeps the last good checkpoint. Each
+epoch's checkpoint) with 128 + the signal's number, 130 for Ctrl-C and 143 for SIGTERM
+(minigan/rundir.py, STOPPED_STATUS), so that `&&` or a scheduler sees a run to resume, not a
+finished one; a NaN or inf loss stops the run and keeps the last good checkpoint. Each
 epoch is a fresh shuffle; the last incomplete batch is dropped. Sample grids come from G in
 evaluation mode (BatchNorm with its running statistics, as minigan.sample draws them).
 
@@ -143,7 +145,7 @@ def main(argv=None):
             print(f"\nstopped by {by}: checkpoint saved at step {progress.global_step} in "
                   f"{run_dir / 'checkpoint.npz'}\n"
                   f"continue with: python train_mnist.py --resume {run_dir}")
-            return run_dir
+            return rundir.Stopped(run_dir, by)  # unfinished: cli exits 128 + the signal's number
 
         # ---- the loop: epochs -> steps -> log -> grids -> checkpoint -----------------------------
         with rundir.StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the step, save, exit
@@ -179,7 +181,7 @@ def main(argv=None):
                     if stop.requested:
                         bar.close()
                         save_checkpoint()
-                        return stopped(stop.signal_name)
+                        raise stopped(stop.signal_name)
                 bar.close()
                 progress.epoch += 1
                 progress.step_in_epoch, progress.perm = 0, None
@@ -201,7 +203,7 @@ def main(argv=None):
                                      rundir.read_rows(run_dir / "metrics.csv"))
                 save_checkpoint()
                 if stop.requested and progress.epoch < cfg.epochs:  # asked during the grid,
-                    return stopped(stop.signal_name)  # the scores or the curves: stop here
+                    raise stopped(stop.signal_name)  # the scores or the curves: stop here
 
     # ---- the end ---------------------------------------------------------------------------------
     seconds = time.perf_counter() - session_start
@@ -219,9 +221,12 @@ def main(argv=None):
 
 
 def cli(argv=None):
-    """Run main and turn expected failures into one clear message and exit status 2."""
+    """Run main and turn expected failures into one clear message and exit status 2, and a run
+    stopped before its last epoch (saved, and resumable) into 128 + the signal's number."""
     try:
         main(argv)
+    except rundir.Stopped as e:  # main has said where it saved and how to continue
+        return e.status
     except (settings.ConfigError, rundir.RunError, data.DataError, backend.DeviceError,
             checkpoint.CheckpointError, capstone.CapstoneError) as e:
         print(f"train_mnist.py: error: {e}", file=sys.stderr)

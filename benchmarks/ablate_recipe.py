@@ -35,6 +35,7 @@ if __name__ == "__main__":  # the speed stage times one BLAS thread unless the c
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from minigan import rundir  # noqa: E402
 from minigan.rules import SEED, Parser, integer, message, typed  # noqa: E402
 
 # name -> the flags of train_mnist.py (and python -m minigan.toy) that make the variant
@@ -134,6 +135,10 @@ def mnist_job(out, variant, seed, epochs):
                "--epochs", str(epochs), "--eval-every", "5", "--out", str(folder)]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+    if stopped := rundir.stop_status(done.returncode):  # saved where it stopped (Ctrl-C, `kill`)
+        print(f"  {folder.name}: stopped (exit status {stopped}); the same command resumes it",
+              flush=True)
+        return eval_rows(folder)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     print(f"  {folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
@@ -147,6 +152,10 @@ def toy_job(out, variant, seed, dataset):
         cmd = [sys.executable, "-m", "minigan.toy", "--dataset", dataset, "--seed", str(seed),
                "--frames", "0", "--out", str(folder), *VARIANTS[variant]]
         done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+        if stopped := rundir.stop_status(done.returncode):  # a lab run cannot resume: rerun
+            print(f"  toy/{folder.name}: stopped (exit status {stopped}); the same command runs "
+                  "it again", flush=True)
+            return None
         if done.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     r = json.loads(result.read_text())

@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import JOBS, ROOT, env, eval_rows, fmt, summary  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from minigan import files, settings  # noqa: E402
+from minigan import files, rundir, settings  # noqa: E402
 from minigan.checkpoint import CheckpointError  # noqa: E402
 from minigan.rules import (SEED, ConfigError, Parser, check, flag, integer, show,  # noqa: E402
                            whole_number)
@@ -200,13 +200,15 @@ LOCK = threading.Lock()
 
 
 def job(run, steps, logs):
-    """Run one run's steps in order; returns None, or the step that failed or was stopped."""
+    """Run one run's steps in order; returns None, or (the step that failed or was stopped, the
+    exit status that says which: a stop's, rundir.stop_status; 1 for a failure; None for a step
+    not started because this script is stopping)."""
     log = logs / f"{run.name}.txt"
     for what, cmd, epoch in steps:
         start = time.perf_counter()
         with LOCK:  # no step starts once a stop is asked for
             if STOP.is_set():
-                return what
+                return what, None
             child = None
             if not isinstance(cmd, Path):
                 f = open(log, "a")
@@ -220,23 +222,25 @@ def job(run, steps, logs):
             f.close()
             with LOCK:
                 RUNNING.discard(child)
-            # train_mnist.py exits 0 when a signal stops it: its checkpoint says where it is
             try:
                 meta = progress(run / "checkpoint.npz") if epoch else None
             except CheckpointError as e:  # damaged since the plan read it (a full disk, a hand)
                 print(f"  {run.name}: {what}: failed ({e})", flush=True)
-                return what
+                return what, 1
+            # a stop (ours, or a signal to the child alone) exits 128 + the signal's number,
+            # saved; 0 is a training that reached its epoch, so a checkpoint short of it failed
             short = epoch and (meta is None or (meta["epoch"], meta["step_in_epoch"]) != (epoch, 0))
-            if code or STOP.is_set() or short:
-                print(f"  {run.name}: {what}: {'failed' if code else 'stopped'} (see "
+            stopped = rundir.stop_status(code)
+            if code or short:
+                print(f"  {run.name}: {what}: {'stopped' if stopped else 'failed'} (see "
                       f"{log})", flush=True)
-                return what
+                return what, stopped or 1
         else:
             try:
                 snapshot(run, cmd)
             except OSError as e:  # a full disk: the copy's checkpoint never appears
                 print(f"  {run.name}: {what}: failed ({e})", flush=True)
-                return what
+                return what, 1
         print(f"  {run.name}: {what} in {time.perf_counter() - start:.0f} s", flush=True)
     return None
 
@@ -246,8 +250,8 @@ def interrupt(signum, frame):
 
 
 def run_all(todo, jobs, logs):
-    """Every run's steps, jobs runs at a time; returns the steps that failed, or None when
-    stopped by a signal."""
+    """Every run's steps, jobs runs at a time; returns (step, status) of each run that failed
+    or was stopped (job's), or None when a signal stopped this script."""
     for s in (signal.SIGTERM, signal.SIGHUP):  # Ctrl-C is Python's KeyboardInterrupt already
         if signal.getsignal(s) is not signal.SIG_IGN:  # under nohup, a hangup stays ignored
             signal.signal(s, interrupt)
@@ -503,15 +507,21 @@ def main(argv=None):
                 print(f"    {what if isinstance(cmd, Path) else shown(cmd)}")
         return 0
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    failed = run_all(todo, args.jobs, out / "logs")
-    if failed is None:
+    ended = run_all(todo, args.jobs, out / "logs")
+    if ended is None:
         return 130
     try:
         report(out, opts["model"], opts["variants"], opts["recipes"], opts["seeds"])
     except (ConfigError, CheckpointError) as e:  # a run's files damaged while the others ran
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    return 1 if failed else 0
+    if any(status == 1 for _, status in ended):
+        return 1
+    if ended:  # stopped by a signal sent to a run, not to this script: saved, resumable
+        print(f"runs stopped by a signal sent to them, not to this script: {len(ended)} (exit "
+              f"status {ended[0][1]}); the same command continues them", flush=True)
+        return ended[0][1]
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 
+from minigan import rundir  # noqa: E402
 from minigan.rules import Parser, message, typed  # noqa: E402
 
 GAMES = {
@@ -52,8 +53,10 @@ def job(out, model, game, seed):
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
     (folder / "stderr.txt").write_text(done.stderr[-20000:]) if folder.exists() else None
-    status = "diverged or failed" if done.returncode else "done"
-    print(f"  {folder.name}: {status} in {time.perf_counter() - start:.0f} s", flush=True)
+    stopped = rundir.stop_status(done.returncode)  # saved where it stopped (Ctrl-C, `kill`)
+    status = "stopped" if stopped else "diverged or failed" if done.returncode else "done"
+    print(f"  {folder.name}: {status} in {time.perf_counter() - start:.0f} s"
+          + ("; the same command resumes it" if stopped else ""), flush=True)
     return folder
 
 

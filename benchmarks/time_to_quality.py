@@ -62,7 +62,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
 from first_games import GAMES  # noqa: E402
 
-from minigan import checkpoint, evaluate, files, settings, toy_settings  # noqa: E402
+from minigan import checkpoint, evaluate, files, rundir, settings, toy_settings  # noqa: E402
 from minigan.rules import said_of  # noqa: E402
 from minigan.tricks import IMPROVED  # noqa: E402
 
@@ -247,6 +247,8 @@ def train_session(folder, argv, threads):
 
 
 def mnist_job(out, model, recipe, flags, seed, a):
+    """Train one run to --epochs, session by session, or find it trained or failed; returns
+    None, or the exit status of a session that a stop ended (rundir.stop_status)."""
     folder = run_dir(out, model, recipe, seed)
     if folder.name in a.kept and not folder.exists():  # finished in an earlier sitting
         return
@@ -265,9 +267,10 @@ def mnist_job(out, model, recipe, flags, seed, a):
         if epoch_of(folder) < stop:
             argv = session_argv(folder, flags, seed, a, stop, new=not folder.exists())
             code, err = train_session(folder, argv, a.threads)
-            if STOPPING.is_set() or (not code and epoch_of(folder) < stop):  # stopped: resume
+            # stopped with us, or by a signal to the training alone (`kill`): resumed next time
+            if STOPPING.is_set() or rundir.stop_status(code):
                 print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
-                return
+                return rundir.stop_status(code)
             if code:
                 folder.mkdir(exist_ok=True)
                 files.write_text(folder / "failed.txt", err[-4000:])
@@ -375,6 +378,8 @@ def too_late(a, name):
 
 
 def toy_job(out, recipe, flags, seed, dataset, a):
+    """Run one lab run, or find it run or failed; returns None, or the exit status of a lab run
+    that a stop ended (rundir.stop_status)."""
     folder = out / "toy" / f"{dataset}-{recipe}-s{seed}"
     done = (folder / "result.json").exists() or (folder / "failed.txt").exists()
     if not done and too_late(a, f"toy/{folder.name}"):
@@ -382,9 +387,12 @@ def toy_job(out, recipe, flags, seed, dataset, a):
     if not done and not STOPPING.is_set():  # the lab refuses a folder with files in it
         cmd = toy_command(folder, flags, seed, dataset, a)
         done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
-        if done.returncode and not STOPPING.is_set():  # a lab stopped with us is not failed
+        # a lab stopped, with us or alone, is not failed: it leaves no result.json, runs again
+        stopped = rundir.stop_status(done.returncode)
+        if done.returncode and not (STOPPING.is_set() or stopped):
             folder.mkdir(parents=True, exist_ok=True)
             files.write_text(folder / "failed.txt", done.stderr[-4000:])
+        return stopped
 
 
 def toy_command(folder, flags, seed, dataset, a):
@@ -983,8 +991,7 @@ def main(argv=None):
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, stop_children)
     with ThreadPoolExecutor(a.jobs) as pool:
-        for f in [pool.submit(fn, *args) for fn, args in jobs]:
-            f.result()
+        ended = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
     if STOPPING.is_set():
         print("stopped: each run saved its last step; the same command continues them")
         return 130
@@ -992,6 +999,11 @@ def main(argv=None):
         print(f"--no-start-after {a.no_start_after:g}: {len(a.not_started)} runs not started "
               f"(first {a.not_started[0]}); the same command continues with them", flush=True)
     report(out, a)
+    stops = [status for status in ended if status]  # runs that a signal to them alone stopped
+    if stops:
+        print(f"runs stopped by a signal sent to them, not to this script: {len(stops)} (exit "
+              f"status {stops[0]}); the same command continues them", flush=True)
+        return stops[0]  # unfinished, as a stopped train_mnist.py says: not 0
     return 0
 
 

@@ -211,7 +211,8 @@ class StopRequest:
     """Turns the first Ctrl-C (SIGINT), SIGTERM (what `timeout`, `kill`, `docker stop` and job
     schedulers send) or SIGHUP (the terminal or SSH session closed) into a request to stop after
     the current step, so the networks are never saved half-updated: the loop checks
-    ``requested``, saves a checkpoint and returns.
+    ``requested``, saves a checkpoint and returns, and the command exits with STOPPED_STATUS's
+    status for it (below).
 
     A second signal acts at once: Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGHUP end the
     process. ``signal_name`` says which one asked ("SIGINT", "SIGTERM", "SIGHUP", or "a closed
@@ -265,6 +266,34 @@ class _StopOnClosedOutput:
             self.stream.flush()
         except (OSError, ValueError):
             self.stop.requested, self.stop.signal_name = True, "a closed output"
+
+
+# The exit status of a command that a stop request ended before its work was done, by
+# StopRequest.signal_name: 128 + the signal's number, what a shell reports for a process that
+# signal ends, so that a script's `&&` or a job scheduler sees an unfinished run, not a finished
+# one; a closed output as SIGPIPE, which ends a process whose pipe's reader is gone. (POSIX's
+# numbers: SIGHUP 1, SIGINT 2, SIGPIPE 13, SIGTERM 15.)
+STOPPED_STATUS = {"SIGHUP": 129, "SIGINT": 130, "a closed output": 141, "SIGTERM": 143}
+
+
+def stop_status(returncode):
+    """The status in STOPPED_STATUS that a child's exit status says a stop ended it with, or
+    None where it finished or failed. A negative returncode (subprocess's way of saying that a
+    signal ended the process at once, as a second SIGTERM does, the last checkpoint intact)
+    counts as 128 + that signal's number, as a shell would report it."""
+    status = 128 - returncode if returncode < 0 else returncode
+    return status if status in STOPPED_STATUS.values() else None
+
+
+class Stopped(Exception):
+    """Raised by a run that a StopRequest ended before its last epoch, after its checkpoint and
+    the message that says how to continue: so that no caller takes it for a finished run.
+    ``status`` is the exit status that says so (STOPPED_STATUS)."""
+
+    def __init__(self, run_dir, signal_name):
+        super().__init__(f"{run_dir}: stopped by {signal_name}")
+        self.run_dir, self.signal_name = run_dir, signal_name
+        self.status = STOPPED_STATUS[signal_name]
 
 
 # ---- the CSV logs -----------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -310,7 +309,7 @@ def main(argv=None):
         print(f"python -m minigan.toy: stopped by {stop.signal_name} after step {final['step']} "
               f"of {cfg.steps}; {kept}a lab run cannot be resumed: run it again"
               + (" with another --out" if frame_paths else ""), file=sys.stderr)
-        return 128 + getattr(signal, stop.signal_name, signal.SIGINT)  # 130 for Ctrl-C
+        return rundir.STOPPED_STATUS[stop.signal_name]  # 128 + its number: 130 for Ctrl-C
     result = {"modes_covered": final["modes_covered"],
               "modes_total": modes_total,
               "high_quality": final["high_quality"], "dataset": cfg.dataset, "seed": cfg.seed,

@@ -68,7 +68,7 @@ def test_a_checkpoint_damaged_while_its_run_trains_fails_that_run_with_its_messa
     damage = [sys.executable, "-c",
               f"open({str(run / 'checkpoint.npz')!r}, 'wb').write(b'not a checkpoint')"]
     step = runs.Step("train to epoch 5", damage, 5)
-    assert runs.job(run, [step], tmp_path) == "train to epoch 5"
+    assert runs.job(run, [step], tmp_path) == ("train to epoch 5", 1)
     out = capsys.readouterr().out
     assert f"{run.name}: train to epoch 5: failed (checkpoint {run / 'checkpoint.npz'} is " \
            "unreadable" in out
@@ -86,6 +86,40 @@ def test_a_checkpoint_damaged_before_the_last_report_is_a_clean_error(tmp_path, 
                       str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("conditional_runs.py: error: checkpoint") and "unreadable" in err
+
+
+@pytest.mark.parametrize("code,said,status", [
+    (143, "stopped", 143),  # `kill` of this run's train_mnist.py alone: 128 + SIGTERM
+    (-15, "stopped", 143),  # a second SIGTERM ends it at once (subprocess says -15)
+    (129, "stopped", 129),  # SIGHUP
+    (1, "failed", 1),
+    (2, "failed", 1),
+])
+def test_a_training_stopped_alone_is_stopped_not_failed(tmp_path, capsys, code, said, status):
+    """A train_mnist.py step stopped by a signal sent to it, not to this script, exits 128 + the
+    signal's number with its checkpoint short of the step's epoch (here: none yet): the run is
+    reported stopped, with that status, and the same command resumes it; 1 or 2 is a failure."""
+    run = runs.run_dir(tmp_path / "out", "mlp", "concat", "default", 0)
+    run.mkdir(parents=True)
+    child = [sys.executable, "-c", "import os; os.kill(os.getpid(), 15)" if code < 0
+             else f"raise SystemExit({code})"]
+    steps = [runs.Step("train to epoch 5", child, 5), runs.Step("never started", child, 5)]
+    assert runs.job(run, steps, tmp_path) == ("train to epoch 5", status)
+    assert f"{run.name}: train to epoch 5: {said} (see " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ended,status", [
+    ([], 0),
+    ([("train to epoch 5", 143)], 143),  # stopped alone: resumable, and not 0
+    ([("train to epoch 5", 143), ("score epoch 5", 1)], 1),  # a failure says more
+], ids=["all done", "one stopped", "one stopped, one failed"])
+def test_the_exit_status_says_a_run_was_stopped_or_failed(tmp_path, monkeypatch, capsys, ended,
+                                                          status):
+    monkeypatch.setattr(runs, "run_all", lambda todo, jobs, logs: ended)
+    assert runs.main(["--seeds", "0", "--variants", "concat", "--recipes", "default", "--out",
+                      str(tmp_path / "out")]) == status
+    assert ("runs stopped by a signal sent to them, not to this script: 1 (exit status 143); "
+            "the same command continues them" in capsys.readouterr().out) is (status == 143)
 
 
 @pytest.mark.parametrize("flags,needles", [

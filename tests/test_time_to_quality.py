@@ -433,23 +433,65 @@ def test_no_run_starts_after_no_start_after(tmp_path, keep_signal_handlers, caps
     assert not (tmp_path / "ttq" / "mnist").exists()
 
 
-@pytest.mark.parametrize("stopping", [False, True])
-def test_a_lab_run_stopped_with_the_benchmark_is_not_a_failure(tmp_path, monkeypatch, stopping):
-    """python -m minigan.toy stopped by the same Ctrl-C as the benchmark exits 130 and leaves its
-    folder empty: no failed.txt then, so the next call runs it; a lab run that fails on its own
-    keeps the reason in failed.txt and is not retried."""
+@pytest.mark.parametrize("stopping,code,failed", [
+    (True, 130, False),  # the benchmark's Ctrl-C reached the lab too
+    (False, 143, False),  # `kill` of the lab alone: 128 + SIGTERM, stopped, not failed
+    (False, 1, True),  # a lab run that fails on its own
+    (True, 2, False),  # anything that ends while the benchmark stops is run again
+], ids=["stopped with the benchmark", "stopped alone", "failed", "ended while stopping"])
+def test_a_lab_run_stopped_is_not_a_failure(tmp_path, monkeypatch, stopping, code, failed):
+    """python -m minigan.toy stopped by a signal (the benchmark's Ctrl-C, or one sent to it
+    alone) exits 128 + the signal's number and leaves its folder empty: no failed.txt then, so
+    the next call runs it; a lab run that fails on its own keeps the reason in failed.txt and is
+    not retried."""
     monkeypatch.setattr(ttq, "STOPPING", threading.Event())
 
     def lab(*args, **kwargs):  # the signal reaches the benchmark while the lab runs
         if stopping:
             ttq.STOPPING.set()
-        return SimpleNamespace(returncode=130, stderr="python -m minigan.toy: stopped by SIGINT")
+        return SimpleNamespace(returncode=code, stderr="python -m minigan.toy: ...")
 
     monkeypatch.setattr(ttq.subprocess, "run", lab)
     a = SimpleNamespace(deadline=None, not_started=[], toy_steps=40, threads=1)
     monkeypatch.setattr(ttq, "toy_command", lambda *args: ["python", "-m", "minigan.toy"])
-    ttq.toy_job(tmp_path, "bce", [], 0, "ring", a)
-    assert (tmp_path / "toy" / "ring-bce-s0" / "failed.txt").exists() is not stopping
+    status = ttq.toy_job(tmp_path, "bce", [], 0, "ring", a)
+    assert (tmp_path / "toy" / "ring-bce-s0" / "failed.txt").exists() is failed
+    assert status == (code if code in (130, 143) else None)
+
+
+@pytest.mark.parametrize("code", [143, -15, 130, 141, 1, 2])
+def test_a_training_stopped_alone_is_resumable_and_the_ablation_says_so(
+        tmp_path, keep_signal_handlers, monkeypatch, capsys, code):
+    """A train_mnist.py session stopped by a signal sent to it, not to the benchmark (`pkill
+    -TERM -f train_mnist`), exits 128 + the signal's number with its checkpoint short of the
+    session's end (here: none yet); subprocess gives -15 where a second SIGTERM ended it at
+    once. The run is reported stopped, gets no failed.txt (the next call resumes it), and the
+    ablation exits with that status, not 0. A session that fails (1, or 2 for bad input) is
+    recorded in failed.txt and not retried, as before."""
+    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+    sessions = []
+
+    def session(folder, argv, threads):  # the child ends at once, as told
+        sessions.append(argv)
+        return code, "train_mnist.py: ..."
+
+    monkeypatch.setattr(ttq, "train_session", session)
+    out = tmp_path / "ttq"
+    status = ttq.main(["--out", str(out), "--limit", "320", "--epochs", "2", "--eval-samples",
+                       "200", "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage",
+                       "mnist", "--jobs", "1"])
+    said = capsys.readouterr().out
+    run = ttq.run_dir(out, "mlp", "bce", 0)
+    assert len(sessions) == 1
+    if code in (1, 2):
+        assert status == 0 and (run / "failed.txt").exists()
+        assert "mlp-bce-s0: failed or diverged (see failed.txt)" in said
+    else:
+        stopped = 128 - code if code < 0 else code
+        assert status == stopped and not (run / "failed.txt").exists()
+        assert "mlp-bce-s0: stopped at epoch 0" in said
+        assert f"runs stopped by a signal sent to them, not to this script: 1 (exit status " \
+               f"{stopped}); the same command continues them" in said
 
 
 def test_a_failed_lab_run_is_not_retried(tmp_path, capsys):

@@ -28,6 +28,13 @@ def train(tmp_path, name, *flags):
     return train_mnist.main([*SMALL, "--out", str(tmp_path / name), *flags])
 
 
+def train_until_stopped(tmp_path, name, status, *flags):
+    """train(), through the command's cli: a run that a stop ends before its last epoch exits
+    with `status` (128 + the signal's number), not 0; returns its folder."""
+    assert train_mnist.cli([*SMALL, "--out", str(tmp_path / name), *flags]) == status
+    return tmp_path / name
+
+
 def checkpoint_arrays(run_dir):
     arrays, meta = checkpoint.load(Path(run_dir) / "checkpoint.npz")
     return arrays, meta
@@ -116,9 +123,13 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_stays_exact(tmp_path, monkeypatch,
     straight = train(tmp_path, "straight", "--epochs", "2")
     # Python's default handler, or SIG_IGN where pytest was started as a background job
     handler_before = signal.getsignal(signal.SIGINT)
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m, pytest.raises(rundir.Stopped) as stopped:
         interrupt_at(m, 9)  # in the middle of epoch 2 (6 steps per epoch)
-        run = train(tmp_path, "interrupted", "--epochs", "2")
+        train(tmp_path, "interrupted", "--epochs", "2")
+    # main raises, after its message: no caller in Python takes the run for a finished one
+    run = stopped.value.run_dir
+    assert (run, stopped.value.signal_name, stopped.value.status) == (
+        tmp_path / "interrupted", "SIGINT", 130)
     assert "stopped by SIGINT: checkpoint saved at step 9" in capsys.readouterr().out
     _, meta = checkpoint_arrays(run)
     assert meta["global_step"] == 9 and meta["step_in_epoch"] == 3
@@ -135,7 +146,7 @@ def test_sigterm_in_the_first_epoch_saves_its_steps_and_resume_stays_exact(tmp_p
     handler_before = signal.getsignal(signal.SIGTERM)
     with monkeypatch.context() as m:
         interrupt_at(m, 4, signal.SIGTERM)  # epoch 1 of 2: no checkpoint written yet
-        run = train(tmp_path, "terminated", "--epochs", "2")
+        run = train_until_stopped(tmp_path, "terminated", 143, "--epochs", "2")
     out = capsys.readouterr().out
     assert "stopped by SIGTERM: checkpoint saved at step 4" in out
     assert f"--resume {run}" in out
@@ -170,7 +181,7 @@ def test_a_stop_in_the_epoch_end_work_stops_at_that_epochs_checkpoint(work, tmp_
     straight = train(tmp_path, "straight", "--epochs", "2")
     with monkeypatch.context() as m:
         interrupt_in(m, work)
-        run = train(tmp_path, "interrupted", "--epochs", "2")
+        run = train_until_stopped(tmp_path, "interrupted", 130, "--epochs", "2")
     out = capsys.readouterr().out
     assert (f"stopped by SIGINT: checkpoint saved at step 6 in {run / 'checkpoint.npz'}\n"
             f"continue with: python train_mnist.py --resume {run}") in out
@@ -183,10 +194,10 @@ def test_a_stop_in_the_epoch_end_work_stops_at_that_epochs_checkpoint(work, tmp_
 
 def test_a_stop_in_the_last_epochs_end_work_ends_the_run_as_done(tmp_path, monkeypatch, capsys):
     """Nothing is left to train after the last epoch's checkpoint: the run ends as a finished
-    one, with no --resume to suggest (it would refuse: no more epochs)."""
+    one, with no --resume to suggest (it would refuse: no more epochs), and exit status 0."""
     with monkeypatch.context() as m:
         interrupt_in(m, "save_curves", call=2)
-        run = train(tmp_path, "run", "--epochs", "2")
+        run = train_until_stopped(tmp_path, "run", 0, "--epochs", "2")
     out = capsys.readouterr().out
     assert "done: 2 epochs, 12 steps" in out and "stopped by" not in out
     assert checkpoint_arrays(run)[1]["global_step"] == 12
@@ -205,7 +216,8 @@ def test_resume_mid_epoch_on_other_images_is_refused_and_changes_nothing(tmp_pat
     np.save(tmp_path / "b.npy", images[:160])
     with monkeypatch.context() as m:
         interrupt_at(m, 2, signal.SIGTERM)  # epoch 1 of 2, step 2 of 6
-        run = train(tmp_path, "run", "--images", str(tmp_path / "a.npy"), "--epochs", "2")
+        run = train_until_stopped(tmp_path, "run", 143, "--images", str(tmp_path / "a.npy"),
+                                  "--epochs", "2")
     assert checkpoint_arrays(run)[1]["step_in_epoch"] == 2
     before = snapshot(run)
     result = call(train_mnist.cli, ["--resume", str(run), "--images", str(tmp_path / "b.npy")],
@@ -245,7 +257,9 @@ def assert_stopped_at_a_saved_step(out):
 
 
 def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
-    """As `timeout` or a scheduler would: a real process, a real SIGTERM, mid-training."""
+    """As `timeout` or a scheduler would: a real process, a real SIGTERM, mid-training. It exits
+    143 (128 + SIGTERM), as a process that SIGTERM ends: `&&` and a scheduler see a run
+    stopped, not finished."""
     out = tmp_path / "run"
     proc = start_long_run(out, tmp_path)
     try:
@@ -253,7 +267,7 @@ def test_sigterm_to_the_script_saves_a_checkpoint_and_says_how_to_resume(tmp_pat
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr
     assert "stopped by SIGTERM" in stdout and f"--resume {out}" in stdout
     assert_stopped_at_a_saved_step(out)
@@ -268,7 +282,7 @@ def test_sighup_a_closed_terminal_saves_a_checkpoint(tmp_path):
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    assert proc.returncode == 129 and "Traceback" not in stderr, stderr  # 128 + SIGHUP
     assert "stopped by SIGHUP" in stdout and f"--resume {out}" in stdout
     assert_stopped_at_a_saved_step(out)
 
@@ -298,7 +312,8 @@ def test_under_nohup_sighup_stays_ignored(tmp_path):
 def test_a_closed_progress_output_stops_the_run_and_saves(tmp_path):
     """The parent that read the progress bar is gone (a killed job runner, ``2>&1 | head``):
     the next write fails, and the run saves where it is instead of dying with the steps since
-    its last checkpoint. (Without the stop the run would go on for 1000 epochs or crash.)"""
+    its last checkpoint. (Without the stop the run would go on for 1000 epochs or crash.) It
+    exits 141, 128 + SIGPIPE, as a process that a closed pipe ends."""
     out = tmp_path / "run"
     proc = start_long_run(out, tmp_path)
     try:
@@ -307,9 +322,22 @@ def test_a_closed_progress_output_stops_the_run_and_saves(tmp_path):
         proc.wait(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 0
+    assert proc.returncode == 141
     assert "stopped by a closed output" in stdout and f"--resume {out}" in stdout
     assert_stopped_at_a_saved_step(out)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP, SIGPIPE on this platform")
+def test_a_stops_status_is_128_plus_its_signals_number():
+    """The one table of stop statuses (train_mnist.py, minigan.toy, the benchmarks' children)
+    holds this platform's numbers; stop_status reads a child's, subprocess's -15 too (a second
+    SIGTERM ends the process at once), and nothing else: a failure (1, 2), `timeout`'s 124, or a
+    SIGKILL (-9) is no stop that saved."""
+    assert rundir.STOPPED_STATUS == {
+        "SIGHUP": 128 + signal.SIGHUP, "SIGINT": 128 + signal.SIGINT,
+        "a closed output": 128 + signal.SIGPIPE, "SIGTERM": 128 + signal.SIGTERM}
+    codes = [130, 143, 129, 141, -15, -2, 0, 1, 2, 124, -9, 137]
+    assert [rundir.stop_status(c) for c in codes] == [130, 143, 129, 141, 143, 130] + [None] * 6
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -351,7 +351,8 @@ def test_instance_noise_run_interrupted_and_resumed_is_bit_exact(tmp_path, monke
 
     with monkeypatch.context() as m:
         m.setattr(models.MINIGAN, "train_step", step_then_interrupt)
-        run = train_mnist.main([*flags, "--out", str(tmp_path / "interrupted")])
+        assert train_mnist.cli([*flags, "--out", str(tmp_path / "interrupted")]) == 130
+    run = tmp_path / "interrupted"
     assert checkpoint.load(run / "checkpoint.npz")[1]["global_step"] == 9
     train_mnist.main(["--resume", str(run)])
     a, meta_a = checkpoint.load(straight / "checkpoint.npz")

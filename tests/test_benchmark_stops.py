@@ -1,0 +1,79 @@
+"""The benchmarks that run train_mnist.py (or python -m minigan.toy) as a child and have no test
+file of their own, ablate_recipe.py and first_games.py: a child that a signal stopped (Ctrl-C, or
+`kill` of that child alone) exits 128 + the signal's number, saved, and is reported stopped, for
+the same command to resume; a child that fails (1, or 2 for bad input) is still a failure.
+time_to_quality.py's and conditional_runs.py's are in their own test files. The children here
+are fakes: subprocess.run returns at once with the exit status under test."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from clitest import load_benchmark
+
+ablate = load_benchmark("ablate_recipe")
+games = load_benchmark("first_games")
+
+STOPS = [143, 130, 129, 141, -15]  # -15: subprocess's word for a second SIGTERM, which ends it
+FAILURES = [1, 2]
+
+
+def shell(code):
+    """An exit status as a shell reports it: 128 + the signal's number for subprocess's -N."""
+    return 128 - code if code < 0 else code
+
+
+def children_exit(monkeypatch, code):
+    """Every subprocess.run ends at once with exit status `code`; returns the commands run."""
+    commands = []
+
+    def run(cmd, **kwargs):
+        commands.append(cmd)
+        return SimpleNamespace(returncode=code, stderr="the child's last words")
+
+    monkeypatch.setattr(ablate.subprocess, "run", run)  # the one subprocess module of both
+    return commands
+
+
+@pytest.mark.parametrize("code", STOPS)
+def test_ablate_recipe_reports_a_stopped_training_and_leaves_it_to_resume(tmp_path, monkeypatch,
+                                                                         capsys, code):
+    commands = children_exit(monkeypatch, code)
+    assert ablate.mnist_job(tmp_path, "ema", 0, 5) == {}  # no scores yet, and no SystemExit
+    assert commands[0][1] == "train_mnist.py"
+    assert (f"ema-e5-s0: stopped (exit status {shell(code)}); the same command resumes it"
+            in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("code", STOPS)
+def test_ablate_recipe_reports_a_stopped_lab_run_and_runs_it_again(tmp_path, monkeypatch,
+                                                                   capsys, code):
+    commands = children_exit(monkeypatch, code)
+    assert ablate.toy_job(tmp_path, "ema", 0, "ring") is None
+    assert commands[0][1:3] == ["-m", "minigan.toy"]
+    assert (f"toy/ring-ema-s0: stopped (exit status {shell(code)}); the same command runs it "
+            "again"
+            in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("job", ["mnist", "toy"])
+@pytest.mark.parametrize("code", FAILURES)
+def test_ablate_recipe_still_ends_on_a_failed_child(tmp_path, monkeypatch, job, code):
+    children_exit(monkeypatch, code)
+    with pytest.raises(SystemExit, match="failed:\nthe child's last words"):
+        if job == "mnist":
+            ablate.mnist_job(tmp_path, "ema", 0, 5)
+        else:
+            ablate.toy_job(tmp_path, "ema", 0, "ring")
+
+
+@pytest.mark.parametrize("code,said", [*[(c, "stopped") for c in STOPS],
+                                       *[(c, "diverged or failed") for c in FAILURES],
+                                       (0, "done")])
+def test_first_games_tells_a_stopped_game_from_a_failed_one(tmp_path, monkeypatch, capsys, code,
+                                                           said):
+    children_exit(monkeypatch, code)
+    games.job(tmp_path, "mlp", "hinge", 0)
+    out = capsys.readouterr().out
+    assert f"mlp-hinge-s0: {said} in " in out
+    assert out.rstrip().endswith("; the same command resumes it") is (said == "stopped")
