@@ -18,7 +18,6 @@ standard deviation over the seeds, and are written to --out/ablation.md with eve
 --out/results.json; --out/grids.png shows the two recipes' sample grids (first seed).
 """
 
-import csv
 import json
 import os
 import statistics
@@ -113,12 +112,10 @@ def run_dir(out, variant, seed, epochs):
 
 
 def eval_rows(folder):
+    """{epoch: its row of eval.csv, floats} of a run ({} before its first scoring); a last row
+    that a kill cut short is none (rundir.read_rows)."""
     path = folder / "eval.csv"
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        return {int(float(r["epoch"])): {k: float(v) for k, v in r.items()}
-                for r in csv.DictReader(f)}
+    return {int(r["epoch"]): r for r in rundir.read_rows(path)} if path.exists() else {}
 
 
 def mnist_job(out, variant, seed, epochs):

@@ -3,7 +3,8 @@ file of their own, ablate_recipe.py and first_games.py: a child that a signal st
 `kill` of that child alone) exits 128 + the signal's number, saved, and is reported stopped, for
 the same command to resume; a child that fails (1, or 2 for bad input) is still a failure.
 time_to_quality.py's and conditional_runs.py's are in their own test files. The children here
-are fakes: subprocess.run returns at once with the exit status under test."""
+are fakes: subprocess.run returns at once with the exit status under test. And what they read
+of a run a kill cut short: eval.csv's last row."""
 
 from types import SimpleNamespace
 
@@ -77,3 +78,12 @@ def test_first_games_tells_a_stopped_game_from_a_failed_one(tmp_path, monkeypatc
     out = capsys.readouterr().out
     assert f"mlp-hinge-s0: {said} in " in out
     assert out.rstrip().endswith("; the same command resumes it") is (said == "stopped")
+
+
+def test_eval_rows_skips_a_last_row_that_a_kill_cut_short(tmp_path):
+    """ablate_recipe reads a run's eval.csv (time_to_quality too) to see what is done, before
+    it resumes the run, which drops such a row: a DictReader of its own raised a TypeError on
+    a row killed in the middle of its writing."""
+    (tmp_path / "eval.csv").write_text("epoch,step,fd\r\n5,4685,30.5\r\n10,93")
+    assert ablate.eval_rows(tmp_path) == {5: {"epoch": 5.0, "step": 4685.0, "fd": 30.5}}
+    assert ablate.eval_rows(tmp_path / "none") == {}
