@@ -74,12 +74,14 @@ GAME_FLAGS = {**GAMES, "sn": ["--spectral-norm", "1"], "gp": ["--gp", "10"]}
 MODELS, DATASETS = ("mlp", "dcgan"), ("ring", "grid")
 TOY_FIELDS = {f.name for f in fields(toy_settings.ToyConfig)}
 STOPPING, LIVE = threading.Event(), set()  # a stop was asked; the train_mnist.py processes
+STOPPED_BY = []  # the name of the signal that asked (rundir.STOPPED_STATUS's key)
 
 
 def stop_children(signum, frame):
     """SIGTERM or SIGHUP: pass it on to each training (it saves its step and exits) and start no
     more. Ctrl-C reaches the trainings from the terminal itself (a second would end them at
     once, unsaved), so it only stops new runs."""
+    STOPPED_BY.append(signal.Signals(signum).name)
     STOPPING.set()
     if signum != signal.SIGINT:
         for proc in list(LIVE):
@@ -994,7 +996,7 @@ def main(argv=None):
         ended = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
     if STOPPING.is_set():
         print("stopped: each run saved its last step; the same command continues them")
-        return 130
+        return rundir.STOPPED_STATUS[STOPPED_BY[0] if STOPPED_BY else "SIGINT"]  # 143: SIGTERM
     if a.not_started:  # --no-start-after: a part of the ablation, ended with whole runs
         print(f"--no-start-after {a.no_start_after:g}: {len(a.not_started)} runs not started "
               f"(first {a.not_started[0]}); the same command continues with them", flush=True)

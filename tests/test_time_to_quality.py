@@ -13,7 +13,7 @@ import pytest
 
 from clitest import (assert_clean_error, call, load_benchmark, run_command,
                      skip_unless_sys_is_unwritable, snapshot)
-from minigan import checkpoint, settings, tricks
+from minigan import checkpoint, rundir, settings, tricks
 
 ttq = load_benchmark("time_to_quality")
 
@@ -503,3 +503,24 @@ def test_a_failed_lab_run_is_not_retried(tmp_path, capsys):
                      "0", "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert "ring-bce-s0" not in plan and "grid-bce-s0" in plan
+
+
+@pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                           (signal.SIGHUP, 129)])
+def test_the_benchmark_stopped_exits_128_plus_its_signals_number(
+        tmp_path, keep_signal_handlers, monkeypatch, capsys, signum, status):
+    """The signal reaches the benchmark while a training runs (stop_children, its handler): it
+    says each run saved its step and exits as the trainings do, 128 + the signal's number (it
+    said 130 whatever the signal)."""
+    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+    monkeypatch.setattr(ttq, "STOPPED_BY", [])
+
+    def session(folder, argv, threads):
+        ttq.stop_children(signum, None)
+        return rundir.STOPPED_STATUS[signal.Signals(signum).name], "train_mnist.py: stopped"
+
+    monkeypatch.setattr(ttq, "train_session", session)
+    assert ttq.main(["--out", str(tmp_path / "ttq"), "--limit", "320", "--epochs", "2",
+                     "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage", "mnist",
+                     "--jobs", "1"]) == status
+    assert "stopped: each run saved its last step" in capsys.readouterr().out
