@@ -245,7 +245,11 @@ def job(run, steps, logs):
     return None
 
 
+STOPPED_BY = []  # the name of a SIGTERM or SIGHUP that stopped the script (Ctrl-C: none)
+
+
 def interrupt(signum, frame):
+    STOPPED_BY.append(signal.Signals(signum).name)
     raise KeyboardInterrupt
 
 
@@ -508,8 +512,8 @@ def main(argv=None):
         return 0
     (out / "logs").mkdir(parents=True, exist_ok=True)
     ended = run_all(todo, args.jobs, out / "logs")
-    if ended is None:
-        return 130
+    if ended is None:  # stopped: 128 + the signal's number, as the trainings it stopped
+        return rundir.STOPPED_STATUS[STOPPED_BY[0] if STOPPED_BY else "SIGINT"]
     try:
         report(out, opts["model"], opts["variants"], opts["recipes"], opts["seeds"])
     except (ConfigError, CheckpointError) as e:  # a run's files damaged while the others ran

@@ -1,6 +1,7 @@
 """benchmarks/conditional_runs.py: the goal's verdicts print a number beside the goal so that it
 reads as above or below it (docs/conditional/conditional.md)."""
 
+import signal
 import sys
 
 import pytest
@@ -120,6 +121,27 @@ def test_the_exit_status_says_a_run_was_stopped_or_failed(tmp_path, monkeypatch,
                       str(tmp_path / "out")]) == status
     assert ("runs stopped by a signal sent to them, not to this script: 1 (exit status 143); "
             "the same command continues them" in capsys.readouterr().out) is (status == 143)
+
+
+@pytest.mark.parametrize("name,status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_the_script_stopped_exits_128_plus_its_signals_number(tmp_path, monkeypatch, name,
+                                                             status):
+    """SIGTERM or SIGHUP to this script (interrupt, its handler, raises KeyboardInterrupt, as
+    Ctrl-C does on its own) stops the runs, each saved, and the script exits 128 + the signal's
+    number, as its trainings do; it said 130 whatever the signal."""
+    monkeypatch.setattr(runs, "STOPPED_BY", [])
+
+    def stopped_by_a_signal(todo, jobs, logs):  # as run_all, when the signal comes
+        try:
+            if name == "SIGINT":
+                raise KeyboardInterrupt  # Python's own handler
+            runs.interrupt(getattr(signal, name), None)
+        except KeyboardInterrupt:
+            return None
+
+    monkeypatch.setattr(runs, "run_all", stopped_by_a_signal)
+    assert runs.main(["--seeds", "0", "--variants", "concat", "--recipes", "default", "--out",
+                      str(tmp_path / "out")]) == status
 
 
 @pytest.mark.parametrize("flags,needles", [
