@@ -680,31 +680,104 @@ def plant(folder, answers, edits):
     return folder
 
 
-@pytest.mark.parametrize("habit", HABITS)
-def test_a_learners_bad_habit_fails_its_part_alone_in_time(tmp_path, habit):
-    answers, edits, failing, total = HABITS[habit]
+def file_of(name):
+    """The learner's file that holds function ``name``."""
+    return PARTS[part_of(name) - 1].file
+
+
+def habit_files(habit):
+    """The learner's files that ``habit`` plants into: those of its answers and its edits."""
+    answers, edits, _, _ = HABITS[habit]
+    return {file_of(name) for name in answers} | set(edits)
+
+
+def in_file_rounds(habits):
+    """The habits in rounds of at most one a file: each joins the first round that plants
+    nothing in its files."""
+    rounds = []
+    for habit in habits:
+        for round_ in rounds:
+            if not habit_files(habit) & {f for h in round_ for f in habit_files(h)}:
+                round_.append(habit)
+                break
+        else:
+            rounds.append([habit])
+    return rounds
+
+
+HABIT_ROUNDS = in_file_rounds(HABITS)  # as many as the habits of one file (layers.py's nine)
+
+
+def test_the_habit_rounds_plant_every_habit_once_and_at_most_one_a_file():
+    assert sorted(h for round_ in HABIT_ROUNDS for h in round_) == sorted(HABITS)
+    for round_ in HABIT_ROUNDS:
+        files = [f for h in round_ for f in habit_files(h)]
+        assert len(set(files)) == len(files), round_
+    for habit, (_, _, failing, total) in HABITS.items():
+        # a habit fails parts of its own files only, so that a round's habits fail parts apart,
+        # and its total is TOTAL less their points, as a round's total is made of them
+        assert {PARTS[n - 1].file for n in failing} <= habit_files(habit), habit
+        assert total == TOTAL - sum(PARTS[n - 1].points for n in failing), habit
+
+
+@pytest.mark.parametrize("round_", HABIT_ROUNDS, ids=["+".join(r) for r in HABIT_ROUNDS])
+def test_a_learners_bad_habit_fails_its_part_alone_in_time(tmp_path, round_):
+    """Each bad habit fails its own parts, in time, and no other part.
+
+    The habits of one round, each in a different file, share one folder and one `check` (27
+    runs of `check`, a child process or more each, cost over a minute). That relies on what the
+    grader isolates: each part loads its file afresh (``learner.load_module``), a file imports
+    minigan's modules, never another of the learner's, so that a hang, an exit or a re-export at
+    a file's import fails that file's parts only; a hang, an exit or a crash in a part ends its
+    child, and a fresh child grades the parts left (``isolate.run``); a child reports on a pipe
+    with a token that the learner's code does not know, so that a forged result is passed over;
+    and what the learner's code prints is kept in its part's file, shown fenced under its part.
+    Once checked: each part's row, check and block, graded in these rounds, equal what grading
+    each habit alone gives. Every part is checked, so that a habit that came to fail a part of
+    another habit's, or to change its block, fails the test, naming the habit."""
+    answers, edits, failing = {}, {}, {}
+    for habit in round_:
+        answers.update(HABITS[habit][0])
+        edits.update(HABITS[habit][1])
+        failing.update({n: (habit, *what) for n, what in HABITS[habit][2].items()})
+    total = TOTAL - sum(TOTAL - HABITS[habit][3] for habit in round_)
+    planted_by = {f: habit for habit in round_ for f in habit_files(habit)}
     folder = plant(start(tmp_path / "hw"), answers, edits)
     began = time.monotonic()
     result = check(folder, "--time-limit", str(LIMIT))
     elapsed = time.monotonic() - began
-    hangs = sum(check_ == "time limit" for check_, _ in failing.values())
-    assert elapsed < hangs * (LIMIT + isolate.GRACE) + 30, elapsed
-    assert result.returncode == 1, result.stdout + result.stderr
+    here = "this round plants " + ", ".join(f"{h} ({', '.join(sorted(habit_files(h)))})"
+                                            for h in round_)
+    hangs = sum(check_ == "time limit" for _, check_, _ in failing.values())
+    assert elapsed < hangs * (LIMIT + isolate.GRACE) + 30, f"{here}: took {elapsed:.1f} s"
+    assert result.returncode == 1, f"{here}\n{result.stdout}{result.stderr}"
     rows = {int(m[1]): m[2] for m in re.finditer(r"^\s+(\d+)  .* (passed|failed)\s+\d+/\d+$",
                                                   result.stdout, flags=re.M)}
-    assert rows == {p.number: "failed" if p.number in failing else "passed" for p in PARTS}, \
-        result.stdout
-    for number, (check_, needles) in failing.items():
-        rest = result.stdout.split(f"\n{number:>4}  ", 1)[1]
+    wrong = [] if sorted(rows) == [p.number for p in PARTS] else [
+        f"a row for each part, not for parts {sorted(rows)}"]
+    for p in PARTS:
+        if p.number not in failing:
+            if rows.get(p.number) != "passed":
+                wrong.append(f"part {p.number} ({p.file}, planted with "
+                             f"{planted_by.get(p.file, 'no habit')}) should pass: "
+                             f"{rows.get(p.number)}")
+            continue
+        habit, check_, needles = failing[p.number]
+        rest = result.stdout.partition(f"\n{p.number:>4}  ")[2]  # '' without its row
         block = re.split(r"\n(?= {0,3}\d)|\n\n", rest)[0]  # up to the next part's row
-        assert f"\n      {check_}: " in block, block
-        assert all(n in block for n in needles), block
+        missing = [n for n in [f"\n      {check_}: ", *needles] if n not in block]
+        if rows.get(p.number) != "failed" or missing:
+            wrong.append(f"{habit}: part {p.number} ({p.file}) should fail ({check_}) and say "
+                         f"{needles}; it {rows.get(p.number)}, its block lacks {missing}:\n"
+                         f"{block}")
+    assert not wrong, "\n".join([here, *wrong])
     lines = result.stdout.splitlines()
     assert lines[-1] == f"total {total}/{TOTAL}" or lines[-2] == f"total {total}/{TOTAL}", \
-        result.stdout
+        f"{here}\n{result.stdout}"
     # what the learner printed is fenced: no line of it can pass for the scoreboard's
-    assert [line for line in lines if line.startswith("total")] == [f"total {total}/{TOTAL}"]
-    assert "\x1b" not in result.stdout and result.stderr == ""
+    assert [line for line in lines if line.startswith("total")] == [f"total {total}/{TOTAL}"], \
+        f"{here}\n{result.stdout}"
+    assert "\x1b" not in result.stdout and result.stderr == "", f"{here}\n{result.stderr}"
 
 
 def test_printing_is_shown_fenced_under_its_part(tmp_path):
