@@ -395,9 +395,16 @@ def main(argv=None):
         jobs += [(toy_job, (out, v, s, d)) for d in ("ring", "grid") for s in seeds
                  for v in VARIANTS if v in chosen]
     print(f"{len(jobs)} runs, {args.jobs} at a time, in {out}", flush=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
+    pool = ThreadPoolExecutor(args.jobs)
+    try:  # (Ctrl-C may come while the runs are queued: the first ones start at once)
         for f in [pool.submit(fn, *a) for fn, a in jobs]:
             f.result()
+    except KeyboardInterrupt:  # Ctrl-C reached the runs too: each saves its step and exits
+        pool.shutdown(wait=True, cancel_futures=True)  # and no queued run starts
+        print("stopped: each run saved its last step; the same command continues them",
+              file=sys.stderr, flush=True)
+        return rundir.STOPPED_STATUS["SIGINT"]
+    pool.shutdown()
     if args.stage in ("all", "speed"):
         names = [v for v in VARIANTS if v in chosen]  # BLAS threads: set at the top, as numpy loads
         sp = speed(names)

@@ -6,6 +6,9 @@ time_to_quality.py's and conditional_runs.py's are in their own test files. The 
 are fakes: subprocess.run returns at once with the exit status under test. And what they read
 of a run a kill cut short: eval.csv's last row."""
 
+import os
+import signal
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -87,3 +90,31 @@ def test_eval_rows_skips_a_last_row_that_a_kill_cut_short(tmp_path):
     (tmp_path / "eval.csv").write_text("epoch,step,fd\r\n5,4685,30.5\r\n10,93")
     assert ablate.eval_rows(tmp_path) == {5: {"epoch": 5.0, "step": 4685.0, "fd": 30.5}}
     assert ablate.eval_rows(tmp_path / "none") == {}
+
+
+def test_ablate_recipe_stops_at_ctrl_c_and_starts_no_queued_run(tmp_path, monkeypatch, capsys):
+    """Ctrl-C reaches the runs under way from the terminal (each saves its step and exits) and
+    the script, which waits for them and starts none of the runs queued: its thread pool went
+    on starting them all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+
+    def lab_run(out, variant, seed, dataset):  # Ctrl-C comes while the first run is under way
+        started.append((variant, dataset))
+        if len(started) == 1:
+            time.sleep(0.2)  # the script has queued the others and waits for this one
+            os.kill(os.getpid(), signal.SIGINT)  # its main thread takes the signal
+            time.sleep(0.3)  # this run saves its step and exits
+            finished.append(variant)
+
+    monkeypatch.setattr(ablate, "toy_job", lab_run)
+    started, finished = [], []
+    try:
+        status = ablate.main(["--stage", "toy", "--seeds", "0", "--jobs", "1", "--out",
+                              str(tmp_path / "out")])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C went through ablate_recipe.main as a KeyboardInterrupt")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == 130 and len(started) == 1, started  # no queued run started
+    assert finished == ["default"]  # the run under way was waited for
+    assert "stopped: each run saved its last step" in capsys.readouterr().err
