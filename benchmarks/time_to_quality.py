@@ -267,6 +267,9 @@ def mnist_job(out, model, recipe, flags, seed, a):
     start = time.perf_counter()
     for stop in sessions(a.epochs):
         if epoch_of(folder) < stop:
+            if STOPPING.is_set():  # asked for while the last session's checkpoint was scored
+                print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
+                return
             argv = session_argv(folder, flags, seed, a, stop, new=not folder.exists())
             code, err = train_session(folder, argv, a.threads)
             # stopped with us, or by a signal to the training alone (`kill`): resumed next time
@@ -279,7 +282,9 @@ def mnist_job(out, model, recipe, flags, seed, a):
                 print(f"  {folder.name}: failed or diverged (see failed.txt)", flush=True)
                 return
         if epoch_of(folder) == stop and not (folder / f"spaces_e{stop}.json").exists():
-            score_spaces(folder, stop, a)
+            if stopped := score_spaces(folder, stop, a):  # the next call scores it again
+                print(f"  {folder.name}: stopped while epoch {stop} was scored", flush=True)
+                return stopped
     keep(folder, model, recipe, flags, seed, a)
     print(f"  {folder.name}: {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -363,11 +368,16 @@ def spaces_command(folder, epoch, a):
 
 
 def score_spaces(folder, epoch, a):
-    """Score the checkpoint (after `epoch` epochs) in both feature spaces, in a subprocess."""
+    """Score the checkpoint (after `epoch` epochs) in both feature spaces, in a subprocess.
+    Returns None when it is scored; the exit status of a scoring that a stop ended (ours, or a
+    signal to it alone: rundir.stop_status); SystemExit when it failed."""
     done = subprocess.run(spaces_command(folder, epoch, a), cwd=ROOT, env=child_env(a.threads),
                           capture_output=True, text=True)
-    if done.returncode and not STOPPING.is_set():
-        raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
+    if not done.returncode:
+        return None
+    if STOPPING.is_set() or rundir.stop_status(done.returncode):
+        return rundir.stop_status(done.returncode) or rundir.STOPPED_STATUS["SIGINT"]
+    raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
 
 
 def too_late(a, name):

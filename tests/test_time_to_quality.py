@@ -524,3 +524,44 @@ def test_the_benchmark_stopped_exits_128_plus_its_signals_number(
                      "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage", "mnist",
                      "--jobs", "1"]) == status
     assert "stopped: each run saved its last step" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scoring", [0, 130, -15, 1], ids=[
+    "scored as the stop came", "the scoring stopped with us", "the scoring killed alone",
+    "the scoring failed"])
+def test_a_stop_while_epoch_5_is_scored_starts_no_next_session(tmp_path, monkeypatch, capsys,
+                                                               scoring):
+    """A stop asked for while the first session's checkpoint is scored in both spaces (a minute
+    or two of a DCGAN run's two hours): the next session of train_mnist.py is not started, where
+    it was, and trained to the end unasked (the stop had reached the trainings under way only).
+    A scoring that a signal to it alone stopped is no failure: the next call scores it again."""
+    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+    epoch = {"now": 0}
+    sessions = []
+
+    def session(folder, argv, threads):  # trains to --epochs, as told
+        sessions.append(argv)
+        folder.mkdir(parents=True, exist_ok=True)
+        epoch["now"] = int(argv[argv.index("--epochs") + 1])
+        return 0, ""
+
+    def score(cmd, **kwargs):  # the scoring child; our stop comes while it runs (0, 130)
+        if scoring in (0, 130):
+            ttq.STOPPING.set()
+        return SimpleNamespace(returncode=scoring, stderr="scoring: ...")
+
+    monkeypatch.setattr(ttq, "train_session", session)
+    monkeypatch.setattr(ttq, "epoch_of", lambda folder: epoch["now"])
+    monkeypatch.setattr(ttq.subprocess, "run", score)
+    a = SimpleNamespace(epochs=6, kept={}, deadline=None, not_started=[], threads=1,
+                        eval_samples=200, archive=None, limit=0)
+    run = lambda: ttq.mnist_job(tmp_path, "mlp", "bce", ["--model", "mlp"], 0, a)  # noqa: E731
+    if scoring == 1:
+        with pytest.raises(SystemExit, match="in both spaces failed"):
+            run()
+    else:
+        assert run() == {0: None, 130: 130, -15: 143}[scoring]
+    assert [s[s.index("--epochs") + 1] for s in sessions] == ["5"]  # no session to epoch 6
+    said = capsys.readouterr().out
+    assert ("stopped while epoch 5 was scored" in said) is (scoring in (130, -15))
+    assert ("stopped at epoch 5" in said) is (scoring == 0)
