@@ -273,9 +273,10 @@ def mnist_job(out, model, recipe, flags, seed, a):
             argv = session_argv(folder, flags, seed, a, stop, new=not folder.exists())
             code, err = train_session(folder, argv, a.threads)
             # stopped with us, or by a signal to the training alone (`kill`): resumed next time
-            if STOPPING.is_set() or rundir.stop_status(code):
+            stopped = rundir.stop_status(code)
+            if STOPPING.is_set() or stopped:
                 print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
-                return rundir.stop_status(code)
+                return stopped
             if code:
                 folder.mkdir(exist_ok=True)
                 files.write_text(folder / "failed.txt", err[-4000:])
@@ -375,8 +376,9 @@ def score_spaces(folder, epoch, a):
                           capture_output=True, text=True)
     if not done.returncode:
         return None
-    if STOPPING.is_set() or rundir.stop_status(done.returncode):
-        return rundir.stop_status(done.returncode) or rundir.STOPPED_STATUS["SIGINT"]
+    stopped = rundir.stop_status(done.returncode)
+    if STOPPING.is_set() or stopped:
+        return stopped or rundir.STOPPED_STATUS["SIGINT"]
     raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
 
 
