@@ -54,8 +54,8 @@ LONG = ["default", "improved"]
 MNIST_FIELDS = ("fd", "class_entropy", "least_share", "most_share", "precision", "recall")
 TOY_FIELDS = ("modes_covered", "high_quality")
 # --jobs of every benchmark that runs a process per run (this one, first_games.py,
-# anomaly_tables.py, conditional_runs.py; time_to_quality.py's --threads too): each holds one BLAS thread and
-# MNIST, so a typo like --jobs 200 would start hundreds of trainings at once
+# anomaly_tables.py, conditional_runs.py; time_to_quality.py's --threads too): each holds one BLAS
+# thread and MNIST, so a typo like --jobs 200 would start hundreds of trainings at once
 JOBS = integer(1, 64)
 
 

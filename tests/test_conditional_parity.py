@@ -10,11 +10,11 @@ which the twin gets by replaying a second generator seeded alike in train_step's
 the labels, for each D step; then G's), so the test pins that order too. Compared with
 test_parity's rel_error: L_D, L_G, mean D(x), mean D(G(z)) of every step, and every parameter and
 BatchNorm statistic of G and D at the end, to 1e-10, except the DCGAN's biases that feed a
-BatchNorm and those BatchNorms' running means (1e-8; said where). The DCGAN is its design with few channels
-(DCGAN_CHANNELS). Measured (seed 0): the MLP's sequences within 9e-16 and parameters within
-1e-14; the DCGAN's sequences within 2.6e-15, its other parameters and statistics within 2.5e-14,
-and the biases that feed a BatchNorm (and those BatchNorms' running means) within 3.9e-10 (with
-the paper's channels: 5e-13, 7.4e-12 and 1.4e-9).
+BatchNorm and those BatchNorms' running means (1e-8; said where). The DCGAN is its design with few
+channels (DCGAN_CHANNELS). Measured (seed 0): the MLP's sequences within 9e-16 and parameters within
+1e-14; the DCGAN's sequences within 2.6e-15, its other parameters and statistics within 2.5e-14, and
+the biases that feed a BatchNorm (and those BatchNorms' running means) within 3.9e-10 (with the
+paper's channels: 5e-13, 7.4e-12 and 1.4e-9).
 """
 
 import functools
