@@ -16,12 +16,16 @@ Each MNIST run is a subprocess of ``train_mnist.py --eval-every 5`` (10,000 samp
 minigan.evaluate) with OPENBLAS_NUM_THREADS=1, --jobs at a time. The tables give mean +- sample
 standard deviation over the seeds, and are written to --out/ablation.md with every number in
 --out/results.json; --out/grids.png shows the two recipes' sample grids (first seed).
+
+Ctrl-C, SIGTERM or SIGHUP stops the runs under way, each saved at the step it is on, starts no
+other, and exits 128 + the signal's number (benchmarks/children.py); the same command continues
+them (a 2-D lab run starts again). A run stopped by a signal sent to it alone is continued too,
+and the script then ends with its status, not 0.
 """
 
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +37,9 @@ if __name__ == "__main__":  # the speed stage times one BLAS thread unless the c
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # minigan; children.py beside this
+from children import Children  # noqa: E402
+
 from minigan import rundir  # noqa: E402
 from minigan.rules import SEED, Parser, integer, message, typed  # noqa: E402
 
@@ -57,6 +63,7 @@ TOY_FIELDS = ("modes_covered", "high_quality")
 # anomaly_tables.py, conditional_runs.py; time_to_quality.py's --threads too): each holds one BLAS
 # thread and MNIST, so a typo like --jobs 200 would start hundreds of trainings at once
 JOBS = integer(1, 64)
+CHILDREN = Children()  # the trainings and lab runs under way, and the stop (children.py)
 
 
 def env():
@@ -131,7 +138,9 @@ def mnist_job(out, variant, seed, epochs):
         cmd = [sys.executable, "train_mnist.py", *VARIANTS[variant], "--seed", str(seed),
                "--epochs", str(epochs), "--eval-every", "5", "--out", str(folder)]
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+    done = CHILDREN.run(cmd, cwd=ROOT, env=env())
+    if done is None:  # this script is stopping: no run starts
+        return eval_rows(folder)
     if stopped := rundir.stop_status(done.returncode):  # saved where it stopped (Ctrl-C, `kill`)
         print(f"  {folder.name}: stopped (exit status {stopped}); the same command resumes it",
               flush=True)
@@ -148,7 +157,9 @@ def toy_job(out, variant, seed, dataset):
     if not result.exists():
         cmd = [sys.executable, "-m", "minigan.toy", "--dataset", dataset, "--seed", str(seed),
                "--frames", "0", "--out", str(folder), *VARIANTS[variant]]
-        done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+        done = CHILDREN.run(cmd, cwd=ROOT, env=env())
+        if done is None:  # this script is stopping: no run starts
+            return None
         if stopped := rundir.stop_status(done.returncode):  # a lab run cannot resume: rerun
             print(f"  toy/{folder.name}: stopped (exit status {stopped}); the same command runs "
                   "it again", flush=True)
@@ -395,16 +406,12 @@ def main(argv=None):
         jobs += [(toy_job, (out, v, s, d)) for d in ("ring", "grid") for s in seeds
                  for v in VARIANTS if v in chosen]
     print(f"{len(jobs)} runs, {args.jobs} at a time, in {out}", flush=True)
-    pool = ThreadPoolExecutor(args.jobs)
-    try:  # (Ctrl-C may come while the runs are queued: the first ones start at once)
+    # Ctrl-C, SIGTERM, SIGHUP: the runs under way save their step, and no other starts
+    with CHILDREN.listening(), ThreadPoolExecutor(args.jobs) as pool:
         for f in [pool.submit(fn, *a) for fn, a in jobs]:
             f.result()
-    except KeyboardInterrupt:  # Ctrl-C reached the runs too: each saves its step and exits
-        pool.shutdown(wait=True, cancel_futures=True)  # and no queued run starts
-        print("stopped: each run saved its last step; the same command continues them",
-              file=sys.stderr, flush=True)
-        return rundir.STOPPED_STATUS["SIGINT"]
-    pool.shutdown()
+    if CHILDREN.stopping.is_set():  # 128 + the signal's number, as the trainings it stopped
+        return CHILDREN.exit_status()
     if args.stage in ("all", "speed"):
         names = [v for v in VARIANTS if v in chosen]  # BLAS threads: set at the top, as numpy loads
         sp = speed(names)
@@ -413,7 +420,7 @@ def main(argv=None):
             "machine": f"{os.cpu_count()} CPU cores, OPENBLAS_NUM_THREADS="
                        f"{os.environ['OPENBLAS_NUM_THREADS']}"}, indent=1))
     report(out, seeds)
-    return 0
+    return CHILDREN.exit_status()  # 0, or a run's that a signal to it alone stopped
 
 
 if __name__ == "__main__":

@@ -45,10 +45,7 @@ goal seed by seed, and every number in --out/results.json.
 import json
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -59,6 +56,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import JOBS, ROOT, env, eval_rows, fmt, summary  # noqa: E402
+from children import Children  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from minigan import files, rundir, settings  # noqa: E402
@@ -192,11 +190,8 @@ def snapshot(run, snap):
 
 # Stopping: Ctrl-C, SIGTERM or SIGHUP to this script stops every run at its next step, saved
 # (each child gets one SIGTERM, which train_mnist.py turns into a checkpoint), and starts no new
-# step; the same command continues. Children run in sessions of their own, so that a terminal's
-# Ctrl-C reaches this script only and each child is asked once.
-STOP = threading.Event()
-RUNNING = set()  # the child processes now running
-LOCK = threading.Lock()
+# step; the same command continues (children.py).
+CHILDREN = Children()
 
 
 def job(run, steps, logs):
@@ -206,22 +201,16 @@ def job(run, steps, logs):
     log = logs / f"{run.name}.txt"
     for what, cmd, epoch in steps:
         start = time.perf_counter()
-        with LOCK:  # no step starts once a stop is asked for
-            if STOP.is_set():
-                return what, None
-            child = None
-            if not isinstance(cmd, Path):
-                f = open(log, "a")
+        if CHILDREN.stopping.is_set():  # no step starts once a stop is asked for
+            return what, None
+        if not isinstance(cmd, Path):
+            with open(log, "a") as f:
                 f.write(f"\n$ {shlex.join(cmd)}\n")
                 f.flush()
-                child = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=f, stderr=f,
-                                         start_new_session=True)
-                RUNNING.add(child)
-        if child:
-            code = child.wait()
-            f.close()
-            with LOCK:
-                RUNNING.discard(child)
+                child = CHILDREN.start(cmd, cwd=ROOT, env=env(), stdout=f, stderr=f)
+                if child is None:  # a stop came as it was to start
+                    return what, None
+                code, _, _ = CHILDREN.wait(child)
             try:
                 meta = progress(run / "checkpoint.npz") if epoch else None
             except CheckpointError as e:  # damaged since the plan read it (a full disk, a hand)
@@ -245,33 +234,13 @@ def job(run, steps, logs):
     return None
 
 
-STOPPED_BY = []  # the name of a SIGTERM or SIGHUP that stopped the script (Ctrl-C: none)
-
-
-def interrupt(signum, frame):
-    STOPPED_BY.append(signal.Signals(signum).name)
-    raise KeyboardInterrupt
-
-
 def run_all(todo, jobs, logs):
     """Every run's steps, jobs runs at a time; returns (step, status) of each run that failed
     or was stopped (job's), or None when a signal stopped this script."""
-    for s in (signal.SIGTERM, signal.SIGHUP):  # Ctrl-C is Python's KeyboardInterrupt already
-        if signal.getsignal(s) is not signal.SIG_IGN:  # under nohup, a hangup stays ignored
-            signal.signal(s, interrupt)
-    pool = ThreadPoolExecutor(jobs)
-    futures = [pool.submit(job, *run, logs) for run in todo]
-    try:
-        return [what for what in (f.result() for f in futures) if what]
-    except KeyboardInterrupt:
-        with LOCK:
-            STOP.set()
-            for child in RUNNING:
-                child.terminate()  # SIGTERM: train_mnist.py saves the step it is on
-        print("stopping: each run saves where it is; the same command continues",
-              file=sys.stderr, flush=True)
-        pool.shutdown(wait=True, cancel_futures=True)
-        return None
+    # Ctrl-C, SIGTERM, SIGHUP: the runs under way save their step, and no other step starts
+    with CHILDREN.listening(), ThreadPoolExecutor(jobs) as pool:
+        ended = [what for what in pool.map(lambda run: job(*run, logs), todo) if what]
+    return None if CHILDREN.stopping.is_set() else ended
 
 
 # ---- the report -------------------------------------------------------------------------------
@@ -513,7 +482,7 @@ def main(argv=None):
     (out / "logs").mkdir(parents=True, exist_ok=True)
     ended = run_all(todo, args.jobs, out / "logs")
     if ended is None:  # stopped: 128 + the signal's number, as the trainings it stopped
-        return rundir.STOPPED_STATUS[STOPPED_BY[0] if STOPPED_BY else "SIGINT"]
+        return CHILDREN.exit_status()
     try:
         report(out, opts["model"], opts["variants"], opts["recipes"], opts["seeds"])
     except (ConfigError, CheckpointError) as e:  # a run's files damaged while the others ran
@@ -521,11 +490,7 @@ def main(argv=None):
         return 2
     if any(status == 1 for _, status in ended):
         return 1
-    if ended:  # stopped by a signal sent to a run, not to this script: saved, resumable
-        print(f"runs stopped by a signal sent to them, not to this script: {len(ended)} (exit "
-              f"status {ended[0][1]}); the same command continues them", flush=True)
-        return ended[0][1]
-    return 0
+    return CHILDREN.exit_status()  # 0, or a run's that a signal to it alone stopped
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ train for 5 epochs without diverging, on two seeds, and what does minigan.evalua
 
 Each run is `train_mnist.py --epochs 5 --eval-every 5` in --out/<model>-<game>-s<seed>, with one
 BLAS thread, --jobs at a time (benchmarks/ablate_recipe.py's machinery: a finished run is
-skipped, an interrupted one resumed). The WGANs use their papers' settings: clipping with
+skipped, an interrupted one resumed; Ctrl-C, SIGTERM or SIGHUP stops the runs under way, saved,
+and exits 128 + the signal's number, benchmarks/children.py). The WGANs use their papers' settings: clipping with
 RMSprop at 5e-5 and 5 critic steps (Arjovsky et al. 2017), the gradient penalty with Adam at
 1e-4, betas (0, 0.9) and 5 critic steps (Gulrajani et al. 2017). The full ablation and the
 recipe belong to the time-to-quality issue; this is the first look.
 """
 
 import json
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
+from children import Children  # noqa: E402
 
 from minigan import rundir  # noqa: E402
 from minigan.rules import Parser, message, typed  # noqa: E402
@@ -37,6 +38,7 @@ GAMES = {
     "wgan-gp": ["--loss", "wgan", "--gp", "10", "--lr-g", "1e-4", "--lr-d", "1e-4", "--beta1",
                 "0", "--beta2", "0.9", "--k", "5"],
 }
+CHILDREN = Children()  # the trainings under way, and the stop (children.py)
 DCGAN_GAMES = ["bce", "lsgan", "hinge", "hinge-sn", "wgan-clip"]  # no penalty with BatchNorm
 FIELDS = ("fd", "fd_floor", "class_entropy", "least_share", "most_share", "precision", "recall")
 
@@ -51,7 +53,9 @@ def job(out, model, game, seed):
         cmd = [sys.executable, "train_mnist.py", "--model", model, *GAMES[game], "--seed",
                str(seed), "--epochs", "5", "--eval-every", "5", "--out", str(folder)]
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True)
+    done = CHILDREN.run(cmd, cwd=ROOT, env=env())
+    if done is None:  # this script is stopping: no run starts
+        return folder
     (folder / "stderr.txt").write_text(done.stderr[-20000:]) if folder.exists() else None
     stopped = rundir.stop_status(done.returncode)  # saved where it stopped (Ctrl-C, `kill`)
     status = "stopped" if stopped else "diverged or failed" if done.returncode else "done"
@@ -107,12 +111,18 @@ def main(argv=None):
         p.error(message("--jobs", args.jobs, JOBS, 2))
     out = folder_arg(p, "--out", args.out, "the folder of the runs (default: runs/first_games)")
     out.mkdir(parents=True, exist_ok=True)  # every flag checked: now something may be written
-    if not args.report:
-        todo = [(out, args.model, g, s) for s in seeds for g in games]
-        with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(lambda a: job(*a), todo))
+    if args.report:
+        report(out)
+        return 0
+    todo = [(out, args.model, g, s) for s in seeds for g in games]
+    # Ctrl-C, SIGTERM, SIGHUP: the runs under way save their step, and no other starts
+    with CHILDREN.listening(), ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda a: job(*a), todo))
+    if CHILDREN.stopping.is_set():  # 128 + the signal's number, as the trainings it stopped
+        return CHILDREN.exit_status()
     report(out)
+    return CHILDREN.exit_status()  # 0, or a run's that a signal to it alone stopped
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -48,11 +48,9 @@ import json
 import os
 import platform
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
@@ -60,6 +58,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 from ablate_recipe import JOBS, ROOT, env, eval_rows, folder_arg, seeds_arg  # noqa: E402
+from children import Children  # noqa: E402
 from first_games import GAMES  # noqa: E402
 
 from minigan import checkpoint, evaluate, files, rundir, settings, toy_settings  # noqa: E402
@@ -73,19 +72,7 @@ TARGET_FD, TARGET_MINUTES = 15.0, 5.0  # the issue's goal: FD <= 15 within 5 min
 GAME_FLAGS = {**GAMES, "sn": ["--spectral-norm", "1"], "gp": ["--gp", "10"]}
 MODELS, DATASETS = ("mlp", "dcgan"), ("ring", "grid")
 TOY_FIELDS = {f.name for f in fields(toy_settings.ToyConfig)}
-STOPPING, LIVE = threading.Event(), set()  # a stop was asked; the train_mnist.py processes
-STOPPED_BY = []  # the name of the signal that asked (rundir.STOPPED_STATUS's key)
-
-
-def stop_children(signum, frame):
-    """SIGTERM or SIGHUP: pass it on to each training (it saves its step and exits) and start no
-    more. Ctrl-C reaches the trainings from the terminal itself (a second would end them at
-    once, unsaved), so it only stops new runs."""
-    STOPPED_BY.append(signal.Signals(signum).name)
-    STOPPING.set()
-    if signum != signal.SIGINT:
-        for proc in list(LIVE):
-            proc.terminate()
+CHILDREN = Children()  # the trainings, scorings and lab runs under way, and the stop (children.py)
 
 
 def refusal(flags):
@@ -231,9 +218,10 @@ def train_session(folder, argv, threads):
     where = machine()  # read once a session, not at every epoch's stamp
     log_path = folder.parent / f"{folder.name}.stderr.txt"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(threads), stdout=subprocess.PIPE,
-                                stderr=log, text=True)
-        LIVE.add(proc)
+        proc = CHILDREN.start(argv, cwd=ROOT, env=child_env(threads), stdout=subprocess.PIPE,
+                              stderr=log, text=True)
+        if proc is None:  # a stop came as it was to start: the run is as it was
+            return rundir.STOPPED_STATUS[CHILDREN.signal_name], ""
         t0 = None
         for line in proc.stdout:
             now = time.perf_counter()
@@ -243,9 +231,8 @@ def train_session(folder, argv, threads):
                 stamps[int(line.split()[1].rstrip(":"))] = round(base + now - t0, 2)
                 files.write_text(stamps_file, json.dumps(
                     {"threads": threads, "machine": where, "stamps": stamps}, indent=1) + "\n")
-        proc.wait()
-        LIVE.discard(proc)
-    return proc.returncode, log_path.read_text()
+        code, _, _ = CHILDREN.wait(proc)
+    return code, log_path.read_text()
 
 
 def mnist_job(out, model, recipe, flags, seed, a):
@@ -254,7 +241,7 @@ def mnist_job(out, model, recipe, flags, seed, a):
     folder = run_dir(out, model, recipe, seed)
     if folder.name in a.kept and not folder.exists():  # finished in an earlier sitting
         return
-    if (folder / "failed.txt").exists() or STOPPING.is_set():
+    if (folder / "failed.txt").exists() or CHILDREN.stopping.is_set():
         keep(folder, model, recipe, flags, seed, a)
         return
     if too_late(a, folder.name):
@@ -267,14 +254,14 @@ def mnist_job(out, model, recipe, flags, seed, a):
     start = time.perf_counter()
     for stop in sessions(a.epochs):
         if epoch_of(folder) < stop:
-            if STOPPING.is_set():  # asked for while the last session's checkpoint was scored
+            if CHILDREN.stopping.is_set():  # asked for while the last checkpoint was scored
                 print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
                 return
             argv = session_argv(folder, flags, seed, a, stop, new=not folder.exists())
             code, err = train_session(folder, argv, a.threads)
             # stopped with us, or by a signal to the training alone (`kill`): resumed next time
             stopped = rundir.stop_status(code)
-            if STOPPING.is_set() or stopped:
+            if CHILDREN.stopping.is_set() or stopped:
                 print(f"  {folder.name}: stopped at epoch {epoch_of(folder)}", flush=True)
                 return stopped
             if code:
@@ -372,13 +359,14 @@ def score_spaces(folder, epoch, a):
     """Score the checkpoint (after `epoch` epochs) in both feature spaces, in a subprocess.
     Returns None when it is scored; the exit status of a scoring that a stop ended (ours, or a
     signal to it alone: rundir.stop_status); SystemExit when it failed."""
-    done = subprocess.run(spaces_command(folder, epoch, a), cwd=ROOT, env=child_env(a.threads),
-                          capture_output=True, text=True)
+    done = CHILDREN.run(spaces_command(folder, epoch, a), cwd=ROOT, env=child_env(a.threads))
+    if done is None:  # a stop came as it was to start
+        return rundir.STOPPED_STATUS[CHILDREN.signal_name]
     if not done.returncode:
         return None
     stopped = rundir.stop_status(done.returncode)
-    if STOPPING.is_set() or stopped:
-        return stopped or rundir.STOPPED_STATUS["SIGINT"]
+    if CHILDREN.stopping.is_set() or stopped:
+        return stopped or rundir.STOPPED_STATUS[CHILDREN.signal_name]
     raise SystemExit(f"scoring {folder} in both spaces failed:\n{done.stderr[-2000:]}")
 
 
@@ -398,12 +386,14 @@ def toy_job(out, recipe, flags, seed, dataset, a):
     done = (folder / "result.json").exists() or (folder / "failed.txt").exists()
     if not done and too_late(a, f"toy/{folder.name}"):
         return
-    if not done and not STOPPING.is_set():  # the lab refuses a folder with files in it
+    if not done and not CHILDREN.stopping.is_set():  # the lab refuses a folder with files in it
         cmd = toy_command(folder, flags, seed, dataset, a)
-        done = subprocess.run(cmd, cwd=ROOT, env=child_env(1), capture_output=True, text=True)
+        done = CHILDREN.run(cmd, cwd=ROOT, env=child_env(1))
+        if done is None:  # a stop came as it was to start
+            return None
         # a lab stopped, with us or alone, is not failed: it leaves no result.json, runs again
         stopped = rundir.stop_status(done.returncode)
-        if done.returncode and not (STOPPING.is_set() or stopped):
+        if done.returncode and not (CHILDREN.stopping.is_set() or stopped):
             folder.mkdir(parents=True, exist_ok=True)
             files.write_text(folder / "failed.txt", done.stderr[-4000:])
         return stopped
@@ -1002,23 +992,17 @@ def main(argv=None):
     print(f"{len(jobs)} runs, {a.jobs} at a time, in {out}", flush=True)
     a.deadline = None if a.no_start_after is None else time.monotonic() + 60 * a.no_start_after
     a.not_started = []
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, stop_children)
-    with ThreadPoolExecutor(a.jobs) as pool:
-        ended = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
-    if STOPPING.is_set():
-        print("stopped: each run saved its last step; the same command continues them")
-        return rundir.STOPPED_STATUS[STOPPED_BY[0] if STOPPED_BY else "SIGINT"]  # 143: SIGTERM
+    # Ctrl-C, SIGTERM, SIGHUP: the runs under way save their step, and no other starts
+    with CHILDREN.listening(), ThreadPoolExecutor(a.jobs) as pool:
+        for f in [pool.submit(fn, *args) for fn, args in jobs]:
+            f.result()
+    if CHILDREN.stopping.is_set():  # 128 + the signal's number, as the trainings it stopped
+        return CHILDREN.exit_status()
     if a.not_started:  # --no-start-after: a part of the ablation, ended with whole runs
         print(f"--no-start-after {a.no_start_after:g}: {len(a.not_started)} runs not started "
               f"(first {a.not_started[0]}); the same command continues with them", flush=True)
     report(out, a)
-    stops = [status for status in ended if status]  # runs that a signal to them alone stopped
-    if stops:
-        print(f"runs stopped by a signal sent to them, not to this script: {len(stops)} (exit "
-              f"status {stops[0]}); the same command continues them", flush=True)
-        return stops[0]  # unfinished, as a stopped train_mnist.py says: not 0
-    return 0
+    return CHILDREN.exit_status()  # 0, or a run's that a signal to it alone stopped
 
 
 if __name__ == "__main__":

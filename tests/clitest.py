@@ -127,6 +127,23 @@ def damaged_npy(folder, name, how):
     (folder / name).write_bytes(raw)
 
 
+class EndedChild:
+    """A stand-in for subprocess.Popen's process in the benchmarks' tests (their children.py):
+    a child that has ended with exit status `code` as soon as it started, having printed
+    nothing; ``signals`` counts the SIGTERMs a stop sent it."""
+
+    stdout = ()  # the lines a caller that reads them as they come sees
+
+    def __init__(self, code, stderr="the child's last words"):
+        self.returncode, self.stderr, self.signals = code, stderr, 0
+
+    def communicate(self, stdin=None):
+        return "", self.stderr
+
+    def terminate(self):
+        self.signals += 1
+
+
 def load_benchmark(name):
     """benchmarks/NAME.py as a module, for tests of its functions (benchmarks/ is not a package)."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")

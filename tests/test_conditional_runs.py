@@ -2,13 +2,15 @@
 reads as above or below it (docs/conditional/conditional.md)."""
 
 import signal
+import subprocess
 import sys
 
 import pytest
 
-from clitest import assert_clean_error, load_benchmark, run_command, snapshot
+from clitest import EndedChild, assert_clean_error, load_benchmark, run_command, snapshot
 
 runs = load_benchmark("conditional_runs")
+Children = sys.modules["children"].Children
 
 
 def test_a_score_that_rounds_to_the_goal_prints_the_digits_that_tell_them_apart():
@@ -116,7 +118,12 @@ def test_a_training_stopped_alone_is_stopped_not_failed(tmp_path, capsys, code, 
 ], ids=["all done", "one stopped", "one stopped, one failed"])
 def test_the_exit_status_says_a_run_was_stopped_or_failed(tmp_path, monkeypatch, capsys, ended,
                                                           status):
-    monkeypatch.setattr(runs, "run_all", lambda todo, jobs, logs: ended)
+    def run_all(todo, jobs, logs):  # the runs' children ended so (children.py keeps the stops)
+        runs.CHILDREN.stopped_alone += [code for _, code in ended if code != 1]
+        return ended
+
+    monkeypatch.setattr(runs, "CHILDREN", Children())
+    monkeypatch.setattr(runs, "run_all", run_all)
     assert runs.main(["--seeds", "0", "--variants", "concat", "--recipes", "default", "--out",
                       str(tmp_path / "out")]) == status
     assert ("runs stopped by a signal sent to them, not to this script: 1 (exit status 143); "
@@ -126,22 +133,20 @@ def test_the_exit_status_says_a_run_was_stopped_or_failed(tmp_path, monkeypatch,
 @pytest.mark.parametrize("name,status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
 def test_the_script_stopped_exits_128_plus_its_signals_number(tmp_path, monkeypatch, name,
                                                              status):
-    """SIGTERM or SIGHUP to this script (interrupt, its handler, raises KeyboardInterrupt, as
-    Ctrl-C does on its own) stops the runs, each saved, and the script exits 128 + the signal's
-    number, as its trainings do; it said 130 whatever the signal."""
-    monkeypatch.setattr(runs, "STOPPED_BY", [])
+    """Ctrl-C, SIGTERM or SIGHUP to this script stops the runs, each saved, and the script exits
+    128 + the signal's number, as its trainings do; it said 130 whatever the signal."""
+    started = []
 
-    def stopped_by_a_signal(todo, jobs, logs):  # as run_all, when the signal comes
-        try:
-            if name == "SIGINT":
-                raise KeyboardInterrupt  # Python's own handler
-            runs.interrupt(getattr(signal, name), None)
-        except KeyboardInterrupt:
-            return None
+    def training(cmd, **kwargs):  # the signal comes as the first step's training starts
+        started.append(cmd)
+        runs.CHILDREN.stop(getattr(signal, name))  # (the handler's work)
+        return EndedChild(143)  # told: saved, stopped
 
-    monkeypatch.setattr(runs, "run_all", stopped_by_a_signal)
+    monkeypatch.setattr(subprocess, "Popen", training)
     assert runs.main(["--seeds", "0", "--variants", "concat", "--recipes", "default", "--out",
                       str(tmp_path / "out")]) == status
+    assert len(started) == 1  # the run's later steps never started
+    assert signal.getsignal(signal.SIGTERM) != runs.CHILDREN.stop  # the handlers put back
 
 
 @pytest.mark.parametrize("flags,needles", [

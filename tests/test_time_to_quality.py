@@ -5,17 +5,18 @@ import csv
 import json
 import shutil
 import signal
+import subprocess
 import sys
-import threading
 from types import SimpleNamespace
 
 import pytest
 
-from clitest import (assert_clean_error, call, load_benchmark, run_command,
+from clitest import (EndedChild, assert_clean_error, call, load_benchmark, run_command,
                      skip_unless_sys_is_unwritable, snapshot)
 from minigan import checkpoint, rundir, settings, tricks
 
 ttq = load_benchmark("time_to_quality")
+Children = sys.modules["children"].Children
 
 
 def test_the_recipes_include_fast_on_the_mlp_and_refuse_it_on_the_dcgan():
@@ -444,14 +445,14 @@ def test_a_lab_run_stopped_is_not_a_failure(tmp_path, monkeypatch, stopping, cod
     alone) exits 128 + the signal's number and leaves its folder empty: no failed.txt then, so
     the next call runs it; a lab run that fails on its own keeps the reason in failed.txt and is
     not retried."""
-    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+    monkeypatch.setattr(ttq, "CHILDREN", Children())
 
     def lab(*args, **kwargs):  # the signal reaches the benchmark while the lab runs
         if stopping:
-            ttq.STOPPING.set()
-        return SimpleNamespace(returncode=code, stderr="python -m minigan.toy: ...")
+            ttq.CHILDREN.stop(signal.SIGINT)
+        return EndedChild(code, "python -m minigan.toy: ...")
 
-    monkeypatch.setattr(ttq.subprocess, "run", lab)
+    monkeypatch.setattr(subprocess, "Popen", lab)
     a = SimpleNamespace(deadline=None, not_started=[], toy_steps=40, threads=1)
     monkeypatch.setattr(ttq, "toy_command", lambda *args: ["python", "-m", "minigan.toy"])
     status = ttq.toy_job(tmp_path, "bce", [], 0, "ring", a)
@@ -468,14 +469,13 @@ def test_a_training_stopped_alone_is_resumable_and_the_ablation_says_so(
     once. The run is reported stopped, gets no failed.txt (the next call resumes it), and the
     ablation exits with that status, not 0. A session that fails (1, or 2 for bad input) is
     recorded in failed.txt and not retried, as before."""
-    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
     sessions = []
 
-    def session(folder, argv, threads):  # the child ends at once, as told
+    def session(argv, **kwargs):  # the child ends at once, as told
         sessions.append(argv)
-        return code, "train_mnist.py: ..."
+        return EndedChild(code)
 
-    monkeypatch.setattr(ttq, "train_session", session)
+    monkeypatch.setattr(subprocess, "Popen", session)
     out = tmp_path / "ttq"
     status = ttq.main(["--out", str(out), "--limit", "320", "--epochs", "2", "--eval-samples",
                        "200", "--seeds", "0", "--recipes", "bce", "--models", "mlp", "--stage",
@@ -512,12 +512,10 @@ def test_the_benchmark_stopped_exits_128_plus_its_signals_number(
     """The signal reaches the benchmark while a training runs (stop_children, its handler): it
     says each run saved its step and exits as the trainings do, 128 + the signal's number (it
     said 130 whatever the signal)."""
-    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
-    monkeypatch.setattr(ttq, "STOPPED_BY", [])
 
     def session(folder, argv, threads):
-        ttq.stop_children(signum, None)
-        return rundir.STOPPED_STATUS[signal.Signals(signum).name], "train_mnist.py: stopped"
+        ttq.CHILDREN.stop(signum)
+        return rundir.STOPPED_STATUS["SIGTERM"], "train_mnist.py: stopped"  # what it was told
 
     monkeypatch.setattr(ttq, "train_session", session)
     assert ttq.main(["--out", str(tmp_path / "ttq"), "--limit", "320", "--epochs", "2",
@@ -535,7 +533,7 @@ def test_a_stop_while_epoch_5_is_scored_starts_no_next_session(tmp_path, monkeyp
     or two of a DCGAN run's two hours): the next session of train_mnist.py is not started, where
     it was, and trained to the end unasked (the stop had reached the trainings under way only).
     A scoring that a signal to it alone stopped is no failure: the next call scores it again."""
-    monkeypatch.setattr(ttq, "STOPPING", threading.Event())
+    monkeypatch.setattr(ttq, "CHILDREN", Children())
     epoch = {"now": 0}
     sessions = []
 
@@ -547,12 +545,12 @@ def test_a_stop_while_epoch_5_is_scored_starts_no_next_session(tmp_path, monkeyp
 
     def score(cmd, **kwargs):  # the scoring child; our stop comes while it runs (0, 130)
         if scoring in (0, 130):
-            ttq.STOPPING.set()
-        return SimpleNamespace(returncode=scoring, stderr="scoring: ...")
+            ttq.CHILDREN.stop(signal.SIGINT)
+        return EndedChild(scoring, "scoring: ...")
 
     monkeypatch.setattr(ttq, "train_session", session)
     monkeypatch.setattr(ttq, "epoch_of", lambda folder: epoch["now"])
-    monkeypatch.setattr(ttq.subprocess, "run", score)
+    monkeypatch.setattr(subprocess, "Popen", score)
     a = SimpleNamespace(epochs=6, kept={}, deadline=None, not_started=[], threads=1,
                         eval_samples=200, archive=None, limit=0)
     run = lambda: ttq.mnist_job(tmp_path, "mlp", "bce", ["--model", "mlp"], 0, a)  # noqa: E731
