@@ -84,13 +84,13 @@ def main(argv=None):
                    "already there is replaced only if it is an earlier output of this script")
     args = p.parse_args(argv)
     if args.out and (problem := out_problem(args.out)):  # before minutes of searching, not after
-        print(f"own_share.py: {problem}", file=sys.stderr)
+        print(f"own_share.py: error: {problem}", file=sys.stderr)
         sys.exit(2)
     jobs = []
     for pair in args.pairs:  # every file read before the first search
         job = read_samples(pair)
         if isinstance(job, str):
-            print(f"own_share.py: {job}", file=sys.stderr)
+            print(f"own_share.py: error: {job}", file=sys.stderr)
             sys.exit(2)
         jobs.append(job)
     train = data.load_mnist("train")[0].reshape(60_000, -1)

@@ -144,7 +144,9 @@ def test_own_share_reads_its_arguments_before_the_search(inside, capsys, what):
     """The cases run in this process for speed, but "not pixels", which runs the real command
     line: its exit status 2 from the shell (own_share.py ends in sys.exit(2)), no traceback."""
     flags, needles = OWN_SHARE[what]
-    refused(inside, "own_share.py", flags, needles, None if what == "not pixels" else capsys)
+    result = refused(inside, "own_share.py", flags, needles,
+                     None if what == "not pixels" else capsys)
+    assert result.stderr.startswith("own_share.py: error: "), result.stderr  # as every command
 
 
 # ---- the micro-benchmarks: they write nothing, and check every flag all the same ----------------
