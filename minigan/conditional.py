@@ -75,12 +75,23 @@ def digit_rows(rng, latent_dim, dtype="float32", per_digit=NUM_CLASSES, num_clas
     return z, one_hot(rows, num_classes, dtype), per_digit
 
 
-def check_labels(labels, n, who):
-    """Raise ValueError unless labels is an (n,) integer array of the device."""
+def check_labels(labels, n, who, num_classes=NUM_CLASSES):
+    """Raise ValueError unless labels is an (n,) integer array of the device, every label in
+    [0, num_classes).
+
+    The range is checked because nothing after it would say: W[-1] is the last class's row,
+    one_hot(12) is a row of zeros (a D that sees no label), and CuPy's indexing wraps an index
+    past the end around instead of raising. Reading the smallest and largest label is one
+    device -> host copy of two numbers per forward (on a GPU it waits for the labels)."""
     backend.check_array(labels, who)
     if labels.shape != (n,) or labels.dtype.kind not in "iu":
         raise ValueError(f"{who}: expected labels of shape ({n},) and an integer dtype, "
                          f"received {labels.shape} {labels.dtype}")
+    if n:
+        low, high = labels.min().item(), labels.max().item()
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{who}: labels must be classes 0 to {num_classes - 1}, "
+                             f"received labels from {low} to {high}")
 
 
 class Embedding(Layer):
@@ -112,7 +123,8 @@ class Embedding(Layer):
         return f"Embedding({self.num_classes}, {self.dim})"
 
     def forward(self, labels):
-        check_labels(labels, labels.shape[0] if labels.ndim else 0, f"{self!r}.forward")
+        check_labels(labels, labels.shape[0] if labels.ndim else 0, f"{self!r}.forward",
+                     self.num_classes)
         self.cache = labels  # overwritten by the next forward
         return self.params["W"][labels]  # (N, dim)
 
@@ -208,7 +220,7 @@ class ConcatDiscriminator(Conditioned):
     def forward(self, x, labels):
         xp = backend.xp
         backend.check_array(x, f"{self!r}.forward")
-        check_labels(labels, x.shape[0], f"{self!r}.forward")
+        check_labels(labels, x.shape[0], f"{self!r}.forward", self.num_classes)
         y = one_hot(labels, self.num_classes, x.dtype)  # (N, C)
         if self.noise is not None:  # on the image, not on the label
             x = self.noise.forward(x)
@@ -265,7 +277,7 @@ class ProjectionDiscriminator(Conditioned):
                 + (f", pack={self.pack})" if self.pack > 1 else ")"))
 
     def forward(self, x, labels):
-        check_labels(labels, x.shape[0], f"{self!r}.forward")
+        check_labels(labels, x.shape[0], f"{self!r}.forward", self.num_classes)
         h = self.phi.forward(x)  # (N, H); packed, one row per pack
         e = self.class_vectors(labels)  # (N, H): e_y of each row; packed, e_pack of each pack
         self.cache = (h, e)  # overwritten by the next forward
@@ -309,6 +321,10 @@ class AuxiliaryClassifierDiscriminator(Conditioned):
         return f"AuxiliaryClassifierDiscriminator({self.net!r})"
 
     def forward(self, x, labels=None):
+        """x: (N, D) -> (N, 1 + C). labels, where given, are only checked: D does not see them
+        (the class loss reads them, gan.conditional_d_loss)."""
+        if labels is not None:
+            check_labels(labels, x.shape[0], f"{self!r}.forward", self.num_classes)
         return self.net.forward(x)  # (N, 1 + C)
 
     def backward(self, dout, param_grads=True, input_grad=True):

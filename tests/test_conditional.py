@@ -134,6 +134,30 @@ def test_embedding_refuses_float_labels_and_wrong_shapes():
         layer.forward(np.array([[0, 1]]))
 
 
+def test_embedding_refuses_labels_outside_its_classes(xp):
+    """W[-1] would be the last class's row, and CuPy wraps an index past the end around: both
+    must raise, on every array module, and the first and last class must not."""
+    layer = Embedding(3, 2, rng=backend.default_rng(0))
+    for bad, seen in (([0, -1, 2], "from -1 to 2"), ([1, 3], "from 1 to 3")):
+        with pytest.raises(ValueError, match=f"classes 0 to 2, received labels {seen}"):
+            layer.forward(backend.to_device(np.array(bad)))
+    out = layer.forward(backend.to_device(np.array([2, 0])))
+    assert np.array_equal(backend.to_host(out), backend.to_host(layer.params["W"])[[2, 0]])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_conditional_d_refuses_labels_outside_the_digits(variant):
+    """A label of -1 or 10 would pick another class's row (projection), a row of zeros (concat:
+    a D that sees no label) or a wrong class logit (AC-GAN's loss): each D refuses it before
+    its net runs; 0 and 9 are digits."""
+    D = models.build_discriminator(tiny_cfg(variant), backend.default_rng(0), data_dim=6)
+    x = backend.default_rng(1).standard_normal((3, 6))
+    for bad, seen in (([0, -1, 4], "from -1 to 4"), ([9, 10, 3], "from 3 to 10")):
+        with pytest.raises(ValueError, match=f"classes 0 to 9, received labels {seen}"):
+            D.forward(x, np.array(bad))
+    assert D.forward(x, np.array([0, 9, 5])).shape[0] == 3
+
+
 # ---- softmax cross-entropy (minigan/losses.py) ---------------------------------------------
 
 
