@@ -35,6 +35,23 @@ open(sys.argv[1], "w").close()
 time.sleep(30)
 """
 
+
+@pytest.fixture(autouse=True)
+def hangup_as_from_a_terminal():
+    """Under `nohup pytest` this process ignores SIGHUP, and `Children.listening` rightly leaves an
+    ignored signal alone (nohup asked for that). The tests here that send this process a real
+    SIGHUP stand for a terminal's hangup, so each starts with SIGHUP as a terminal's shell leaves
+    it; the handler before is put back after."""
+    if not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 STOPS = [143, 130, 129, 141, -15]  # -15: subprocess's word for a second SIGTERM, which ends it
 FAILURES = [1, 2]
 
