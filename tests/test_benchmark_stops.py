@@ -42,9 +42,6 @@ def hangup_as_from_a_terminal():
     ignored signal alone (nohup asked for that). The tests here that send this process a real
     SIGHUP stand for a terminal's hangup, so each starts with SIGHUP as a terminal's shell leaves
     it; the handler before is put back after."""
-    if not hasattr(signal, "SIGHUP"):
-        yield
-        return
     before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
         yield
