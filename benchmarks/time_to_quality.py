@@ -295,8 +295,11 @@ def from_json(kept):
 
 def keep(folder, model, recipe, flags, seed, a):
     """Write a finished or failed run's record to the archive (if one was asked for), unless
-    it was trained with other settings than asked (--report does not refuse such a folder)."""
+    it was trained with other settings than asked (--report does not refuse such a folder).
+    A note written into the kept record itself (where no note.txt was) stays with it."""
     rec = run_record(folder)
+    if rec["note"] is None and folder.name in a.kept:
+        rec["note"] = a.kept[folder.name]["record"].get("note")
     done = rec["failed"] or (finished_run(rec, a.epochs) and all(
         e in rec["spaces"] for e in sessions(a.epochs)))
     if a.archive is None or not done or (

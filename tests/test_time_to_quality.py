@@ -71,6 +71,32 @@ def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
     assert ttq.machine_lines("mlp", recs_b) == [] and ttq.note_lines("mlp", recs_b) == []
 
 
+def test_a_note_written_into_a_kept_record_survives_keeping_its_folder_again(tmp_path):
+    # A run kept, then noted in its record (the folder gone on other machines, no note.txt), then
+    # kept again from its folder, as a rerun or --report on the machine that kept it does: the
+    # record, its note and when it was kept, stays as it was; a note.txt written later replaces it.
+    folder = ttq.run_dir(tmp_path / "out", "mlp", "a", 0)
+    write_run(folder, [50.0, 20.0], [0, 0], {"1": 60, "2": 120}, machine="box A")
+    for e in ttq.sessions(2):
+        (folder / f"spaces_e{e}.json").write_text('{"scores": {}}')
+    archive = tmp_path / "archive"
+    a = SimpleNamespace(archive=archive, epochs=2, eval_samples=200, limit=None, kept={})
+    ttq.keep(folder, "mlp", "a", [], 0, a)
+    path = archive / f"{folder.name}.json"
+    kept = json.loads(path.read_text())
+    assert kept["record"]["note"] is None
+    kept["record"]["note"] = "beside it only file reads ran"
+    kept["source"] = "the run folder mlp-a-s0, kept at 2026-12-04 04:12 UTC"
+    path.write_text(json.dumps(kept, indent=1) + "\n")
+    noted = path.read_text()
+    a.kept = ttq.kept_records(archive)
+    ttq.keep(folder, "mlp", "a", [], 0, a)
+    assert path.read_text() == noted
+    (folder / "note.txt").write_text("beside a test\n")
+    ttq.keep(folder, "mlp", "a", [], 0, a)
+    assert json.loads(path.read_text())["record"]["note"] == "beside a test"
+
+
 def test_machines_are_numbered_in_the_order_the_archive_first_kept_their_runs(tmp_path):
     # The archive kept runs of an unrecorded machine first, then of box C, box B, box A (box D
     # none). A report of runs on box A, B and D (a folder only) keeps those numbers: B 3, A 4,
