@@ -295,11 +295,8 @@ def from_json(kept):
 
 def keep(folder, model, recipe, flags, seed, a):
     """Write a finished or failed run's record to the archive (if one was asked for), unless
-    it was trained with other settings than asked (--report does not refuse such a folder).
-    A note written into the kept record itself (where no note.txt was) stays with it."""
-    rec = run_record(folder)
-    if rec["note"] is None and folder.name in a.kept:
-        rec["note"] = a.kept[folder.name]["record"].get("note")
+    it was trained with other settings than asked (--report does not refuse such a folder)."""
+    rec = folder_record(folder, a.kept)
     done = rec["failed"] or (finished_run(rec, a.epochs) and all(
         e in rec["spaces"] for e in sessions(a.epochs)))
     if a.archive is None or not done or (
@@ -333,8 +330,18 @@ def record_of(out, model, recipe, seed, kept):
     """A run's record: from its folder, or from the archive where the folder is gone."""
     folder = run_dir(out, model, recipe, seed)
     if folder.exists() or folder.name not in kept:
-        return run_record(folder)
+        return folder_record(folder, kept)
     return kept[folder.name]["record"]
+
+
+def folder_record(folder, kept):
+    """run_record(folder), with the note written into its kept record where the folder has no
+    note.txt (notes are often written there after the run): keeping the folder again, or reporting
+    from it, does not lose that note; a note.txt written later wins."""
+    rec = run_record(folder)
+    if rec["note"] is None and folder.name in kept:
+        rec["note"] = kept[folder.name]["record"].get("note")
+    return rec
 
 
 def kept_refusal(a, jobs):

@@ -74,7 +74,8 @@ def test_runs_of_two_machines_are_told_apart_and_notes_are_reported(tmp_path):
 def test_a_note_written_into_a_kept_record_survives_keeping_its_folder_again(tmp_path):
     # A run kept, then noted in its record (the folder gone on other machines, no note.txt), then
     # kept again from its folder, as a rerun or --report on the machine that kept it does: the
-    # record, its note and when it was kept, stays as it was; a note.txt written later replaces it.
+    # record, its note and when it was kept, stays as it was, and the report from the folder gives
+    # the note; a note.txt written later replaces it.
     folder = ttq.run_dir(tmp_path / "out", "mlp", "a", 0)
     write_run(folder, [50.0, 20.0], [0, 0], {"1": 60, "2": 120}, machine="box A")
     for e in ttq.sessions(2):
@@ -92,6 +93,9 @@ def test_a_note_written_into_a_kept_record_survives_keeping_its_folder_again(tmp
     a.kept = ttq.kept_records(archive)
     ttq.keep(folder, "mlp", "a", [], 0, a)
     assert path.read_text() == noted
+    # a report from the folder (the default --out, on that machine) gives the note too
+    recs, _ = ttq.mnist_tables(tmp_path / "out", "mlp", {"a": []}, [0], 2, a.kept)
+    assert "- a, seed 0: beside it only file reads ran" in ttq.note_lines("mlp", recs)
     (folder / "note.txt").write_text("beside a test\n")
     ttq.keep(folder, "mlp", "a", [], 0, a)
     assert json.loads(path.read_text())["record"]["note"] == "beside a test"
