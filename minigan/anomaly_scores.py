@@ -140,10 +140,13 @@ def latent_search(G, D, x, steps, lr, lam, rng, chunk=500):
     dtype = G.layers[0].params["W"].dtype
     out = {"loss": [], "residual": [], "feature": []}
     history = xp.empty(steps + 1)  # float64 on the device, filled by the first chunk
+    # every image's starting z in one draw, so that the chunks change nothing on any device (as
+    # minigan.sample.generate: CuPy's generator, unlike NumPy's, draws by position in the draw)
+    z_all = sample_noise(rng, len(x), latent_dim, dtype)
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk]
         fx = f.forward(xb)  # (n, features): the image's features, fixed during the search
-        z = sample_noise(rng, len(xb), latent_dim, dtype)
+        z = z_all[start:start + chunk].copy()  # Adam updates this chunk's z in place
         dz = xp.zeros_like(z)
         opt = Adam([Param("z", z, dz)], lr=lr)  # updates z in place
         for step in range(steps + 1):

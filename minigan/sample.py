@@ -89,18 +89,17 @@ def labels_as_vectors(labels, dtype):
 
 
 def generate(G, n, latent_dim, seed=0, dtype="float32", chunk=1000, labels=None):
-    """n images as uint8 pixels (n, 28, 28) on the host, generated chunk by chunk; for a
+    """n images as uint8 pixels (n, 28, 28) on the host, G run chunk by chunk; for a
     conditional G, labels (n,) says which digit each image is asked to be.
 
     G should be in evaluation mode (load_generator sets it): then BatchNorm uses its running
-    statistics, each image depends on its own z only, and the chunk size changes nothing."""
-    rng = backend.default_rng(seed)
-    out = []
-    for start in range(0, n, chunk):
-        z = sample_noise(rng, min(chunk, n - start), latent_dim, dtype)
-        y = None if labels is None else labels_as_vectors(labels[start:start + len(z)], dtype)
-        out.append(draw(G, z, y, chunk))
-    return np.concatenate(out)
+    statistics, each image depends on its own z only, and the chunk size changes nothing.
+    All n noise vectors come from one draw (n x latent_dim numbers, small beside the images):
+    NumPy's generator gives the same numbers drawn at once or chunk by chunk, CuPy's does not
+    (each position of a draw has its own stream), and one draw keeps the images alike on both."""
+    z = sample_noise(backend.default_rng(seed), n, latent_dim, dtype)
+    y = None if labels is None else labels_as_vectors(labels, dtype)
+    return draw(G, z, y, chunk)
 
 
 def digit_rows(G, n, latent_dim, seed=0, dtype="float32"):

@@ -1,6 +1,7 @@
-"""A stand-in conditional generator for the tests of minigan.sample (tests/test_sample_conditional.py,
-tests/test_walk.py): RecordingG records the noise and label vectors it is given, so a test can
-check them against the noise drawn again by hand with NumPy (``noise``)."""
+"""A stand-in conditional generator for the tests of minigan.sample
+(tests/test_sample_conditional.py, tests/test_walk.py): RecordingG records the noise and label
+vectors it is given, so a test can check them against the noise drawn again by hand from the
+device's generator (``noise``)."""
 
 import numpy as np
 
@@ -41,10 +42,11 @@ class RecordingG:
 
 
 def noise(seed, *counts):
-    """The first draws of a NumPy generator seeded with seed, (count, LATENT) each, as
-    sample_noise draws them (float32)."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((c, LATENT), dtype=np.float32).astype(np.float64) for c in counts]
+    """The first draws of the device's generator seeded with seed (NumPy's on the CPU, CuPy's on
+    the GPU), (count, LATENT) each, as sample_noise draws them (float32), as host float64."""
+    rng = backend.default_rng(seed)
+    return [backend.to_host(rng.standard_normal((c, LATENT), dtype=np.float32)).astype(np.float64)
+            for c in counts]
 
 
 EYE = np.eye(conditional.NUM_CLASSES)

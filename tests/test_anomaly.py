@@ -79,8 +79,8 @@ def features_by_hand(D, a):
     return a
 
 
-def tiny_gan(dtype="float64", seed=0, pixels=12, spectral_norm=False):
-    rng = backend.default_rng(seed)
+def tiny_gan(dtype="float64", seed=0, pixels=12, spectral_norm=False, rng=None):
+    rng = rng if rng is not None else backend.default_rng(seed)
     G = gan.make_generator(3, (5, 7), pixels, rng=rng, dtype=dtype)
     D = gan.make_discriminator(pixels, (9, 6), rng=rng, dtype=dtype)
     if spectral_norm:  # in evaluation mode, as minigan.anomaly scores: u and v stay fixed
@@ -144,27 +144,42 @@ def test_discriminator_score_is_minus_the_logit_chunk_by_chunk():
     np.testing.assert_allclose(scores.discriminator_score(D, x, chunk=3), -logit, rtol=1e-12)
 
 
-def test_latent_search_does_not_depend_on_its_chunks():
+def test_latent_search_does_not_depend_on_its_chunks(xp):
     """Each image's search is its own: chunks of 16 and of 40 give the same scores, so the
-    noise each row starts from must not depend on where its chunk begins."""
+    noise each row starts from must not depend on where its chunk begins (on CuPy too, whose
+    generator draws other numbers chunk by chunk than at once)."""
     G, D = tiny_gan(dtype="float64")
-    x = np.random.default_rng(8).uniform(-1, 1, (40, 12))
+    x = backend.to_device(np.random.default_rng(8).uniform(-1, 1, (40, 12)))
     by16 = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(9), chunk=16)
     by40 = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(9), chunk=40)
     np.testing.assert_allclose(by16["loss"], by40["loss"], rtol=1e-9)
 
 
+class NumPyDraws:
+    """A NumPy generator whose draws land on the array module in use: the same weights and the
+    same starting z on every module (CuPy's own generator draws other numbers than NumPy's for a
+    seed, so the networks and the search would start elsewhere)."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def __getattr__(self, name):  # standard_normal, uniform, ...: NumPy's, moved to the device
+        draw = getattr(self.rng, name)
+        return lambda *args, **kwargs: backend.to_device(draw(*args, **kwargs))
+
+
 def test_latent_search_on_every_array_module(xp):
-    """The same scores on NumPy, on the strict CuPy stand-in, and on CuPy where present."""
+    """The same scores on NumPy, on the strict CuPy stand-in, and on CuPy where present, from
+    the same weights and the same starting z."""
     backend.use("cpu")
-    G, D = tiny_gan(dtype="float64")
+    G, D = tiny_gan(dtype="float64", rng=NumPyDraws(0))
     x_host = np.random.default_rng(5).uniform(-1, 1, (10, 12))
-    expected = scores.latent_search(G, D, x_host, 5, 0.05, 0.1, backend.default_rng(6))
+    expected = scores.latent_search(G, D, x_host, 5, 0.05, 0.1, NumPyDraws(6))
     d_expected = scores.discriminator_score(D, x_host)
     backend.use_module(xp, "under test")
-    G, D = tiny_gan(dtype="float64")
+    G, D = tiny_gan(dtype="float64", rng=NumPyDraws(0))
     x = backend.to_device(x_host)
-    got = scores.latent_search(G, D, x, 5, 0.05, 0.1, backend.default_rng(6))
+    got = scores.latent_search(G, D, x, 5, 0.05, 0.1, NumPyDraws(6))
     assert type(got["loss"]) is np.ndarray
     np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-9)
     np.testing.assert_allclose(scores.discriminator_score(D, x), d_expected, rtol=1e-9)

@@ -1,7 +1,7 @@
 """minigan.sample for a conditional run (lessons/16_conditional_gans.md): which noise and which
 label vectors reach G for a digit-per-row grid, a label interpolation and a noise interpolation,
-checked against the noise drawn again by hand with NumPy; the command's bad flags (exit 2,
-nothing written); and end to end on a tiny conditional run."""
+checked against the noise drawn again by hand from the device's generator; the command's bad
+flags (exit 2, nothing written); and end to end on a tiny conditional run."""
 
 import numpy as np
 import pytest
