@@ -135,7 +135,8 @@ def show(value):
         text = repr(value) if isinstance(value, str) and not value.isprintable() else str(value)
     except ValueError:  # an int too long to print
         text = f"a {type(value).__name__} too long to print"
-    return text if len(text) <= 80 else text[:77] + "..."
+    # a long value keeps both ends: a path's end names the file, the part a reader looks for
+    return text if len(text) <= 80 else text[:38] + "..." + text[-39:]
 
 
 def message(name, value, rule, default=None):

@@ -5,8 +5,8 @@ check of the flags given, which merges a recipe as train_mnist.py does."""
 from dataclasses import dataclass, fields
 
 from minigan.settings import (
-    RULES, ConfigError, check_batch_for_d, check_game, explained, folder, integer, one_of,
-    validate, widths, with_recipe)
+    RULES, ConfigError, check_batch_for_d, check_fits_in_memory, check_game, explained, folder,
+    integer, one_of, show, validate, widths, with_recipe)
 
 
 @dataclass
@@ -71,6 +71,15 @@ TOY_RULES = {  # train_mnist.py's rule for every setting of the same name, and t
 }
 
 
+def step_bytes(cfg):
+    """A lower bound on the bytes one training step holds at once: the batch drawn on the host
+    (a mode index, the noise and the points: 40 bytes a point) and, in float32, every layer's
+    output of G on the batch and of D on the real and the fake batch."""
+    g = cfg.latent_dim + sum(cfg.hidden) + 2
+    d = 2 * (2 + sum(cfg.hidden) + 1)
+    return cfg.batch_size * (40 + 4 * (g + d))
+
+
 def toy_config(given):
     """The lab's ToyConfig from the flags given (the recipe merged as train_mnist.py merges it);
     raises ConfigError."""
@@ -78,6 +87,9 @@ def toy_config(given):
     cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
     check_batch_for_d(cfg)
     check_game(cfg)
+    check_fits_in_memory(step_bytes(cfg), f"the networks or a batch (--hidden "
+                         f"{show(cfg.hidden)}, --batch-size {cfg.batch_size})",
+                         "choose smaller --hidden or --batch-size")
     if cfg.frames > cfg.steps:
         raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
                           f"({cfg.steps}), or raise --steps.")

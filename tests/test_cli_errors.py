@@ -742,6 +742,27 @@ def test_networks_too_big_for_memory_are_a_clean_error_that_writes_nothing(tmp_p
     assert os.listdir(tmp_path) == []
 
 
+def test_a_long_value_keeps_both_ends_in_a_message():
+    """A message names a long value by its start and its end: a deep path keeps its file name,
+    the part a reader looks for (a pytest-xdist worker's temporary folders are that deep)."""
+    path = "/" + "/".join(["folder"] * 30) + "/nowhere.npy"
+    text = rules.show(path)
+    assert len(text) == 80 and "..." in text
+    assert text.startswith("/folder/folder/") and text.endswith("/folder/nowhere.npy")
+    assert rules.show("/short/nowhere.npy") == "/short/nowhere.npy"
+
+
+def test_networks_bigger_than_the_machine_are_refused_before_anything(tmp_path, capsys):
+    """Widths whose weights and gradients alone exceed the machine's memory are refused with
+    the flags, before anything is made (NumPy could otherwise be killed with no message where
+    Linux overcommits memory)."""
+    widths = ",".join(["100000"] * 20)  # 1.9e11 weights a network: 1.5 TB with gradients
+    result = call(train_mnist.cli, ["--g-hidden", widths, "--d-hidden", widths, "--out",
+                                    str(tmp_path / "run")], capsys)
+    assert_clean_error(result, "do not fit in memory", "--g-hidden", "this machine has")
+    assert os.listdir(tmp_path) == []
+
+
 # ---- rules.Parser: argparse's own type and choice errors in the rules' words ---------------------
 
 

@@ -293,10 +293,38 @@ def test_an_empty_out_folder_is_used(tmp_path):
 
 @pytest.mark.parametrize("out", ["lab", "runs/lab"])
 def test_a_batch_too_big_for_memory_is_a_clean_error_that_leaves_nothing(tmp_path, out):
-    """The first frame is drawn before the first batch fails to fit: it is removed again, and
-    so is every folder the command made."""
+    """A batch bigger than the machine's memory is refused with the flags, before anything is
+    made: where Linux overcommits memory, NumPy's allocation would succeed and the process be
+    killed with no message (as on a 128 GiB GPU machine, 2026-12-04)."""
     before = snapshot(tmp_path)
     result = run_command(["-m", "minigan.toy", "--steps", "2", "--frames", "1", "--hidden", "4",
                           "--batch-size", "1000000000000", "--out", out], cwd=tmp_path)
-    assert_clean_error(result, "do not fit in memory", "--batch-size 1000000000000")
+    assert_clean_error(result, "do not fit in memory", "--batch-size 1000000000000",
+                       "this machine has")
     assert snapshot(tmp_path) == before and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out", ["lab", "runs/lab"])
+def test_a_batch_that_fails_to_fit_after_the_first_frame_leaves_nothing(tmp_path, monkeypatch,
+                                                                          capsys, out):
+    """A batch within the machine's memory but not within what is free: NumPy's MemoryError at
+    the first batch, after the first frame is drawn. The frame is removed again, and so is every
+    folder the command made."""
+    drawn = []
+
+    def draw_frame(path, *args, **kwargs):
+        drawn.append(path)
+        real_draw_frame(path, *args, **kwargs)
+
+    def no_memory(rng, dataset, n):
+        assert os.path.exists(drawn[0])  # the first frame is on disk when the batch fails
+        raise MemoryError
+
+    real_draw_frame = toy.draw_frame
+    monkeypatch.setattr(toy, "draw_frame", draw_frame)
+    monkeypatch.setattr(toy, "sample_mixture", no_memory)
+    monkeypatch.chdir(tmp_path)
+    result = call(toy.main, ["--steps", "2", "--frames", "1", "--hidden", "4", "--batch-size",
+                             "64", "--out", out], capsys)
+    assert_clean_error(result, "do not fit in memory", "--batch-size 64")
+    assert len(drawn) == 1 and list(tmp_path.iterdir()) == []
