@@ -15,7 +15,7 @@ from minigan/conditional.py, wrapped around the same layer stacks.
 
 from types import SimpleNamespace
 
-from minigan import conditional, gan, optim, spectral
+from minigan import conditional, gan, optim, rules, spectral
 from minigan.layers import Sequential
 from minigan.tricks import InstanceNoise
 
@@ -126,3 +126,21 @@ def optimizers(cfg, G, D, code=MINIGAN):
     betas = (cfg.beta1, getattr(cfg, "beta2", 0.999))
     return (code.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
             code.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))
+
+
+def mlp_parameters(cfg):
+    """How many numbers the MLP GAN's dense layers hold (G's and D's weights and biases), at
+    the least: a conditional D's label weights, which differ by --conditional, are left out."""
+    g = [cfg.latent_dim + (10 if cfg.conditional else 0), *cfg.g_hidden, 784]  # G reads z and y
+    d = [784, *cfg.d_hidden, 1]
+    return sum(a * b + b for sizes in (g, d) for a, b in zip(sizes, sizes[1:]))
+
+
+def check_networks_fit(cfg):
+    """Raise ConfigError if the MLP's weights and their gradients alone cannot fit in the
+    machine's memory (on the CPU; on the GPU, CuPy refuses an allocation with a MemoryError)."""
+    if cfg.model != "mlp" or cfg.device != "cpu":
+        return
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    rules.check_fits_in_memory(2 * itemsize * mlp_parameters(cfg), "the networks",
+                               "choose smaller --latent-dim, --g-hidden or --d-hidden")

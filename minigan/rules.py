@@ -273,3 +273,22 @@ class Parser(argparse.ArgumentParser):
             self.exit(2, f"{self.prog}: error: {name} {value.strip(QUOTES)}: not allowed; use "
                          f"{allowed}.\n")
         super().error(message)
+
+
+def physical_memory():
+    """This machine's memory in bytes, or None where the system does not say (Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(need, what, advice):
+    """Raise ConfigError if need bytes (a lower bound) exceed this machine's memory. Checked
+    before anything is written: where the system promises memory it does not have (Linux's
+    overcommit), NumPy's allocation succeeds and the process is killed later, with no message
+    and its folder half made; elsewhere NumPy raises MemoryError, which the commands catch too."""
+    have = physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"{what} do not fit in memory: they need at least {need / 2**30:,.1f} "
+                          f"GiB, and this machine has {have / 2**30:,.1f} GiB; {advice}")

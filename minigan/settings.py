@@ -16,11 +16,12 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from minigan import checkpoint, data, rundir
+from minigan import checkpoint, data, models, rundir
 from minigan.losses import GENERATOR_LOSSES
 from minigan.rules import (  # noqa: F401  (re-exported: every command checks through settings)
-    MAX_SAMPLES, MAX_WIDTH, PATH_FLAGS, SEED, ConfigError, Parser, check, explained, flag, folder,
-    integer, layer_widths, number, one_of, path_arg, path_ok, show, typed, widths)
+    MAX_SAMPLES, MAX_WIDTH, PATH_FLAGS, SEED, ConfigError, Parser, check, check_fits_in_memory,
+    explained, flag, folder, integer, layer_widths, number, one_of, path_arg, path_ok, show, typed,
+    widths)
 from minigan.tricks import IMPROVED
 
 GAME_LOSSES = ("bce", "lsgan", "hinge", "wgan")  # minigan/gan.py, D_LOSSES
@@ -291,43 +292,6 @@ def check_game(cfg):
                           f"together: drop one of them")
 
 
-def physical_memory():
-    """This machine's memory in bytes, or None where the system does not say (Windows)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def check_fits_in_memory(need, what, advice):
-    """Raise ConfigError if need bytes (a lower bound) exceed this machine's memory. Checked
-    before anything is written: where the system promises memory it does not have (Linux's
-    overcommit), NumPy's allocation succeeds and the process is killed later, with no message
-    and its folder half made; elsewhere NumPy raises MemoryError, which the commands catch too."""
-    have = physical_memory()
-    if have is not None and need > have:
-        raise ConfigError(f"{what} do not fit in memory: they need at least {need / 2**30:,.1f} "
-                          f"GiB, and this machine has {have / 2**30:,.1f} GiB; {advice}")
-
-
-def mlp_parameters(cfg):
-    """How many numbers the MLP GAN's dense layers hold (G's and D's weights and biases), at
-    the least: a conditional D's label weights, which differ by --conditional, are left out."""
-    g = [cfg.latent_dim + (10 if cfg.conditional else 0), *cfg.g_hidden, 784]  # G reads z and y
-    d = [784, *cfg.d_hidden, 1]
-    return sum(a * b + b for sizes in (g, d) for a, b in zip(sizes, sizes[1:]))
-
-
-def check_networks_fit(cfg):
-    """Raise ConfigError if the MLP's weights and their gradients alone cannot fit in the
-    machine's memory (on the CPU; on the GPU, CuPy refuses an allocation with a MemoryError)."""
-    if cfg.model != "mlp" or cfg.device != "cpu":
-        return
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    check_fits_in_memory(2 * itemsize * mlp_parameters(cfg), "the networks",
-                         "choose smaller --latent-dim, --g-hidden or --d-hidden")
-
-
 def check_batch_for_d(cfg):
     """Raise ConfigError unless D's batch tricks fit the batch size (--pack, --minibatch-std)."""
     if cfg.batch_size % cfg.pack:
@@ -399,7 +363,7 @@ def new_config(given):
     given = with_recipe(given)
     cfg = validate(Config(**given), flags=given)
     check_combination(cfg)
-    check_networks_fit(cfg)
+    models.check_networks_fit(cfg)  # on the CPU: weights beyond the machine's memory
     cfg.out = str(rundir.new_run_path(cfg.out))
     return cfg
 
