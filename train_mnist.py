@@ -90,8 +90,8 @@ def main(argv=None):
         ema = EMA(G, cfg.ema) if cfg.ema else None  # --ema: an average of G's weights
         opt_G, opt_D = models.optimizers(cfg, G, D, code)
     except MemoryError:
-        raise rundir.RunError("the networks do not fit in memory: choose smaller --latent-dim, "
-                              "--g-hidden or --d-hidden") from None
+        raise rundir.RunError("the networks do not fit in memory: "
+                              + models.NETWORKS_ADVICE) from None
     sampler = ema.net if ema else G  # the network that draws every sample
     # One fixed noise batch, from its own generator, so that the epoch grids are comparable;
     # conditional: 10 rows, digit d in row d, the same 10 noise vectors in every row.

@@ -128,11 +128,16 @@ def optimizers(cfg, G, D, code=MINIGAN):
             code.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))
 
 
-def mlp_parameters(cfg):
+# what a run whose networks do not fit in memory is told (here, and by train_mnist.py)
+NETWORKS_ADVICE = "choose smaller --latent-dim, --g-hidden or --d-hidden"
+
+
+def mlp_parameters(cfg, data_dim=784):
     """How many numbers the MLP GAN's dense layers hold (G's and D's weights and biases), at
     the least: a conditional D's label weights, which differ by --conditional, are left out."""
-    g = [cfg.latent_dim + (10 if cfg.conditional else 0), *cfg.g_hidden, 784]  # G reads z and y
-    d = [784, *cfg.d_hidden, 1]
+    labels = conditional.NUM_CLASSES if cfg.conditional else 0  # G reads z and y, as built above
+    g = [cfg.latent_dim + labels, *cfg.g_hidden, data_dim]
+    d = [data_dim, *cfg.d_hidden, 1]
     return sum(a * b + b for sizes in (g, d) for a, b in zip(sizes, sizes[1:]))
 
 
@@ -143,4 +148,4 @@ def check_networks_fit(cfg):
         return
     itemsize = 8 if cfg.dtype == "float64" else 4
     rules.check_fits_in_memory(2 * itemsize * mlp_parameters(cfg), "the networks",
-                               "choose smaller --latent-dim, --g-hidden or --d-hidden")
+                               NETWORKS_ADVICE)

@@ -293,9 +293,8 @@ def main(argv=None):
         if isinstance(e, FloatingPointError):
             why = f"{e}: training diverged; lower --lr-g / --lr-d and run again (nothing was kept)"
         else:
-            why = (f"the networks or a batch do not fit in memory (--hidden "
-                   f"{settings.show(cfg.hidden)}, --batch-size {cfg.batch_size}): choose "
-                   "smaller --hidden or --batch-size")
+            why = (f"{toy_settings.memory_subject(cfg)} do not fit in memory: "
+                   f"{toy_settings.MEMORY_ADVICE}")
         print(f"python -m minigan.toy: error: {why}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start

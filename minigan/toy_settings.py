@@ -80,6 +80,14 @@ def step_bytes(cfg):
     return cfg.batch_size * (40 + 4 * (g + d))
 
 
+MEMORY_ADVICE = "choose smaller --hidden or --batch-size"  # a step that does not fit in memory
+
+
+def memory_subject(cfg):
+    """What a message says does not fit in memory: the sizes that decide it, as flags."""
+    return f"the networks or a batch (--hidden {show(cfg.hidden)}, --batch-size {cfg.batch_size})"
+
+
 def toy_config(given):
     """The lab's ToyConfig from the flags given (the recipe merged as train_mnist.py merges it);
     raises ConfigError."""
@@ -87,9 +95,7 @@ def toy_config(given):
     cfg = validate(ToyConfig(**given), flags=given, rules=TOY_RULES)
     check_batch_for_d(cfg)
     check_game(cfg)
-    check_fits_in_memory(step_bytes(cfg), f"the networks or a batch (--hidden "
-                         f"{show(cfg.hidden)}, --batch-size {cfg.batch_size})",
-                         "choose smaller --hidden or --batch-size")
+    check_fits_in_memory(step_bytes(cfg), memory_subject(cfg), MEMORY_ADVICE)
     if cfg.frames > cfg.steps:
         raise ConfigError(f"--frames {cfg.frames}: not allowed; use an integer from 0 to --steps "
                           f"({cfg.steps}), or raise --steps.")
